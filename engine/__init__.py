@@ -1,0 +1,1 @@
+"""queuetop's job-queue engine: no UI import anywhere in this package."""

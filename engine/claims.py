@@ -1,0 +1,260 @@
+"""Claiming chunks and ending their attempts, fenced by lease tokens.
+
+A claim is one ``BEGIN IMMEDIATE`` transaction. Every end of an attempt
+(success, failure, rescue, release) goes through :func:`settle`, which applies
+only where the chunk is still held under the same lease token, moves the
+job's counters in the same transaction, and finalizes the job when its last
+chunk ends.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from . import queries
+from .db import Database
+from .jobs import Submission, insert_job
+from .retry import RetryPolicy
+from .states import ChunkState
+
+SQL = queries.load("claims")
+
+# Kept on the chunk as its result: enough to see what came back, never a dump.
+RESULT_LIMIT = 2000
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A chunk held by a worker under a lease token."""
+
+    chunk_id: int
+    job_id: int
+    chunk_index: int
+    params: dict[str, Any]
+    attempt: int
+    lease_token: str
+    claimed_at: float
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What a worker needs to know about a claimed chunk's job."""
+
+    id: int
+    intent: str
+    params: dict[str, Any]
+    max_retries: int
+    timeout: float
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one attempt ended, ready for :func:`settle`."""
+
+    chunk_id: int
+    lease_token: str
+    status: ChunkState
+    attempt: int
+    worker_id: str | None = None
+    started_at: float | None = None
+    # 'transient', 'permanent', 'timed_out', 'lost' or 'cancelled'; None on success
+    kind: str | None = None
+    error: str | None = None
+    run_after: float | None = None
+    finished_at: float | None = None
+    result: str | None = None
+    refund: bool = False  # give the attempt back (released at shutdown)
+
+
+@dataclass
+class Settled:
+    """What a :func:`settle` call changed."""
+
+    applied: list[tuple[int, int, str]] = field(default_factory=list)  # chunk, job, status
+    finalized: list[dict[str, Any]] = field(default_factory=list)
+    fenced_out: int = 0
+
+
+def success(claim: Claim, worker_id: str, result: Any, now: float) -> Outcome:
+    """The outcome of an attempt whose handler returned ``result``."""
+    text = None
+    if result is not None:
+        text = json.dumps(result, default=str)
+        if len(text) > RESULT_LIMIT:
+            text = json.dumps({"truncated": text[:RESULT_LIMIT]})
+    return Outcome(claim.chunk_id, claim.lease_token, ChunkState.COMPLETED, claim.attempt,
+                   worker_id, claim.claimed_at, finished_at=now, result=text)
+
+
+def failure(
+    claim: Claim,
+    worker_id: str | None,
+    error: str,
+    *,
+    permanent: bool,
+    max_retries: int,
+    now: float,
+    policy: RetryPolicy = RetryPolicy(),
+    kind: str | None = None,
+    retry_at: float | None = None,
+    rng: random.Random | None = None,
+) -> Outcome:
+    """The outcome of a failed attempt: back to pending with back-off, or failed.
+
+    ``retry_at`` overrides the back-off (a rescue retries at once; a server's
+    Retry-After names its own time).
+    """
+    kind = kind or ("permanent" if permanent else "transient")
+    if permanent or RetryPolicy.exhausted(claim.attempt, max_retries):
+        return Outcome(claim.chunk_id, claim.lease_token, ChunkState.FAILED, claim.attempt,
+                       worker_id, claim.claimed_at, kind, error, finished_at=now)
+    when = retry_at if retry_at is not None else now + policy.delay(claim.attempt, rng)
+    return Outcome(claim.chunk_id, claim.lease_token, ChunkState.PENDING, claim.attempt,
+                   worker_id, claim.claimed_at, kind, error, run_after=when)
+
+
+def release(claim: Claim, now: float) -> Outcome:
+    """Give a chunk back without spending its attempt (graceful shutdown)."""
+    return Outcome(claim.chunk_id, claim.lease_token, ChunkState.PENDING, claim.attempt,
+                   run_after=now, refund=True)
+
+
+async def claim(db: Database, worker_id: str, limit: int, now: float) -> tuple[list[Claim], dict[int, JobSpec]]:
+    """Claim up to ``limit`` due chunks for ``worker_id`` in one transaction.
+
+    Returns the claims and the specs of their jobs. Nothing is claimed while
+    the queue is paused.
+    """
+    async with db.transaction() as conn:
+        async with conn.execute(SQL["is_paused"]) as cur:
+            if (await cur.fetchone())[0]:
+                return [], {}
+        async with conn.execute(SQL["claim"], {"worker_id": worker_id, "now": now, "limit": limit}) as cur:
+            rows = await cur.fetchall()
+        if not rows:
+            return [], {}
+        job_ids = sorted({row["job_id"] for row in rows})
+        await conn.executemany(SQL["mark_job_running"], [{"job_id": j, "now": now} for j in job_ids])
+        async with conn.execute(SQL["jobs_for_claims"], {"job_ids": json.dumps(job_ids)}) as cur:
+            specs = {
+                row["id"]: JobSpec(row["id"], row["intent"], json.loads(row["params"]),
+                                   row["max_retries"], row["timeout"])
+                for row in await cur.fetchall()
+            }
+    claims = [
+        Claim(row["id"], row["job_id"], row["chunk_index"], json.loads(row["params"]),
+              row["attempt"], row["lease_token"], row["claimed_at"])
+        for row in rows
+    ]
+    claims.sort(key=lambda c: c.chunk_id)
+    return claims, specs
+
+
+async def settle(db: Database, outcomes: Sequence[Outcome], now: float) -> Settled:
+    """End attempts in one transaction (see the module docstring)."""
+    if not outcomes:
+        return Settled()
+    async with db.transaction() as conn:
+        return await settle_in(conn, outcomes, now)
+
+
+async def settle_in(conn: Any, outcomes: Sequence[Outcome], now: float) -> Settled:
+    """:func:`settle` inside a transaction the caller already holds."""
+    payload = [
+        {
+            "chunk_id": o.chunk_id,
+            "lease_token": o.lease_token,
+            "status": o.status.value,
+            "run_after": o.run_after,
+            "finished_at": o.finished_at,
+            "error": o.error,
+            "result": o.result,
+            "refund": int(o.refund),
+        }
+        for o in outcomes
+    ]
+    async with conn.execute(SQL["settle"], {"outcomes": json.dumps(payload)}) as cur:
+        applied = [(row[0], row[1], row[2]) for row in await cur.fetchall()]
+    done = Settled(applied=applied, fenced_out=len(outcomes) - len(applied))
+    if not applied:
+        return done
+    applied_ids = {chunk_id for chunk_id, _, _ in applied}
+    failures = [
+        {"chunk_id": o.chunk_id, "attempt": o.attempt, "worker_id": o.worker_id, "kind": o.kind,
+         "error": o.error, "started_at": o.started_at}
+        for o in outcomes
+        if o.kind is not None and o.chunk_id in applied_ids
+    ]
+    if failures:
+        await conn.execute(SQL["record_attempts"], {"attempts": json.dumps(failures), "now": now})
+
+    per_job: dict[int, Counter[str]] = {}
+    for _, job_id, status in applied:
+        per_job.setdefault(job_id, Counter())[status] += 1
+    ended = [
+        {"job_id": job_id, "completed": c["completed"], "failed": c["failed"], "cancelled": c["cancelled"]}
+        for job_id, c in per_job.items()
+        if c["completed"] or c["failed"] or c["cancelled"]
+    ]
+    if ended:
+        await conn.executemany(SQL["count_job_chunks"], ended)
+        done.finalized = await finalize_ended(conn, [e["job_id"] for e in ended], now)
+
+    per_worker: dict[str, Counter[str]] = {}
+    for o in outcomes:
+        if o.worker_id and o.chunk_id in applied_ids and o.status.finished:
+            per_worker.setdefault(o.worker_id, Counter())[o.status.value] += 1
+    if per_worker:
+        await conn.executemany(
+            SQL["count_worker_chunks"],
+            [{"worker_id": w, "done": c["completed"], "failed": c["failed"]} for w, c in per_worker.items()],
+        )
+    return done
+
+
+async def finalize_ended(conn: Any, job_ids: Iterable[int], now: float) -> list[dict[str, Any]]:
+    """Give every job in ``job_ids`` whose chunks have all ended its final status.
+
+    A finalized job with an on-finalize intent gets a follow-up job, in the
+    same transaction, whose params carry the outcome.
+    """
+    finalized = []
+    for job_id in job_ids:
+        async with conn.execute(SQL["finalize_if_ended"], {"job_id": job_id, "now": now}) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            continue
+        outcome = dict(row)
+        finalized.append(outcome)
+        if outcome["on_finalize"]:
+            params = {key: outcome[key] for key in
+                      ("status", "chunks_total", "chunks_completed", "chunks_failed", "chunks_cancelled")}
+            params["job_id"] = job_id
+            follow_up, _ = await insert_job(
+                conn, Submission(intent=outcome["on_finalize"], params=params, parent_job_id=job_id), now
+            )
+            outcome["follow_up_job_id"] = follow_up
+    return finalized
+
+
+async def still_held(db: Database, held: Sequence[Claim]) -> set[int]:
+    """The chunk ids among ``held`` whose lease is still current."""
+    if not held:
+        return set()
+    rows = await db.fetchall(
+        SQL["held_chunks"],
+        {"held": json.dumps([{"chunk_id": c.chunk_id, "lease_token": c.lease_token} for c in held])},
+    )
+    return {row[0] for row in rows}
+
+
+def outcome_dict(outcome: Outcome) -> dict[str, Any]:
+    """An outcome as plain data (logs, debugging)."""
+    data = asdict(outcome)
+    data["status"] = outcome.status.value
+    return data

@@ -1,0 +1,221 @@
+"""Opening queuetop's SQLite database: pragmas, schema, migrations, access.
+
+The file is created readable by its owner only. Fresh databases get
+``schema.sql`` whole; older ones are brought forward by the numbered files in
+``migrations/``. ``PRAGMA application_id`` marks the file as queuetop's and
+``PRAGMA user_version`` holds the schema version: a file that is someone
+else's, or that a newer queuetop wrote, is refused and never modified.
+
+Runtime access goes through :class:`Database`: one aiosqlite connection for
+writes, serialised by an asyncio lock so that one coroutine's ``BEGIN
+IMMEDIATE`` transaction never interleaves with another's, and one for reads,
+which WAL lets run beside a writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from .exceptions import DatabaseError
+
+APPLICATION_ID = 0x51544F50  # "QTOP"
+BUSY_TIMEOUT_MS = 10_000
+_MIGRATION = re.compile(r"^(\d{4})_\w+\.sql$")
+
+Params = Mapping[str, Any] | Sequence[Any]
+
+
+def _migrations() -> list[tuple[int, str]]:
+    """(version, sql) for every file in migrations/, in order."""
+    found = []
+    for entry in resources.files(__package__).joinpath("migrations").iterdir():
+        match = _MIGRATION.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.read_text("utf-8")))
+    return sorted(found)
+
+
+def schema_sql() -> str:
+    """The current schema, from schema.sql (wheel copy or the repository file)."""
+    return resources.files(__package__).joinpath("schema.sql").read_text("utf-8")
+
+
+def schema_version() -> int:
+    """The version a fresh database gets: the newest migration's number, or 1."""
+    versions = [version for version, _ in _migrations()]
+    return max(versions, default=1)
+
+
+# Per-connection settings every queuetop connection runs with.
+PRAGMAS = (
+    f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}",
+    "PRAGMA foreign_keys = ON",
+    "PRAGMA synchronous = NORMAL",
+)
+
+
+def configure(conn: sqlite3.Connection) -> None:
+    """Apply :data:`PRAGMAS` to a plain sqlite3 connection."""
+    for pragma in PRAGMAS:
+        conn.execute(pragma)
+
+
+def _create_private(path: Path) -> None:
+    """Create an empty file that only its owner can read and write."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
+def prepare(path: str | os.PathLike[str]) -> None:
+    """Make ``path`` a current queuetop database, creating it if needed.
+
+    Raises :class:`DatabaseError` for a file that is not queuetop's or that a
+    newer queuetop wrote; such a file is left exactly as it was.
+    """
+    path = Path(path)
+    _create_private(path)
+    try:
+        conn = sqlite3.connect(path, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise DatabaseError(f"cannot open database {path}: {exc}") from None
+    try:
+        configure(conn)
+        _check(conn, path)  # before anything writes, WAL switch included
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode.lower() != "wal":
+            raise DatabaseError(f"{path}: cannot switch to WAL mode (got {mode})")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = _check(conn, path)  # again, now that we hold the write lock
+            target = schema_version()
+            if version == 0:
+                for statement in _statements(schema_sql()):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            else:
+                for number, sql in _migrations():
+                    if number > version:
+                        for statement in _statements(sql):
+                            conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {target}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    except sqlite3.DatabaseError as exc:
+        raise DatabaseError(f"{path} is not a usable queuetop database: {exc}") from None
+    finally:
+        conn.close()
+
+
+def _check(conn: sqlite3.Connection, path: Path) -> int:
+    """The file's schema version (0 for empty); refuse foreign or newer files."""
+    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    if app_id == 0 and tables == 0 and version == 0:
+        return 0
+    if app_id != APPLICATION_ID:
+        raise DatabaseError(f"{path} is not a queuetop database (it has other tables)")
+    if version > schema_version():
+        raise DatabaseError(
+            f"{path} was written by a newer queuetop (schema v{version}, this one "
+            f"knows v{schema_version()}); upgrade queuetop, the file was left untouched"
+        )
+    return version
+
+
+def _statements(script: str) -> Iterable[str]:
+    """Split a script into statements (sqlite3.complete_statement aware)."""
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statement = buffer.strip()
+            if statement.strip(";").strip():
+                yield statement
+            buffer = ""
+    if buffer.strip() and not all(
+        part.strip().startswith("--") or not part.strip() for part in buffer.splitlines()
+    ):
+        raise DatabaseError("schema script ends in an incomplete statement")
+
+
+class Database:
+    """Async access to one queuetop database file."""
+
+    def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection):
+        self.path = path
+        self._writer = writer
+        self._reader = reader
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: str | os.PathLike[str]) -> "Database":
+        """Prepare the file (schema, migrations) and open its connections."""
+        path = Path(path)
+        await asyncio.to_thread(prepare, path)
+        writer = await _connect(path)
+        reader = await _connect(path)
+        return cls(path, writer, reader)
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._writer.close()
+        await self._reader.close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction on the writer connection.
+
+        IMMEDIATE takes SQLite's write lock at the start, so two processes
+        can never both read a chunk as pending and then both claim it.
+        """
+        async with self._lock:
+            await self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._writer
+            except BaseException:
+                await self._writer.execute("ROLLBACK")
+                raise
+            else:
+                await self._writer.execute("COMMIT")
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+        """Rows of a read-only query, on the reader connection."""
+        async with self._reader.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
+        async with self._reader.execute(sql, params) as cursor:
+            return await cursor.fetchone()
+
+    async def scalar(self, sql: str, params: Params = ()) -> Any:
+        row = await self.fetchone(sql, params)
+        return None if row is None else row[0]
+
+    async def data_version(self) -> int:
+        """Changes when another connection (any process) commits: cheap to poll."""
+        return await self.scalar("PRAGMA data_version")
+
+
+async def _connect(path: Path) -> aiosqlite.Connection:
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    for pragma in PRAGMAS:
+        await conn.execute(pragma)
+    return conn

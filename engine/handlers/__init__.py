@@ -1,0 +1,1 @@
+"""Built-in handlers, imported lazily through the registry."""

@@ -1,0 +1,219 @@
+"""Jobs and chunks: typed records, splitting work into chunks, submitting.
+
+One request of work makes exactly one job, however many chunks it has, in
+one transaction that returns at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from . import queries
+from .clock import Clock
+from .db import Database
+from .exceptions import UsageError
+from .states import ChunkState, JobState
+
+SQL = queries.load("jobs")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One request of work, as stored."""
+
+    id: int
+    intent: str
+    params: dict[str, Any]
+    status: JobState
+    priority: int
+    max_retries: int
+    timeout: float
+    dedupe_key: str | None
+    on_finalize: str | None
+    parent_job_id: int | None
+    schedule_id: int | None
+    chunks_total: int
+    chunks_completed: int
+    chunks_failed: int
+    chunks_cancelled: int
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    log_count: int = 0
+
+    @property
+    def chunks_ended(self) -> int:
+        return self.chunks_completed + self.chunks_failed + self.chunks_cancelled
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> "Job":
+        data = dict(row)
+        data["params"] = json.loads(data["params"])
+        data["status"] = JobState(data["status"])
+        data.setdefault("log_count", 0)
+        return cls(**data)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        out["status"] = self.status.value
+        return out
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One slice of a job."""
+
+    id: int
+    job_id: int
+    chunk_index: int
+    params: dict[str, Any]
+    status: ChunkState
+    priority: int
+    run_after: float
+    attempt: int
+    worker_id: str | None
+    lease_token: str | None
+    claimed_at: float | None
+    finished_at: float | None
+    last_error: str | None
+    result: Any
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> "Chunk":
+        data = dict(row)
+        data["params"] = json.loads(data["params"])
+        data["status"] = ChunkState(data["status"])
+        data["result"] = json.loads(data["result"]) if data["result"] is not None else None
+        return cls(**data)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        out["status"] = self.status.value
+        out.pop("lease_token")  # an internal fence, not for display
+        return out
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """An attempt of a chunk that did not succeed, with its error."""
+
+    chunk_index: int
+    attempt: int
+    worker_id: str | None
+    outcome: str
+    error: str | None
+    started_at: float | None
+    ended_at: float
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> "Attempt":
+        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What to submit: built by the CLI, the Python API and schedules."""
+
+    intent: str
+    chunks: Sequence[Mapping[str, Any]] = ({},)
+    params: Mapping[str, Any] | None = None
+    priority: int = 0
+    max_retries: int = 3
+    timeout: float = 3600.0
+    dedupe_key: str | None = None
+    on_finalize: str | None = None
+    parent_job_id: int | None = None
+    schedule_id: int | None = None
+
+
+def parse_range(text: str) -> tuple[dt.date, dt.date]:
+    """``2024-01-01..2025-12-31`` as two dates (both ends inclusive)."""
+    start, sep, end = text.partition("..")
+    if not sep:
+        raise UsageError(f"malformed range {text!r}: expected START..END, e.g. 2024-01-01..2024-12-31")
+    try:
+        first, last = dt.date.fromisoformat(start.strip()), dt.date.fromisoformat(end.strip())
+    except ValueError:
+        raise UsageError(f"malformed range {text!r}: dates must be YYYY-MM-DD") from None
+    if last < first:
+        raise UsageError(f"malformed range {text!r}: the end is before the start")
+    return first, last
+
+
+def date_chunks(first: dt.date, last: dt.date, days: int) -> list[dict[str, str]]:
+    """Split ``first..last`` (inclusive) into consecutive ranges of ``days`` days."""
+    if days < 1:
+        raise UsageError(f"chunk days must be at least 1, got {days}")
+    chunks = []
+    start = first
+    while start <= last:
+        end = min(last, start + dt.timedelta(days=days - 1))
+        chunks.append({"start": start.isoformat(), "end": end.isoformat()})
+        start = end + dt.timedelta(days=1)
+    return chunks
+
+
+def check_submission(sub: Submission) -> None:
+    """Refuse a submission that could never run, before touching the database."""
+    if not sub.intent or not isinstance(sub.intent, str):
+        raise UsageError("an intent key is required")
+    if not sub.chunks:
+        raise UsageError("a job needs at least one chunk")
+    for index, chunk in enumerate(sub.chunks):
+        if not isinstance(chunk, Mapping):
+            raise UsageError(f"chunk {index} must be a JSON object, got {type(chunk).__name__}")
+    if sub.params is not None and not isinstance(sub.params, Mapping):
+        raise UsageError("job params must be a JSON object")
+    if sub.max_retries < 0:
+        raise UsageError("max retries cannot be negative")
+    if sub.timeout <= 0:
+        raise UsageError("timeout must be positive")
+
+
+async def insert_job(conn: Any, sub: Submission, now: float) -> tuple[int, bool]:
+    """Insert ``sub`` inside an open transaction: (job id, created?).
+
+    With a dedupe key that names an unfinished job, that job's id comes back
+    and nothing is inserted. The caller holds the write lock (BEGIN
+    IMMEDIATE), so two submits of one key cannot both miss each other.
+    """
+    if sub.dedupe_key is not None:
+        async with conn.execute(SQL["find_unfinished_by_dedupe_key"], {"dedupe_key": sub.dedupe_key}) as cur:
+            row = await cur.fetchone()
+        if row is not None:
+            return row[0], False
+    async with conn.execute(
+        SQL["insert_job"],
+        {
+            "intent": sub.intent,
+            "params": json.dumps(dict(sub.params or {})),
+            "priority": sub.priority,
+            "max_retries": sub.max_retries,
+            "timeout": sub.timeout,
+            "dedupe_key": sub.dedupe_key,
+            "on_finalize": sub.on_finalize,
+            "parent_job_id": sub.parent_job_id,
+            "schedule_id": sub.schedule_id,
+            "chunks_total": len(sub.chunks),
+            "now": now,
+        },
+    ) as cur:
+        job_id = (await cur.fetchone())[0]
+    await conn.execute(
+        SQL["insert_chunks"],
+        {"job_id": job_id, "chunks": json.dumps([dict(c) for c in sub.chunks]),
+         "priority": sub.priority, "now": now},
+    )
+    return job_id, True
+
+
+async def submit(db: Database, clock: Clock, sub: Submission) -> tuple[int, bool]:
+    """Make one job and all its chunks in one transaction: (job id, created?)."""
+    check_submission(sub)
+    async with db.transaction() as conn:
+        return await insert_job(conn, sub, clock.now())

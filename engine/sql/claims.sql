@@ -1,0 +1,98 @@
+-- Claims and the end of attempts: the hot path.
+
+-- name: claim
+-- Due pending chunks by priority, then age, flipped to processing under a
+-- fresh lease token. The inner WHERE must keep `status = 'pending'` as it is:
+-- it is what lets SQLite use the partial index chunks_claim.
+UPDATE chunks
+SET status = 'processing',
+    worker_id = :worker_id,
+    attempt = attempt + 1,
+    lease_token = lower(hex(randomblob(12))),
+    claimed_at = :now,
+    finished_at = NULL
+WHERE id IN (
+    SELECT id FROM chunks
+    WHERE status = 'pending' AND run_after <= :now
+    ORDER BY priority DESC, id
+    LIMIT :limit
+)
+RETURNING id, job_id, chunk_index, params, attempt, lease_token, claimed_at;
+
+-- name: is_paused
+SELECT paused FROM queue_state WHERE id = 1;
+
+-- name: mark_job_running
+UPDATE jobs SET status = 'running', started_at = :now
+WHERE id = :job_id AND status = 'pending';
+
+-- name: jobs_for_claims
+SELECT id, intent, params, max_retries, timeout FROM jobs
+WHERE id IN (SELECT value FROM json_each(:job_ids));
+
+-- name: settle
+-- End attempts in one statement: each outcome applies only where its chunk
+-- is still processing under the same lease token (the fence). A worker that
+-- lost its lease changes nothing.
+UPDATE chunks
+SET status = o.status,
+    run_after = coalesce(o.run_after, chunks.run_after),
+    finished_at = o.finished_at,
+    lease_token = NULL,
+    attempt = chunks.attempt - o.refund,
+    worker_id = CASE WHEN o.refund THEN NULL ELSE chunks.worker_id END,
+    last_error = coalesce(o.error, chunks.last_error),
+    result = o.result
+FROM (
+    SELECT value ->> 'chunk_id' AS chunk_id,
+           value ->> 'lease_token' AS lease_token,
+           value ->> 'status' AS status,
+           value ->> 'run_after' AS run_after,
+           value ->> 'finished_at' AS finished_at,
+           value ->> 'error' AS error,
+           value ->> 'result' AS result,
+           coalesce(value ->> 'refund', 0) AS refund
+    FROM json_each(:outcomes)
+) AS o
+WHERE chunks.id = o.chunk_id
+  AND chunks.status = 'processing'
+  AND chunks.lease_token = o.lease_token
+RETURNING chunks.id, chunks.job_id, chunks.status;
+
+-- name: record_attempts
+INSERT INTO chunk_attempts (chunk_id, attempt, worker_id, outcome, error, started_at, ended_at)
+SELECT value ->> 'chunk_id', value ->> 'attempt', value ->> 'worker_id', value ->> 'kind',
+       value ->> 'error', value ->> 'started_at', :now
+FROM json_each(:attempts);
+
+-- name: count_job_chunks
+UPDATE jobs
+SET chunks_completed = chunks_completed + :completed,
+    chunks_failed = chunks_failed + :failed,
+    chunks_cancelled = chunks_cancelled + :cancelled
+WHERE id = :job_id;
+
+-- name: finalize_if_ended
+-- A job whose every chunk has ended gets its final status, once.
+UPDATE jobs
+SET status = CASE
+        WHEN chunks_completed = chunks_total THEN 'completed'
+        WHEN chunks_completed > 0 THEN 'partial'
+        WHEN chunks_failed > 0 THEN 'failed'
+        ELSE 'cancelled' END,
+    finished_at = :now
+WHERE id = :job_id
+  AND status IN ('pending', 'running')
+  AND chunks_completed + chunks_failed + chunks_cancelled = chunks_total
+RETURNING id, status, on_finalize, chunks_total, chunks_completed, chunks_failed, chunks_cancelled;
+
+-- name: count_worker_chunks
+UPDATE workers
+SET chunks_done = chunks_done + :done, chunks_failed = chunks_failed + :failed
+WHERE id = :worker_id;
+
+-- name: held_chunks
+-- Which of the chunks a worker thinks it holds it still holds.
+SELECT c.id FROM chunks c
+JOIN json_each(:held) h ON c.id = h.value ->> 'chunk_id'
+WHERE c.status = 'processing' AND c.lease_token = h.value ->> 'lease_token';

@@ -1,0 +1,68 @@
+-- Jobs and chunks: submitting and reading.
+
+-- name: find_unfinished_by_dedupe_key
+SELECT id FROM jobs
+WHERE dedupe_key = :dedupe_key AND status IN ('pending', 'running');
+
+-- name: insert_job
+INSERT INTO jobs (intent, params, priority, max_retries, timeout, dedupe_key,
+                  on_finalize, parent_job_id, schedule_id, chunks_total, created_at)
+VALUES (:intent, :params, :priority, :max_retries, :timeout, :dedupe_key,
+        :on_finalize, :parent_job_id, :schedule_id, :chunks_total, :now)
+RETURNING id;
+
+-- name: insert_chunks
+-- One statement for all chunks of a job: the chunk list arrives as one JSON
+-- array, which is much cheaper than one bound statement per chunk.
+INSERT INTO chunks (job_id, chunk_index, params, priority, run_after)
+SELECT :job_id, key, json(value), :priority, :now
+FROM json_each(:chunks);
+
+-- name: get_job
+SELECT j.*, (SELECT count(*) FROM task_logs l WHERE l.job_id = j.id) AS log_count
+FROM jobs j WHERE j.id = :job_id;
+
+-- name: list_jobs
+-- A page of jobs, newest first, with their log counts in the same query.
+SELECT j.*, (SELECT count(*) FROM task_logs l WHERE l.job_id = j.id) AS log_count
+FROM jobs j
+WHERE (:status IS NULL OR j.status = :status)
+  AND (:search IS NULL OR j.intent LIKE '%' || :search || '%' OR CAST(j.id AS TEXT) = :search)
+ORDER BY j.id DESC
+LIMIT :limit OFFSET :offset;
+
+-- name: count_jobs
+SELECT count(*) FROM jobs j
+WHERE (:status IS NULL OR j.status = :status)
+  AND (:search IS NULL OR j.intent LIKE '%' || :search || '%' OR CAST(j.id AS TEXT) = :search);
+
+-- name: job_counts_by_status
+SELECT status, count(*) AS n FROM jobs GROUP BY status;
+
+-- name: chunk_totals
+-- Chunk totals from the job counters: no scan of the chunks table.
+SELECT coalesce(sum(chunks_total), 0) AS total,
+       coalesce(sum(chunks_completed), 0) AS completed,
+       coalesce(sum(chunks_failed), 0) AS failed,
+       coalesce(sum(chunks_cancelled), 0) AS cancelled,
+       (SELECT count(*) FROM chunks WHERE status = 'processing') AS processing
+FROM jobs;
+
+-- name: list_chunks
+SELECT * FROM chunks WHERE job_id = :job_id
+ORDER BY chunk_index LIMIT :limit OFFSET :offset;
+
+-- name: get_chunk
+SELECT * FROM chunks WHERE job_id = :job_id AND chunk_index = :chunk_index;
+
+-- name: attempts_of_job
+SELECT a.*, c.chunk_index FROM chunk_attempts a JOIN chunks c ON c.id = a.chunk_id
+WHERE c.job_id = :job_id ORDER BY c.chunk_index, a.attempt, a.id;
+
+-- name: attempts_of_chunk
+SELECT a.*, c.chunk_index FROM chunk_attempts a JOIN chunks c ON c.id = a.chunk_id
+WHERE a.chunk_id = :chunk_id ORDER BY a.attempt, a.id;
+
+-- name: job_logs
+SELECT * FROM task_logs WHERE job_id = :job_id AND id > :after_id
+ORDER BY id DESC LIMIT :limit;

@@ -1,0 +1,1 @@
+"""queuetop's Textual operator screens: readers of the engine's API."""
