@@ -1,0 +1,140 @@
+"""Operator actions: retry, cancel, finalize, pause, resume.
+
+Each is one transaction. Each refuses, with a reason an operator can act on,
+when it does not apply (finalize on a finished job, retry with nothing
+failed), rather than silently doing nothing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from . import queries
+from .claims import finalize_ended
+from .clock import Clock
+from .db import Database
+from .exceptions import ActionRefused, NotFound
+from .states import JobState
+
+SQL = queries.load("actions")
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """What an action did, in words and numbers."""
+
+    job_id: int | None
+    chunks: int
+    status: str | None
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+async def _job(conn: Any, job_id: int) -> sqlite3.Row:
+    async with conn.execute(SQL["lock_job"], {"job_id": job_id}) as cur:
+        row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"no job {job_id}")
+    return row
+
+
+async def _check_chunk(conn: Any, job_id: int, chunk_index: int | None) -> str | None:
+    if chunk_index is None:
+        return None
+    async with conn.execute(SQL["chunk_status"], {"job_id": job_id, "chunk_index": chunk_index}) as cur:
+        row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"job {job_id} has no chunk {chunk_index}")
+    return row["status"]
+
+
+async def retry(db: Database, clock: Clock, job_id: int, chunk_index: int | None = None) -> ActionResult:
+    """Failed chunks of a job (or one chunk) back to pending, attempts reset."""
+    async with db.transaction() as conn:
+        await _job(conn, job_id)
+        status = await _check_chunk(conn, job_id, chunk_index)
+        if status is not None and status != "failed":
+            raise ActionRefused(f"job {job_id} chunk {chunk_index} is {status}, not failed: nothing to retry")
+        async with conn.execute(SQL["retry_chunks"], {"job_id": job_id, "chunk_index": chunk_index,
+                                                      "now": clock.now()}) as cur:
+            retried = len(await cur.fetchall())
+        if not retried:
+            raise ActionRefused(f"job {job_id} has no failed chunks to retry")
+        try:
+            await conn.execute(SQL["reopen_job"], {"job_id": job_id, "retried": retried})
+        except sqlite3.IntegrityError:
+            raise ActionRefused(
+                f"job {job_id} cannot reopen: another unfinished job holds its dedupe key") from None
+        job = await _job(conn, job_id)
+    what = f"chunk {chunk_index}" if chunk_index is not None else f"{retried} failed chunk(s)"
+    return ActionResult(job_id, retried, job["status"], f"job {job_id}: {what} back to pending")
+
+
+async def cancel(db: Database, clock: Clock, job_id: int, chunk_index: int | None = None) -> ActionResult:
+    """Cancel a job (or one chunk): pending and processing chunks end cancelled.
+
+    Cancelling a whole job ends it as ``cancelled``; cancelling one chunk
+    leaves the job running, and finalizes it if that was its last chunk.
+    """
+    now = clock.now()
+    async with db.transaction() as conn:
+        job = await _job(conn, job_id)
+        if JobState(job["status"]).finished:
+            raise ActionRefused(f"job {job_id} already ended {job['status']}: nothing to cancel")
+        status = await _check_chunk(conn, job_id, chunk_index)
+        if status is not None and status not in ("pending", "processing"):
+            raise ActionRefused(f"job {job_id} chunk {chunk_index} already ended {status}")
+        async with conn.execute(SQL["cancel_chunks"], {"job_id": job_id, "chunk_index": chunk_index,
+                                                       "now": now}) as cur:
+            cancelled = len(await cur.fetchall())
+        if chunk_index is None:
+            await conn.execute(SQL["end_job"], {"job_id": job_id, "cancelled": cancelled,
+                                                "status": JobState.CANCELLED.value, "now": now})
+            final = JobState.CANCELLED.value
+        else:
+            await conn.execute(SQL["count_cancelled"], {"job_id": job_id, "cancelled": cancelled})
+            ended = await finalize_ended(conn, [job_id], now)
+            final = ended[0]["status"] if ended else job["status"]
+    what = f"chunk {chunk_index} cancelled" if chunk_index is not None else f"cancelled ({cancelled} chunk(s) stopped)"
+    return ActionResult(job_id, cancelled, final, f"job {job_id}: {what}")
+
+
+async def finalize(db: Database, clock: Clock, job_id: int) -> ActionResult:
+    """End a job now: unfinished chunks are cancelled, the job gets its final status.
+
+    The status follows the chunks that did end: ``completed`` if all of them
+    completed, ``partial`` if some did, ``failed`` if none did but some failed,
+    ``cancelled`` if nothing had ended at all.
+    """
+    now = clock.now()
+    async with db.transaction() as conn:
+        job = await _job(conn, job_id)
+        if JobState(job["status"]).finished:
+            raise ActionRefused(f"job {job_id} already ended {job['status']}: nothing to finalize")
+        async with conn.execute(SQL["cancel_chunks"], {"job_id": job_id, "chunk_index": None, "now": now}) as cur:
+            cancelled = len(await cur.fetchall())
+        await conn.execute(SQL["count_cancelled"], {"job_id": job_id, "cancelled": cancelled})
+        ended = await finalize_ended(conn, [job_id], now)
+        final = ended[0]["status"]
+    return ActionResult(job_id, cancelled, final,
+                        f"job {job_id}: finalized {final} ({cancelled} unfinished chunk(s) cancelled)")
+
+
+async def set_paused(db: Database, clock: Clock, paused: bool, by: str | None = None) -> ActionResult:
+    """Pause (no new claims) or resume the queue. Running chunks finish either way."""
+    async with db.transaction() as conn:
+        async with conn.execute(SQL["queue_state"]) as cur:
+            was = bool((await cur.fetchone())["paused"])
+        if was == paused:
+            raise ActionRefused(f"the queue is already {'paused' if paused else 'running'}")
+        await conn.execute(SQL["set_paused"], {"paused": int(paused), "now": clock.now(), "by": by})
+    return ActionResult(None, 0, "paused" if paused else "running",
+                        "queue paused: no new claims" if paused else "queue resumed")
+
+
+async def is_paused(db: Database) -> bool:
+    return bool(await db.scalar(SQL["queue_state"]))

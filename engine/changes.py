@@ -1,0 +1,65 @@
+"""In-process change notices: the engine tells its subscribers what changed.
+
+The TUI subscribes and re-queries only the panes a change touches. Changes
+made by other processes are noticed separately, through ``PRAGMA
+data_version`` (see :meth:`queuetop.engine.db.Database.data_version`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+log = logging.getLogger("queuetop.engine")
+
+# What a change can touch; a pane re-queries when its topic is named.
+JOBS = "jobs"
+CHUNKS = "chunks"
+WORKERS = "workers"
+SCHEDULES = "schedules"
+LOGS = "logs"
+QUEUE = "queue"
+EVENTS = "events"
+SESSIONS = "sessions"
+CIRCUITS = "circuits"
+
+
+@dataclass(frozen=True)
+class Change:
+    """Something changed; ``job_ids`` narrows it when known."""
+
+    topics: frozenset[str]
+    job_ids: frozenset[int] = field(default_factory=frozenset)
+    source: str = ""
+
+    @classmethod
+    def of(cls, *topics: str, job_ids: Iterable[int] = (), source: str = "") -> "Change":
+        return cls(frozenset(topics), frozenset(job_ids), source)
+
+
+Subscriber = Callable[[Change], None]
+
+
+class ChangeBus:
+    """Synchronous fan-out to subscribers, on the event loop's thread."""
+
+    def __init__(self) -> None:
+        self._subscribers: list[Subscriber] = []
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call ``callback`` with every change; returns the unsubscribe function."""
+        self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._subscribers:
+                self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def publish(self, change: Change) -> None:
+        for callback in list(self._subscribers):
+            try:
+                callback(change)
+            except Exception:  # one broken subscriber must not stop the engine
+                log.exception("change subscriber failed")

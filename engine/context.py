@@ -1,0 +1,60 @@
+"""What a handler receives: its chunk, its job, a logger, a cancel check."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from .logbuffer import LogBuffer
+
+
+class ChunkLogger:
+    """Writes a handler's log lines to the log buffer, tagged with its chunk."""
+
+    def __init__(self, buffer: LogBuffer, job_id: int, chunk_id: int, worker_id: str) -> None:
+        self._buffer = buffer
+        self._where = (job_id, chunk_id, worker_id)
+
+    def log(self, level: str, message: str) -> None:
+        self._buffer.add(*self._where, level, message)
+
+    def debug(self, message: str) -> None:
+        self.log("debug", message)
+
+    def info(self, message: str) -> None:
+        self.log("info", message)
+
+    def warning(self, message: str) -> None:
+        self.log("warning", message)
+
+    def error(self, message: str) -> None:
+        self.log("error", message)
+
+
+@dataclass
+class ChunkContext:
+    """The one argument every handler gets.
+
+    ``params`` are the chunk's own params (e.g. its date range), ``job_params``
+    the job's. A long handler should check :meth:`cancelled` between steps:
+    an operator's cancel sets it (async handlers are also cancelled outright).
+    """
+
+    intent: str
+    job_id: int
+    chunk_index: int
+    attempt: int
+    params: dict[str, Any]
+    job_params: dict[str, Any]
+    log: ChunkLogger
+    worker_id: str
+    _cancelled: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    def cancelled(self) -> bool:
+        """True once the chunk was cancelled or the worker lost its lease."""
+        return self._cancelled.is_set()
+
+    def cancel(self) -> None:
+        """Mark the chunk cancelled (called by the worker, not by handlers)."""
+        self._cancelled.set()

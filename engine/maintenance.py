@@ -1,0 +1,105 @@
+"""Built-in maintenance, each run by its schedule in exactly one process.
+
+- ``mark-stale-workers-offline``: a worker silent longer than ``stale_after``
+  is marked offline and its chunks are rescued, in one transaction.
+- ``reset-stuck-tasks``: a chunk processing longer than its job's timeout is
+  failed as a transient error (retried with back-off while retries remain).
+- ``cleanup-old-task-logs``: logs older than ``log_retention_days``.
+- ``cleanup-old-events``: stored events past the events retention.
+
+Rescues go through :func:`queuetop.engine.claims.settle_in` with the lease
+token read in the same transaction, so a worker that comes back late can
+never overwrite what the rescue decided.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from . import logbuffer, queries
+from .changes import CHUNKS, JOBS, WORKERS, Change
+from .claims import Claim, failure, settle_in
+
+if TYPE_CHECKING:
+    from .queue import Queue
+
+SQL = queries.load("maintenance")
+
+
+def _claim(row: sqlite3.Row) -> Claim:
+    return Claim(row["id"], row["job_id"], row["chunk_index"], json.loads(row["params"]), row["attempt"],
+                 row["lease_token"], row["claimed_at"])
+
+
+async def mark_stale_workers_offline(queue: "Queue") -> str:
+    now = queue.clock.now()
+    async with queue.db.transaction() as conn:
+        async with conn.execute(SQL["mark_stale_offline"],
+                                {"now": now, "cutoff": now - queue.settings.stale_after}) as cur:
+            stale = [row[0] for row in await cur.fetchall()]
+        if not stale:
+            return "no stale workers"
+        async with conn.execute(SQL["held_by_workers"], {"worker_ids": json.dumps(stale)}) as cur:
+            held = await cur.fetchall()
+        outcomes = [
+            failure(_claim(row), row["worker_id"], f"worker {row['worker_id']} went silent; chunk rescued",
+                    permanent=False, max_retries=row["max_retries"], now=now, kind="lost", retry_at=now)
+            for row in held
+        ]
+        settled = await settle_in(conn, outcomes, now)
+    queue.changes.publish(Change.of(WORKERS, JOBS, CHUNKS, job_ids={row["job_id"] for row in held},
+                                    source="rescue"))
+    return f"{len(stale)} worker(s) marked offline ({', '.join(stale)}); {len(settled.applied)} chunk(s) rescued"
+
+
+async def reset_stuck_tasks(queue: "Queue") -> str:
+    now = queue.clock.now()
+    async with queue.db.transaction() as conn:
+        async with conn.execute(SQL["stuck_chunks"], {"now": now}) as cur:
+            stuck = await cur.fetchall()
+        if not stuck:
+            return "no stuck chunks"
+        outcomes = [
+            failure(_claim(row), row["worker_id"], f"processing longer than the {row['timeout']:g}s timeout",
+                    permanent=False, max_retries=row["max_retries"], now=now, kind="timed_out",
+                    policy=queue.retry_policy)
+            for row in stuck
+        ]
+        settled = await settle_in(conn, outcomes, now)
+    queue.changes.publish(Change.of(JOBS, CHUNKS, job_ids={row["job_id"] for row in stuck}, source="rescue"))
+    return f"{len(settled.applied)} stuck chunk(s) failed as transient"
+
+
+async def cleanup_old_task_logs(queue: "Queue") -> str:
+    cutoff = queue.clock.now() - queue.settings.log_retention_days * 86400
+    async with queue.db.transaction() as conn:
+        cur = await conn.execute(logbuffer.SQL["delete_older_than"], {"cutoff": cutoff})
+        deleted = cur.rowcount
+    return f"{deleted} log line(s) deleted"
+
+
+async def cleanup_old_events(queue: "Queue") -> str:
+    from . import events  # the tailer's store; only needed when this runs
+
+    days = float(queue.config.events.get("retention_days", 90))
+    deleted = await events.delete_old_events(queue.db, queue.clock, days)
+    return f"{deleted} event(s) deleted"
+
+
+TASKS: dict[str, Callable[["Queue"], Awaitable[str]]] = {
+    "mark-stale-workers-offline": mark_stale_workers_offline,
+    "reset-stuck-tasks": reset_stuck_tasks,
+    "cleanup-old-task-logs": cleanup_old_task_logs,
+    "cleanup-old-events": cleanup_old_events,
+}
+
+
+async def run_task(queue: "Queue", name: str) -> str:
+    """Run one built-in task by name; unknown names are refused."""
+    task = TASKS.get(name)
+    if task is None:
+        raise KeyError(f"no maintenance task {name!r}")
+    return await task(queue)

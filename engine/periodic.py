@@ -1,0 +1,246 @@
+"""Periodic work: schedules in the database, fired exactly once each time.
+
+Every engine process runs a :class:`Scheduler`. When a schedule is due, each
+process that notices tries a compare-and-set on its next run time inside a
+``BEGIN IMMEDIATE`` transaction; one wins and fires it. ``UNIQUE(schedule_id,
+scheduled_for)`` on the runs makes a second firing impossible even so.
+
+A ``job`` schedule submits a job in the same transaction that fires it; a
+``maintenance`` schedule runs one of the built-in tasks in the process that
+won. A schedule whose run fails records the error and stays scheduled. Runs
+missed while nothing was running are not replayed: the next one is computed
+from now.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from croniter import croniter
+
+from . import queries
+from .changes import JOBS, SCHEDULES, Change
+from .clock import Clock
+from .config import ScheduleSpec
+from .db import Database
+from .exceptions import NotFound, UsageError
+from .jobs import Submission, insert_job
+
+if TYPE_CHECKING:
+    from .queue import Queue
+
+SQL = queries.load("schedules")
+log = logging.getLogger("queuetop.engine")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    id: int
+    name: str
+    cron: str
+    kind: str
+    intent: str
+    params: dict[str, Any]
+    active: bool
+    next_run_at: float | None
+    last_run_at: float | None
+    last_status: str | None
+    last_error: str | None
+    created_at: float
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> "Schedule":
+        data = dict(row)
+        data["params"] = json.loads(data["params"])
+        data["active"] = bool(data["active"])
+        return cls(**data)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class ScheduleRun:
+    id: int
+    schedule_id: int
+    scheduled_for: float
+    started_at: float
+    finished_at: float | None
+    status: str
+    error: str | None
+    job_id: int | None
+    worker_id: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def next_run(cron: str, after: float) -> float:
+    """The first time after ``after`` that ``cron`` names (5 fields, or 6 with seconds last)."""
+    try:
+        return float(croniter(cron, after).get_next(float))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"invalid cron expression {cron!r}: {exc}") from None
+
+
+def check_cron(cron: str) -> None:
+    if not isinstance(cron, str) or not croniter.is_valid(cron):
+        raise UsageError(f"invalid cron expression {cron!r}")
+
+
+async def upsert(db: Database, clock: Clock, spec: ScheduleSpec, kind: str = "job") -> Schedule:
+    check_cron(spec.cron)
+    if not spec.intent:
+        raise UsageError(f"schedule {spec.name!r} needs an intent")
+    now = clock.now()
+    async with db.transaction() as conn:
+        async with conn.execute(SQL["upsert"], {
+            "name": spec.name, "cron": spec.cron, "kind": kind, "intent": spec.intent,
+            "params": json.dumps(spec.params), "active": int(spec.active),
+            "next_run_at": next_run(spec.cron, now), "now": now,
+        }) as cur:
+            return Schedule.from_row(await cur.fetchone())
+
+
+async def sync(db: Database, clock: Clock, schedules: tuple[ScheduleSpec, ...],
+               maintenance: dict[str, str]) -> None:
+    """Make the database's schedules include the config's and the built-in ones."""
+    for name, cron in maintenance.items():
+        await upsert(db, clock, ScheduleSpec(name=name, cron=cron, intent=name), kind="maintenance")
+    for spec in schedules:
+        await upsert(db, clock, spec)
+
+
+async def list_schedules(db: Database) -> list[Schedule]:
+    return [Schedule.from_row(row) for row in await db.fetchall(SQL["list"])]
+
+
+async def get(db: Database, name: str) -> Schedule:
+    row = await db.fetchone(SQL["get"], {"name": name})
+    if row is None:
+        raise NotFound(f"no schedule {name!r}")
+    return Schedule.from_row(row)
+
+
+async def list_runs(db: Database, name: str, limit: int = 20) -> list[ScheduleRun]:
+    await get(db, name)
+    return [ScheduleRun(**dict(row)) for row in await db.fetchall(SQL["runs"], {"name": name, "limit": limit})]
+
+
+async def set_active(db: Database, clock: Clock, name: str, active: bool) -> Schedule:
+    schedule = await get(db, name)
+    async with db.transaction() as conn:
+        async with conn.execute(SQL["set_active"], {
+            "name": name, "active": int(active), "next_run_at": next_run(schedule.cron, clock.now()),
+        }) as cur:
+            return Schedule.from_row(await cur.fetchone())
+
+
+async def remove(db: Database, name: str) -> None:
+    await get(db, name)
+    async with db.transaction() as conn:
+        await conn.execute(SQL["remove"], {"name": name})
+
+
+async def fire(queue: "Queue", schedule: Schedule, *, forced: bool = False) -> ScheduleRun | None:
+    """Fire ``schedule`` if this process wins it; None when another one did.
+
+    ``forced`` (run now) skips the compare-and-set and fires at the current time.
+    """
+    now = queue.clock.now()
+    scheduled_for = now if forced else schedule.next_run_at
+    async with queue.db.transaction() as conn:
+        if not forced:
+            cur = await conn.execute(SQL["advance"], {
+                "id": schedule.id, "expected": schedule.next_run_at, "now": now,
+                "next_run_at": next_run(schedule.cron, max(now, schedule.next_run_at or now)),
+            })
+            if cur.rowcount != 1:
+                return None
+        try:
+            async with conn.execute(SQL["start_run"], {"schedule_id": schedule.id, "scheduled_for": scheduled_for,
+                                                       "now": now, "worker_id": queue.process_id}) as cur:
+                run_id = (await cur.fetchone())[0]
+        except sqlite3.IntegrityError:
+            return None  # this very time was fired already
+        job_id = error = None
+        if schedule.kind == "job":
+            await conn.execute("SAVEPOINT submit")
+            try:
+                job_id, _ = await insert_job(conn, Submission(
+                    intent=schedule.intent, params=schedule.params, schedule_id=schedule.id,
+                    max_retries=queue.settings.max_retries, timeout=queue.settings.chunk_timeout), now)
+                await conn.execute("RELEASE submit")
+            except sqlite3.Error as exc:
+                await conn.execute("ROLLBACK TO submit")
+                error = f"submit failed: {exc}"
+            await _record(conn, schedule.id, run_id, now, job_id, error)
+    if schedule.kind == "maintenance":
+        from .maintenance import run_task  # maintenance imports this module
+
+        try:
+            summary = await run_task(queue, schedule.intent)
+            log.info("maintenance %s: %s", schedule.name, summary)
+        except Exception as exc:  # recorded on the schedule; it stays scheduled
+            error = f"{type(exc).__name__}: {exc}"
+        async with queue.db.transaction() as conn:
+            await _record(conn, schedule.id, run_id, queue.clock.now(), None, error)
+    if error:
+        log.error("schedule %s failed: %s", schedule.name, error)
+    elif schedule.kind == "job":
+        log.info("schedule %s fired: job %d", schedule.name, job_id)
+        queue.changes.publish(Change.of(JOBS, job_ids=[job_id], source="submit"))
+    queue.changes.publish(Change.of(SCHEDULES, source="scheduler"))
+    row = await queue.db.fetchone("SELECT * FROM schedule_runs WHERE id = ?", (run_id,))
+    return ScheduleRun(**dict(row))
+
+
+async def _record(conn: Any, schedule_id: int, run_id: int, now: float, job_id: int | None,
+                  error: str | None) -> None:
+    status = "error" if error else "ok"
+    await conn.execute(SQL["end_run"], {"run_id": run_id, "now": now, "status": status, "error": error,
+                                        "job_id": job_id})
+    await conn.execute(SQL["record_last"], {"id": schedule_id, "status": status, "error": error, "now": now})
+
+
+async def run_now(queue: "Queue", name: str) -> ScheduleRun:
+    run = await fire(queue, await get(queue.db, name), forced=True)
+    assert run is not None  # forced runs have no competitor
+    return run
+
+
+class Scheduler:
+    """Fires due schedules for one engine process."""
+
+    def __init__(self, queue: "Queue") -> None:
+        self.queue = queue
+        self.fired = 0
+
+    async def tick(self) -> int:
+        """Fire every due schedule this process wins; returns how many."""
+        fired = 0
+        for row in await self.queue.db.fetchall(SQL["due"], {"now": self.queue.clock.now()}):
+            if await fire(self.queue, Schedule.from_row(row)) is not None:
+                fired += 1
+        self.fired += fired
+        return fired
+
+    async def run(self, stop: asyncio.Event) -> None:
+        interval = self.queue.settings.scheduler_interval
+        backoff = interval
+        while not stop.is_set():
+            try:
+                await self.tick()
+                backoff = interval
+            except sqlite3.Error as exc:
+                backoff = min(60.0, backoff * 2)
+                log.warning("scheduler: %s; next try in %.0fs", exc, backoff)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=backoff)
+            except TimeoutError:
+                pass

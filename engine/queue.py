@@ -1,0 +1,290 @@
+"""The engine's API: everything the CLI, the TUI and embedding code call.
+
+A :class:`Queue` owns one database, a clock, the handler registry, the log
+buffer and the change bus. Reads return typed records; actions return an
+:class:`~queuetop.engine.actions.ActionResult` or raise a
+:class:`~queuetop.engine.exceptions.QueuetopError` that says why not.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from . import actions, claims, jobs, periodic
+from .changes import CHUNKS, JOBS, LOGS, QUEUE, SCHEDULES, ChangeBus, Change
+from .claims import Outcome, Settled
+from .clock import Clock, SystemClock
+from .config import Config
+from .db import Database
+from .exceptions import NotFound, UsageError
+from .jobs import Attempt, Chunk, Job, Submission
+from .logbuffer import LogBuffer
+from .registry import Registry
+from .retry import RetryPolicy
+from .worker import SQL as WORKER_SQL
+from .worker import WorkerInfo
+
+JOB_SQL = jobs.SQL
+log = logging.getLogger("queuetop.engine")
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    job_id: int
+    created: bool  # False: a dedupe key matched an unfinished job
+
+
+@dataclass(frozen=True)
+class LogLine:
+    id: int
+    job_id: int | None
+    chunk_id: int | None
+    worker_id: str | None
+    ts: float
+    level: str
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Totals:
+    """The dashboard header's numbers, from counting queries only."""
+
+    jobs: dict[str, int]
+    chunks_total: int
+    chunks_pending: int
+    chunks_processing: int
+    chunks_completed: int
+    chunks_failed: int
+    chunks_cancelled: int
+    workers: dict[str, int]  # online / stale / stopping / offline
+    paused: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class Queue:
+    """One queuetop database and the engine state around it."""
+
+    def __init__(self, db: Database, config: Config | None = None, *, clock: Clock | None = None,
+                 registry: Registry | None = None) -> None:
+        self.db = db
+        self.config = config or Config()
+        self.settings = self.config.engine
+        self.clock = clock or SystemClock()
+        self.registry = registry or Registry(self.config.handlers)
+        self.retry_policy = RetryPolicy(self.settings.retry_base, self.settings.retry_cap)
+        self.changes = ChangeBus()
+        self.process_id = f"{socket.gethostname()}-{os.getpid()}"
+        self.logs = LogBuffer(db, self.clock, interval=self.settings.log_flush_interval,
+                              max_entries=self.settings.log_flush_entries)
+
+    @classmethod
+    async def open(cls, path: str | os.PathLike[str], config: Config | None = None, *,
+                   clock: Clock | None = None, registry: Registry | None = None) -> "Queue":
+        """Open (creating if needed) the database at ``path``."""
+        return cls(await Database.open(path), config, clock=clock, registry=registry)
+
+    async def close(self) -> None:
+        await self.logs.flush()
+        await self.db.close()
+
+    async def __aenter__(self) -> "Queue":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- producing --------------------------------------------------------------
+
+    async def submit(
+        self,
+        intent: str,
+        *,
+        chunks: Sequence[Mapping[str, Any]] | None = None,
+        date_range: str | None = None,
+        chunk_days: int | None = None,
+        params: Mapping[str, Any] | None = None,
+        dedupe_key: str | None = None,
+        max_retries: int | None = None,
+        priority: int = 0,
+        timeout: float | None = None,
+        on_finalize: str | None = None,
+    ) -> SubmitResult:
+        """Make one job and all its chunks, in one transaction.
+
+        Chunks come from ``date_range`` ("2024-01-01..2025-12-31") split every
+        ``chunk_days`` days, or from ``chunks`` (a list of params objects), or
+        the job has one chunk with empty params.
+        """
+        if date_range is not None and chunks is not None:
+            raise UsageError("give either a date range or a list of chunks, not both")
+        if date_range is not None:
+            chunks = jobs.date_chunks(*jobs.parse_range(date_range), chunk_days or 1)
+        elif chunk_days is not None:
+            raise UsageError("--chunk-days needs --range")
+        sub = Submission(
+            intent=intent, chunks=chunks if chunks is not None else ({},), params=params,
+            priority=priority, dedupe_key=dedupe_key, on_finalize=on_finalize,
+            max_retries=self.settings.max_retries if max_retries is None else max_retries,
+            timeout=self.settings.chunk_timeout if timeout is None else timeout,
+        )
+        job_id, created = await jobs.submit(self.db, self.clock, sub)
+        if created:
+            self.changes.publish(Change.of(JOBS, CHUNKS, job_ids=[job_id], source="submit"))
+        return SubmitResult(job_id, created)
+
+    # -- the hot path (workers) ---------------------------------------------------
+
+    async def settle(self, outcomes: Sequence[Outcome]) -> Settled:
+        """End attempts (see :func:`queuetop.engine.claims.settle`) and tell subscribers."""
+        settled = await claims.settle(self.db, outcomes, self.clock.now())
+        if settled.applied:
+            job_ids = {job_id for _, job_id, _ in settled.applied}
+            self.changes.publish(Change.of(JOBS, CHUNKS, job_ids=job_ids, source="settle"))
+        for job in settled.finalized:
+            log.info("job %d ended %s (%d/%d completed, %d failed, %d cancelled)", job["id"],
+                            job["status"], job["chunks_completed"], job["chunks_total"], job["chunks_failed"],
+                            job["chunks_cancelled"])
+            if job.get("follow_up_job_id"):
+                self.changes.publish(Change.of(JOBS, job_ids=[job["follow_up_job_id"]], source="submit"))
+        return settled
+
+    # -- reading ------------------------------------------------------------------
+
+    async def jobs(self, *, status: str | None = None, search: str | None = None,
+                   limit: int = 50, offset: int = 0) -> list[Job]:
+        """A page of jobs, newest first, each with its log count."""
+        rows = await self.db.fetchall(JOB_SQL["list_jobs"], {"status": status, "search": search or None,
+                                                             "limit": limit, "offset": offset})
+        return [Job.from_row(row) for row in rows]
+
+    async def count_jobs(self, *, status: str | None = None, search: str | None = None) -> int:
+        return await self.db.scalar(JOB_SQL["count_jobs"], {"status": status, "search": search or None})
+
+    async def job(self, job_id: int) -> Job:
+        row = await self.db.fetchone(JOB_SQL["get_job"], {"job_id": job_id})
+        if row is None:
+            raise NotFound(f"no job {job_id}")
+        return Job.from_row(row)
+
+    async def chunks(self, job_id: int, *, limit: int = 1000, offset: int = 0) -> list[Chunk]:
+        """A page of a job's chunks, in chunk order."""
+        await self.job(job_id)
+        rows = await self.db.fetchall(JOB_SQL["list_chunks"], {"job_id": job_id, "limit": limit, "offset": offset})
+        return [Chunk.from_row(row) for row in rows]
+
+    async def chunk(self, job_id: int, chunk_index: int) -> Chunk:
+        row = await self.db.fetchone(JOB_SQL["get_chunk"], {"job_id": job_id, "chunk_index": chunk_index})
+        if row is None:
+            raise NotFound(f"job {job_id} has no chunk {chunk_index}")
+        return Chunk.from_row(row)
+
+    async def attempts(self, job_id: int, chunk_index: int | None = None) -> list[Attempt]:
+        """Every failed attempt of a job's chunks (or of one chunk), oldest first."""
+        if chunk_index is None:
+            rows = await self.db.fetchall(JOB_SQL["attempts_of_job"], {"job_id": job_id})
+        else:
+            chunk = await self.chunk(job_id, chunk_index)
+            rows = await self.db.fetchall(JOB_SQL["attempts_of_chunk"], {"chunk_id": chunk.id})
+        return [Attempt.from_row(row) for row in rows]
+
+    async def job_logs(self, job_id: int, *, limit: int = 200, after_id: int = 0) -> list[LogLine]:
+        """The newest ``limit`` log lines of a job (after ``after_id``), oldest first."""
+        rows = await self.db.fetchall(JOB_SQL["job_logs"], {"job_id": job_id, "limit": limit, "after_id": after_id})
+        return [LogLine(**dict(row)) for row in reversed(rows)]
+
+    async def workers(self, *, include_offline: bool = True, limit: int = 200, offset: int = 0) -> list[WorkerInfo]:
+        rows = await self.db.fetchall(WORKER_SQL["list_workers"], {"include_offline": include_offline,
+                                                                   "limit": limit, "offset": offset})
+        return [WorkerInfo.from_row(row) for row in rows]
+
+    async def totals(self) -> Totals:
+        """Counts for the dashboard header: no table is read row by row."""
+        job_counts = {row["status"]: row["n"] for row in await self.db.fetchall(JOB_SQL["job_counts_by_status"])}
+        chunk = await self.db.fetchone(JOB_SQL["chunk_totals"])
+        workers = {row["status"]: row["n"] for row in await self.db.fetchall(WORKER_SQL["worker_counts"])}
+        stale = await self.db.scalar(WORKER_SQL["stale_online_count"],
+                                     {"cutoff": self.clock.now() - self.stale_display_after})
+        workers["stale"] = stale
+        workers["online"] = workers.get("online", 0) - stale
+        ended = chunk["completed"] + chunk["failed"] + chunk["cancelled"]
+        return Totals(
+            jobs=job_counts, chunks_total=chunk["total"], chunks_processing=chunk["processing"],
+            chunks_pending=chunk["total"] - ended - chunk["processing"], chunks_completed=chunk["completed"],
+            chunks_failed=chunk["failed"], chunks_cancelled=chunk["cancelled"], workers=workers,
+            paused=await actions.is_paused(self.db),
+        )
+
+    @property
+    def stale_display_after(self) -> float:
+        """A worker whose heartbeat is this late is shown as stale (three missed beats)."""
+        return min(self.settings.stale_after, 3 * self.settings.heartbeat_interval)
+
+    async def is_paused(self) -> bool:
+        return await actions.is_paused(self.db)
+
+    async def data_version(self) -> int:
+        """Changes whenever another connection commits: poll it to notice other processes."""
+        return await self.db.data_version()
+
+    # -- operator actions -----------------------------------------------------------
+
+    async def retry(self, job_id: int, chunk_index: int | None = None) -> actions.ActionResult:
+        return self._publish(await actions.retry(self.db, self.clock, job_id, chunk_index), "retry")
+
+    async def cancel(self, job_id: int, chunk_index: int | None = None) -> actions.ActionResult:
+        return self._publish(await actions.cancel(self.db, self.clock, job_id, chunk_index), "cancel")
+
+    async def finalize(self, job_id: int) -> actions.ActionResult:
+        return self._publish(await actions.finalize(self.db, self.clock, job_id), "finalize")
+
+    async def pause(self, by: str | None = None) -> actions.ActionResult:
+        return self._publish(await actions.set_paused(self.db, self.clock, True, by), "pause")
+
+    async def resume(self) -> actions.ActionResult:
+        return self._publish(await actions.set_paused(self.db, self.clock, False), "resume")
+
+    def _publish(self, result: actions.ActionResult, source: str) -> actions.ActionResult:
+        job_ids = [] if result.job_id is None else [result.job_id]
+        self.changes.publish(Change.of(JOBS, CHUNKS, QUEUE, job_ids=job_ids, source=source))
+        return result
+
+    # -- schedules ------------------------------------------------------------------
+
+    async def schedules(self) -> list[periodic.Schedule]:
+        return await periodic.list_schedules(self.db)
+
+    async def schedule_runs(self, name: str, limit: int = 20) -> list[periodic.ScheduleRun]:
+        return await periodic.list_runs(self.db, name, limit)
+
+    async def add_schedule(self, name: str, cron: str, intent: str, params: Mapping[str, Any] | None = None,
+                           *, active: bool = True) -> periodic.Schedule:
+        """Add (or update) a user schedule that submits a job each time it fires."""
+        schedule = await periodic.upsert(self.db, self.clock, periodic.ScheduleSpec(
+            name=name, cron=cron, intent=intent, params=dict(params or {}), active=active))
+        self.changes.publish(Change.of(SCHEDULES, source="schedule"))
+        return schedule
+
+    async def set_schedule_active(self, name: str, active: bool) -> periodic.Schedule:
+        schedule = await periodic.set_active(self.db, self.clock, name, active)
+        self.changes.publish(Change.of(SCHEDULES, source="schedule"))
+        return schedule
+
+    async def remove_schedule(self, name: str) -> None:
+        await periodic.remove(self.db, name)
+        self.changes.publish(Change.of(SCHEDULES, source="schedule"))
+
+    async def run_schedule_now(self, name: str) -> periodic.ScheduleRun:
+        """Fire a schedule once now, whatever its cron says."""
+        run = await periodic.run_now(self, name)
+        self.changes.publish(Change.of(SCHEDULES, JOBS, LOGS, source="schedule"))
+        return run

@@ -1,0 +1,89 @@
+"""Running the engine: workers, schedules, maintenance, log buffer, tailer.
+
+``queuetop --engine-only`` runs this headless; the TUI runs the same thing
+inside its own event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Sequence
+
+from . import periodic
+from .periodic import Scheduler
+from .queue import Queue
+from .worker import Worker
+
+log = logging.getLogger("queuetop.engine")
+
+
+class Runner:
+    """Everything an engine process runs, started and stopped together."""
+
+    def __init__(self, queue: Queue, *, workers: int | None = None, concurrency: int | None = None,
+                 schedules: bool = True, event_paths: Sequence[str] = ()) -> None:
+        self.queue = queue
+        count = workers if workers is not None else queue.settings.workers
+        self.workers = [Worker(queue, concurrency=concurrency) for _ in range(count)]
+        self.scheduler = Scheduler(queue) if schedules else None
+        self.event_paths = list(event_paths)
+        self.tailer = None
+        self.started = asyncio.Event()
+
+    def _make_tailer(self) -> object | None:
+        if not self.event_paths:
+            return None
+        from .enrich import EnrichRules
+        from .sessions import SessionThresholds
+        from .tail import Tailer
+
+        events = self.queue.config.events
+        return Tailer(
+            self.queue.db, self.queue.clock, self.event_paths,
+            rules=EnrichRules.from_config(events.get("rules", [])),
+            thresholds=SessionThresholds.from_config(events.get("thresholds", {})),
+            max_line_bytes=int(events.get("max_line_bytes", 1 << 20)),
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set; then stop claiming, drain, flush, return."""
+        queue = self.queue
+        config = queue.config
+        await periodic.sync(queue.db, queue.clock, config.schedules, config.maintenance)
+        self.tailer = self._make_tailer()
+        log_stop = asyncio.Event()
+        background = [asyncio.create_task(queue.logs.run(log_stop), name="log-buffer")]
+        if self.tailer is not None:
+            background.append(asyncio.create_task(self.tailer.run(stop), name="tailer"))
+        if self.scheduler is not None:
+            background.append(asyncio.create_task(self.scheduler.run(stop), name="scheduler"))
+        worker_tasks = [asyncio.create_task(w.run(stop), name=f"worker-{w.id}") for w in self.workers]
+        self.started.set()
+        log.info("engine started: %d worker(s), database %s", len(self.workers), queue.db.path)
+        try:
+            await stop.wait()
+        finally:
+            stop.set()
+            # Workers first: their chunks' last log lines must reach the buffer
+            # before its final flush.
+            results = await asyncio.gather(*worker_tasks, return_exceptions=True)
+            log_stop.set()
+            results += await asyncio.gather(*background, return_exceptions=True)
+            for result in results:
+                if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+                    log.error("engine task ended with an error: %r", result)
+            log.info("engine stopped")
+
+
+def install_signal_handlers(stop: asyncio.Event) -> None:
+    """SIGTERM and SIGINT ask for a graceful stop."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, _on_signal, sig, stop)
+
+
+def _on_signal(sig: signal.Signals, stop: asyncio.Event) -> None:
+    log.info("received %s: stopping gracefully", signal.Signals(sig).name)
+    stop.set()

@@ -1,0 +1,50 @@
+-- Operator actions: retry, cancel, finalize, pause, resume.
+
+-- name: lock_job
+SELECT id, status, dedupe_key FROM jobs WHERE id = :job_id;
+
+-- name: chunk_status
+SELECT id, status FROM chunks WHERE job_id = :job_id AND chunk_index = :chunk_index;
+
+-- name: retry_chunks
+-- Failed chunks back to pending with their attempts reset; every past
+-- attempt stays in chunk_attempts.
+UPDATE chunks
+SET status = 'pending', attempt = 0, run_after = :now, finished_at = NULL,
+    worker_id = NULL, lease_token = NULL
+WHERE job_id = :job_id AND status = 'failed'
+  AND (:chunk_index IS NULL OR chunk_index = :chunk_index)
+RETURNING id;
+
+-- name: reopen_job
+UPDATE jobs
+SET chunks_failed = chunks_failed - :retried,
+    status = CASE WHEN status IN ('pending', 'running') THEN status
+                  WHEN chunks_completed + chunks_cancelled > 0 THEN 'running'
+                  ELSE 'pending' END,
+    finished_at = NULL
+WHERE id = :job_id;
+
+-- name: cancel_chunks
+-- Pending and processing chunks end as cancelled. A worker still running
+-- one learns it from its lease check and stops; its late result is fenced out.
+UPDATE chunks
+SET status = 'cancelled', lease_token = NULL, finished_at = :now
+WHERE job_id = :job_id AND status IN ('pending', 'processing')
+  AND (:chunk_index IS NULL OR chunk_index = :chunk_index)
+RETURNING id;
+
+-- name: end_job
+UPDATE jobs
+SET chunks_cancelled = chunks_cancelled + :cancelled,
+    status = :status, finished_at = :now
+WHERE id = :job_id;
+
+-- name: count_cancelled
+UPDATE jobs SET chunks_cancelled = chunks_cancelled + :cancelled WHERE id = :job_id;
+
+-- name: set_paused
+UPDATE queue_state SET paused = :paused, paused_at = :now, paused_by = :by WHERE id = 1;
+
+-- name: queue_state
+SELECT paused, paused_at, paused_by FROM queue_state WHERE id = 1;

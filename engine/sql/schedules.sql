@@ -1,0 +1,54 @@
+-- Schedules and their runs.
+
+-- name: upsert
+-- Config and CLI own cron, intent and params; the operator owns `active`,
+-- so a restart with the same config never re-enables a paused schedule.
+INSERT INTO schedules (name, cron, kind, intent, params, active, next_run_at, created_at)
+VALUES (:name, :cron, :kind, :intent, :params, :active, :next_run_at, :now)
+ON CONFLICT (name) DO UPDATE SET
+    next_run_at = CASE WHEN schedules.cron = excluded.cron THEN schedules.next_run_at
+                       ELSE excluded.next_run_at END,
+    cron = excluded.cron, kind = excluded.kind, intent = excluded.intent, params = excluded.params
+RETURNING *;
+
+-- name: get
+SELECT * FROM schedules WHERE name = :name;
+
+-- name: list
+SELECT * FROM schedules ORDER BY kind = 'maintenance', name;
+
+-- name: due
+SELECT * FROM schedules WHERE active = 1 AND next_run_at <= :now ORDER BY next_run_at;
+
+-- name: next_due
+SELECT min(next_run_at) FROM schedules WHERE active = 1;
+
+-- name: set_active
+UPDATE schedules SET active = :active,
+    next_run_at = CASE WHEN :active THEN :next_run_at ELSE next_run_at END
+WHERE name = :name RETURNING *;
+
+-- name: remove
+DELETE FROM schedules WHERE name = :name;
+
+-- name: advance
+-- Compare-and-set on the next run time: of all the processes that saw this
+-- schedule due, exactly one moves it on, and only that one fires it.
+UPDATE schedules SET next_run_at = :next_run_at, last_run_at = :now
+WHERE id = :id AND active = 1 AND next_run_at = :expected;
+
+-- name: start_run
+INSERT INTO schedule_runs (schedule_id, scheduled_for, started_at, worker_id)
+VALUES (:schedule_id, :scheduled_for, :now, :worker_id)
+RETURNING id;
+
+-- name: end_run
+UPDATE schedule_runs SET finished_at = :now, status = :status, error = :error, job_id = :job_id
+WHERE id = :run_id;
+
+-- name: record_last
+UPDATE schedules SET last_status = :status, last_error = :error, last_run_at = :now WHERE id = :id;
+
+-- name: runs
+SELECT r.* FROM schedule_runs r JOIN schedules s ON s.id = r.schedule_id
+WHERE s.name = :name ORDER BY r.scheduled_for DESC, r.id DESC LIMIT :limit;

@@ -1,0 +1,31 @@
+-- Workers: registration, heartbeats, listing.
+
+-- name: register
+INSERT INTO workers (id, host, pid, status, concurrency, started_at, last_heartbeat)
+VALUES (:id, :host, :pid, 'online', :concurrency, :now, :now);
+
+-- name: heartbeat
+-- One UPDATE of the worker's own row. It never inserts: a worker that was
+-- marked offline learns it from the row count and does not come back to life.
+UPDATE workers SET last_heartbeat = :now
+WHERE id = :id AND status IN ('online', 'stopping');
+
+-- name: set_status
+UPDATE workers SET status = :status,
+    stopped_at = CASE WHEN :status = 'offline' THEN :now ELSE stopped_at END
+WHERE id = :id AND status != 'offline';
+
+-- name: list_workers
+SELECT w.*,
+       (SELECT group_concat(c.job_id || '#' || c.chunk_index, ' ')
+        FROM chunks c WHERE c.worker_id = w.id AND c.status = 'processing') AS current
+FROM workers w
+WHERE (:include_offline OR w.status != 'offline')
+ORDER BY (w.status = 'offline'), w.started_at DESC, w.id
+LIMIT :limit OFFSET :offset;
+
+-- name: worker_counts
+SELECT status, count(*) AS n FROM workers GROUP BY status;
+
+-- name: stale_online_count
+SELECT count(*) FROM workers WHERE status = 'online' AND last_heartbeat < :cutoff;
