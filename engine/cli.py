@@ -1,0 +1,356 @@
+"""The ``queuetop`` command: a thin layer over :class:`queuetop.engine.queue.Queue`.
+
+Every command takes ``--db`` and ``--config``. Bad input gets one line on
+stderr and exit status 2, never a traceback. With no command, ``queuetop``
+opens the TUI; ``queuetop --engine-only`` runs the engine headless. This
+module imports nothing from Textual: the TUI is imported only when opened.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+from . import config as config_module
+from .display import ago, duration, table, timestamp
+from .exceptions import QueuetopError, UsageError
+from .queue import Queue
+
+log = logging.getLogger("queuetop.engine")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but errors are one line and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"queuetop: error: {message}\n")
+        raise SystemExit(2)
+
+
+def _json_arg(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"invalid JSON {text!r}: {exc.msg} at column {exc.colno}") from None
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", metavar="PATH", default=argparse.SUPPRESS,
+                        help="database file (default: $QUEUETOP_DB, else ~/.local/share/queuetop/queuetop.db)")
+    parser.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
+                        help="config file (default: ./queuetop.toml when present)")
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="queuetop", description="A local job-queue monitor with its engine inside.")
+    _common(parser)
+    parser.add_argument("--engine-only", action="store_true",
+                        help="run workers, schedules and maintenance headless (no TUI)")
+    parser.add_argument("--demo", action="store_true",
+                        help="open the TUI on a temporary database with demo jobs, workers and events")
+    parser.add_argument("--read-only", action="store_true", help="TUI: disable every action")
+    parser.add_argument("--no-workers", action="store_true", help="TUI: run no workers in this process")
+    parser.add_argument("--workers", type=int, metavar="N", help="worker tasks in this process")
+    parser.add_argument("--concurrency", type=int, metavar="N", help="chunks each worker runs at once")
+    parser.add_argument("--events", action="append", metavar="PATH", default=[],
+                        help="NDJSON event file or glob to follow (repeatable)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug lines too")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+
+    def command(name: str, help: str, handler: Callable[..., Awaitable[int]]) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        _common(p)
+        p.set_defaults(handler=handler)
+        return p
+
+    p = command("submit", "submit a job and print its id", cmd_submit)
+    p.add_argument("intent", help="the intent key of the handler to run")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--range", dest="date_range", metavar="A..B", help="date range to split, e.g. 2024-01-01..2025-12-31")
+    source.add_argument("--chunks", metavar="FILE", help="JSON file with a list of chunk params objects ('-' for stdin)")
+    p.add_argument("--chunk-days", type=int, metavar="N", help="days per chunk with --range (default 1)")
+    p.add_argument("--params", type=_json_arg, metavar="JSON", help="job params, a JSON object")
+    p.add_argument("--dedupe-key", metavar="K", help="return the unfinished job with this key instead of a new one")
+    p.add_argument("--max-retries", type=int, metavar="N", help="retries after a transient error (default 3)")
+    p.add_argument("--priority", type=int, default=0, metavar="N", help="higher runs first (default 0)")
+    p.add_argument("--timeout", type=float, metavar="S", help="seconds a chunk may run (default 3600)")
+    p.add_argument("--on-finalize", metavar="INTENT", help="intent to enqueue when the job ends")
+    p.add_argument("--json", action="store_true", help="print {job_id, created} as JSON")
+
+    p = command("jobs", "list jobs, newest first", cmd_jobs)
+    p.add_argument("--status", help="only jobs in this state")
+    p.add_argument("--limit", type=int, default=50, help="how many (default 50)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = command("chunks", "list a job's chunks with every failed attempt", cmd_chunks)
+    p.add_argument("job", type=int, help="job id")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = command("logs", "print a job's log lines", cmd_logs)
+    p.add_argument("job", type=int, help="job id")
+    p.add_argument("--limit", type=int, default=200, help="newest N lines (default 200)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = command("workers", "list workers and their heartbeats", cmd_workers)
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = command("schedules", "list schedules with their last run", cmd_schedules)
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = command("schedule", "add, enable, disable, run or remove a schedule", cmd_schedule)
+    p.add_argument("action", choices=["add", "enable", "disable", "run", "remove", "runs"], help="what to do")
+    p.add_argument("name", help="schedule name")
+    p.add_argument("cron", nargs="?", help="cron expression (add)")
+    p.add_argument("intent", nargs="?", help="intent to submit each time it fires (add)")
+    p.add_argument("--params", type=_json_arg, metavar="JSON", help="job params (add)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    for name, text in (("retry", "failed chunks of a job (or one chunk) back to pending"),
+                       ("cancel", "cancel a job (or one chunk): pending and running chunks stop"),
+                       ("finalize", "end a job now: unfinished chunks cancelled, final status set")):
+        p = command(name, text, cmd_action)
+        p.add_argument("job", type=int, help="job id")
+        p.add_argument("--chunk", type=int, metavar="N", help="only this chunk index")
+        p.add_argument("--json", action="store_true", help="print JSON")
+
+    for name, text in (("pause", "stop new claims (running chunks finish)"), ("resume", "allow claims again")):
+        p = command(name, text, cmd_pause)
+        p.add_argument("--json", action="store_true", help="print JSON")
+
+    return parser
+
+
+# -- commands ------------------------------------------------------------------
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, default=str))
+
+
+async def cmd_submit(queue: Queue, args: argparse.Namespace) -> int:
+    chunks = None
+    if args.chunks is not None:
+        chunks = _read_chunks(args.chunks)
+    if args.params is not None and not isinstance(args.params, dict):
+        raise UsageError("--params must be a JSON object")
+    result = await queue.submit(
+        args.intent, chunks=chunks, date_range=args.date_range, chunk_days=args.chunk_days, params=args.params,
+        dedupe_key=args.dedupe_key, max_retries=args.max_retries, priority=args.priority, timeout=args.timeout,
+        on_finalize=args.on_finalize,
+    )
+    if args.json:
+        _print_json({"job_id": result.job_id, "created": result.created})
+    else:
+        print(result.job_id)
+    return 0
+
+
+def _read_chunks(path: str) -> list[Any]:
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text("utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read chunks file {path}: {exc.strerror}") from None
+    try:
+        chunks = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"chunks file {path}: invalid JSON: {exc.msg} at line {exc.lineno}") from None
+    if not isinstance(chunks, list):
+        raise UsageError(f"chunks file {path}: expected a JSON list of objects")
+    return chunks
+
+
+async def cmd_jobs(queue: Queue, args: argparse.Namespace) -> int:
+    jobs = await queue.jobs(status=args.status, limit=args.limit)
+    if args.json:
+        _print_json([job.as_dict() for job in jobs])
+        return 0
+    now = queue.clock.now()
+    print(table(["ID", "INTENT", "STATUS", "DONE", "FAILED", "TOTAL", "LOGS", "AGE"], [
+        [j.id, j.intent, j.status.value, j.chunks_completed, j.chunks_failed, j.chunks_total, j.log_count,
+         ago(now - j.created_at)] for j in jobs]))
+    return 0
+
+
+async def cmd_chunks(queue: Queue, args: argparse.Namespace) -> int:
+    chunks = await queue.chunks(args.job)
+    attempts = await queue.attempts(args.job)
+    if args.json:
+        by_chunk: dict[int, list[dict[str, Any]]] = {}
+        for attempt in attempts:
+            by_chunk.setdefault(attempt.chunk_index, []).append(dict(attempt.__dict__))
+        _print_json([{**c.as_dict(), "attempts": by_chunk.get(c.chunk_index, [])} for c in chunks])
+        return 0
+    print(table(["#", "PARAMS", "STATUS", "ATTEMPT", "WORKER", "DURATION", "LAST ERROR"], [
+        [c.chunk_index, json.dumps(c.params)[:40], c.status.value, c.attempt, c.worker_id,
+         duration(c.finished_at - c.claimed_at) if c.finished_at and c.claimed_at else None,
+         (c.last_error or "")[:60]] for c in chunks]))
+    if attempts:
+        print("\nFailed attempts:")
+        print(table(["#", "ATTEMPT", "OUTCOME", "AT", "WORKER", "ERROR"], [
+            [a.chunk_index, a.attempt, a.outcome, timestamp(a.ended_at), a.worker_id, a.error] for a in attempts]))
+    return 0
+
+
+async def cmd_logs(queue: Queue, args: argparse.Namespace) -> int:
+    await queue.job(args.job)
+    lines = await queue.job_logs(args.job, limit=args.limit)
+    if args.json:
+        _print_json([line.as_dict() for line in lines])
+    else:
+        for line in lines:
+            print(f"{timestamp(line.ts)} {line.level:<7} {line.message}")
+    return 0
+
+
+async def cmd_workers(queue: Queue, args: argparse.Namespace) -> int:
+    workers = await queue.workers()
+    now = queue.clock.now()
+    if args.json:
+        _print_json([{**w.as_dict(), "shown_state": w.shown_state(now, queue.stale_display_after).value}
+                     for w in workers])
+        return 0
+    print(table(["ID", "STATE", "HEARTBEAT", "DONE", "FAILED", "CURRENT"], [
+        [w.id, w.shown_state(now, queue.stale_display_after).value, ago(now - w.last_heartbeat) + " ago",
+         w.chunks_done, w.chunks_failed, w.current] for w in workers]))
+    return 0
+
+
+async def cmd_schedules(queue: Queue, args: argparse.Namespace) -> int:
+    schedules = await queue.schedules()
+    if args.json:
+        _print_json([s.as_dict() for s in schedules])
+        return 0
+    print(table(["NAME", "CRON", "INTENT", "ACTIVE", "NEXT RUN", "LAST RUN", "LAST", "ERROR"], [
+        [s.name, s.cron, s.intent, "yes" if s.active else "no", timestamp(s.next_run_at), timestamp(s.last_run_at),
+         s.last_status, s.last_error] for s in schedules]))
+    return 0
+
+
+async def cmd_schedule(queue: Queue, args: argparse.Namespace) -> int:
+    if args.action == "add":
+        if not args.cron or not args.intent:
+            raise UsageError("schedule add needs NAME CRON INTENT")
+        if args.params is not None and not isinstance(args.params, dict):
+            raise UsageError("--params must be a JSON object")
+        result: Any = await queue.add_schedule(args.name, args.cron, args.intent, args.params)
+    elif args.action in ("enable", "disable"):
+        result = await queue.set_schedule_active(args.name, args.action == "enable")
+    elif args.action == "run":
+        result = await queue.run_schedule_now(args.name)
+    elif args.action == "runs":
+        runs = await queue.schedule_runs(args.name)
+        if args.json:
+            _print_json([r.as_dict() for r in runs])
+        else:
+            print(table(["SCHEDULED FOR", "STATUS", "JOB", "ERROR"],
+                        [[timestamp(r.scheduled_for), r.status, r.job_id, r.error] for r in runs]))
+        return 0
+    else:
+        await queue.remove_schedule(args.name)
+        print(f"schedule {args.name} removed")
+        return 0
+    if args.json:
+        _print_json(result.as_dict())
+    else:
+        print(f"schedule {args.name}: {args.action} ok")
+    return 0
+
+
+async def cmd_action(queue: Queue, args: argparse.Namespace) -> int:
+    if args.command == "retry":
+        result = await queue.retry(args.job, args.chunk)
+    elif args.command == "cancel":
+        result = await queue.cancel(args.job, args.chunk)
+    else:
+        if args.chunk is not None:
+            raise UsageError("finalize ends a whole job; use 'cancel JOB --chunk N' to end one chunk")
+        result = await queue.finalize(args.job)
+    if args.json:
+        _print_json(result.as_dict())
+    else:
+        print(result.message)
+    return 0
+
+
+async def cmd_pause(queue: Queue, args: argparse.Namespace) -> int:
+    result = await (queue.pause(by="cli") if args.command == "pause" else queue.resume())
+    if args.json:
+        _print_json(result.as_dict())
+    else:
+        print(result.message)
+    return 0
+
+
+async def run_engine(args: argparse.Namespace, cfg: config_module.Config, db_path: Path) -> int:
+    from .runner import Runner, install_signal_handlers
+
+    queue = await Queue.open(db_path, cfg)
+    try:
+        stop = asyncio.Event()
+        install_signal_handlers(stop)
+        paths = list(args.events) or list(cfg.events.get("paths", []))
+        await Runner(queue, workers=args.workers, concurrency=args.concurrency, event_paths=paths).run(stop)
+    finally:
+        await queue.close()
+    return 0
+
+
+# -- entry point -----------------------------------------------------------------
+
+
+def _setup_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    root = logging.getLogger("queuetop")
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
+def _settings_overrides(args: argparse.Namespace, cfg: config_module.Config) -> config_module.Config:
+    changes = {}
+    if getattr(args, "workers", None) is not None:
+        changes["workers"] = args.workers
+    if getattr(args, "concurrency", None) is not None:
+        changes["concurrency"] = args.concurrency
+    return cfg.with_engine(**changes) if changes else cfg
+
+
+async def _run_command(args: argparse.Namespace, cfg: config_module.Config, db_path: Path) -> int:
+    queue = await Queue.open(db_path, cfg)
+    try:
+        return await args.handler(queue, args)
+    finally:
+        await queue.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``queuetop`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        config_path = getattr(args, "config", None)
+        cfg = config_module.load(config_path, required=config_path is not None)
+        cfg = _settings_overrides(args, cfg)
+        db_path = Path(getattr(args, "db", None) or config_module.default_db_path())
+        if args.command:
+            return asyncio.run(_run_command(args, cfg, db_path))
+        if args.engine_only:
+            _setup_logging(args.verbose)
+            return asyncio.run(run_engine(args, cfg, db_path))
+        from queuetop.tui.launch import launch  # Textual is imported only here
+
+        return launch(args, cfg, db_path)
+    except QueuetopError as exc:
+        sys.stderr.write(f"queuetop: error: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
