@@ -38,7 +38,10 @@ Params = Mapping[str, Any] | Sequence[Any]
 def _migrations() -> list[tuple[int, str]]:
     """(version, sql) for every file in migrations/, in order."""
     found = []
-    for entry in resources.files(__package__).joinpath("migrations").iterdir():
+    folder = resources.files(__package__).joinpath("migrations")
+    if not folder.is_dir():  # no migration shipped yet
+        return []
+    for entry in folder.iterdir():
         match = _MIGRATION.match(entry.name)
         if match:
             found.append((int(match.group(1)), entry.read_text("utf-8")))
