@@ -39,9 +39,21 @@ def _install(python: Path, *args: str) -> None:
 
 
 def _see_test_env(purelib: Path) -> None:
-    """Let the new venv import the dependencies installed in this one."""
-    ours = [sysconfig.get_paths()["purelib"], *site.getsitepackages()]
-    (purelib / "zz_test_env.pth").write_text("\n".join(dict.fromkeys(ours)) + "\n")
+    """Let the new venv import this one's dependencies, but not its queuetop.
+
+    Every top-level entry of this environment's site-packages except
+    queuetop's own is linked into one folder that a .pth file names.
+    """
+    deps = purelib.parent / "test-env-deps"
+    deps.mkdir()
+    for folder in dict.fromkeys([sysconfig.get_paths()["purelib"], *site.getsitepackages()]):
+        for entry in Path(folder).iterdir():
+            name = entry.name.lower()
+            if name.startswith(("queuetop", "__editable__", "_queuetop")) or entry.suffix == ".pth":
+                continue
+            if not (deps / entry.name).exists():
+                (deps / entry.name).symlink_to(entry)
+    (purelib / "test_env_deps.pth").write_text(f"{deps}\n")
 
 
 PROBE = (
