@@ -15,6 +15,7 @@ import os
 import secrets
 import socket
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -87,6 +88,10 @@ class Worker:
         self._wake = asyncio.Event()
         self._check_leases = asyncio.Event()
         self._shutting_down = False
+        # Sync handlers get threads of their own, one per slot: on the shared
+        # default executor (6 threads on 2 cores) they would queue behind each
+        # other and spend their timeout waiting.
+        self._threads = ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"handler-{self.id}")
         self._unsubscribe = queue.changes.subscribe(self._on_change)
         self.claimed = 0
 
@@ -118,6 +123,7 @@ class Worker:
                 await heart
                 await self._set_status(WorkerState.OFFLINE)
                 self._unsubscribe()
+                self._threads.shutdown(wait=False, cancel_futures=True)
                 log.info("worker %s offline", self.id)
 
     async def _claim_loop(self, stop: asyncio.Event) -> None:
@@ -195,7 +201,10 @@ class Worker:
         outcome: Outcome | None
         try:
             handler = queue.registry.resolve(spec.intent)
-            call = handler.function(ctx) if handler.is_async else asyncio.to_thread(handler.function, ctx)
+            if handler.is_async:
+                call = handler.function(ctx)
+            else:
+                call = asyncio.get_running_loop().run_in_executor(self._threads, handler.function, ctx)
             timer = asyncio.timeout(spec.timeout)
             try:
                 async with timer:
