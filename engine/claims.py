@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from . import queries
+from . import periodic, queries
 from .db import Database
 from .jobs import Submission, insert_job
 from .retry import RetryPolicy
@@ -231,6 +231,7 @@ async def finalize_ended(conn: Any, job_ids: Iterable[int], now: float) -> list[
             continue
         outcome = dict(row)
         finalized.append(outcome)
+        await periodic.record_job_outcome(conn, outcome, now)
         if outcome["on_finalize"]:
             params = {key: outcome[key] for key in
                       ("status", "chunks_total", "chunks_completed", "chunks_failed", "chunks_cancelled")}

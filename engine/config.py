@@ -49,7 +49,7 @@ class EngineSettings:
             value = getattr(self, spec.name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ConfigError(f"[engine] {spec.name} must be a number, got {value!r}")
-            if value <= 0:
+            if value < 0 or (value == 0 and spec.name != "max_retries"):
                 raise ConfigError(f"[engine] {spec.name} must be positive, got {value!r}")
 
 

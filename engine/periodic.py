@@ -169,7 +169,10 @@ async def fire(queue: "Queue", schedule: Schedule, *, forced: bool = False) -> S
         except sqlite3.IntegrityError:
             return None  # this very time was fired already
         job_id = error = None
-        if schedule.kind == "job":
+        if schedule.kind == "job" and schedule.intent not in queue.registry:
+            error = f"unknown intent {schedule.intent!r}: no handler is registered under that key"
+            await _record(conn, schedule.id, run_id, now, None, error)
+        elif schedule.kind == "job":
             await conn.execute("SAVEPOINT submit")
             try:
                 job_id, _ = await insert_job(conn, Submission(
@@ -196,7 +199,7 @@ async def fire(queue: "Queue", schedule: Schedule, *, forced: bool = False) -> S
         log.info("schedule %s fired: job %d", schedule.name, job_id)
         queue.changes.publish(Change.of(JOBS, job_ids=[job_id], source="submit"))
     queue.changes.publish(Change.of(SCHEDULES, source="scheduler"))
-    row = await queue.db.fetchone("SELECT * FROM schedule_runs WHERE id = ?", (run_id,))
+    row = await queue.db.fetchone(SQL["get_run"], {"run_id": run_id})
     return ScheduleRun(**dict(row))
 
 
@@ -206,6 +209,24 @@ async def _record(conn: Any, schedule_id: int, run_id: int, now: float, job_id: 
     await conn.execute(SQL["end_run"], {"run_id": run_id, "now": now, "status": status, "error": error,
                                         "job_id": job_id})
     await conn.execute(SQL["record_last"], {"id": schedule_id, "status": status, "error": error, "now": now})
+
+
+async def record_job_outcome(conn: Any, job: dict[str, Any], now: float) -> None:
+    """Inside a finalizing transaction: a scheduled job that did not complete
+    turns its run and its schedule's last status into an error, so the
+    schedules screen shows that the run failed and why.
+    """
+    if job.get("schedule_id") is None or job["status"] == "completed":
+        return
+    async with conn.execute(SQL["last_failed_error"], {"job_id": job["id"]}) as cur:
+        row = await cur.fetchone()
+    error = f"job {job['id']} ended {job['status']}: {job['chunks_failed']} of {job['chunks_total']} chunk(s) failed"
+    if row is not None and row[0]:
+        error += f" (last error: {row[0]})"
+    async with conn.execute(SQL["job_run_failed"], {"job_id": job["id"], "error": error}) as cur:
+        ran = await cur.fetchone()
+    if ran is not None:
+        await conn.execute(SQL["record_last"], {"id": ran[0], "status": "error", "error": error, "now": now})
 
 
 async def run_now(queue: "Queue", name: str) -> ScheduleRun:

@@ -84,7 +84,7 @@ SET status = CASE
 WHERE id = :job_id
   AND status IN ('pending', 'running')
   AND chunks_completed + chunks_failed + chunks_cancelled = chunks_total
-RETURNING id, status, on_finalize, chunks_total, chunks_completed, chunks_failed, chunks_cancelled;
+RETURNING id, status, on_finalize, schedule_id, chunks_total, chunks_completed, chunks_failed, chunks_cancelled;
 
 -- name: count_worker_chunks
 UPDATE workers

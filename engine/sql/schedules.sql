@@ -49,6 +49,20 @@ WHERE id = :run_id;
 -- name: record_last
 UPDATE schedules SET last_status = :status, last_error = :error, last_run_at = :now WHERE id = :id;
 
+-- name: get_run
+SELECT * FROM schedule_runs WHERE id = :run_id;
+
 -- name: runs
 SELECT r.* FROM schedule_runs r JOIN schedules s ON s.id = r.schedule_id
 WHERE s.name = :name ORDER BY r.scheduled_for DESC, r.id DESC LIMIT :limit;
+
+-- name: last_failed_error
+SELECT last_error FROM chunks
+WHERE job_id = :job_id AND status = 'failed'
+ORDER BY finished_at DESC LIMIT 1;
+
+-- name: job_run_failed
+-- A scheduled job that ended badly marks its run, and its schedule, as an error.
+UPDATE schedule_runs SET status = 'error', error = :error
+WHERE job_id = :job_id
+RETURNING schedule_id;
