@@ -128,7 +128,7 @@ class Queue:
         if date_range is not None and chunks is not None:
             raise UsageError("give either a date range or a list of chunks, not both")
         if date_range is not None:
-            chunks = jobs.date_chunks(*jobs.parse_range(date_range), chunk_days or 1)
+            chunks = jobs.date_chunks(*jobs.parse_range(date_range), 1 if chunk_days is None else chunk_days)
         elif chunk_days is not None:
             raise UsageError("--chunk-days needs --range")
         sub = Submission(
