@@ -54,7 +54,7 @@ async def _check_chunk(conn: Any, job_id: int, chunk_index: int | None) -> str |
 
 async def retry(db: Database, clock: Clock, job_id: int, chunk_index: int | None = None) -> ActionResult:
     """Failed chunks of a job (or one chunk) back to pending, attempts reset."""
-    async with db.transaction() as conn:
+    async with db.transaction(wake=True) as conn:
         await _job(conn, job_id)
         status = await _check_chunk(conn, job_id, chunk_index)
         if status is not None and status != "failed":
@@ -66,7 +66,7 @@ async def retry(db: Database, clock: Clock, job_id: int, chunk_index: int | None
             raise ActionRefused(f"job {job_id} has no failed chunks to retry")
         try:
             await conn.execute(SQL["reopen_job"], {"job_id": job_id, "retried": retried})
-        except sqlite3.IntegrityError:
+        except db.IntegrityError:
             raise ActionRefused(
                 f"job {job_id} cannot reopen: another unfinished job holds its dedupe key") from None
         job = await _job(conn, job_id)
@@ -126,7 +126,7 @@ async def finalize(db: Database, clock: Clock, job_id: int) -> ActionResult:
 
 async def set_paused(db: Database, clock: Clock, paused: bool, by: str | None = None) -> ActionResult:
     """Pause (no new claims) or resume the queue. Running chunks finish either way."""
-    async with db.transaction() as conn:
+    async with db.transaction(wake=not paused) as conn:
         async with conn.execute(SQL["queue_state"]) as cur:
             was = bool((await cur.fetchone())["paused"])
         if was == paused:

@@ -336,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
         config_path = getattr(args, "config", None)
         cfg = config_module.load(config_path, required=config_path is not None)
         cfg = _settings_overrides(args, cfg)
-        db_path = Path(getattr(args, "db", None) or config_module.default_db_path())
+        db_path = config_module.resolve_db(getattr(args, "db", None))
         if args.command:
             return asyncio.run(_run_command(args, cfg, db_path))
         if args.engine_only:

@@ -164,6 +164,14 @@ def _table(data: dict[str, Any], name: str, where: str) -> dict[str, Any]:
     return value
 
 
+def resolve_db(given: str | None) -> Path | str:
+    """The database to open: ``given``, else the default; URLs stay strings."""
+    target = given or os.environ.get("QUEUETOP_DB") or str(default_db_path())
+    if target.startswith(("postgresql://", "postgres://")):
+        return target
+    return Path(target).expanduser()
+
+
 def default_db_path() -> Path:
     """``$QUEUETOP_DB``, else ``queuetop.db`` in the user's data directory."""
     env = os.environ.get("QUEUETOP_DB")

@@ -18,15 +18,18 @@ import asyncio
 import os
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 
 from .exceptions import DatabaseError
+
+if TYPE_CHECKING:
+    from .pg import PostgresDatabase
 
 APPLICATION_ID = 0x51544F50  # "QTOP"
 BUSY_TIMEOUT_MS = 10_000
@@ -161,6 +164,11 @@ def _statements(script: str) -> Iterable[str]:
 class Database:
     """Async access to one queuetop database file."""
 
+    dialect = "sqlite"
+    # What callers catch, whichever backend they run on.
+    Error: type[Exception] = sqlite3.Error
+    IntegrityError: type[Exception] = sqlite3.IntegrityError
+
     def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection):
         self.path = path
         self._writer = writer
@@ -182,11 +190,14 @@ class Database:
         await self._reader.close()
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def transaction(self, *, wake: bool = False) -> AsyncIterator[aiosqlite.Connection]:
         """One ``BEGIN IMMEDIATE`` transaction on the writer connection.
 
         IMMEDIATE takes SQLite's write lock at the start, so two processes
         can never both read a chunk as pending and then both claim it.
+        ``wake`` (the transaction makes chunks claimable) matters only on
+        PostgreSQL, where it wakes idle workers elsewhere; on SQLite other
+        processes' workers poll.
         """
         async with self._lock:
             await self._writer.execute("BEGIN IMMEDIATE")
@@ -214,6 +225,18 @@ class Database:
     async def data_version(self) -> int:
         """Changes when another connection (any process) commits: cheap to poll."""
         return await self.scalar("PRAGMA data_version")
+
+    def on_notify(self, callback: Callable[[], None]) -> None:
+        """Nothing to subscribe to on SQLite: other processes are polled."""
+
+
+async def open_database(target: str | os.PathLike[str]) -> "Database | PostgresDatabase":
+    """Open a SQLite file, or a PostgreSQL database given as a postgresql:// URL."""
+    from .pg import PostgresDatabase, is_postgres_url
+
+    if is_postgres_url(target):
+        return await PostgresDatabase.open(str(target))
+    return await Database.open(target)
 
 
 async def _connect(path: Path) -> aiosqlite.Connection:

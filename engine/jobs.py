@@ -203,7 +203,11 @@ async def insert_job(conn: Any, sub: Submission, now: float) -> tuple[int, bool]
             "now": now,
         },
     ) as cur:
-        job_id = (await cur.fetchone())[0]
+        row = await cur.fetchone()
+    if row is None:  # a concurrent submit of the same dedupe key won
+        async with conn.execute(SQL["find_unfinished_by_dedupe_key"], {"dedupe_key": sub.dedupe_key}) as cur:
+            return (await cur.fetchone())[0], False
+    job_id = row[0]
     await conn.execute(
         SQL["insert_chunks"],
         {"job_id": job_id, "chunks": json.dumps([dict(c) for c in sub.chunks]),
@@ -215,5 +219,5 @@ async def insert_job(conn: Any, sub: Submission, now: float) -> tuple[int, bool]
 async def submit(db: Database, clock: Clock, sub: Submission) -> tuple[int, bool]:
     """Make one job and all its chunks in one transaction: (job id, created?)."""
     check_submission(sub)
-    async with db.transaction() as conn:
+    async with db.transaction(wake=True) as conn:
         return await insert_job(conn, sub, clock.now())

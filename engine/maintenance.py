@@ -36,7 +36,7 @@ def _claim(row: sqlite3.Row) -> Claim:
 
 async def mark_stale_workers_offline(queue: "Queue") -> str:
     now = queue.clock.now()
-    async with queue.db.transaction() as conn:
+    async with queue.db.transaction(wake=True) as conn:
         async with conn.execute(SQL["mark_stale_offline"],
                                 {"now": now, "cutoff": now - queue.settings.stale_after}) as cur:
             stale = [row[0] for row in await cur.fetchall()]
@@ -57,7 +57,7 @@ async def mark_stale_workers_offline(queue: "Queue") -> str:
 
 async def reset_stuck_tasks(queue: "Queue") -> str:
     now = queue.clock.now()
-    async with queue.db.transaction() as conn:
+    async with queue.db.transaction(wake=True) as conn:
         async with conn.execute(SQL["stuck_chunks"], {"now": now}) as cur:
             stuck = await cur.fetchall()
         if not stuck:

@@ -154,7 +154,7 @@ async def fire(queue: "Queue", schedule: Schedule, *, forced: bool = False) -> S
     """
     now = queue.clock.now()
     scheduled_for = now if forced else schedule.next_run_at
-    async with queue.db.transaction() as conn:
+    async with queue.db.transaction(wake=True) as conn:
         if not forced:
             cur = await conn.execute(SQL["advance"], {
                 "id": schedule.id, "expected": schedule.next_run_at, "now": now,
@@ -166,7 +166,7 @@ async def fire(queue: "Queue", schedule: Schedule, *, forced: bool = False) -> S
             async with conn.execute(SQL["start_run"], {"schedule_id": schedule.id, "scheduled_for": scheduled_for,
                                                        "now": now, "worker_id": queue.process_id}) as cur:
                 run_id = (await cur.fetchone())[0]
-        except sqlite3.IntegrityError:
+        except queue.db.IntegrityError:
             return None  # this very time was fired already
         job_id = error = None
         if schedule.kind == "job" and schedule.intent not in queue.registry:
@@ -179,7 +179,7 @@ async def fire(queue: "Queue", schedule: Schedule, *, forced: bool = False) -> S
                     intent=schedule.intent, params=schedule.params, schedule_id=schedule.id,
                     max_retries=queue.settings.max_retries, timeout=queue.settings.chunk_timeout), now)
                 await conn.execute("RELEASE submit")
-            except sqlite3.Error as exc:
+            except queue.db.Error as exc:
                 await conn.execute("ROLLBACK TO submit")
                 error = f"submit failed: {exc}"
             await _record(conn, schedule.id, run_id, now, job_id, error)
@@ -258,7 +258,7 @@ class Scheduler:
             try:
                 await self.tick()
                 backoff = interval
-            except sqlite3.Error as exc:
+            except self.queue.db.Error as exc:
                 backoff = min(60.0, backoff * 2)
                 log.warning("scheduler: %s; next try in %.0fs", exc, backoff)
             try:

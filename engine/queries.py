@@ -3,6 +3,13 @@
 Each file holds the queries of one concern. A query starts with a line
 ``-- name: query_name`` and runs to the next such line. Parameters are named
 (``:worker_id``) and always bound, never formatted into the text.
+
+Queries are written to run on SQLite and PostgreSQL alike where they can.
+Where PostgreSQL needs other text (JSON functions, casts of NULL-able
+parameters, row locks), ``engine/sql/postgres/<concern>.sql`` gives that
+query again under the same name. A loaded :class:`Query` is the SQLite text
+itself (a ``str``, so the SQLite connection takes it as it is) and carries
+the PostgreSQL text, converted to psycopg's ``%(name)s`` parameters.
 """
 
 from __future__ import annotations
@@ -12,16 +19,47 @@ from functools import cache
 from importlib import resources
 
 _NAME = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.MULTILINE)
+# `:name` but not the `::type` of a PostgreSQL cast.
+_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+class Query(str):
+    """A query's SQLite text, with its PostgreSQL text as :attr:`postgres`."""
+
+    postgres: str | None = None
+    name: str = ""
+
+
+def _split(text: str, where: str) -> dict[str, str]:
+    parts = _NAME.split(text)
+    found: dict[str, str] = {}
+    for name, body in zip(parts[1::2], parts[2::2]):
+        if name in found:
+            raise RuntimeError(f"{where} names {name!r} twice")
+        found[name] = body.strip().rstrip(";")
+    return found
+
+
+def to_psycopg(sql: str) -> str:
+    """``:name`` parameters as ``%(name)s``; literal ``%`` doubled."""
+    return _PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
 
 
 @cache
-def load(concern: str) -> dict[str, str]:
+def load(concern: str) -> dict[str, Query]:
     """All queries of ``sql/<concern>.sql``, by name."""
-    text = (resources.files(__package__) / "sql" / f"{concern}.sql").read_text("utf-8")
-    parts = _NAME.split(text)
-    queries: dict[str, str] = {}
-    for name, body in zip(parts[1::2], parts[2::2]):
-        if name in queries:
-            raise RuntimeError(f"sql/{concern}.sql names {name!r} twice")
-        queries[name] = body.strip().rstrip(";")
+    folder = resources.files(__package__) / "sql"
+    sqlite = _split((folder / f"{concern}.sql").read_text("utf-8"), f"sql/{concern}.sql")
+    postgres_file = folder / "postgres" / f"{concern}.sql"
+    postgres = (_split(postgres_file.read_text("utf-8"), f"sql/postgres/{concern}.sql")
+                if postgres_file.is_file() else {})
+    unknown = set(postgres) - set(sqlite)
+    if unknown:
+        raise RuntimeError(f"sql/postgres/{concern}.sql overrides unknown queries: {sorted(unknown)}")
+    queries: dict[str, Query] = {}
+    for name, text in sqlite.items():
+        query = Query(text)
+        query.name = f"{concern}.{name}"
+        query.postgres = to_psycopg(postgres.get(name, text))
+        queries[name] = query
     return queries

@@ -20,7 +20,7 @@ from .changes import CHUNKS, JOBS, LOGS, QUEUE, SCHEDULES, ChangeBus, Change
 from .claims import Outcome, Settled
 from .clock import Clock, SystemClock
 from .config import Config
-from .db import Database
+from .db import Database, open_database
 from .exceptions import NotFound, UsageError
 from .jobs import Attempt, Chunk, Job, Submission
 from .logbuffer import LogBuffer
@@ -84,6 +84,9 @@ class Queue:
         self.retry_policy = RetryPolicy(self.settings.retry_base, self.settings.retry_cap)
         self.changes = ChangeBus()
         self.process_id = f"{socket.gethostname()}-{os.getpid()}"
+        # Other processes that make chunks claimable wake this one's workers
+        # (PostgreSQL LISTEN/NOTIFY; SQLite workers poll instead).
+        db.on_notify(lambda: self.changes.publish(Change.of(JOBS, CHUNKS, source="notify")))
         self.logs = LogBuffer(db, self.clock, interval=self.settings.log_flush_interval,
                               max_entries=self.settings.log_flush_entries)
 
@@ -91,7 +94,7 @@ class Queue:
     async def open(cls, path: str | os.PathLike[str], config: Config | None = None, *,
                    clock: Clock | None = None, registry: Registry | None = None) -> "Queue":
         """Open (creating if needed) the database at ``path``."""
-        return cls(await Database.open(path), config, clock=clock, registry=registry)
+        return cls(await open_database(path), config, clock=clock, registry=registry)
 
     async def close(self) -> None:
         await self.logs.flush()

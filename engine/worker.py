@@ -138,7 +138,7 @@ class Worker:
                     try:
                         batch, specs = await claims.claim(self.queue.db, self.id, free, self.queue.clock.now())
                         backoff = 0.0
-                    except sqlite3.Error as exc:
+                    except self.queue.db.Error as exc:
                         # Back off instead of hammering a database that errors.
                         backoff = min(5.0, max(0.1, backoff * 2))
                         log.warning("worker %s: claim failed (%s); retrying in %.1fs", self.id, exc, backoff)
@@ -168,6 +168,8 @@ class Worker:
             return
         await self._set_status(WorkerState.STOPPING)
         tasks = [task for _, task, _ in self._inflight.values()]
+        if not tasks:  # they finished while the status was written
+            return
         log.info("worker %s stopping: %d chunk(s) in flight, grace %.0fs",
                  self.id, len(tasks), self.queue.settings.grace_period)
         _, pending = await asyncio.wait(tasks, timeout=self.queue.settings.grace_period)
@@ -181,7 +183,7 @@ class Worker:
             async with self.queue.db.transaction() as conn:
                 await conn.execute(SQL["set_status"], {"id": self.id, "status": status.value,
                                                        "now": self.queue.clock.now()})
-        except sqlite3.Error as exc:
+        except self.queue.db.Error as exc:
             log.error("worker %s: cannot record status %s: %s", self.id, status.value, exc)
         self.queue.changes.publish(Change.of(WORKERS, source="worker"))
 
@@ -267,7 +269,7 @@ class Worker:
                 try:
                     settled = await self.queue.settle(batch)
                     break
-                except sqlite3.Error as exc:  # keep the batch; the database may come back
+                except self.queue.db.Error as exc:  # keep the batch; the database may come back
                     log.warning("worker %s: settle failed (%s); retrying in %.1fs", self.id, exc, delay)
                     await asyncio.sleep(delay)
                     delay = min(5.0, delay * 2)
@@ -298,7 +300,7 @@ class Worker:
                     last = loop.time()
                     await self._heartbeat()
                 await self._drop_lost_leases()
-            except sqlite3.Error as exc:
+            except self.queue.db.Error as exc:
                 log.warning("worker %s: heartbeat failed: %s", self.id, exc)
 
     async def _heartbeat(self) -> None:
@@ -329,7 +331,7 @@ class Worker:
                 task.cancel()
 
     def _on_change(self, change: Change) -> None:
-        if change.source in ("submit", "retry", "resume", "schedule"):
+        if change.source in ("submit", "retry", "resume", "schedule", "notify"):
             self._wake.set()
         elif change.source in ("cancel", "finalize", "rescue") and self._inflight:
             self._check_leases.set()

@@ -5,10 +5,14 @@ SELECT id FROM jobs
 WHERE dedupe_key = :dedupe_key AND status IN ('pending', 'running');
 
 -- name: insert_job
+-- A concurrent submit of the same dedupe key makes this insert nothing
+-- (PostgreSQL waits for the other transaction first); the caller then reads
+-- the winner's id.
 INSERT INTO jobs (intent, params, priority, max_retries, timeout, dedupe_key,
                   on_finalize, parent_job_id, schedule_id, chunks_total, created_at)
 VALUES (:intent, :params, :priority, :max_retries, :timeout, :dedupe_key,
         :on_finalize, :parent_job_id, :schedule_id, :chunks_total, :now)
+ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL AND status IN ('pending', 'running') DO NOTHING
 RETURNING id;
 
 -- name: insert_chunks

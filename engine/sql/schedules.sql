@@ -25,7 +25,7 @@ SELECT min(next_run_at) FROM schedules WHERE active = 1;
 
 -- name: set_active
 UPDATE schedules SET active = :active,
-    next_run_at = CASE WHEN :active THEN :next_run_at ELSE next_run_at END
+    next_run_at = CASE WHEN :active = 1 THEN :next_run_at ELSE next_run_at END
 WHERE name = :name RETURNING *;
 
 -- name: remove

@@ -1,0 +1,260 @@
+"""The PostgreSQL backend: the same :class:`~queuetop.engine.db.Database`
+interface, on psycopg 3 with a connection pool.
+
+Selected by a ``postgresql://`` URL. Each query's PostgreSQL text comes from
+:mod:`queuetop.engine.queries`. Every write transaction sends a NOTIFY at
+commit; one listening connection per process turns them into a change
+counter (what ``PRAGMA data_version`` is on SQLite) and wakes idle workers
+instead of letting them poll. The schema is ``schema.postgres.sql``, applied
+under an advisory lock so that several hosts starting at once apply it once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from importlib import resources
+from typing import Any
+
+from .exceptions import DatabaseError
+from .queries import Query
+
+log = logging.getLogger("queuetop.engine")
+
+CHANNEL = "queuetop_changes"
+SCHEMA_VERSION = 1
+_SCHEMA_LOCK = 0x51544F50  # advisory lock key: "QTOP"
+
+try:
+    import psycopg
+    import psycopg_pool
+except ImportError:  # the optional extra is not installed
+    psycopg = None  # type: ignore[assignment]
+    psycopg_pool = None  # type: ignore[assignment]
+
+
+def is_postgres_url(target: object) -> bool:
+    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
+
+
+def _require_driver() -> None:
+    if psycopg is None or psycopg_pool is None:
+        raise DatabaseError("PostgreSQL support needs the postgres extra: pip install 'queuetop[postgres]'")
+
+
+class Row(tuple):  # type: ignore[type-arg]
+    """A result row readable by position and by column name, like sqlite3.Row."""
+
+    _names: tuple[str, ...]
+
+    def __new__(cls, values: Sequence[Any], names: tuple[str, ...]) -> "Row":
+        row = super().__new__(cls, values)
+        row._names = names
+        return row
+
+    def __getitem__(self, key: Any) -> Any:  # type: ignore[override]
+        if isinstance(key, str):
+            try:
+                return tuple.__getitem__(self, self._names.index(key))
+            except ValueError:
+                raise IndexError(f"no column {key!r}") from None
+        return tuple.__getitem__(self, key)
+
+    def keys(self) -> list[str]:
+        return list(self._names)
+
+
+def _row_factory(cursor: Any) -> Callable[[Sequence[Any]], Row]:
+    names = tuple(column.name for column in cursor.description or ())
+    return lambda values: Row(values, names)
+
+
+def _text(sql: str) -> str:
+    text = getattr(sql, "postgres", None)
+    if text is None:
+        raise DatabaseError(f"query has no PostgreSQL text: {sql[:60]!r}")
+    return text
+
+
+class _Cursor:
+    def __init__(self, cursor: Any) -> None:
+        self._cursor = cursor
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+    async def fetchone(self) -> Row | None:
+        return await self._cursor.fetchone() if self._cursor.description else None
+
+    async def fetchall(self) -> list[Row]:
+        return await self._cursor.fetchall() if self._cursor.description else []
+
+
+class _Execution:
+    """What ``conn.execute`` returns: awaitable, and usable with ``async with``."""
+
+    def __init__(self, conn: Any, sql: str, params: Any) -> None:
+        self._run = self._execute(conn, sql, params)
+
+    @staticmethod
+    async def _execute(conn: Any, sql: str, params: Any) -> _Cursor:
+        cursor = conn.cursor(row_factory=_row_factory)
+        await cursor.execute(_text(sql), params or None)
+        return _Cursor(cursor)
+
+    def __await__(self) -> Any:
+        return self._run.__await__()
+
+    async def __aenter__(self) -> _Cursor:
+        return await self._run
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+class _Connection:
+    """One pooled connection inside a transaction, with aiosqlite's calls."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, params: Mapping[str, Any] | Sequence[Any] = ()) -> _Execution:
+        if sql.startswith(("SAVEPOINT", "RELEASE", "ROLLBACK TO")):
+            sql = _plain(sql)
+        return _Execution(self._conn, sql, params)
+
+    async def executemany(self, sql: str, params: Iterable[Mapping[str, Any]]) -> None:
+        async with self._conn.cursor() as cursor:
+            await cursor.executemany(_text(sql), list(params))
+
+
+def _plain(sql: str) -> str:
+    """Transaction-control statements are the same in both dialects."""
+    query = Query(sql)
+    query.postgres = sql
+    return query
+
+
+class PostgresDatabase:
+    """Async access to one queuetop schema in a PostgreSQL database."""
+
+    dialect = "postgres"
+    Error: type[Exception] = Exception
+    IntegrityError: type[Exception] = Exception
+
+    def __init__(self, url: str, pool: Any) -> None:
+        self.path = url
+        self._pool = pool
+        self._version = 0
+        self._listener: asyncio.Task[None] | None = None
+        self._notified: list[Callable[[], None]] = []
+        self.Error = psycopg.Error
+        self.IntegrityError = psycopg.IntegrityError
+
+    @classmethod
+    async def open(cls, url: str) -> "PostgresDatabase":
+        _require_driver()
+        try:
+            await _prepare(url)
+            pool = psycopg_pool.AsyncConnectionPool(url, min_size=1, max_size=8, open=False,
+                                                    kwargs={"autocommit": True})
+            await pool.open(wait=True, timeout=10)
+        except psycopg.Error as exc:
+            raise DatabaseError(f"cannot use PostgreSQL database: {exc}".splitlines()[0]) from None
+        db = cls(url, pool)
+        db._listener = asyncio.create_task(db._listen(), name="pg-listen")
+        return db
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            try:
+                await self._listener
+            except (asyncio.CancelledError, Exception):
+                pass
+        await self._pool.close()
+
+    def on_notify(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` whenever any process makes chunks claimable."""
+        self._notified.append(callback)
+
+    async def _listen(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(self.path, autocommit=True) as conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    delay = 0.5
+                    async for note in conn.notifies():
+                        self._version += 1
+                        if note.payload == "wake":
+                            for callback in list(self._notified):
+                                callback()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the server went away: listen again, with back-off
+                log.warning("PostgreSQL listener lost (%s); reconnecting in %.1fs", exc, delay)
+                self._version += 1  # whatever happened meanwhile, readers must look again
+                await asyncio.sleep(delay)
+                delay = min(30.0, delay * 2)
+
+    @asynccontextmanager
+    async def transaction(self, *, wake: bool = False) -> AsyncIterator[_Connection]:
+        """One transaction; its commit notifies every listening process.
+
+        ``wake`` marks a transaction that made chunks claimable: only those
+        wake idle workers, so a busy queue's settles do not stir them.
+        """
+        async with self._pool.connection() as conn:
+            async with conn.transaction():
+                yield _Connection(conn)
+                await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, "wake" if wake else ""))
+
+    async def fetchall(self, sql: str, params: Any = ()) -> list[Row]:
+        async with self._pool.connection() as conn:
+            cursor = conn.cursor(row_factory=_row_factory)
+            await cursor.execute(_text(sql), params or None)
+            return await cursor.fetchall()
+
+    async def fetchone(self, sql: str, params: Any = ()) -> Row | None:
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    async def scalar(self, sql: str, params: Any = ()) -> Any:
+        row = await self.fetchone(sql, params)
+        return None if row is None else row[0]
+
+    async def data_version(self) -> int:
+        """Moves whenever any process commits (counted from NOTIFY)."""
+        return self._version
+
+
+async def _prepare(url: str) -> None:
+    """Create the schema on first use; refuse foreign or newer databases."""
+    schema = resources.files(__package__).joinpath("schema.postgres.sql").read_text("utf-8")
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        await conn.execute("SELECT pg_advisory_lock(%s)", (_SCHEMA_LOCK,))
+        try:
+            cur = await conn.execute(
+                "SELECT to_regclass('queuetop_meta') IS NOT NULL, to_regclass('jobs') IS NOT NULL")
+            has_meta, has_jobs = await cur.fetchone()
+            if has_meta:
+                cur = await conn.execute("SELECT value FROM queuetop_meta WHERE key = 'schema_version'")
+                version = int((await cur.fetchone())[0])
+                if version > SCHEMA_VERSION:
+                    raise DatabaseError(
+                        f"the PostgreSQL schema was written by a newer queuetop (v{version}, this one "
+                        f"knows v{SCHEMA_VERSION}); upgrade queuetop, nothing was changed")
+                return
+            if has_jobs:
+                raise DatabaseError("the PostgreSQL schema already has a jobs table that is not queuetop's")
+            async with conn.transaction():
+                await conn.execute(schema)
+                await conn.execute("CREATE TABLE queuetop_meta (key text PRIMARY KEY, value text NOT NULL)")
+                await conn.execute("INSERT INTO queuetop_meta VALUES ('schema_version', %s)",
+                                   (str(SCHEMA_VERSION),))
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK,))
