@@ -108,7 +108,9 @@ async def finalize(db: Database, clock: Clock, job_id: int) -> ActionResult:
 
     The status follows the chunks that did end: ``completed`` if all of them
     completed, ``partial`` if some did, ``failed`` if none did but some failed,
-    ``cancelled`` if nothing had ended at all.
+    ``cancelled`` if nothing had ended at all. The chunks this finalize
+    cancels do not count against the job: that is what sets finalize apart
+    from cancel.
     """
     now = clock.now()
     async with db.transaction() as conn:
@@ -118,7 +120,7 @@ async def finalize(db: Database, clock: Clock, job_id: int) -> ActionResult:
         async with conn.execute(SQL["cancel_chunks"], {"job_id": job_id, "chunk_index": None, "now": now}) as cur:
             cancelled = len(await cur.fetchall())
         await conn.execute(SQL["count_cancelled"], {"job_id": job_id, "cancelled": cancelled})
-        ended = await finalize_ended(conn, [job_id], now)
+        ended = await finalize_ended(conn, [job_id], now, cut_short=cancelled)
         final = ended[0]["status"]
     return ActionResult(job_id, cancelled, final,
                         f"job {job_id}: finalized {final} ({cancelled} unfinished chunk(s) cancelled)")

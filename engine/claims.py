@@ -217,30 +217,43 @@ async def settle_in(conn: Any, outcomes: Sequence[Outcome], now: float) -> Settl
     return done
 
 
-async def finalize_ended(conn: Any, job_ids: Iterable[int], now: float) -> list[dict[str, Any]]:
+async def finalize_ended(conn: Any, job_ids: Iterable[int], now: float, *,
+                         cut_short: int = 0) -> list[dict[str, Any]]:
     """Give every job in ``job_ids`` whose chunks have all ended its final status.
 
-    A finalized job with an on-finalize intent gets a follow-up job, in the
-    same transaction, whose params carry the outcome.
+    ``cut_short``: chunks an operator's finalize has just cancelled, which do
+    not count against the job's status (see :func:`actions.finalize`). Each
+    job that ends goes through :func:`job_ended`.
     """
     finalized = []
     for job_id in job_ids:
-        async with conn.execute(SQL["finalize_if_ended"], {"job_id": job_id, "now": now}) as cur:
+        async with conn.execute(SQL["finalize_if_ended"],
+                                {"job_id": job_id, "now": now, "cut_short": cut_short}) as cur:
             row = await cur.fetchone()
         if row is None:
             continue
-        outcome = dict(row)
-        finalized.append(outcome)
-        await periodic.record_job_outcome(conn, outcome, now)
-        if outcome["on_finalize"]:
-            params = {key: outcome[key] for key in
-                      ("status", "chunks_total", "chunks_completed", "chunks_failed", "chunks_cancelled")}
-            params["job_id"] = job_id
-            follow_up, _ = await insert_job(
-                conn, Submission(intent=outcome["on_finalize"], params=params, parent_job_id=job_id), now
-            )
-            outcome["follow_up_job_id"] = follow_up
+        finalized.append(await job_ended(conn, dict(row), now))
     return finalized
+
+
+async def job_ended(conn: Any, outcome: dict[str, Any], now: float) -> dict[str, Any]:
+    """What follows the end of a job, in the transaction that ended it, however it ended.
+
+    ``outcome`` is the job's row as it ended (id, status, on_finalize,
+    schedule_id and its counters). A scheduled job's run records how it
+    ended; an on-finalize intent gets a follow-up job whose params carry the
+    outcome (its id is added as ``follow_up_job_id``).
+    """
+    await periodic.record_job_outcome(conn, outcome, now)
+    if outcome["on_finalize"]:
+        params = {key: outcome[key] for key in
+                  ("status", "chunks_total", "chunks_completed", "chunks_failed", "chunks_cancelled")}
+        params["job_id"] = outcome["id"]
+        follow_up, _ = await insert_job(
+            conn, Submission(intent=outcome["on_finalize"], params=params, parent_job_id=outcome["id"]), now
+        )
+        outcome["follow_up_job_id"] = follow_up
+    return outcome
 
 
 async def still_held(db: Database, held: Sequence[Claim]) -> set[int]:

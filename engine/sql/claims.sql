@@ -74,9 +74,13 @@ WHERE id = :job_id;
 
 -- name: finalize_if_ended
 -- A job whose every chunk has ended gets its final status, once.
+-- :cut_short is the number of chunks an operator's finalize has just
+-- cancelled (0 otherwise): the status follows the chunks that had ended
+-- before it, so a job finalized with nothing but completed chunks behind it
+-- is completed (see actions.finalize).
 UPDATE jobs
 SET status = CASE
-        WHEN chunks_completed = chunks_total THEN 'completed'
+        WHEN chunks_completed > 0 AND chunks_completed = chunks_total - :cut_short THEN 'completed'
         WHEN chunks_completed > 0 THEN 'partial'
         WHEN chunks_failed > 0 THEN 'failed'
         ELSE 'cancelled' END,
