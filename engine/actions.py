@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import queries
-from .claims import finalize_ended
+from .claims import finalize_ended, job_ended
 from .clock import Clock
 from .db import Database
 from .exceptions import ActionRefused, NotFound
@@ -92,8 +92,12 @@ async def cancel(db: Database, clock: Clock, job_id: int, chunk_index: int | Non
                                                        "now": now}) as cur:
             cancelled = len(await cur.fetchall())
         if chunk_index is None:
-            await conn.execute(SQL["end_job"], {"job_id": job_id, "cancelled": cancelled,
-                                                "status": JobState.CANCELLED.value, "now": now})
+            async with conn.execute(SQL["end_job"], {"job_id": job_id, "cancelled": cancelled,
+                                                     "status": JobState.CANCELLED.value, "now": now}) as cur:
+                row = await cur.fetchone()
+            # As when its last chunk is cancelled: the schedule run and the
+            # on-finalize intent hear how the job ended.
+            await job_ended(conn, dict(row), now)
             final = JobState.CANCELLED.value
         else:
             await conn.execute(SQL["count_cancelled"], {"job_id": job_id, "cancelled": cancelled})

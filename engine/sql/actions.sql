@@ -38,7 +38,8 @@ RETURNING id;
 UPDATE jobs
 SET chunks_cancelled = chunks_cancelled + :cancelled,
     status = :status, finished_at = :now
-WHERE id = :job_id;
+WHERE id = :job_id
+RETURNING id, status, on_finalize, schedule_id, chunks_total, chunks_completed, chunks_failed, chunks_cancelled;
 
 -- name: count_cancelled
 UPDATE jobs SET chunks_cancelled = chunks_cancelled + :cancelled WHERE id = :job_id;
