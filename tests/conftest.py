@@ -1,0 +1,262 @@
+"""Shared helpers for the engine tests: real databases, real processes, polls with deadlines.
+
+Nothing here mocks the engine. Databases are real SQLite files under
+``tmp_path``; processes are the installed ``queuetop`` console script; waits
+are polls with a deadline, never a sleep standing in for synchronisation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import closing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from queuetop.engine.clock import FrozenClock
+from queuetop.engine.config import Config
+from queuetop.engine.queue import Queue
+
+T = TypeVar("T")
+
+# -- the counter invariant ------------------------------------------------------------
+
+
+def assert_counters(db_path: str | os.PathLike[str]) -> None:
+    """Every job's counters equal its chunks' statuses, and its status agrees with them.
+
+    For every job: ``chunks_completed``, ``chunks_failed`` and
+    ``chunks_cancelled`` equal the number of its chunks in that state,
+    ``chunks_total`` equals its number of chunks, a finished job has no
+    pending or processing chunk and an unfinished job has at least one.
+    Read with plain sqlite3 in one statement (one consistent snapshot), so it
+    can run while engine processes are still writing.
+    """
+    with closing(sqlite3.connect(db_path, timeout=30)) as conn:
+        rows = conn.execute(
+            """
+            SELECT j.id, j.status, j.chunks_total, j.chunks_completed, j.chunks_failed, j.chunks_cancelled,
+                   count(c.id),
+                   coalesce(sum(c.status = 'completed'), 0),
+                   coalesce(sum(c.status = 'failed'), 0),
+                   coalesce(sum(c.status = 'cancelled'), 0),
+                   coalesce(sum(c.status IN ('pending', 'processing')), 0)
+            FROM jobs j LEFT JOIN chunks c ON c.job_id = j.id
+            GROUP BY j.id ORDER BY j.id
+            """
+        ).fetchall()
+    problems = []
+    for (job_id, status, total, completed, failed, cancelled,
+         n_chunks, n_completed, n_failed, n_cancelled, n_open) in rows:
+        if (total, completed, failed, cancelled) != (n_chunks, n_completed, n_failed, n_cancelled):
+            problems.append(
+                f"job {job_id}: counters total/completed/failed/cancelled = {total}/{completed}/{failed}/{cancelled},"
+                f" chunks say {n_chunks}/{n_completed}/{n_failed}/{n_cancelled}"
+            )
+        finished = status in ("completed", "partial", "failed", "cancelled")
+        if finished and n_open:
+            problems.append(f"job {job_id} is {status} but {n_open} chunk(s) have not ended")
+        if not finished and not n_open:
+            problems.append(f"job {job_id} is {status} but every chunk has ended")
+    assert not problems, "counter invariant broken:\n" + "\n".join(problems)
+
+
+# -- polls with a deadline ------------------------------------------------------------
+
+
+def wait_until(predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.02,
+               message: str | Callable[[], str] = "condition") -> T:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            text = message() if callable(message) else message
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {text}")
+        time.sleep(interval)  # the poll's pace, not a stand-in for synchronisation
+
+
+async def async_wait_until(predicate: Callable[[], T | Awaitable[T]], timeout: float = 10.0,
+                           interval: float = 0.02, message: str | Callable[[], str] = "condition") -> T:
+    """:func:`wait_until` for the event loop; ``predicate`` may be sync or async."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value  # type: ignore[return-value]
+        if time.monotonic() > deadline:
+            text = message() if callable(message) else message
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {text}")
+        await asyncio.sleep(interval)
+
+
+# -- plain reads ------------------------------------------------------------------
+
+
+def query(db_path: str | os.PathLike[str], sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple[Any, ...]]:
+    """Rows of one read-only query, with a plain sqlite3 connection."""
+    with closing(sqlite3.connect(db_path, timeout=30)) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def scalar(db_path: str | os.PathLike[str], sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
+    rows = query(db_path, sql, params)
+    return rows[0][0] if rows else None
+
+
+# -- in-process engine fixtures ---------------------------------------------------------
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "queuetop.db"
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+def fast_config(**engine: Any) -> Config:
+    """Engine settings that make in-process workers react in milliseconds."""
+    settings: dict[str, Any] = dict(poll_interval=0.02, heartbeat_interval=0.1, retry_base=0.02, retry_cap=0.1,
+                                    grace_period=5.0, log_flush_interval=0.1)
+    settings.update(engine)
+    return Config().with_engine(**settings)
+
+
+@pytest.fixture
+async def queue(db_path: Path, clock: FrozenClock) -> AsyncIterator[Queue]:
+    """A queue on a fresh database with a frozen clock; the counter invariant is checked at the end."""
+    q = await Queue.open(db_path, clock=clock)
+    try:
+        yield q
+    finally:
+        await q.close()
+    assert_counters(db_path)
+
+
+# -- processes ------------------------------------------------------------------------
+
+
+def queuetop_command() -> list[str]:
+    """The installed ``queuetop`` console script (next to this interpreter, else on PATH)."""
+    beside = Path(sys.executable).with_name("queuetop")
+    if beside.exists():
+        return [str(beside)]
+    found = shutil.which("queuetop")
+    if found is None:
+        raise AssertionError("the queuetop console script is not installed next to "
+                             f"{sys.executable} nor on PATH")
+    return [found]
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QUEUETOP_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+def run_cli(*args: str | os.PathLike[str], cwd: Path, input: str | None = None,
+            timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+    """Run ``queuetop ARGS...`` to completion and capture its output."""
+    return subprocess.run([*queuetop_command(), *map(str, args)], cwd=cwd, env=subprocess_env(), input=input,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+class Engine:
+    """One ``queuetop --engine-only`` process, its stderr in a file."""
+
+    def __init__(self, popen: subprocess.Popen[bytes], log_path: Path) -> None:
+        self.popen = popen
+        self.log_path = log_path
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def signal(self, sig: signal.Signals) -> None:
+        self.popen.send_signal(sig)
+
+    def wait(self, timeout: float) -> int:
+        try:
+            return self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"engine {self.pid} did not exit within {timeout:g}s; its log:\n{self.log()}")
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """SIGTERM and wait for a graceful exit; returns the exit status."""
+        if self.popen.poll() is None:
+            self.signal(signal.SIGTERM)
+        return self.wait(timeout)
+
+    def kill(self) -> None:
+        """Make sure the process is gone: terminate, wait a moment, kill."""
+        if self.popen.poll() is not None:
+            return
+        self.popen.terminate()
+        try:
+            self.popen.wait(5)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait(5)
+
+
+class Engines:
+    """Starts engine processes for a test and guarantees none outlives it."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.started: list[Engine] = []
+
+    def start(self, db: Path, *args: str | os.PathLike[str], config: Path | None = None) -> Engine:
+        log_path = self.tmp_path / f"engine-{len(self.started)}.log"
+        command = [*queuetop_command(), "--engine-only", "--db", str(db)]
+        if config is not None:
+            command += ["--config", str(config)]
+        command += [str(a) for a in args]
+        with open(log_path, "wb") as log_file:
+            popen = subprocess.Popen(command, cwd=self.tmp_path, env=subprocess_env(), stdin=subprocess.DEVNULL,
+                                     stdout=log_file, stderr=subprocess.STDOUT)
+        engine = Engine(popen, log_path)
+        self.started.append(engine)
+        return engine
+
+    def logs(self) -> str:
+        return "\n".join(f"--- engine {e.pid} ---\n{e.log()}" for e in self.started)
+
+    def kill_all(self) -> None:
+        for engine in self.started:
+            engine.kill()
+
+
+@pytest.fixture
+def engines(tmp_path: Path) -> Iterator[Engines]:
+    group = Engines(tmp_path)
+    try:
+        yield group
+    finally:
+        group.kill_all()
+
+
+def write_config(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
