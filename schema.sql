@@ -142,3 +142,27 @@ CREATE TABLE schedule_runs (
     worker_id      TEXT,
     UNIQUE (schedule_id, scheduled_for)
 );
+
+-- HTTP circuits
+-- One circuit breaker per remote host that the built-in `http` handler calls
+-- (host, or host:port when the port is not the scheme's default), shared by
+-- every engine process through this table. A row appears with a host's first
+-- failure; no row means closed with no failures. Nothing secret is stored:
+-- last_error is redacted before it is written.
+CREATE TABLE circuits (
+    host            TEXT PRIMARY KEY,
+    state           TEXT NOT NULL DEFAULT 'closed'
+        CHECK (state IN ('closed', 'open', 'half_open')),
+    failures        INTEGER NOT NULL DEFAULT 0 CHECK (failures >= 0),  -- consecutive transient failures
+    opened_at       REAL,                               -- when it last opened (NULL while closed)
+    cooldown        REAL NOT NULL CHECK (cooldown > 0), -- seconds this opening lasts; doubles per failed probe
+    half_open_at    REAL,                               -- when one probe may go (NULL while closed)
+    probe_token     TEXT,                               -- the attempt holding the probe (compare-and-set)
+    probe_deadline  REAL,                               -- another attempt may take the probe over after this
+    opens           INTEGER NOT NULL DEFAULT 0 CHECK (opens >= 0),     -- times opened, reopenings included
+    last_error      TEXT,
+    last_error_at   REAL,
+    updated_at      REAL NOT NULL,
+    CHECK (state = 'closed' OR (opened_at IS NOT NULL AND half_open_at IS NOT NULL)),
+    CHECK ((state = 'half_open') = (probe_token IS NOT NULL AND probe_deadline IS NOT NULL))
+);

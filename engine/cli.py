@@ -100,6 +100,9 @@ def build_parser() -> Parser:
     p = command("workers", "list workers and their heartbeats", cmd_workers)
     p.add_argument("--json", action="store_true", help="print JSON")
 
+    p = command("circuits", "list HTTP circuit breakers by host (open ones first)", cmd_circuits)
+    p.add_argument("--json", action="store_true", help="print JSON")
+
     p = command("schedules", "list schedules with their last run", cmd_schedules)
     p.add_argument("--json", action="store_true", help="print JSON")
 
@@ -218,6 +221,20 @@ async def cmd_workers(queue: Queue, args: argparse.Namespace) -> int:
     print(table(["ID", "STATE", "HEARTBEAT", "DONE", "FAILED", "CURRENT"], [
         [w.id, w.shown_state(now, queue.stale_display_after).value, ago(now - w.last_heartbeat) + " ago",
          w.chunks_done, w.chunks_failed, w.current] for w in workers]))
+    return 0
+
+
+async def cmd_circuits(queue: Queue, args: argparse.Namespace) -> int:
+    circuits = await queue.circuits()
+    if args.json:
+        _print_json([c.as_dict() for c in circuits])
+        return 0
+    now = queue.clock.now()
+    print(table(["HOST", "STATE", "FAILURES", "OPENED", "PROBE AT", "COOLDOWN", "OPENS", "LAST ERROR"], [
+        [c.host, c.state.value, c.failures,
+         ago(now - c.opened_at) + " ago" if c.opened_at else None,
+         timestamp(c.half_open_at) if c.state.value == "open" else None, duration(c.cooldown), c.opens,
+         (c.last_error or "")[:60]] for c in circuits]))
     return 0
 
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from . import actions, claims, jobs, periodic
 from .changes import CHUNKS, JOBS, LOGS, QUEUE, SCHEDULES, ChangeBus, Change
+from .circuits import Circuit, list_circuits
 from .claims import Outcome, Settled
 from .clock import Clock, SystemClock
 from .config import Config
@@ -89,6 +90,7 @@ class Queue:
         db.on_notify(lambda: self.changes.publish(Change.of(JOBS, CHUNKS, source="notify")))
         self.logs = LogBuffer(db, self.clock, interval=self.settings.log_flush_interval,
                               max_entries=self.settings.log_flush_entries)
+        self._close_hooks: list[Callable[[], Awaitable[None]]] = []
 
     @classmethod
     async def open(cls, path: str | os.PathLike[str], config: Config | None = None, *,
@@ -96,7 +98,16 @@ class Queue:
         """Open (creating if needed) the database at ``path``."""
         return cls(await open_database(path), config, clock=clock, registry=registry)
 
+    def on_close(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """Have :meth:`close` await ``hook`` first (e.g. the http handler's shared client)."""
+        self._close_hooks.append(hook)
+
     async def close(self) -> None:
+        for hook in self._close_hooks:
+            try:
+                await hook()
+            except Exception:  # one failing hook must not keep the database open
+                log.exception("close hook failed")
         await self.logs.flush()
         await self.db.close()
 
@@ -231,6 +242,10 @@ class Queue:
     def stale_display_after(self) -> float:
         """A worker whose heartbeat is this late is shown as stale (three missed beats)."""
         return min(self.settings.stale_after, 3 * self.settings.heartbeat_interval)
+
+    async def circuits(self) -> list[Circuit]:
+        """HTTP circuit breakers by host, open ones first (hosts that never failed have none)."""
+        return await list_circuits(self.db)
 
     async def is_paused(self) -> bool:
         return await actions.is_paused(self.db)

@@ -12,6 +12,7 @@ import signal
 from collections.abc import Sequence
 
 from . import periodic
+from .handlers.http import register_http_intents
 from .periodic import Scheduler
 from .queue import Queue
 from .worker import Worker
@@ -25,6 +26,8 @@ class Runner:
     def __init__(self, queue: Queue, *, workers: int | None = None, concurrency: int | None = None,
                  schedules: bool = True, event_paths: Sequence[str] = ()) -> None:
         self.queue = queue
+        # Reads the env vars its headers name: a missing one fails start-up, not the first call.
+        register_http_intents(queue)
         count = workers if workers is not None else queue.settings.workers
         self.workers = [Worker(queue, concurrency=concurrency) for _ in range(count)]
         self.scheduler = Scheduler(queue) if schedules else None
