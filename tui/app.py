@@ -1,0 +1,298 @@
+"""The queuetop App: opens the queue, runs the engine beside the screens, keeps panes live.
+
+The App owns the :class:`~queuetop.engine.queue.Queue`, the optional embedded
+engine (:class:`~queuetop.engine.runner.Runner`: workers, scheduler, tailer),
+the :class:`~queuetop.tui.live.LiveUpdates` loop, and the operator actions
+every screen shares (confirmation, read-only, notifications). Screens call
+:meth:`QueuetopApp.act`; nothing here writes SQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+
+from queuetop.engine.changes import CHUNKS, JOBS, QUEUE, WORKERS, Change
+from queuetop.engine.clock import Clock
+from queuetop.engine.config import Config
+from queuetop.engine.exceptions import QueuetopError
+from queuetop.engine.queue import Queue, Totals
+
+from .live import ALL_TOPICS, LiveUpdates
+from .messages import DataFresh, DataStale, EngineChanged, EventsArrived, LoadFailed, RefreshDone
+
+log = logging.getLogger("queuetop.tui")
+
+TOTALS_TOPICS = frozenset({JOBS, CHUNKS, WORKERS, QUEUE})
+
+
+@runtime_checkable
+class LiveScreen(Protocol):
+    """A screen whose panes follow the database."""
+
+    async def refresh_data(self, topics: frozenset[str], job_ids: frozenset[int]) -> None:
+        """Re-query the panes that show ``topics``."""
+
+    def tick(self) -> None:
+        """Re-render time-derived cells (ages) from the data held."""
+
+    def show_stale(self, reason: str | None, since: float | None) -> None:
+        """Show or hide the stale-data banner."""
+
+
+class QueuetopApp(App[int]):
+    """The operator's monitor."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "queuetop"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
+        Binding("s", "schedules", "Schedules", id="app.schedules"),
+        Binding("p", "toggle_pause", "Pause/resume", id="app.pause"),
+    ]
+
+    def __init__(self, db_path: str | Path, config: Config | None = None, *, clock: Clock | None = None,
+                 read_only: bool = False, engine: bool = False, workers: int | None = None,
+                 concurrency: int | None = None, event_paths: Sequence[str] = (),
+                 demo: Any = None, live: bool = True) -> None:
+        super().__init__()
+        self.db_path = Path(db_path)
+        self.config = config or Config()
+        self.clock = clock
+        self.read_only = read_only
+        self.engine_wanted = engine
+        self.engine_workers = workers
+        self.engine_concurrency = concurrency
+        self.event_paths = list(event_paths)
+        self.demo = demo
+        self.live_enabled = live
+        self.queue: Queue = None  # type: ignore[assignment]  # set on mount
+        self.totals: Totals | None = None
+        self.live: LiveUpdates | None = None
+        self.runner: Any = None
+        self.ready = asyncio.Event()
+        self.refreshes = 0
+        self._stop_engine = asyncio.Event()
+        self._engine_task: asyncio.Task[None] | None = None
+        self._unsubscribe: list[Callable[[], None]] = []
+
+    # -- start and stop --------------------------------------------------------------
+
+    async def on_mount(self) -> None:
+        self.queue = await Queue.open(self.db_path, self.config, clock=self.clock)
+        self._unsubscribe.append(self.queue.changes.subscribe(self._engine_changed))
+        self.live = LiveUpdates(
+            data_version=self.queue.data_version, refresh=self.refresh_data, clock=self.queue.clock,
+            on_stale=lambda reason, since: self.post_message(DataStale(reason, since)),
+            on_fresh=lambda: self.post_message(DataFresh()), path=self.db_path,
+        )
+        from .screens.dashboard import DashboardScreen
+
+        await self.push_screen(DashboardScreen())
+        if self.engine_wanted:
+            self._start_engine()
+        if self.demo is not None:
+            self.demo.start(self)
+        await self.live.cycle()
+        self.ready.set()
+        if self.live_enabled:
+            self.run_worker(self.live.run(), name="live-updates", group="live", exit_on_error=False)
+            self.set_interval(1.0, self._tick, name="tick")
+
+    def _start_engine(self) -> None:
+        from queuetop.engine.runner import Runner
+
+        from .sessions import tailer_available
+
+        if self.event_paths and not tailer_available():
+            self.notify("This build has no event tailer: event files are not followed.", severity="warning")
+            self.event_paths = []
+        self.runner = Runner(self.queue, workers=self.engine_workers, concurrency=self.engine_concurrency,
+                             event_paths=self.event_paths)
+        self._engine_task = asyncio.create_task(self.runner.run(self._stop_engine), name="engine")
+        self._engine_task.add_done_callback(self._engine_ended)
+        self.run_worker(self._follow_tailer(), group="tailer", exit_on_error=False)
+
+    def _engine_ended(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None and not self._stop_engine.is_set():
+            self.notify(f"the engine stopped: {task.exception()}", severity="error", timeout=30)
+
+    async def _follow_tailer(self) -> None:
+        """Once the engine started its tailer, turn its batches into messages."""
+        if self.runner is None:
+            return
+        await self.runner.started.wait()
+        tailer = self.runner.tailer
+        if tailer is not None and hasattr(tailer, "subscribe"):
+            unsubscribe = tailer.subscribe(lambda batch: self.post_message(EventsArrived(batch)))
+            if callable(unsubscribe):
+                self._unsubscribe.append(unsubscribe)
+
+    async def action_quit(self) -> None:
+        """Stop the engine gracefully (in-flight chunks finish or go back), then leave."""
+        if self.demo is not None:
+            self.demo.stop()
+        if self._engine_task is not None and not self._engine_task.done():
+            self.notify("Stopping workers: in-flight chunks finish or go back to pending…", timeout=60)
+            self._stop_engine.set()
+            await asyncio.wait({self._engine_task}, timeout=self.config.engine.grace_period + 5)
+        self.exit(0)
+
+    async def on_unmount(self) -> None:
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._stop_engine.set()
+        if self._engine_task is not None and not self._engine_task.done():
+            await asyncio.wait({self._engine_task}, timeout=self.config.engine.grace_period + 5)
+        if self.queue is not None:
+            await self.queue.close()
+
+    # -- live updates ----------------------------------------------------------------
+
+    def _engine_changed(self, change: Change) -> None:
+        self.post_message(EngineChanged(change))
+
+    def on_engine_changed(self, message: EngineChanged) -> None:
+        if self.live is not None:
+            self.live.note(message.change)
+
+    def on_events_arrived(self, message: EventsArrived) -> None:
+        if self.live is not None:
+            from queuetop.engine.changes import EVENTS, SESSIONS
+
+            self.live.request(frozenset({EVENTS, SESSIONS}))
+
+    def on_load_failed(self, message: LoadFailed) -> None:
+        if self.live is not None:
+            self.live.request()
+
+    def request_refresh(self, topics: Iterable[str] = ALL_TOPICS) -> None:
+        """Ask the live loop to re-query ``topics`` soon."""
+        if self.live is not None:
+            self.live.request(frozenset(topics))
+
+    async def refresh_data(self, topics: frozenset[str], job_ids: frozenset[int]) -> None:
+        """One refresh cycle: header totals, then every visible live screen."""
+        if topics & TOTALS_TOPICS or self.totals is None:
+            self.totals = await self.queue.totals()
+        for screen in self.visible_screens():
+            if isinstance(screen, LiveScreen):
+                await screen.refresh_data(topics, job_ids)
+        self.refreshes += 1
+        self.post_message(RefreshDone(0.0))
+
+    def visible_screens(self) -> list[Screen[Any]]:
+        """The top screen and, under modal ones, the screens that still show."""
+        shown: list[Screen[Any]] = []
+        for screen in reversed(self.screen_stack):
+            shown.append(screen)
+            if not screen.is_modal:
+                break
+        return shown
+
+    def _tick(self) -> None:
+        for screen in self.visible_screens():
+            if isinstance(screen, LiveScreen):
+                screen.tick()
+
+    def on_data_stale(self, message: DataStale) -> None:
+        for screen in self.screen_stack:
+            if isinstance(screen, LiveScreen):
+                screen.show_stale(message.reason, message.since)
+
+    def on_data_fresh(self, message: DataFresh) -> None:
+        for screen in self.screen_stack:
+            if isinstance(screen, LiveScreen):
+                screen.show_stale(None, None)
+
+    # -- operator actions ---------------------------------------------------------------
+
+    def refuse_read_only(self, what: str) -> bool:
+        """True (and a warning) when actions are disabled by --read-only."""
+        if self.read_only:
+            self.notify(f"Read-only: {what} is disabled (queuetop was started with --read-only).",
+                        title="Read-only", severity="warning")
+        return self.read_only
+
+    @work(group="actions")
+    async def act(self, what: str, steps: Sequence[Callable[[], Awaitable[Any]]], *,
+                  confirm: str | None = None, after: Callable[[], None] | None = None) -> None:
+        """Run engine actions (one per step), after a confirmation when asked; notify the outcome.
+
+        ``after`` runs once the steps ran (not when the operator said no).
+        """
+        if self.refuse_read_only(what):
+            return
+        if confirm is not None:
+            from .screens.confirm import ConfirmScreen
+
+            if not await self.push_screen_wait(ConfirmScreen(confirm)):
+                self.notify(f"{what}: not done", severity="information", timeout=3)
+                return
+        done: list[str] = []
+        refused: list[str] = []
+        for step in steps:
+            try:
+                result = await step()
+            except QueuetopError as exc:
+                refused.append(str(exc))
+            except Exception as exc:  # the database failed: say so, keep running
+                refused.append(f"{what} failed: {type(exc).__name__}: {exc}")
+            else:
+                message = getattr(result, "message", None)
+                done.append(message if message else f"{what}: done")
+        if done:
+            text = done[0] if len(done) == 1 else f"{what}: {len(done)} done\n" + "\n".join(done[:5])
+            self.notify(text, title=what.capitalize(), timeout=5)
+        if refused:
+            text = "\n".join(refused[:5]) + (f"\n… and {len(refused) - 5} more" if len(refused) > 5 else "")
+            self.notify(text, title=f"{what.capitalize()}: refused", severity="error", timeout=8)
+        if after is not None:
+            after()
+        self.request_refresh()
+
+    def action_toggle_pause(self) -> None:
+        """Pause the queue (no new claims) or resume it."""
+        paused = self.totals.paused if self.totals is not None else False
+        if paused:
+            self.act("resume", [self.queue.resume])
+        else:
+            self.act("pause", [lambda: self.queue.pause(by="tui")])
+
+    def action_schedules(self) -> None:
+        from .screens.schedules import SchedulesScreen
+
+        if not isinstance(self.screen, SchedulesScreen):
+            self.push_screen(SchedulesScreen())
+
+    def action_help(self) -> None:
+        from .screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Pause or resume the queue", "Stop new claims, or allow them again",
+                            self.action_toggle_pause)
+        yield SystemCommand("Schedules", "Cron schedules: toggle active, run now", self.action_schedules)
+        yield SystemCommand("Keys", "Every key that applies on this screen", self.action_help)
+
+    def engine_label(self) -> str:
+        """What the header says about the engine in this process."""
+        if self.demo is not None:
+            return f"demo · {self.db_path}"
+        if self._engine_task is not None:
+            workers = len(self.runner.workers) if self.runner is not None else 0
+            return f"{workers} worker(s) in this process · {self.db_path}"
+        return f"no workers in this process · {self.db_path}"

@@ -1,0 +1,91 @@
+"""Every message the TUI posts: from the engine and widgets up to screens and the app.
+
+Widgets and the live-update loop post these; screens and the app handle them
+("messages up, actions down"). Screens tell widgets what to do by calling
+their methods.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.message import Message
+
+from queuetop.engine.changes import Change
+
+
+class EngineChanged(Message):
+    """The engine in this process changed something (a ``queue.changes`` notice)."""
+
+    def __init__(self, change: Change) -> None:
+        super().__init__()
+        self.change = change
+
+
+class EventsArrived(Message):
+    """The tailer stored new events (an ``EventBatch`` from ``Tailer.subscribe``)."""
+
+    def __init__(self, batch: Any) -> None:
+        super().__init__()
+        self.batch = batch
+
+
+class DataStale(Message):
+    """Reading the database failed or hangs: panes keep their last data."""
+
+    def __init__(self, reason: str, since: float) -> None:
+        super().__init__()
+        self.reason = reason
+        self.since = since
+
+
+class DataFresh(Message):
+    """Reading the database works again."""
+
+
+class LoadFailed(Message):
+    """A widget's own query (paging, a filter) failed; the live loop takes over."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__()
+        self.error = error
+
+
+class RefreshDone(Message):
+    """One refresh cycle finished (tests and benchmarks wait on this)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+
+
+class JobSelected(Message):
+    """Enter on a job: open its detail screen."""
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__()
+        self.job_id = job_id
+
+
+class SessionSelected(Message):
+    """Enter on a work session: open its detail screen."""
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__()
+        self.session_id = session_id
+
+
+class ChunkHighlighted(Message):
+    """The cursor moved to another chunk in job detail."""
+
+    def __init__(self, chunk_index: int | None) -> None:
+        super().__init__()
+        self.chunk_index = chunk_index
+
+
+class ScheduleHighlighted(Message):
+    """The cursor moved to another schedule."""
+
+    def __init__(self, name: str | None) -> None:
+        super().__init__()
+        self.name = name

@@ -1,0 +1,1 @@
+"""queuetop's screens: one per module."""

@@ -1,0 +1,195 @@
+"""The dashboard: totals, throughput, and four live panes.
+
+Jobs and Workers on top, Work sessions and the Event feed below. ``enter``
+opens the job or session under the cursor; ``r``/``c``/``f`` act on the
+tagged jobs (``space`` tags) or else the job under the cursor.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Grid, Horizontal
+from textual.widgets import Footer
+
+from queuetop.engine.changes import CHUNKS, EVENTS, JOBS, LOGS, SESSIONS, WORKERS
+
+from ..messages import JobSelected, SessionSelected
+from ..widgets.event_feed import EventFeed
+from ..widgets.filter_input import FilterInput
+from ..widgets.jobs_table import JobsTable
+from ..widgets.sessions_table import SessionsTable
+from ..widgets.stale_banner import StaleBanner
+from ..widgets.throughput import Throughput
+from ..widgets.totals_header import TotalsHeader
+from ..widgets.workers_table import WorkersTable
+from .base import LiveScreenBase
+
+JOB_ACTIONS = {"retry", "cancel", "finalize"}
+
+
+class DashboardScreen(LiveScreenBase):
+    """Totals and the four live panes."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "filter", "Filter", key_display="/", id="dashboard.filter"),
+        Binding("escape", "clear", "Clear filter/tags", id="dashboard.clear"),
+        Binding("r", "retry", "Retry failed", id="dashboard.retry"),
+        Binding("c", "cancel", "Cancel", id="dashboard.cancel"),
+        Binding("f", "finalize", "Finalize", id="dashboard.finalize"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="top"):
+            yield TotalsHeader(id="totals")
+            yield Throughput(id="throughput")
+        yield StaleBanner(id="stale")
+        yield FilterInput(id="filter")
+        with Grid(id="panes"):
+            yield JobsTable(id="jobs")
+            yield WorkersTable(id="workers")
+            yield SessionsTable(id="sessions")
+            yield EventFeed(id="events")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self._filter_target: JobsTable | SessionsTable = self.jobs
+        self.jobs.focus()
+
+    @property
+    def jobs(self) -> JobsTable:
+        return self.query_one("#jobs", JobsTable)
+
+    # -- live data -------------------------------------------------------------------
+
+    async def refresh_data(self, topics: frozenset[str], job_ids: frozenset[int]) -> None:
+        app = self.app
+        totals = app.totals  # type: ignore[attr-defined]
+        if totals is not None:
+            self.query_one(TotalsHeader).show(totals, read_only=app.read_only,  # type: ignore[attr-defined]
+                                              engine=app.engine_label())  # type: ignore[attr-defined]
+        if topics & {JOBS, CHUNKS, LOGS}:
+            self.jobs.stale_jobs |= job_ids
+            await self.jobs.reload()
+        if topics & {WORKERS, CHUNKS}:
+            await self.query_one(WorkersTable).reload()
+        if topics & {SESSIONS, EVENTS}:
+            await self.query_one(SessionsTable).reload()
+            await self.query_one(EventFeed).reload()
+
+    def tick(self) -> None:
+        super().tick()
+        totals = self.app.totals  # type: ignore[attr-defined]
+        if totals is not None:
+            ended = totals.chunks_completed + totals.chunks_failed + totals.chunks_cancelled
+            self.query_one(Throughput).sample(self.app.queue.clock.now(), ended)  # type: ignore[attr-defined]
+
+    # -- keys ------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in JOB_ACTIONS:
+            return self.focused is self.jobs or self.focused is None
+        return True
+
+    def on_descendant_focus(self) -> None:
+        self.refresh_bindings()
+
+    def action_filter(self) -> None:
+        focused = self.focused
+        self._filter_target = focused if isinstance(focused, SessionsTable) else self.jobs
+        box = self.query_one(FilterInput)
+        box.placeholder = ("filter sessions: text (enter keeps it, esc clears)"
+                           if isinstance(self._filter_target, SessionsTable)
+                           else "filter jobs: intent text or job id (enter keeps it, esc clears)")
+        box.value = self._filter_target.search or ""
+        box.display = True
+        box.focus()
+
+    @on(FilterInput.Changed)
+    def _filter_changed(self, event: FilterInput.Changed) -> None:
+        self._apply_filter(event.value)
+
+    @on(FilterInput.Closed)
+    def _filter_closed(self, event: FilterInput.Closed) -> None:
+        box = self.query_one(FilterInput)
+        if event.cleared:
+            box.display = False
+        self._filter_target.focus()
+
+    @work(group="filter", exclusive=True)
+    async def _apply_filter(self, text: str) -> None:
+        table = self._filter_target
+        table.search = text.strip() or None
+        table.window_start = 0
+        table.border_title = f"{table.TITLE} · filter: {table.search}" if table.search else table.TITLE
+        try:
+            await table.reload()
+        except Exception as exc:
+            from ..messages import LoadFailed
+
+            self.post_message(LoadFailed(exc))
+
+    def action_clear(self) -> None:
+        """Escape: clear the filter, else the tags."""
+        box = self.query_one(FilterInput)
+        if box.value or box.display:
+            box.value = ""
+            box.display = False
+            self._apply_filter("")
+        elif self.jobs.tagged:
+            self.jobs.clear_tags()
+
+    def _targets(self) -> list[int]:
+        return self.jobs.target_job_ids()
+
+    def _describe(self, job_ids: list[int]) -> str:
+        if len(job_ids) == 1:
+            return f"job {job_ids[0]}"
+        shown = ", ".join(map(str, job_ids[:8])) + ("…" if len(job_ids) > 8 else "")
+        return f"{len(job_ids)} jobs ({shown})"
+
+    def action_retry(self) -> None:
+        """All failed chunks of the tagged jobs, or of the job under the cursor."""
+        job_ids = self._targets()
+        if not job_ids:
+            return
+        queue = self.app.queue  # type: ignore[attr-defined]
+        confirm = f"Retry every failed chunk of {self._describe(job_ids)}?" if len(job_ids) > 1 else None
+        self.app.act("retry", [lambda j=j: queue.retry(j) for j in job_ids],  # type: ignore[attr-defined]
+                     confirm=confirm, after=self.jobs.clear_tags)
+
+    def action_cancel(self) -> None:
+        job_ids = self._targets()
+        if not job_ids:
+            return
+        queue = self.app.queue  # type: ignore[attr-defined]
+        self.app.act("cancel", [lambda j=j: queue.cancel(j) for j in job_ids],  # type: ignore[attr-defined]
+                     confirm=f"Cancel {self._describe(job_ids)}? Pending and running chunks stop.",
+                     after=self.jobs.clear_tags)
+
+    def action_finalize(self) -> None:
+        job_ids = self._targets()
+        if not job_ids:
+            return
+        queue = self.app.queue  # type: ignore[attr-defined]
+        self.app.act("finalize", [lambda j=j: queue.finalize(j) for j in job_ids],  # type: ignore[attr-defined]
+                     confirm=f"Finalize {self._describe(job_ids)} now? Unfinished chunks are cancelled.",
+                     after=self.jobs.clear_tags)
+
+    # -- drilling in ----------------------------------------------------------------------
+
+    @on(JobSelected)
+    def _open_job(self, message: JobSelected) -> None:
+        from .job_detail import JobDetailScreen
+
+        self.app.push_screen(JobDetailScreen(message.job_id))
+
+    @on(SessionSelected)
+    def _open_session(self, message: SessionSelected) -> None:
+        from .session_detail import SessionDetailScreen
+
+        self.app.push_screen(SessionDetailScreen(message.session_id))

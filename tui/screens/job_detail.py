@@ -1,0 +1,162 @@
+"""Job detail: the job's fields, its chunks, the selected chunk's attempts, its log tail."""
+
+from __future__ import annotations
+
+import json
+from typing import ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Footer, Static
+
+from queuetop.engine.changes import CHUNKS, JOBS, LOGS
+from queuetop.engine.exceptions import NotFound
+from queuetop.engine.jobs import Job
+
+from .. import format as fmt
+from ..widgets.attempts_table import AttemptsTable
+from ..widgets.chunks_table import ChunksTable
+from ..widgets.log_tail import LogTail
+from ..widgets.stale_banner import StaleBanner
+from .base import LiveScreenBase
+
+
+class JobDetailScreen(LiveScreenBase):
+    """One job, live."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back", id="job.back"),
+        Binding("r", "retry_chunk", "Retry chunk", id="job.retry_chunk"),
+        Binding("R", "retry_job", "Retry all failed", key_display="R", id="job.retry"),
+        Binding("c", "cancel", "Cancel job", id="job.cancel"),
+        Binding("f", "finalize", "Finalize", id="job.finalize"),
+    ]
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__()
+        self.job_id = job_id
+        self.job: Job | None = None
+        self.gone = False
+
+    def compose(self) -> ComposeResult:
+        yield StaleBanner(id="stale")
+        yield Static("loading…", id="job-fields")
+        with Horizontal(id="job-body"):
+            yield ChunksTable(self.job_id, id="chunks")
+            with Vertical(id="job-side"):
+                yield AttemptsTable(self.job_id, id="attempts")
+                yield LogTail(self.job_id, id="log-tail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#job-fields", Static).border_title = f"Job {self.job_id}"
+        self.query_one(ChunksTable).focus()
+
+    async def refresh_data(self, topics: frozenset[str], job_ids: frozenset[int]) -> None:
+        mine = not job_ids or self.job_id in job_ids
+        chunks = self.query_one(ChunksTable)
+        if self.job is None or (topics & {JOBS, CHUNKS} and mine):
+            try:
+                self.job = await self.app.queue.job(self.job_id)  # type: ignore[attr-defined]
+            except NotFound:
+                self._show_gone()
+                return
+            self._show_job(self.job)
+            chunks.chunks_total = self.job.chunks_total
+            await chunks.reload()
+            attempts = self.query_one(AttemptsTable)
+            attempts.chunk_index = chunks.selected_index
+            await attempts.reload()
+        if topics & {LOGS, JOBS} or not self.query_one(LogTail).lines_read:
+            await self.query_one(LogTail).reload()
+
+    def _show_gone(self) -> None:
+        self.gone = True
+        self.query_one("#job-fields", Static).update(Text(f"job {self.job_id} no longer exists", style="bold"))
+
+    def _show_job(self, job: Job) -> None:
+        now = self.app.queue.clock.now()  # type: ignore[attr-defined]
+        grid = Table.grid(padding=(0, 2))
+        for _ in range(6):
+            grid.add_column()
+        label = "dim"
+        grid.add_row(
+            Text("state", style=label), fmt.state(job.status, bold=True),
+            Text("intent", style=label), Text(job.intent, style="bold"),
+            Text("progress", style=label),
+            fmt.progress(job.chunks_completed, job.chunks_failed, job.chunks_cancelled, job.chunks_total, 20),
+        )
+        grid.add_row(
+            Text("created", style=label), Text(f"{fmt.timestamp(job.created_at)} ({fmt.ago(now - job.created_at)} ago)"),
+            Text("started", style=label), Text(fmt.timestamp(job.started_at)),
+            Text("finished", style=label), Text(fmt.timestamp(job.finished_at)),
+        )
+        grid.add_row(
+            Text("priority", style=label), Text(str(job.priority)),
+            Text("retries", style=label), Text(f"max {job.max_retries}, timeout {job.timeout:g}s"),
+            Text("logs", style=label), Text(str(job.log_count)),
+        )
+        extras = []
+        if job.dedupe_key:
+            extras.append(f"dedupe {job.dedupe_key}")
+        if job.schedule_id:
+            extras.append(f"schedule #{job.schedule_id}")
+        if job.parent_job_id:
+            extras.append(f"follow-up of job {job.parent_job_id}")
+        if job.on_finalize:
+            extras.append(f"on finalize → {job.on_finalize}")
+        grid.add_row(
+            Text("params", style=label), Text(fmt.clip(json.dumps(job.params, separators=(",", ":")), 60)),
+            Text("cancelled", style=label), Text(str(job.chunks_cancelled)),
+            Text("also", style=label), Text(" · ".join(extras) or "-"),
+        )
+        fields = self.query_one("#job-fields", Static)
+        fields.border_title = f"Job {job.id} · {job.intent}"
+        fields.update(grid)
+
+    @on(DataTable.RowHighlighted, "#chunks")
+    async def _chunk_moved(self, event: DataTable.RowHighlighted) -> None:
+        attempts = self.query_one(AttemptsTable)
+        index = self.query_one(ChunksTable).selected_index
+        if index == attempts.chunk_index:
+            return
+        attempts.chunk_index = index
+        try:
+            await attempts.reload()
+        except Exception as exc:
+            from ..messages import LoadFailed
+
+            self.post_message(LoadFailed(exc))
+
+    # -- actions ---------------------------------------------------------------------
+
+    def action_back(self) -> None:
+        self.dismiss()
+
+    def action_retry_chunk(self) -> None:
+        """The chunk under the cursor back to pending (the engine refuses unless it failed)."""
+        index = self.query_one(ChunksTable).selected_index
+        if index is None:
+            return
+        queue = self.app.queue  # type: ignore[attr-defined]
+        self.app.act("retry", [lambda: queue.retry(self.job_id, index)])  # type: ignore[attr-defined]
+
+    def action_retry_job(self) -> None:
+        queue = self.app.queue  # type: ignore[attr-defined]
+        self.app.act("retry", [lambda: queue.retry(self.job_id)],  # type: ignore[attr-defined]
+                     confirm=f"Retry every failed chunk of job {self.job_id}?")
+
+    def action_cancel(self) -> None:
+        queue = self.app.queue  # type: ignore[attr-defined]
+        self.app.act("cancel", [lambda: queue.cancel(self.job_id)],  # type: ignore[attr-defined]
+                     confirm=f"Cancel job {self.job_id}? Pending and running chunks stop.")
+
+    def action_finalize(self) -> None:
+        queue = self.app.queue  # type: ignore[attr-defined]
+        self.app.act("finalize", [lambda: queue.finalize(self.job_id)],  # type: ignore[attr-defined]
+                     confirm=f"Finalize job {self.job_id} now? Unfinished chunks are cancelled.")

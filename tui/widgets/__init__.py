@@ -1,0 +1,1 @@
+"""queuetop's widgets: one per module."""

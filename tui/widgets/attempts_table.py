@@ -1,0 +1,55 @@
+"""The attempt history of one chunk: every attempt that did not succeed, oldest first."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from rich.console import RenderableType
+from rich.text import Text
+
+from queuetop.engine.jobs import Attempt
+
+from .. import format as fmt
+from .live_table import Col, LiveTable
+
+
+class AttemptsTable(LiveTable[tuple[int, Attempt]]):
+    """Attempts of the chunk under the cursor in the chunks pane."""
+
+    TITLE = "Attempts"
+    COLUMNS: ClassVar[tuple[Col, ...]] = (
+        Col("id", "#", 2),
+        Col("attempt", "ATT", 3),
+        Col("outcome", "OUTCOME", 9),
+        Col("ended", "ENDED", 8),
+        Col("error", "ERROR"),
+    )
+
+    def __init__(self, job_id: int, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.job_id = job_id
+        self.chunk_index: int | None = None
+
+    async def fetch(self, offset: int, limit: int) -> tuple[Sequence[tuple[int, Attempt]], int]:
+        if self.chunk_index is None:
+            return [], 0
+        queue = self.app.queue  # type: ignore[attr-defined]
+        attempts = await queue.attempts(self.job_id, self.chunk_index)
+        rows = list(enumerate(attempts, 1))
+        self.border_title = f"Attempts · chunk {self.chunk_index}"
+        return rows[offset:offset + limit], len(rows)
+
+    def key_of(self, record: tuple[int, Attempt]) -> str:
+        return str(record[0])
+
+    def render_record(self, record: tuple[int, Attempt], now: float) -> Sequence[RenderableType]:
+        n, a = record
+        outcome_colour = fmt.colour_of("failed") if a.outcome in ("permanent", "timed_out") else fmt.colour_of("partial")
+        return (
+            str(n),
+            str(a.attempt),
+            Text(a.outcome, style=outcome_colour, no_wrap=True),
+            fmt.timestamp(a.ended_at)[11:],
+            fmt.clip(a.error, 80),
+        )

@@ -1,0 +1,75 @@
+"""A job's chunks: index, range or params, state, attempt, worker, duration, last error."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import ClassVar
+
+from rich.console import RenderableType
+from rich.text import Text
+
+from queuetop.engine.jobs import Chunk
+
+from .. import format as fmt
+from .live_table import Col, LiveTable
+
+
+def chunk_label(params: dict[str, object]) -> str:
+    """A date range as ``start..end``; other params as compact JSON."""
+    if set(params) >= {"start", "end"}:
+        rest = {k: v for k, v in params.items() if k not in ("start", "end")}
+        label = f"{params['start']}..{params['end']}"
+        return label + (" " + json.dumps(rest, separators=(",", ":")) if rest else "")
+    return json.dumps(params, separators=(",", ":")) if params else "-"
+
+
+class ChunksTable(LiveTable[Chunk]):
+    """One window of a job's chunks, in chunk order."""
+
+    TITLE = "Chunks"
+    COLUMNS: ClassVar[tuple[Col, ...]] = (
+        Col("id", "#", 4),
+        Col("params", "RANGE / PARAMS", 24),
+        Col("state", "STATE", 10),
+        Col("attempt", "ATT", 3),
+        Col("worker", "WORKER", 16),
+        Col("duration", "TOOK", 6),
+        Col("error", "LAST ERROR"),
+    )
+
+    def __init__(self, job_id: int, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.job_id = job_id
+        self.chunks_total = 0
+
+    async def fetch(self, offset: int, limit: int) -> tuple[Sequence[Chunk], int]:
+        queue = self.app.queue  # type: ignore[attr-defined]
+        chunks = await queue.chunks(self.job_id, limit=limit, offset=offset)
+        return chunks, max(self.chunks_total, offset + len(chunks))
+
+    def key_of(self, record: Chunk) -> str:
+        return str(record.chunk_index)
+
+    def render_record(self, c: Chunk, now: float) -> Sequence[RenderableType]:
+        if c.claimed_at is not None and c.finished_at is not None:
+            took = fmt.duration(c.finished_at - c.claimed_at)
+        elif c.claimed_at is not None and c.status.value == "processing":
+            took = fmt.duration(now - c.claimed_at) + "…"
+        else:
+            took = "-"
+        error = Text(fmt.clip(c.last_error, 60), style=fmt.colour_of("failed") if c.status.value == "failed" else "dim")
+        return (
+            str(c.chunk_index),
+            fmt.clip(chunk_label(c.params), 24),
+            fmt.state(c.status),
+            str(c.attempt),
+            fmt.clip(c.worker_id or "-", 16),
+            took,
+            error,
+        )
+
+    @property
+    def selected_index(self) -> int | None:
+        key = self.selected_key
+        return int(key) if key is not None else None

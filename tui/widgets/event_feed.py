@@ -1,0 +1,75 @@
+"""The Event feed: the newest coordination events, newest first, as they arrive.
+
+New events are read with a keyset query (``events_since`` the last id seen);
+the pane keeps only the newest rows it can show plus a margin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from rich.console import RenderableType
+from rich.text import Text
+
+from .. import format as fmt
+from ..sessions import EventView, events_available, events_since
+from .live_table import Col, LiveTable
+
+CATCH_UP = 2000  # events read per query while catching up
+
+
+class EventFeed(LiveTable[EventView]):
+    """Events: time, type, agent, session, summary."""
+
+    TITLE = "Event feed"
+    COLUMNS: ClassVar[tuple[Col, ...]] = (
+        Col("id", "#", 6),
+        Col("time", "TIME", 8),
+        Col("type", "TYPE", 16),
+        Col("agent", "AGENT", 10),
+        Col("summary", "SESSION · SUMMARY"),
+    )
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.last_id = 0
+        self.seen = 0
+        self._newest: list[EventView] = []
+
+    async def fetch(self, offset: int, limit: int) -> tuple[Sequence[EventView], int]:
+        if not events_available():
+            return [], 0
+        queue = self.app.queue  # type: ignore[attr-defined]
+        while True:
+            batch = await events_since(queue, self.last_id, limit=CATCH_UP)
+            if not batch:
+                break
+            self.last_id = batch[-1].id
+            self.seen += len(batch)
+            self._newest = (list(reversed(batch[-limit:])) + self._newest)[:limit]
+            if len(batch) < CATCH_UP:
+                break
+        return self._newest, len(self._newest)
+
+    def _update_subtitle(self) -> None:
+        if not events_available():
+            self.border_subtitle = "event tailer not in this build"
+        else:
+            self.border_subtitle = f"newest {self.row_count} · last #{self.last_id}" if self.last_id else "none yet"
+
+    def key_of(self, record: EventView) -> str:
+        return str(record.id)
+
+    def render_record(self, e: EventView, now: float) -> Sequence[RenderableType]:
+        summary = Text(no_wrap=True, overflow="ellipsis")
+        if e.session_id:
+            summary.append(f"{e.session_id} ", style="bold")
+        summary.append(e.summary)
+        return (
+            str(e.id),
+            fmt.timestamp(e.ts)[11:],
+            fmt.clip(e.type, 16),
+            fmt.clip(e.agent or "-", 10),
+            summary,
+        )

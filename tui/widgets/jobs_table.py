@@ -1,0 +1,107 @@
+"""The Jobs pane: a window of jobs, newest first, with progress and errors."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import ClassVar
+
+from rich.console import RenderableType
+from rich.text import Text
+from textual import on
+from textual.binding import Binding, BindingType
+from textual.widgets import DataTable
+
+from queuetop.engine.jobs import Job
+
+from .. import format as fmt
+from ..messages import JobSelected
+from .live_table import Col, LiveTable
+
+# How long the error count of a running job may be reused before asking again.
+ERRORS_TTL = 2.0
+
+
+class JobsTable(LiveTable[Job]):
+    """Jobs: id, intent, state, progress (completed/total, failed), errors, age, logs."""
+
+    TITLE = "Jobs"
+    TAGGABLE = True
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "select_cursor", "Open", id="jobs.open"),
+        Binding("space", "toggle_tag", "Tag", id="jobs.tag"),
+    ]
+    COLUMNS: ClassVar[tuple[Col, ...]] = (
+        Col("id", "ID"),
+        Col("intent", "INTENT", 20),
+        Col("state", "STATE", 9),
+        Col("progress", "PROGRESS", 19),
+        Col("errors", "ERR", 4),
+        Col("age", "AGE", 4),
+        Col("logs", "LOGS", 5),
+    )
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.search: str | None = None
+        self.status: str | None = None
+        # job id -> (row signature, failed attempts, when asked)
+        self._errors: dict[int, tuple[tuple[object, ...], int, float]] = {}
+        self.stale_jobs: set[int] = set()
+
+    async def fetch(self, offset: int, limit: int) -> tuple[Sequence[Job], int]:
+        queue = self.app.queue  # type: ignore[attr-defined]
+        jobs = await queue.jobs(status=self.status, search=self.search, limit=limit, offset=offset)
+        total = await queue.count_jobs(status=self.status, search=self.search)
+        await self._count_errors(jobs)
+        return jobs, total
+
+    async def _count_errors(self, jobs: Sequence[Job]) -> None:
+        """Failed attempts per shown job, asked again only for jobs that moved."""
+        queue = self.app.queue  # type: ignore[attr-defined]
+        clock = time.monotonic()
+        keep: dict[int, tuple[tuple[object, ...], int, float]] = {}
+        for job in jobs:
+            signature = (job.status, job.chunks_completed, job.chunks_failed, job.chunks_cancelled)
+            cached = self._errors.get(job.id)
+            fresh = (cached is not None and cached[0] == signature and job.id not in self.stale_jobs
+                     and (job.status.finished or clock - cached[2] < ERRORS_TTL))
+            if fresh and cached is not None:
+                keep[job.id] = cached
+            else:
+                keep[job.id] = (signature, len(await queue.attempts(job.id)), clock)
+        self._errors = keep
+        self.stale_jobs.clear()
+
+    def key_of(self, record: Job) -> str:
+        return str(record.id)
+
+    def render_record(self, job: Job, now: float) -> Sequence[RenderableType]:
+        errors = self._errors.get(job.id, ((), 0, 0.0))[1]
+        return (
+            str(job.id),
+            fmt.clip(job.intent, 20),
+            fmt.state(job.status),
+            fmt.progress(job.chunks_completed, job.chunks_failed, job.chunks_cancelled, job.chunks_total, 10),
+            Text(str(errors), style=fmt.colour_of("failed")) if errors else fmt.dim("0"),
+            fmt.ago(now - job.created_at),
+            str(job.log_count),
+        )
+
+    @property
+    def selected_job_id(self) -> int | None:
+        key = self.selected_key
+        return int(key) if key is not None else None
+
+    def target_job_ids(self) -> list[int]:
+        """The tagged jobs, or else the one under the cursor."""
+        if self.tagged:
+            return sorted((int(key) for key in self.tagged), reverse=True)
+        job_id = self.selected_job_id
+        return [] if job_id is None else [job_id]
+
+    @on(DataTable.RowSelected)
+    def _open(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        if event.row_key.value is not None:
+            self.post_message(JobSelected(int(event.row_key.value)))

@@ -1,0 +1,253 @@
+"""A DataTable that updates in place and holds one window of a long list.
+
+Subclasses say how to fetch a window (``LIMIT``/``OFFSET`` through the engine's
+API) and how to render one record; :meth:`LiveTable.sync` then applies only
+what changed: ``update_cell`` on changed cells, ``add_row``/``remove_row`` for
+rows that came or went, and a re-order when the order moved. The cursor stays
+on the same row key (selection follows its row) and the scroll position is not
+touched. Moving past either end of the window fetches the next window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar, Generic, TypeVar
+
+from rich.console import RenderableType
+from rich.text import Text
+from textual import work
+from textual.binding import Binding, BindingType
+from textual.widgets import DataTable
+
+from ..messages import LoadFailed
+
+R = TypeVar("R")
+
+TAG_MARK = Text("●", style="bold magenta", no_wrap=True)
+NO_TAG = Text(" ", no_wrap=True)
+
+
+@dataclass(frozen=True)
+class Col:
+    """One column: its key, its header, and an optional fixed width."""
+
+    key: str
+    label: str
+    width: int | None = None
+
+
+class LiveTable(DataTable[RenderableType], Generic[R]):
+    """A windowed, diff-updated table of engine records."""
+
+    COLUMNS: ClassVar[tuple[Col, ...]] = ()
+    KEY_COLUMN: ClassVar[str] = "id"  # its cell's text is the row key
+    TAGGABLE: ClassVar[bool] = False
+    MARGIN: ClassVar[int] = 10  # rows fetched beyond what the pane can show
+    TITLE: ClassVar[str] = ""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("j", "cursor_down", "Down", show=False, id="table.down"),
+        Binding("k", "cursor_up", "Up", show=False, id="table.up"),
+        Binding("g,home", "first", "First row", show=False, id="table.first"),
+        Binding("G,end", "last", "Last row", show=False, id="table.last"),
+    ]
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=False)
+        self.window_start = 0
+        self.total = 0
+        self.records: list[R] = []
+        self.tagged: set[str] = set()
+        self._cells: dict[str, tuple[RenderableType, ...]] = {}
+        self._keys: list[str] = []
+        self.loaded = False
+
+    # -- what subclasses provide ---------------------------------------------------
+
+    async def fetch(self, offset: int, limit: int) -> tuple[Sequence[R], int]:
+        """One window of records and the total count (a COUNT query)."""
+        raise NotImplementedError
+
+    def key_of(self, record: R) -> str:
+        """The row key of ``record`` (also its KEY_COLUMN cell's text)."""
+        raise NotImplementedError
+
+    def render_record(self, record: R, now: float) -> Sequence[RenderableType]:
+        """The cells of ``record``, KEY_COLUMN included, in COLUMNS order."""
+        raise NotImplementedError
+
+    def now(self) -> float:
+        """The time used for ages: the engine's clock."""
+        return self.app.queue.clock.now()  # type: ignore[attr-defined]
+
+    # -- set-up --------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        if self.TAGGABLE:
+            self.add_column(" ", key="tag", width=1)
+        for col in self.COLUMNS:
+            self.add_column(col.label, key=col.key, width=col.width)
+        self.border_title = self.TITLE
+        self._update_subtitle()
+
+    @property
+    def page_size(self) -> int:
+        """Rows held: what the pane can show plus a margin."""
+        visible = max(self.size.height - 1, 10) if self.size.height else 30
+        return visible + self.MARGIN
+
+    # -- data ----------------------------------------------------------------------
+
+    async def reload(self) -> None:
+        """Fetch the current window again and apply the difference."""
+        records, total = await self.fetch(self.window_start, self.page_size)
+        if not records and total and self.window_start:
+            # The window fell past the end (rows went away): show the last one.
+            self.window_start = max(0, total - self.page_size)
+            records, total = await self.fetch(self.window_start, self.page_size)
+        self.total = total
+        self.records = list(records)
+        self.loaded = True
+        self.rerender()
+
+    def rerender(self) -> None:
+        """Render the held records again (ages move on) and apply the difference."""
+        now = self.now()
+        self.sync([(self.key_of(r), tuple(self.render_record(r, now))) for r in self.records])
+        self._update_subtitle()
+
+    def sync(self, rows: Sequence[tuple[str, tuple[RenderableType, ...]]]) -> int:
+        """Make the table show ``rows``; returns how many cells were written."""
+        selected = self.selected_key
+        index = self.cursor_row
+        if self.TAGGABLE:
+            rows = [(key, (TAG_MARK if key in self.tagged else NO_TAG, *cells)) for key, cells in rows]
+        keys = [key for key, _ in rows]
+        wanted = set(keys)
+        before = self._keys
+        kept = set(before) & wanted
+        written = 0
+        for key in before:
+            if key not in wanted:
+                self.remove_row(key)
+                del self._cells[key]
+        column_keys = [column.key for column in self.ordered_columns]
+        for key, cells in rows:
+            old = self._cells.get(key)
+            if old is None:
+                self.add_row(*cells, key=key)
+                written += len(cells)
+            else:
+                for column, was, now in zip(column_keys, old, cells):
+                    if was != now:
+                        self.update_cell(key, column, now)
+                        written += 1
+            self._cells[key] = cells
+        # Rows kept stay in their old order and new ones were appended.
+        order = [k for k in before if k in kept] + [k for k in keys if k not in kept]
+        self._keys = keys
+        if order != keys:
+            position = {key: n for n, key in enumerate(keys)}
+            self.sort(self.KEY_COLUMN, key=lambda cell: position[str(cell)])
+        if selected is not None and selected in wanted:
+            target = keys.index(selected)
+        else:
+            target = min(index, len(keys) - 1)
+        if keys and target != self.cursor_row:
+            self.move_cursor(row=max(target, 0), scroll=False)
+        return written
+
+    # -- selection -----------------------------------------------------------------
+
+    @property
+    def selected_key(self) -> str | None:
+        """The row key under the cursor, if any."""
+        if not self._keys or not self.is_valid_row_index(self.cursor_row):
+            return None
+        return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+
+    @property
+    def selected_record(self) -> R | None:
+        key = self.selected_key
+        for record in self.records:
+            if self.key_of(record) == key:
+                return record
+        return None
+
+    def action_toggle_tag(self) -> None:
+        """Tag or untag the row under the cursor, then move down."""
+        key = self.selected_key
+        if key is None or not self.TAGGABLE:
+            return
+        self.tagged.symmetric_difference_update({key})
+        cells = self._cells[key]
+        cells = (TAG_MARK if key in self.tagged else NO_TAG, *cells[1:])
+        self._cells[key] = cells
+        self.update_cell(key, "tag", cells[0])
+        self._update_subtitle()
+        self.action_cursor_down()
+
+    def clear_tags(self) -> None:
+        for key in list(self.tagged):
+            if key in self._cells:
+                self._cells[key] = (NO_TAG, *self._cells[key][1:])
+                self.update_cell(key, "tag", NO_TAG)
+        self.tagged.clear()
+        self._update_subtitle()
+
+    # -- moving past the window ----------------------------------------------------------
+
+    def action_cursor_down(self) -> None:
+        if self.cursor_row >= self.row_count - 1 and self.window_start + self.row_count < self.total:
+            self._shift(self.window_start + max(1, self.page_size // 2), "down")
+        else:
+            super().action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        if self.cursor_row <= 0 and self.window_start > 0:
+            self._shift(max(0, self.window_start - max(1, self.page_size // 2)), "up")
+        else:
+            super().action_cursor_up()
+
+    def action_first(self) -> None:
+        if self.window_start:
+            self._shift(0, "first")
+        elif self.row_count:
+            self.move_cursor(row=0)
+
+    def action_last(self) -> None:
+        end = max(0, self.total - self.page_size)
+        if self.window_start != end and self.total > self.row_count:
+            self._shift(end, "last")
+        elif self.row_count:
+            self.move_cursor(row=self.row_count - 1)
+
+    @work(group="page", exclusive=True)
+    async def _shift(self, offset: int, then: str) -> None:
+        self.window_start = offset
+        try:
+            await self.reload()
+        except Exception as exc:  # the live loop shows it and retries
+            self.post_message(LoadFailed(exc))
+            return
+        if not self.row_count:
+            return
+        if then == "down":
+            self.move_cursor(row=min(self.cursor_row + 1, self.row_count - 1))
+        elif then == "up":
+            self.move_cursor(row=max(self.cursor_row - 1, 0))
+        elif then == "first":
+            self.move_cursor(row=0)
+        else:
+            self.move_cursor(row=self.row_count - 1)
+
+    def _update_subtitle(self) -> None:
+        if not self.total:
+            text = "none" if self.loaded else "loading…"
+        else:
+            text = f"{self.window_start + 1:,}–{self.window_start + self.row_count:,} of {self.total:,}"
+        if self.tagged:
+            text = f"{len(self.tagged)} tagged · {text}"
+        self.border_subtitle = text
+

@@ -1,0 +1,39 @@
+"""The tail of a job's log, followed with ``job_logs(after_id=...)``."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import RichLog
+
+from .. import format as fmt
+
+LEVEL_STYLE = {"debug": "dim", "info": "", "warning": "dark_orange", "error": "red1"}
+
+
+class LogTail(RichLog):
+    """The newest log lines of one job, oldest at the top; new lines are appended."""
+
+    def __init__(self, job_id: int, *, limit: int = 200, id: str | None = None) -> None:
+        super().__init__(id=id, max_lines=limit * 2, wrap=False, markup=False, highlight=False, auto_scroll=True)
+        self.job_id = job_id
+        self.limit = limit
+        self.last_id = 0
+        self.lines_read = 0
+
+    def on_mount(self) -> None:
+        self.border_title = "Log"
+
+    async def reload(self) -> None:
+        """Append the lines written since the last read."""
+        queue = self.app.queue  # type: ignore[attr-defined]
+        lines = await queue.job_logs(self.job_id, limit=self.limit, after_id=self.last_id)
+        for line in lines:
+            text = Text(no_wrap=True)
+            text.append(fmt.timestamp(line.ts)[11:] + " ", style="dim")
+            text.append(f"{line.level:<7} ", style=LEVEL_STYLE.get(line.level, ""))
+            text.append(line.message)
+            self.write(text)
+        if lines:
+            self.last_id = lines[-1].id
+            self.lines_read += len(lines)
+        self.border_subtitle = f"{self.lines_read} line(s) read" if self.lines_read else "no lines yet"

@@ -1,0 +1,53 @@
+"""The recent runs of one schedule."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from rich.console import RenderableType
+from rich.text import Text
+
+from queuetop.engine.periodic import ScheduleRun
+
+from .. import format as fmt
+from .live_table import Col, LiveTable
+
+
+class ScheduleRunsTable(LiveTable[ScheduleRun]):
+    """Runs of the schedule under the cursor, newest first."""
+
+    TITLE = "Runs"
+    COLUMNS: ClassVar[tuple[Col, ...]] = (
+        Col("id", "RUN", 6),
+        Col("for", "SCHEDULED FOR", 19),
+        Col("status", "STATUS", 8),
+        Col("took", "TOOK", 6),
+        Col("job", "JOB", 6),
+        Col("error", "ERROR"),
+    )
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.schedule_name: str | None = None
+
+    async def fetch(self, offset: int, limit: int) -> tuple[Sequence[ScheduleRun], int]:
+        if self.schedule_name is None:
+            return [], 0
+        runs = await self.app.queue.schedule_runs(self.schedule_name, limit=limit)  # type: ignore[attr-defined]
+        self.border_title = f"Runs · {self.schedule_name}"
+        return runs, len(runs)
+
+    def key_of(self, record: ScheduleRun) -> str:
+        return str(record.id)
+
+    def render_record(self, r: ScheduleRun, now: float) -> Sequence[RenderableType]:
+        took = fmt.duration(r.finished_at - r.started_at) if r.finished_at is not None else "…"
+        return (
+            str(r.id),
+            fmt.timestamp(r.scheduled_for),
+            fmt.state(r.status),
+            took,
+            str(r.job_id) if r.job_id is not None else "-",
+            Text(fmt.clip(r.error, 80), style=fmt.colour_of("error")),
+        )

@@ -1,0 +1,71 @@
+"""The Work sessions pane: coordination sessions grouped by the event tailer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from rich.console import RenderableType
+from textual import on
+from textual.binding import Binding, BindingType
+from textual.widgets import DataTable
+
+from .. import format as fmt
+from ..messages import SessionSelected
+from ..sessions import SessionView, available, count_sessions, list_sessions
+from .live_table import Col, LiveTable
+
+
+class SessionsTable(LiveTable[SessionView]):
+    """Sessions: status, id, category, threads, events, last activity."""
+
+    TITLE = "Work sessions"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "select_cursor", "Open", id="sessions.open"),
+    ]
+    COLUMNS: ClassVar[tuple[Col, ...]] = (
+        Col("status", "STATUS", 8),
+        Col("id", "SESSION", 22),
+        Col("category", "CATEGORY", 18),
+        Col("threads", "THR", 4),
+        Col("events", "EVENTS", 6),
+        Col("last", "LAST", 5),
+    )
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.search: str | None = None
+
+    async def fetch(self, offset: int, limit: int) -> tuple[Sequence[SessionView], int]:
+        if not available():
+            return [], 0
+        queue = self.app.queue  # type: ignore[attr-defined]
+        rows = await list_sessions(queue, search=self.search, limit=limit, offset=offset)
+        return rows, await count_sessions(queue, search=self.search)
+
+    def _update_subtitle(self) -> None:
+        if not available():
+            self.border_subtitle = "event tailer not in this build"
+        else:
+            super()._update_subtitle()
+
+    def key_of(self, record: SessionView) -> str:
+        return record.id
+
+    def render_record(self, s: SessionView, now: float) -> Sequence[RenderableType]:
+        return (
+            fmt.state(s.status),
+            s.id,
+            fmt.clip(s.category or "-", 18),
+            str(s.threads),
+            str(s.events),
+            fmt.ago(now - s.last_at) if s.last_at is not None else "-",
+        )
+
+    @on(DataTable.RowSelected)
+    def _open(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        if event.row_key.value is not None:
+            self.post_message(SessionSelected(event.row_key.value))
+
+

@@ -1,0 +1,58 @@
+"""The dashboard header: totals by state, from counting queries only."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from queuetop.engine.queue import Totals
+from queuetop.engine.states import JobState
+
+from .. import format as fmt
+
+JOB_ORDER = [state.value for state in JobState]
+
+
+class TotalsHeader(Static):
+    """Jobs by state, chunks pending/processing/failed, workers online/stale/offline."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("loading…", id=id)
+        self._shown: Text | None = None
+
+    def show(self, totals: Totals, *, read_only: bool, engine: str) -> None:
+        """Render ``totals``; repaints only when the text changed."""
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append("Queue ", style="bold")
+        if totals.paused:
+            text.append(" PAUSED ", style="bold reverse " + fmt.colour_of("stopping"))
+        else:
+            text.append("running", style=fmt.colour_of("running"))
+        text.append(f"   {engine}", style="dim")
+        if read_only:
+            text.append("   READ-ONLY", style="bold " + fmt.colour_of("partial"))
+        text.append("\n")
+        text.append("Jobs   ", style="bold")
+        for name in JOB_ORDER:
+            count = totals.jobs.get(name, 0)
+            text.append(f"{fmt.number(count)} ", style="bold" if count else "dim")
+            text.append(name, style=fmt.colour_of(name) if count else "dim")
+            text.append("  ")
+        text.append("\n")
+        text.append("Chunks ", style="bold")
+        for name, count in (("pending", totals.chunks_pending), ("processing", totals.chunks_processing),
+                            ("completed", totals.chunks_completed), ("failed", totals.chunks_failed)):
+            text.append(f"{fmt.number(count)} ", style="bold" if count else "dim")
+            text.append(name, style=fmt.colour_of(name) if count else "dim")
+            text.append("  ")
+        text.append("  Workers ", style="bold")
+        for name in ("online", "stale", "stopping", "offline"):
+            count = totals.workers.get(name, 0)
+            if name == "stopping" and not count:
+                continue
+            text.append(f"{fmt.number(count)} ", style="bold" if count else "dim")
+            text.append(name, style=fmt.colour_of(name) if count else "dim")
+            text.append("  ")
+        if text != self._shown:
+            self._shown = text
+            self.update(text)

@@ -1,0 +1,56 @@
+"""The Workers pane: heartbeats, current chunks, and stale workers that stand out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from rich.console import RenderableType
+from rich.text import Text
+
+from queuetop.engine.states import WorkerState
+from queuetop.engine.worker import WorkerInfo
+
+from .. import format as fmt
+from .live_table import Col, LiveTable
+
+
+class WorkersTable(LiveTable[WorkerInfo]):
+    """Workers: id, host/pid, shown state, seconds since heartbeat, current chunk, done."""
+
+    TITLE = "Workers"
+    COLUMNS: ClassVar[tuple[Col, ...]] = (
+        Col("id", "ID"),
+        Col("host", "HOST/PID"),
+        Col("state", "STATE", 8),
+        Col("beat", "BEAT", 4),
+        Col("current", "CURRENT", 12),
+        Col("done", "DONE", 5),
+        Col("failed", "FAIL", 4),
+    )
+
+    async def fetch(self, offset: int, limit: int) -> tuple[Sequence[WorkerInfo], int]:
+        queue = self.app.queue  # type: ignore[attr-defined]
+        workers = await queue.workers(limit=limit, offset=offset)
+        totals = self.app.totals  # type: ignore[attr-defined]
+        total = sum(totals.workers.values()) if totals is not None else len(workers)
+        return workers, max(total, offset + len(workers))
+
+    def key_of(self, record: WorkerInfo) -> str:
+        return record.id
+
+    def render_record(self, worker: WorkerInfo, now: float) -> Sequence[RenderableType]:
+        queue = self.app.queue  # type: ignore[attr-defined]
+        shown = worker.shown_state(now, queue.stale_display_after)
+        stale = shown is WorkerState.STALE
+        beat = "-" if worker.status is WorkerState.OFFLINE else f"{max(0, int(now - worker.last_heartbeat))}s"
+        row_style = fmt.colour_of("stale") if stale else ""
+        return (
+            worker.id,
+            Text(f"{worker.host}/{worker.pid}", style=row_style, no_wrap=True),
+            fmt.state(shown, bold=stale, suffix=" ⚠" if stale else ""),
+            Text(beat, style=f"{row_style} bold" if stale else "", no_wrap=True),
+            fmt.clip(worker.current or "-", 12),
+            str(worker.chunks_done),
+            str(worker.chunks_failed) if worker.chunks_failed else fmt.dim("0"),
+        )
