@@ -1,0 +1,192 @@
+"""Real `queuetop --engine-only` processes sharing one database: draining, SIGKILL, SIGTERM, schedules.
+
+Every process is the installed console script; every wait is a poll of the
+database with a deadline; every process is stopped in a finally (the
+``engines`` fixture) whatever the test's outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import Engines, assert_counters, query, run_cli, scalar, wait_until, write_config
+
+pytestmark = pytest.mark.slow
+
+
+def submit(db: Path, cwd: Path, *args: str) -> int:
+    result = run_cli("submit", *args, "--db", db, "--json", cwd=cwd)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)["job_id"]
+
+
+def workers_online(db: Path, n: int) -> bool:
+    if not db.exists():  # a plain connect would create it
+        return False
+    try:
+        return scalar(db, "SELECT count(*) FROM workers WHERE status = 'online'") >= n
+    except sqlite3.OperationalError:  # an engine is creating the schema right now
+        return False
+
+
+def test_three_processes_drain_5000_chunks_exactly_once(tmp_path: Path, engines: Engines) -> None:
+    db = tmp_path / "queue.db"
+    config = write_config(tmp_path / "drain.toml", "[engine]\npoll_interval = 0.05\nconcurrency = 32\n")
+    assert run_cli("pause", "--db", db, cwd=tmp_path).returncode == 0  # hold the work until all three are up
+    chunks_file = tmp_path / "chunks.json"
+    chunks_file.write_text(json.dumps([{"n": n} for n in range(1000)]))
+    jobs = [submit(db, tmp_path, "demo.noop", "--chunks", str(chunks_file)) for _ in range(5)]
+    for _ in range(3):
+        engines.start(db, config=config)
+    wait_until(lambda: workers_online(db, 3), timeout=20, message=lambda: "three workers\n" + engines.logs())
+    assert run_cli("resume", "--db", db, cwd=tmp_path).returncode == 0
+
+    wait_until(lambda: scalar(db, "SELECT count(*) FROM jobs WHERE status = 'completed'") == 5, timeout=60,
+               message=lambda: f"the jobs to complete: {query(db, 'SELECT id, status, chunks_completed FROM jobs')}"
+                               f"\n{engines.logs()}")
+    assert_counters(db)  # while the engines still run
+    for engine in engines.started:
+        assert engine.stop() == 0, engine.log()
+
+    assert query(db, "SELECT count(*), sum(status = 'completed'), min(attempt), max(attempt) FROM chunks") == [
+        (5000, 5000, 1, 1)]  # claimed once each: no chunk ran twice
+    assert scalar(db, "SELECT count(*) FROM chunk_attempts") == 0  # nothing failed, nothing was lost
+    assert query(db, "SELECT id, status, chunks_completed FROM jobs ORDER BY id") == [
+        (job, "completed", 1000) for job in jobs]
+    done = query(db, "SELECT status, chunks_done, chunks_failed FROM workers")
+    assert len(done) == 3 and {row[0] for row in done} == {"offline"}
+    assert sum(row[1] for row in done) == 5000 and sum(row[2] for row in done) == 0  # each completion counted once
+    assert sum(row[1] > 0 for row in done) >= 2, f"one process did all the work: {done}"
+    assert query(db, "SELECT count(DISTINCT worker_id) FROM chunks") == [(sum(row[1] > 0 for row in done),)]
+    assert_counters(db)
+
+
+RESCUE_CONFIG = """
+[engine]
+heartbeat_interval = 0.2
+stale_after = 1.5
+poll_interval = 0.05
+
+[maintenance]
+mark-stale-workers-offline = "* * * * * *"
+"""
+
+
+def test_a_killed_worker_s_chunk_is_rescued_by_another_process(tmp_path: Path, engines: Engines) -> None:
+    db = tmp_path / "queue.db"
+    config = write_config(tmp_path / "rescue.toml", RESCUE_CONFIG)
+    victim = engines.start(db, config=config)
+    wait_until(lambda: workers_online(db, 1), timeout=20, message=lambda: "the first worker\n" + engines.logs())
+    job = submit(db, tmp_path, "demo.sleep", "--params", '{"seconds": 2.0}')
+    victim_id = scalar(db, "SELECT id FROM workers WHERE pid = ?", (victim.pid,))
+    wait_until(lambda: query(db, "SELECT status, worker_id FROM chunks WHERE job_id = ?", (job,)) == [
+        ("processing", victim_id)], timeout=10, message=lambda: "the chunk to be claimed\n" + engines.logs())
+    victim.signal(signal.SIGKILL)  # mid-chunk: it sleeps for two seconds
+    assert victim.wait(5) == -signal.SIGKILL
+    assert query(db, "SELECT status, chunks_done FROM workers WHERE id = ?", (victim_id,)) == [("online", 0)]
+
+    rescuer = engines.start(db, config=config)
+    wait_until(lambda: scalar(db, "SELECT status FROM jobs WHERE id = ?", (job,)) == "completed", timeout=20,
+               message=lambda: "the rescued chunk to complete\n" + engines.logs())
+    assert rescuer.stop() == 0, rescuer.log()
+
+    rescuer_id = scalar(db, "SELECT id FROM workers WHERE pid = ?", (rescuer.pid,))
+    assert query(db, "SELECT status, attempt, worker_id FROM chunks WHERE job_id = ?", (job,)) == [
+        ("completed", 2, rescuer_id)]
+    assert query(db, "SELECT attempt, outcome, worker_id FROM chunk_attempts") == [(1, "lost", victim_id)]
+    assert query(db, "SELECT id, status, chunks_done FROM workers ORDER BY started_at") == [
+        (victim_id, "offline", 0), (rescuer_id, "offline", 1)]
+    assert "1 chunk(s) rescued" in rescuer.log()
+    assert_counters(db)
+
+
+def test_sigterm_finishes_in_flight_chunks_and_flushes_logs(tmp_path: Path, engines: Engines) -> None:
+    db = tmp_path / "queue.db"
+    # The buffer would not write for an hour, nor before 100,000 lines: only the shutdown flush can.
+    config = write_config(tmp_path / "term.toml", "[engine]\ngrace_period = 10\nconcurrency = 4\npoll_interval = 0.05\n"
+                                                  "log_flush_interval = 3600\nlog_flush_entries = 100000\n")
+    engine = engines.start(db, config=config)
+    wait_until(lambda: workers_online(db, 1), timeout=20, message=lambda: "the worker\n" + engines.logs())
+    chunks_file = tmp_path / "chunks.json"
+    chunks_file.write_text(json.dumps([{"lines": 300}, {"lines": 200}]))
+    job = submit(db, tmp_path, "demo.log", "--chunks", str(chunks_file), "--params", '{"hold": 1.0}')
+    wait_until(lambda: scalar(db, "SELECT count(*) FROM chunks WHERE status = 'processing'") == 2, timeout=10,
+               message=lambda: "both chunks to run\n" + engines.logs())
+    started = time.monotonic()
+    engine.signal(signal.SIGTERM)
+    assert engine.wait(15) == 0, engine.log()
+    assert time.monotonic() - started < 10
+    assert "stopping: 2 chunk(s) in flight" in engine.log()  # they really were in flight at the signal
+
+    assert query(db, "SELECT status, chunks_completed FROM jobs WHERE id = ?", (job,)) == [("completed", 2)]
+    lines = query(db, "SELECT chunk_id, message FROM task_logs WHERE job_id = ? ORDER BY id", (job,))
+    assert len(lines) == 500
+    by_chunk: dict[int, list[str]] = {}
+    for chunk_id, message in lines:
+        by_chunk.setdefault(chunk_id, []).append(message)
+    assert sorted(len(v) for v in by_chunk.values()) == [200, 300]
+    for messages in by_chunk.values():
+        assert messages == [f"line {n}" for n in range(len(messages))]
+    assert query(db, "SELECT status, stopped_at IS NOT NULL FROM workers") == [("offline", 1)]
+    assert_counters(db)
+
+
+def test_sigterm_with_short_grace_releases_chunks_without_spending_attempts(tmp_path: Path,
+                                                                            engines: Engines) -> None:
+    db = tmp_path / "queue.db"
+    config = write_config(tmp_path / "short.toml", "[engine]\ngrace_period = 0.2\npoll_interval = 0.05\n")
+    engine = engines.start(db, config=config)
+    wait_until(lambda: workers_online(db, 1), timeout=20, message=lambda: "the worker\n" + engines.logs())
+    job = submit(db, tmp_path, "demo.sleep", "--params", '{"seconds": 60}')
+    wait_until(lambda: scalar(db, "SELECT status FROM chunks WHERE job_id = ?", (job,)) == "processing",
+               timeout=10, message=lambda: "the chunk to run\n" + engines.logs())
+    started = time.monotonic()
+    assert engine.stop(timeout=15) == 0, engine.log()
+    assert time.monotonic() - started < 8
+    assert query(db, "SELECT status, attempt, worker_id, lease_token FROM chunks WHERE job_id = ?", (job,)) == [
+        ("pending", 0, None, None)]
+    assert scalar(db, "SELECT count(*) FROM chunk_attempts") == 0
+    assert query(db, "SELECT status FROM workers") == [("offline",)]
+    assert_counters(db)
+
+
+def test_a_schedule_fires_once_across_two_processes(tmp_path: Path, engines: Engines) -> None:
+    db = tmp_path / "queue.db"
+    config = write_config(tmp_path / "sched.toml", """
+[engine]
+scheduler_interval = 0.05
+poll_interval = 0.05
+
+[[schedules]]
+name = "every-second"
+cron = "* * * * * *"
+intent = "demo.noop"
+params = { source = "test" }
+""")
+    first, second = engines.start(db, config=config), engines.start(db, config=config)
+    wait_until(lambda: workers_online(db, 2), timeout=20, message=lambda: "two workers\n" + engines.logs())
+    # Both processes are up and ticking twenty times a second: let the schedule fire for a few seconds.
+    wait_until(lambda: scalar(db, "SELECT count(*) FROM schedule_runs") >= 4, timeout=20,
+               message=lambda: "four runs\n" + engines.logs())
+    for engine in (first, second):
+        assert engine.stop() == 0, engine.log()
+
+    runs = query(db, "SELECT r.scheduled_for, r.status, r.job_id, r.worker_id FROM schedule_runs r"
+                     " JOIN schedules s ON s.id = r.schedule_id WHERE s.name = 'every-second' ORDER BY 1")
+    assert len(runs) >= 4
+    times = [r[0] for r in runs]
+    assert len(set(times)) == len(times), f"a time fired twice: {times}"
+    assert all(t == int(t) for t in times)  # whole seconds, as the cron says
+    assert {r[1] for r in runs} == {"ok"}
+    job_ids = [r[2] for r in runs]
+    assert None not in job_ids and len(set(job_ids)) == len(job_ids)
+    scheduled = query(db, "SELECT id, params FROM jobs WHERE schedule_id IS NOT NULL ORDER BY id")
+    assert [row[0] for row in scheduled] == sorted(job_ids)  # every scheduled job has exactly one run
+    assert {row[1] for row in scheduled} == {'{"source": "test"}'}
+    assert_counters(db)
