@@ -128,3 +128,22 @@ CREATE TABLE schedule_runs (
     worker_id      text,
     UNIQUE (schedule_id, scheduled_for)
 );
+
+-- HTTP circuits (see schema.sql)
+CREATE TABLE circuits (
+    host            text PRIMARY KEY,
+    state           text NOT NULL DEFAULT 'closed'
+        CHECK (state IN ('closed', 'open', 'half_open')),
+    failures        integer NOT NULL DEFAULT 0 CHECK (failures >= 0),
+    opened_at       double precision,
+    cooldown        double precision NOT NULL CHECK (cooldown > 0),
+    half_open_at    double precision,
+    probe_token     text,
+    probe_deadline  double precision,
+    opens           integer NOT NULL DEFAULT 0 CHECK (opens >= 0),
+    last_error      text,
+    last_error_at   double precision,
+    updated_at      double precision NOT NULL,
+    CHECK (state = 'closed' OR (opened_at IS NOT NULL AND half_open_at IS NOT NULL)),
+    CHECK ((state = 'half_open') = (probe_token IS NOT NULL AND probe_deadline IS NOT NULL))
+);

@@ -8,6 +8,9 @@ real workers run the http handler.
 from __future__ import annotations
 
 import asyncio
+import os
+import secrets
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,7 @@ import pytest
 from queuetop.engine.circuits import Breaker, BreakerSettings, CircuitState
 from queuetop.engine.clock import FrozenClock
 from queuetop.engine.exceptions import Deferred
+from queuetop.engine.queries import Query, to_psycopg
 from queuetop.engine.queue import Queue
 
 from test_http import Answer, ScriptedServer, http_table, job_finished, rows, running, server, until  # noqa: F401
@@ -29,10 +33,36 @@ async def circuit(queue: Queue, host: str) -> Any:
     return found[0] if found else None
 
 
-async def test_state_machine(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh SQLite file, or a fresh schema on $QUEUETOP_TEST_PG_DSN (dropped afterwards)."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "q.db")
+        return
+    dsn = os.environ.get("QUEUETOP_TEST_PG_DSN")
+    if not dsn:
+        pytest.skip("QUEUETOP_TEST_PG_DSN is not set")
+    psycopg = pytest.importorskip("psycopg")
+    schema = f"qt_circuits_{secrets.token_hex(4)}"
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")  # a generated identifier, not input
+        try:
+            yield f"{dsn}{'&' if '?' in dsn else '?'}options=-csearch_path%3D{schema}"
+        finally:
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def both(sql: str) -> Query:
+    """A test's own statement, runnable on either backend."""
+    query = Query(sql)
+    query.postgres = to_psycopg(sql)
+    return query
+
+
+async def test_state_machine(database: str) -> None:
     clock = FrozenClock()
     t0 = clock.now()
-    async with await Queue.open(tmp_path / "q.db", clock=clock) as queue:
+    async with await Queue.open(database, clock=clock) as queue:
         breaker = Breaker(queue.db, queue.clock, queue.changes)
         # Chunks of two intents that call the host, one that calls another
         # host, and one already due later than the circuit half-opens.
@@ -41,11 +71,10 @@ async def test_state_machine(tmp_path: Path) -> None:
         other = (await queue.submit("elsewhere.c")).job_id
         later = (await queue.submit("svc.a")).job_id
         async with queue.db.transaction() as conn:
-            await conn.execute("UPDATE chunks SET run_after = :t WHERE job_id = :j", {"t": t0 + 500, "j": later})
+            await conn.execute(both("UPDATE chunks SET run_after = :t WHERE job_id = :j"), {"t": t0 + 500, "j": later})
 
-        def run_after(job_id: int) -> list[float]:
-            return [r[0] for r in rows(tmp_path / "q.db", "SELECT run_after FROM chunks WHERE job_id = ? "
-                                                         "ORDER BY chunk_index", (job_id,))]
+        async def run_after(job_id: int) -> list[float]:
+            return [c.run_after for c in await queue.chunks(job_id)]
 
         async def fail(admission: Any, error: str = "HTTP 503", **kw: Any) -> float | None:
             return await breaker.failed(admission, SETTINGS, error, intents=("svc.a", "svc.b"), **kw)
@@ -70,10 +99,10 @@ async def test_state_machine(tmp_path: Path) -> None:
         assert (state.state, state.failures, state.opened_at, state.half_open_at, state.cooldown, state.opens) == \
             (CircuitState.OPEN, 3, t0 + 1, t0 + 31, 30.0, 1)
         assert state.last_error == "HTTP 500 from api.example.com: boom"
-        assert run_after(calls) == [t0 + 31, t0 + 31]
-        assert run_after(also) == [t0 + 31]
-        assert run_after(other) == [t0]          # another host's chunk: untouched
-        assert run_after(later) == [t0 + 500]    # already later: keeps its time
+        assert await run_after(calls) == [t0 + 31, t0 + 31]
+        assert await run_after(also) == [t0 + 31]
+        assert await run_after(other) == [t0]          # another host's chunk: untouched
+        assert await run_after(later) == [t0 + 500]    # already later: keeps its time
 
         # Open: every attempt is deferred until it half-opens, nothing is sent.
         with pytest.raises(Deferred) as deferred:
@@ -94,7 +123,7 @@ async def test_state_machine(tmp_path: Path) -> None:
         state = await circuit(queue, HOST)
         assert (state.state, state.cooldown, state.half_open_at, state.opens, state.probe_in_flight) == \
             (CircuitState.OPEN, 60.0, t0 + 91, 2, False)
-        assert run_after(calls) == [t0 + 91, t0 + 91]
+        assert await run_after(calls) == [t0 + 91, t0 + 91]
 
         # A late failure of a request sent before it opened retries when it half-opens.
         assert await fail(first) == t0 + 91

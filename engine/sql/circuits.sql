@@ -1,4 +1,5 @@
 -- HTTP circuit breakers, one row per host (see engine/circuits.py).
+-- PostgreSQL versions of the queries that differ: postgres/circuits.sql.
 -- Every transition is a compare-and-set on the row's state (and, for the
 -- probe, its token) inside a BEGIN IMMEDIATE transaction, so any number of
 -- engine processes sharing the database agree on one state per host.
@@ -17,10 +18,11 @@ ORDER BY CASE state WHEN 'open' THEN 0 WHEN 'half_open' THEN 1 ELSE 2 END, host;
 
 -- name: record_failure
 -- One more consecutive transient failure; the row is made on the first.
+-- (circuits.failures, qualified: PostgreSQL finds a bare name ambiguous here.)
 INSERT INTO circuits (host, failures, cooldown, last_error, last_error_at, updated_at)
 VALUES (:host, 1, :cooldown, :error, :now, :now)
 ON CONFLICT (host) DO UPDATE SET
-    failures = failures + 1,
+    failures = circuits.failures + 1,
     last_error = excluded.last_error,
     last_error_at = excluded.last_error_at,
     updated_at = excluded.updated_at
