@@ -250,7 +250,8 @@ def test_config_resolves_env_vars_and_never_shows_header_values() -> None:
         },
     }, {"COLLECT_TOKEN": SECRET})
     ads, logs_ = settings.endpoints["collect.ads"], settings.endpoints["collect.logs"]
-    assert (ads.method, ads.timeout, ads.host, ads.where) == ("POST", 30.0, "ads.example.com", "ads.example.com/v1/collect")
+    assert (ads.method, ads.timeout, ads.host) == ("POST", 30.0, "ads.example.com")
+    assert ads.where == "ads.example.com/v1/collect"  # no query string in messages
     assert (ads.breaker.failure_threshold, ads.breaker.cooldown, ads.breaker.max_cooldown) == (5, 30.0, 600.0)
     assert dict(ads.headers)["Authorization"] == f"Bearer {SECRET}"  # what is sent
     assert (logs_.method, logs_.host, logs_.breaker.failure_threshold) == ("PUT", "logs.internal:8080", 2)
@@ -278,6 +279,7 @@ def test_config_resolves_env_vars_and_never_shows_header_values() -> None:
     ({"url": "http://h/x", "cooldown": 60, "max_cooldown": 30}, "max_cooldown"),
     ({"url": "http://h/x", "retries": 3}, "unknown key(s): retries"),
     ({"url": "http://h/x", "headers": {"Bad Name": "v"}}, "not a valid header name"),
+    ({"url": "http://h/x", "headers": {"X-Key": "caf\u00e9-${COLLECT_TOKEN}"}}, "non-ASCII"),
 ])
 def test_config_errors_are_clear(intent: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError) as caught:
