@@ -84,6 +84,7 @@ class QueuetopApp(App[int]):
         self.refreshes = 0
         self._stop_engine = asyncio.Event()
         self._engine_task: asyncio.Task[None] | None = None
+        self._live_task: asyncio.Task[None] | None = None
         self._unsubscribe: list[Callable[[], None]] = []
 
     # -- start and stop --------------------------------------------------------------
@@ -92,7 +93,7 @@ class QueuetopApp(App[int]):
         self.queue = await Queue.open(self.db_path, self.config, clock=self.clock)
         self._unsubscribe.append(self.queue.changes.subscribe(self._engine_changed))
         self.live = LiveUpdates(
-            data_version=self.queue.data_version, refresh=self.refresh_data, clock=self.queue.clock,
+            data_version=lambda: self.queue.data_version(), refresh=self.refresh_data, clock=self.queue.clock,
             on_stale=lambda reason, since: self.post_message(DataStale(reason, since)),
             on_fresh=lambda: self.post_message(DataFresh()), path=self.db_path,
         )
@@ -106,8 +107,19 @@ class QueuetopApp(App[int]):
         await self.live.cycle()
         self.ready.set()
         if self.live_enabled:
-            self.run_worker(self.live.run(), name="live-updates", group="live", exit_on_error=False)
+            self._live_task = asyncio.create_task(self.live.run(), name="live-updates")
             self.set_interval(1.0, self._tick, name="tick")
+
+    async def settle(self) -> None:
+        """Finish what is pending (actions, page loads, a refresh) so the screen is current.
+
+        Tests, screenshots and benchmarks call this instead of sleeping.
+        """
+        await self.ready.wait()
+        for _ in range(2):
+            await self.workers.wait_for_complete()
+            if self.live is not None:
+                await self.live.cycle()
 
     def _start_engine(self) -> None:
         from queuetop.engine.runner import Runner
@@ -151,6 +163,8 @@ class QueuetopApp(App[int]):
     async def on_unmount(self) -> None:
         for unsubscribe in self._unsubscribe:
             unsubscribe()
+        if self._live_task is not None:
+            self._live_task.cancel()
         self._stop_engine.set()
         if self._engine_task is not None and not self._engine_task.done():
             await asyncio.wait({self._engine_task}, timeout=self.config.engine.grace_period + 5)

@@ -62,6 +62,7 @@ class LiveUpdates:
         self._last_sweep = 0.0
         self._last_cycle = 0.0
         self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()  # one cycle at a time
 
     # -- inputs ----------------------------------------------------------------------
 
@@ -96,6 +97,10 @@ class LiveUpdates:
 
     async def cycle(self) -> bool:
         """One poll and, when something is dirty, one refresh. True if it worked."""
+        async with self._lock:
+            return await self._cycle()
+
+    async def _cycle(self) -> bool:
         loop = asyncio.get_running_loop()
         topics: frozenset[str] = frozenset()
         job_ids: frozenset[int] = frozenset()

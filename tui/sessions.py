@@ -56,7 +56,7 @@ class EventView:
 def _module(name: str) -> ModuleType | None:
     try:
         return importlib.import_module(f"queuetop.engine.{name}")
-    except ImportError:
+    except Exception:  # absent, or not importable in this build: the panes say so
         return None
 
 
@@ -84,6 +84,15 @@ def _get(record: Any, *names: str, default: Any = None) -> Any:
     return default
 
 
+def _seconds(record: Any, ms_name: str, *names: str) -> float | None:
+    """A time as epoch seconds, from a ``*_ts_ms`` field or a seconds field."""
+    ms = _get(record, ms_name)
+    if ms is not None:
+        return float(ms) / 1000.0
+    value = _get(record, *names)
+    return float(value) if value is not None else None
+
+
 def _num(value: Any) -> int:
     if isinstance(value, (list, tuple)):
         return len(value)
@@ -101,8 +110,8 @@ def session_view(record: Any) -> SessionView:
         category=_get(record, "category", "collab_category"),
         threads=_num(_get(record, "thread_count", "threads", default=0)),
         events=_num(_get(record, "event_count", "events", default=0)),
-        first_at=_get(record, "first_ts", "first_at", "first_time"),
-        last_at=_get(record, "last_ts", "last_at", "last_time"),
+        first_at=_seconds(record, "first_ts_ms", "first_ts", "first_at"),
+        last_at=_seconds(record, "last_ts_ms", "last_ts", "last_at"),
         agents=tuple(_get(record, "agents", default=()) or ()),
         raw=record,
     )
@@ -110,18 +119,20 @@ def session_view(record: Any) -> SessionView:
 
 def thread_view(record: Any) -> ThreadView:
     return ThreadView(
-        id=str(_get(record, "conversation_id", "id", "thread_id")),
+        id=str(_get(record, "id", "conversation_id", "thread_id")),
         from_agent=_get(record, "from_agent"),
         to_agent=_get(record, "to_agent"),
         events=_num(_get(record, "event_count", "events", default=0)),
-        first_at=_get(record, "first_ts", "first_at", "first_time"),
-        last_at=_get(record, "last_ts", "last_at", "last_time"),
+        first_at=_seconds(record, "first_ts_ms", "first_ts", "first_at"),
+        last_at=_seconds(record, "last_ts_ms", "last_ts", "last_at"),
         status=_enum(_get(record, "status", default="")) or None,
     )
 
 
 def event_view(record: Any) -> EventView:
     data = _get(record, "data", default={}) or {}
+    if not isinstance(data, dict):
+        data = {"message": data}
     summary = _get(record, "summary", default=None)
     if summary is None:
         parts = []
@@ -135,7 +146,7 @@ def event_view(record: Any) -> EventView:
         summary = " ".join(parts)
     return EventView(
         id=int(_get(record, "id", "event_id")),
-        ts=float(_get(record, "ts", default=0.0)),
+        ts=_seconds(record, "ts_ms", "ts") or 0.0,
         type=str(_get(record, "type", default="")),
         agent=_get(record, "agent_id", "agent"),
         session_id=_get(record, "session_id", "work_session_id"),
@@ -170,6 +181,12 @@ async def session_events(queue: Queue, session_id: str, *, limit: int) -> list[E
     assert sessions is not None
     rows = await sessions.session_events(queue.db, session_id, limit)
     return [event_view(row) for row in rows]
+
+
+async def latest_event_id(queue: Queue) -> int:
+    events = _module("events")
+    assert events is not None
+    return int(await events.latest_event_id(queue.db))
 
 
 async def events_since(queue: Queue, after_id: int, *, limit: int) -> list[EventView]:

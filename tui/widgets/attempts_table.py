@@ -23,7 +23,7 @@ class AttemptsTable(LiveTable[tuple[int, Attempt]]):
         Col("attempt", "ATT", 3),
         Col("outcome", "OUTCOME", 9),
         Col("ended", "ENDED", 8),
-        Col("error", "ERROR"),
+        Col("error", "ERROR", 28),
     )
 
     def __init__(self, job_id: int, *, id: str | None = None) -> None:

@@ -29,13 +29,13 @@ class ChunksTable(LiveTable[Chunk]):
 
     TITLE = "Chunks"
     COLUMNS: ClassVar[tuple[Col, ...]] = (
-        Col("id", "#", 4),
-        Col("params", "RANGE / PARAMS", 24),
+        Col("id", "#", 3),
+        Col("params", "RANGE / PARAMS", 22),
         Col("state", "STATE", 10),
         Col("attempt", "ATT", 3),
-        Col("worker", "WORKER", 16),
+        Col("worker", "WORKER", 14),
         Col("duration", "TOOK", 6),
-        Col("error", "LAST ERROR"),
+        Col("error", "LAST ERROR", 22),
     )
 
     def __init__(self, job_id: int, *, id: str | None = None) -> None:
@@ -61,10 +61,10 @@ class ChunksTable(LiveTable[Chunk]):
         error = Text(fmt.clip(c.last_error, 60), style=fmt.colour_of("failed") if c.status.value == "failed" else "dim")
         return (
             str(c.chunk_index),
-            fmt.clip(chunk_label(c.params), 24),
+            fmt.clip(chunk_label(c.params), 22),
             fmt.state(c.status),
             str(c.attempt),
-            fmt.clip(c.worker_id or "-", 16),
+            fmt.clip(c.worker_id or "-", 14),
             took,
             error,
         )

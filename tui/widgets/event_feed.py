@@ -13,7 +13,7 @@ from rich.console import RenderableType
 from rich.text import Text
 
 from .. import format as fmt
-from ..sessions import EventView, events_available, events_since
+from ..sessions import EventView, events_available, events_since, latest_event_id
 from .live_table import Col, LiveTable
 
 CATCH_UP = 2000  # events read per query while catching up
@@ -24,11 +24,11 @@ class EventFeed(LiveTable[EventView]):
 
     TITLE = "Event feed"
     COLUMNS: ClassVar[tuple[Col, ...]] = (
-        Col("id", "#", 6),
+        Col("id", "#", 5),
         Col("time", "TIME", 8),
-        Col("type", "TYPE", 16),
-        Col("agent", "AGENT", 10),
-        Col("summary", "SESSION · SUMMARY"),
+        Col("type", "TYPE", 14),
+        Col("agent", "AGENT", 9),
+        Col("summary", "SUMMARY · SESSION", 26),
     )
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
@@ -41,6 +41,9 @@ class EventFeed(LiveTable[EventView]):
         if not events_available():
             return [], 0
         queue = self.app.queue  # type: ignore[attr-defined]
+        if not self.last_id:
+            # First look: start just below the newest events, not at the beginning.
+            self.last_id = max(0, await latest_event_id(queue) - limit)
         while True:
             batch = await events_since(queue, self.last_id, limit=CATCH_UP)
             if not batch:
@@ -62,14 +65,13 @@ class EventFeed(LiveTable[EventView]):
         return str(record.id)
 
     def render_record(self, e: EventView, now: float) -> Sequence[RenderableType]:
-        summary = Text(no_wrap=True, overflow="ellipsis")
+        summary = Text(fmt.clip(e.summary, 60), no_wrap=True, overflow="ellipsis")
         if e.session_id:
-            summary.append(f"{e.session_id} ", style="bold")
-        summary.append(e.summary)
+            summary.append(f" {e.session_id[:11]}", style="dim")
         return (
             str(e.id),
             fmt.timestamp(e.ts)[11:],
-            fmt.clip(e.type, 16),
-            fmt.clip(e.agent or "-", 10),
+            fmt.clip(e.type, 14),
+            fmt.clip(e.agent or "-", 9),
             summary,
         )

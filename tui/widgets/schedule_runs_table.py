@@ -24,7 +24,7 @@ class ScheduleRunsTable(LiveTable[ScheduleRun]):
         Col("status", "STATUS", 8),
         Col("took", "TOOK", 6),
         Col("job", "JOB", 6),
-        Col("error", "ERROR"),
+        Col("error", "ERROR", 60),
     )
 
     def __init__(self, *, id: str | None = None) -> None:

@@ -19,15 +19,15 @@ class SchedulesTable(LiveTable[Schedule]):
 
     TITLE = "Schedules"
     COLUMNS: ClassVar[tuple[Col, ...]] = (
-        Col("id", "NAME", 28),
+        Col("id", "NAME", 26),
         Col("cron", "CRON", 13),
         Col("kind", "KIND", 11),
-        Col("intent", "INTENT", 26),
+        Col("intent", "INTENT", 22),
         Col("active", "ACTIVE", 6),
         Col("next", "NEXT RUN", 19),
         Col("last", "LAST RUN", 19),
         Col("status", "LAST", 5),
-        Col("error", "LAST ERROR"),
+        Col("error", "LAST ERROR", 18),
     )
 
     async def fetch(self, offset: int, limit: int) -> tuple[Sequence[Schedule], int]:
@@ -43,7 +43,7 @@ class SchedulesTable(LiveTable[Schedule]):
             s.name,
             s.cron,
             s.kind,
-            fmt.clip(s.intent, 26),
+            fmt.clip(s.intent, 22),
             active,
             fmt.timestamp(s.next_run_at) if s.active else fmt.dim("-"),
             fmt.timestamp(s.last_run_at),

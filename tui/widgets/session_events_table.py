@@ -22,7 +22,7 @@ class SessionEventsTable(LiveTable[EventView]):
         Col("type", "TYPE", 22),
         Col("agent", "AGENT", 14),
         Col("category", "CATEGORY", 18),
-        Col("summary", "SUMMARY"),
+        Col("summary", "SUMMARY", 50),
     )
 
     def __init__(self, session_id: str, *, id: str | None = None) -> None:

@@ -25,8 +25,8 @@ class SessionsTable(LiveTable[SessionView]):
     ]
     COLUMNS: ClassVar[tuple[Col, ...]] = (
         Col("status", "STATUS", 8),
-        Col("id", "SESSION", 22),
-        Col("category", "CATEGORY", 18),
+        Col("id", "SESSION", 24),
+        Col("category", "CATEGORY", 17),
         Col("threads", "THR", 4),
         Col("events", "EVENTS", 6),
         Col("last", "LAST", 5),
@@ -56,7 +56,7 @@ class SessionsTable(LiveTable[SessionView]):
         return (
             fmt.state(s.status),
             s.id,
-            fmt.clip(s.category or "-", 18),
+            fmt.clip(s.category or "-", 17),
             str(s.threads),
             str(s.events),
             fmt.ago(now - s.last_at) if s.last_at is not None else "-",

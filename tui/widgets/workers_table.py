@@ -43,7 +43,7 @@ class WorkersTable(LiveTable[WorkerInfo]):
         queue = self.app.queue  # type: ignore[attr-defined]
         shown = worker.shown_state(now, queue.stale_display_after)
         stale = shown is WorkerState.STALE
-        beat = "-" if worker.status is WorkerState.OFFLINE else f"{max(0, int(now - worker.last_heartbeat))}s"
+        beat = "-" if worker.status is WorkerState.OFFLINE else fmt.ago(now - worker.last_heartbeat)
         row_style = fmt.colour_of("stale") if stale else ""
         return (
             worker.id,

@@ -1,0 +1,213 @@
+"""Pilots: press the TUI's keys and check that the engine's state changed.
+
+Each test runs the app on a fresh copy of the fixture database (see
+tests/tui_fixtures.py) with a frozen clock and no workers, presses keys and
+waits with ``app.settle()`` (pending actions, page loads, one refresh cycle).
+Jobs on the dashboard, newest first: 7 pending, 6 pending, 5 running,
+4 cancelled, 3 failed, 2 partial, 1 completed.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from queuetop.engine import claims
+from queuetop.tui.app import QueuetopApp
+from queuetop.tui.screens.confirm import ConfirmScreen
+from queuetop.tui.screens.job_detail import JobDetailScreen
+from queuetop.tui.widgets.jobs_table import JobsTable
+from queuetop.tui.widgets.stale_banner import StaleBanner
+
+from tui_app import fixture_copy, make_app
+from tui_fixtures import SIZE
+
+
+@pytest.fixture(scope="module")
+def fixture_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("tui-fixture")
+
+
+@pytest.fixture
+def db(fixture_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return fixture_copy(fixture_cache, tmp_path)
+
+
+async def press(app: QueuetopApp, pilot, *keys: str) -> None:
+    for key in keys:
+        await pilot.press(key)
+        if not isinstance(app.screen, ConfirmScreen):
+            await app.settle()
+    await pilot.pause()
+
+
+def messages(app: QueuetopApp) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+def jobs_shown(app: QueuetopApp) -> list[str]:
+    table = app.screen.query_one(JobsTable)
+    return [row.key.value for row in table.ordered_rows]
+
+
+async def statuses(app: QueuetopApp, job_id: int) -> dict[int, str]:
+    return {c.chunk_index: c.status.value for c in await app.queue.chunks(job_id)}
+
+
+async def test_retry_makes_the_jobs_failed_chunks_pending(db: Path) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.settle()
+        assert (await statuses(app, 2))[3] == "failed"
+        await press(app, pilot, "j", "j", "j", "j", "j", "r")  # job 2, partial
+        after = await statuses(app, 2)
+        assert after[3] == after[6] == "pending"
+        assert (await app.queue.job(2)).status.value == "running"
+        assert any("back to pending" in m for m in messages(app))
+
+
+async def test_retry_in_job_detail_retries_the_selected_chunk(db: Path) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.settle()
+        await press(app, pilot, "j", "j", "enter")
+        assert isinstance(app.screen, JobDetailScreen) and app.screen.job_id == 5
+        await press(app, pilot, "j", "j", "j", "j", "j", "r")  # chunk 5: failed after four attempts
+        assert (await statuses(app, 5))[5] == "pending"
+        await press(app, pilot, "j", "r")  # chunk 6 is processing: refused, and said why
+        assert any("not failed" in m for m in messages(app))
+        await press(app, pilot, "escape")
+        assert not isinstance(app.screen, JobDetailScreen)
+
+
+async def test_cancel_asks_then_ends_the_job(db: Path) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.settle()
+        await press(app, pilot, "j", "j", "c")
+        assert isinstance(app.screen, ConfirmScreen)
+        await press(app, pilot, "n")  # said no: nothing happens
+        assert (await app.queue.job(5)).status.value == "running"
+        await press(app, pilot, "c", "y")
+        job = await app.queue.job(5)
+        assert job.status.value == "cancelled" and job.finished_at is not None
+        assert set((await statuses(app, 5)).values()) <= {"completed", "failed", "cancelled"}
+
+
+async def test_finalize_ends_the_job_with_its_final_status(db: Path) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.settle()
+        await press(app, pilot, "j", "j", "f", "y")
+        job = await app.queue.job(5)
+        assert job.status.value == "partial"  # 5 completed, 1 failed, the rest cancelled
+        assert job.chunks_completed == 5 and job.chunks_failed == 1
+        await press(app, pilot, "f", "y")  # again: refused, and the notification says why
+        assert any("already ended" in m for m in messages(app))
+
+
+async def test_bulk_retry_of_tagged_jobs_asks_first(db: Path) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.settle()
+        await press(app, pilot, "j", "j", "j", "j", "space", "space")  # tags 3 and 2
+        assert app.screen.query_one(JobsTable).tagged == {"3", "2"}
+        await press(app, pilot, "r")
+        assert isinstance(app.screen, ConfirmScreen)
+        await press(app, pilot, "y")
+        assert set((await statuses(app, 3)).values()) == {"pending"}
+        assert (await statuses(app, 2))[6] == "pending"
+        assert not app.screen.query_one(JobsTable).tagged
+
+
+async def test_pause_stops_claims_and_resume_allows_them(db: Path) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.settle()
+        await press(app, pilot, "p")
+        assert await app.queue.is_paused()
+        now = app.queue.clock.now()
+        got, _ = await claims.claim(app.queue.db, "probe", 5, now)
+        assert got == []  # chunks are pending, but nothing is claimed while paused
+        await press(app, pilot, "p")
+        assert not await app.queue.is_paused()
+        got, _ = await claims.claim(app.queue.db, "probe", 1, now)
+        assert len(got) == 1
+
+
+async def test_filter_narrows_the_list_and_escape_clears_it(db: Path) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.settle()
+        assert jobs_shown(app) == ["7", "6", "5", "4", "3", "2", "1"]
+        await press(app, pilot, "slash", "g", "o", "o", "g")
+        assert jobs_shown(app) == ["2"]
+        await press(app, pilot, "escape")
+        assert jobs_shown(app) == ["7", "6", "5", "4", "3", "2", "1"]
+
+
+async def test_read_only_refuses_every_action_and_says_so(db: Path) -> None:
+    app = make_app(read_only=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.settle()
+        await press(app, pilot, "j", "j", "c", "f", "r", "p")
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert (await app.queue.job(5)).status.value == "running"
+        assert not await app.queue.is_paused()
+        assert sum("Read-only" in m for m in messages(app)) == 4
+
+
+async def test_selection_follows_its_job_when_rows_move(db: Path) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.settle()
+        await press(app, pilot, "j", "j")
+        table = app.screen.query_one(JobsTable)
+        assert table.selected_key == "5" and table.cursor_row == 2
+        await app.queue.submit("demo.noop")  # a new job lands on top: in-process change notice
+        await app.settle()
+        assert jobs_shown(app)[0] == "8"
+        assert table.selected_key == "5" and table.cursor_row == 3
+
+
+async def test_refresh_writes_only_changed_cells(db: Path) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.settle()
+        table = app.screen.query_one(JobsTable)
+        now = app.queue.clock.now()
+        rows = [(table.key_of(r), tuple(table.render_record(r, now))) for r in table.records]
+        assert table.sync(rows) == 0  # nothing changed: nothing written
+        await app.queue.cancel(6)
+        await app.settle()
+        job6 = await app.queue.job(6)
+        cells = table.render_record(job6, now)
+        assert table.get_cell("6", "state") == cells[2]
+
+
+async def test_a_failing_database_shows_the_banner_and_backs_off(db: Path) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.settle()
+        live = app.live
+        assert live is not None
+        real = app.queue.data_version
+
+        async def locked() -> int:
+            raise sqlite3.OperationalError("database is locked")
+
+        app.queue.data_version = locked  # type: ignore[method-assign]
+        assert not await live.cycle()
+        assert not await live.cycle()
+        await pilot.pause()
+        banner = app.screen.query_one(StaleBanner)
+        assert banner.display and "database is locked" in str(banner.render())
+        assert live.interval > 0.25  # backing off
+        assert jobs_shown(app) == ["7", "6", "5", "4", "3", "2", "1"]  # last data kept
+        app.queue.data_version = real  # type: ignore[method-assign]
+        assert await live.cycle()
+        await pilot.pause()
+        assert not banner.display and live.interval == 0.25
