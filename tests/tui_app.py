@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import shutil
+import sqlite3
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+
+from textual.pilot import Pilot
 
 from queuetop.engine.clock import FrozenClock
 from queuetop.tui.app import QueuetopApp
@@ -29,3 +33,55 @@ def make_app(db: Path | str = DB_NAME, **kwargs: Any) -> QueuetopApp:
     app = QueuetopApp(Path(db), fixture_config(), clock=FrozenClock(NOW), **kwargs)
     app.animation_level = "none"
     return app
+
+
+# -- scenes: how to reach each screen (shared by the snapshots and screenshots/make.py) --
+
+Scene = Callable[[Pilot], Awaitable[None]]
+
+
+def steps(*keys: str, then: Scene | None = None) -> Scene:
+    """Wait for the first data, press ``keys`` one by one letting each settle, then ``then``."""
+
+    async def run(pilot: Pilot) -> None:
+        app = pilot.app
+        await app.settle()  # type: ignore[attr-defined]
+        for key in keys:
+            await pilot.press(key)
+            await app.settle()  # type: ignore[attr-defined]
+        if then is not None:
+            await then(pilot)
+        await pilot.pause()
+
+    return run
+
+
+async def _ask_to_cancel(pilot: Pilot) -> None:
+    await pilot.press("c")  # the action waits for the answer: nothing to settle
+    await pilot.pause()
+
+
+async def _lock_the_database(pilot: Pilot) -> None:
+    app = pilot.app
+
+    async def locked() -> int:
+        raise sqlite3.OperationalError("database is locked")
+
+    app.queue.data_version = locked  # type: ignore[attr-defined]
+    assert not await app.live.cycle()  # type: ignore[attr-defined]
+    await pilot.pause()
+
+
+SCENES: dict[str, Scene] = {
+    "dashboard": steps(),
+    # Jobs 3 and 2 tagged, then the list filtered to "ads".
+    "dashboard_tagged_filtered": steps("j", "j", "j", "j", "space", "space", "slash", "a", "d", "s", "enter"),
+    # Job 5 (third row), then its chunk 5: failed after four attempts.
+    "job_detail": steps("j", "j", "enter", "j", "j", "j", "j", "j"),
+    # The Work sessions pane (tab twice: jobs, workers, sessions), its first session.
+    "session_detail": steps("tab", "tab", "enter"),
+    "schedules": steps("s"),
+    "help": steps("question_mark"),
+    "confirm": steps("j", "j", then=_ask_to_cancel),
+    "stale_banner": steps(then=_lock_the_database),
+}
