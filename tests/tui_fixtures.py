@@ -198,6 +198,7 @@ async def build_dashboard_db(path: Path) -> None:
         await queue.run_schedule_now("nightly-ads")
 
         await add_events(queue, clock, path.with_name(path.name + ".events.ndjson"))
+        await add_circuits(queue, clock)
 
         await b.heartbeat(ALPHA, at=2)
         await b.heartbeat(BRAVO, at=4)
@@ -232,6 +233,23 @@ async def add_events(queue: Queue, clock: FrozenClock, events_path: Path, count:
     finally:
         tailer.close()
     events_path.unlink()
+
+
+async def add_circuits(queue: Queue, clock: FrozenClock) -> None:
+    """One host whose breaker opened after five timeouts, one that failed once; none without breakers."""
+    try:
+        from queuetop.engine.circuits import BreakerSettings, Breaker
+    except ImportError:
+        return
+    breaker = Breaker(queue.db, clock)
+    settings = BreakerSettings(failure_threshold=5, cooldown=30.0)
+    clock.set(NOW - 20)
+    for _ in range(5):
+        admission = await breaker.admit("graph.facebook.com", probe_window=60.0)
+        await breaker.failed(admission, settings, "ReadTimeout: graph.facebook.com read timed out", intents=())
+    clock.set(NOW - 100)
+    admission = await breaker.admit("googleads.googleapis.com", probe_window=60.0)
+    await breaker.failed(admission, settings, "HTTP 503: service unavailable", intents=())
 
 
 def build(path: Path) -> Path:

@@ -10,6 +10,7 @@ every screen shares (confirmation, read-only, notifications). Screens call
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
@@ -105,6 +106,7 @@ class QueuetopApp(App[int]):
         if self.demo is not None:
             self.demo.start(self)
         await self.live.cycle()
+        gc.freeze()  # what start-up made lives on: keep it out of every later collection
         self.ready.set()
         if self.live_enabled:
             self._live_task = asyncio.create_task(self.live.run(), name="live-updates")

@@ -1,6 +1,7 @@
-"""The dashboard: totals, throughput, and four live panes.
+"""The dashboard: totals, throughput, and the live panes.
 
-Jobs and Workers on top, Work sessions and the Event feed below. ``enter``
+Jobs and Work sessions on the left; Workers, HTTP circuits (shown only when
+some host has a breaker) and the Event feed on the right. ``enter``
 opens the job or session under the cursor; ``r``/``c``/``f`` act on the
 tagged jobs (``space`` tags) or else the job under the cursor.
 """
@@ -12,12 +13,13 @@ from typing import ClassVar
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Grid, Horizontal
+from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer
 
-from queuetop.engine.changes import CHUNKS, EVENTS, JOBS, LOGS, SESSIONS, WORKERS
+from queuetop.engine.changes import CHUNKS, CIRCUITS, EVENTS, JOBS, LOGS, SESSIONS, WORKERS
 
 from ..messages import JobSelected, SessionSelected
+from ..widgets.circuits_table import CircuitsTable
 from ..widgets.event_feed import EventFeed
 from ..widgets.filter_input import FilterInput
 from ..widgets.jobs_table import JobsTable
@@ -48,15 +50,17 @@ class DashboardScreen(LiveScreenBase):
             yield Throughput(id="throughput")
         yield StaleBanner(id="stale")
         yield FilterInput(id="filter")
-        with Grid(id="panes"):
-            yield JobsTable(id="jobs")
-            yield WorkersTable(id="workers")
-            yield SessionsTable(id="sessions")
-            yield EventFeed(id="events")
+        with Horizontal(id="panes"):
+            with Vertical(id="left"):
+                yield JobsTable(id="jobs")
+                yield SessionsTable(id="sessions")
+            with Vertical(id="right"):
+                yield WorkersTable(id="workers")
+                yield CircuitsTable(id="circuits")
+                yield EventFeed(id="events")
         yield Footer()
 
     def on_mount(self) -> None:
-        super().on_mount()
         self._filter_target: JobsTable | SessionsTable = self.jobs
         self.jobs.focus()
 
@@ -75,8 +79,14 @@ class DashboardScreen(LiveScreenBase):
         if topics & {JOBS, CHUNKS, LOGS}:
             self.jobs.stale_jobs |= job_ids
             await self.jobs.reload()
-        if topics & {WORKERS, CHUNKS}:
-            await self.query_one(WorkersTable).reload()
+        workers = self.query_one(WorkersTable)
+        if WORKERS in topics or (CHUNKS in topics and workers.due()):
+            await workers.reload()
+        elif CHUNKS in topics:
+            workers.later(lambda: self.app.request_refresh({WORKERS}))  # type: ignore[attr-defined]
+        circuits = self.query_one(CircuitsTable)
+        if CIRCUITS in topics or not circuits.loaded:
+            await circuits.reload()
         if topics & {SESSIONS, EVENTS}:
             await self.query_one(SessionsTable).reload()
             await self.query_one(EventFeed).reload()

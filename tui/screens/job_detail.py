@@ -53,7 +53,6 @@ class JobDetailScreen(LiveScreenBase):
         yield Footer()
 
     def on_mount(self) -> None:
-        super().on_mount()
         self.query_one("#job-fields", Static).border_title = f"Job {self.job_id}"
         self.query_one(ChunksTable).focus()
 

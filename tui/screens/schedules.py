@@ -34,7 +34,6 @@ class SchedulesScreen(LiveScreenBase):
         yield Footer()
 
     def on_mount(self) -> None:
-        super().on_mount()
         self.query_one(SchedulesTable).focus()
 
     async def refresh_data(self, topics: frozenset[str], job_ids: frozenset[int]) -> None:

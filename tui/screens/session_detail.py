@@ -41,7 +41,6 @@ class SessionDetailScreen(LiveScreenBase):
         yield Footer()
 
     def on_mount(self) -> None:
-        super().on_mount()
         self.query_one("#session-fields", Static).border_title = f"Work session {self.session_id}"
         self.query_one(ThreadsTable).focus()
 

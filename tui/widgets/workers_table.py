@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 from rich.console import RenderableType
 from rich.text import Text
+from textual.timer import Timer
 
 from queuetop.engine.states import WorkerState
 from queuetop.engine.worker import WorkerInfo
 
 from .. import format as fmt
 from .live_table import Col, LiveTable
+
+
+# Chunk changes (claims, completions) re-query this pane at most this often;
+# worker changes (registered, stopped, rescued) re-query it at once.
+CHUNK_REFRESH_INTERVAL = 1.0
 
 
 class WorkersTable(LiveTable[WorkerInfo]):
@@ -28,6 +35,29 @@ class WorkersTable(LiveTable[WorkerInfo]):
         Col("done", "DONE", 5),
         Col("failed", "FAIL", 4),
     )
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._loaded_at = 0.0
+        self._later: Timer | None = None
+
+    def due(self) -> bool:
+        """True when a chunk change may re-query now (the last query is old enough)."""
+        return time.monotonic() - self._loaded_at >= CHUNK_REFRESH_INTERVAL
+
+    def later(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once the interval has passed (one pending call at most)."""
+        if self._later is None:
+            wait = max(0.0, self._loaded_at + CHUNK_REFRESH_INTERVAL - time.monotonic())
+            self._later = self.set_timer(wait, lambda: self._fire(callback))
+
+    def _fire(self, callback: Callable[[], None]) -> None:
+        self._later = None
+        callback()
+
+    async def reload(self) -> None:
+        self._loaded_at = time.monotonic()
+        await super().reload()
 
     async def fetch(self, offset: int, limit: int) -> tuple[Sequence[WorkerInfo], int]:
         queue = self.app.queue  # type: ignore[attr-defined]

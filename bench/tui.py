@@ -1,0 +1,275 @@
+"""TUI figures on a big database: dashboard open time, refresh-cycle time, idle CPU.
+
+    python bench/tui.py [--db PATH] [--keep] [--idle-seconds 10]
+
+Builds (or reuses with --db of an existing file) a database with 10,000 jobs,
+200,000 chunks, 500 workers and 20,000 work sessions, then prints:
+
+* dashboard open time: from starting the app until its first refresh has
+  filled every pane (headless, 160x50), and until that is painted;
+* refresh-cycle time p50/p99: one cycle = every pane re-queried and the
+  differences applied, with a small engine change before each cycle (a job
+  cancelled: the kind of notice a busy queue sends all the time);
+* idle CPU: the real ``queuetop --no-workers`` in a pseudo-terminal, CPU time
+  over ``--idle-seconds`` seconds of nothing happening, from /proc.
+
+Jobs, chunks, workers and logs are written with plain SQL here (a bench may;
+the TUI never does). Sessions go through the engine's own tailer from a
+generated NDJSON file, so they are stored exactly as in production.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import fcntl
+import os
+import shutil
+import sqlite3
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import threading
+import time
+from contextlib import closing
+from pathlib import Path
+
+from queuetop.engine.clock import FrozenClock
+from queuetop.engine.queue import Queue
+
+JOBS = 10_000
+CHUNKS_PER_JOB = 20
+WORKERS = 500
+SESSIONS = 20_000
+NOW = 1_767_225_600.0
+SIZE = (160, 50)
+
+
+def build_rows(path: Path) -> None:
+    """Jobs (every state), their chunks, workers (online/stale/offline), attempts and logs."""
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("PRAGMA synchronous = OFF")
+        conn.execute("BEGIN")
+        conn.execute(
+            """
+            WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :jobs)
+            INSERT INTO jobs (id, intent, params, status, chunks_total, chunks_completed, chunks_failed,
+                              created_at, started_at, finished_at)
+            SELECT i, 'bench.collect.' || (i % 7), '{"n":' || i || '}',
+                   CASE WHEN i <= 7000 THEN 'completed' WHEN i <= 8000 THEN 'partial'
+                        WHEN i <= 9000 THEN 'running' ELSE 'pending' END,
+                   :per,
+                   CASE WHEN i <= 7000 THEN :per WHEN i <= 8000 THEN :per - 2 WHEN i <= 9000 THEN 10 ELSE 0 END,
+                   CASE WHEN i <= 7000 THEN 0 WHEN i <= 8000 THEN 2 WHEN i <= 9000 THEN 1 ELSE 0 END,
+                   :now - (:jobs - i) * 10,
+                   CASE WHEN i <= 9000 THEN :now - (:jobs - i) * 10 + 1 END,
+                   CASE WHEN i <= 8000 THEN :now - (:jobs - i) * 10 + 60 END
+            FROM n
+            """, {"jobs": JOBS, "per": CHUNKS_PER_JOB, "now": NOW})
+        conn.execute(
+            """
+            WITH RECURSIVE k(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM k WHERE i < :per - 1),
+            s AS (SELECT j.id AS job_id, j.created_at, k.i, CASE
+                WHEN j.status = 'completed' THEN 'completed'
+                WHEN j.status = 'partial' THEN CASE WHEN k.i < :per - 2 THEN 'completed' ELSE 'failed' END
+                WHEN j.status = 'running' THEN CASE WHEN k.i < 10 THEN 'completed' WHEN k.i = 10 THEN 'failed'
+                                                    WHEN k.i < 13 THEN 'processing' ELSE 'pending' END
+                ELSE 'pending' END AS status
+                FROM jobs j CROSS JOIN k)
+            INSERT INTO chunks (job_id, chunk_index, params, status, run_after, attempt, worker_id, lease_token,
+                                claimed_at, finished_at, last_error)
+            SELECT s.job_id, s.i, '{"page":' || s.i || '}', s.status, s.created_at,
+                   CASE WHEN s.status = 'pending' THEN 0 WHEN s.status = 'failed' THEN 4 ELSE 1 END,
+                   CASE WHEN s.status != 'pending' THEN 'bench-w' || ((s.job_id * 20 + s.i) % 400 + 1) END,
+                   CASE WHEN s.status = 'processing' THEN hex(randomblob(8)) END,
+                   CASE WHEN s.status != 'pending' THEN s.created_at + 1 END,
+                   CASE WHEN s.status IN ('completed', 'failed') THEN s.created_at + 2 END,
+                   CASE WHEN s.status = 'failed' THEN 'HTTP 503: service unavailable' END
+            FROM s ORDER BY s.job_id, s.i
+            """, {"per": CHUNKS_PER_JOB})
+        conn.execute(
+            """
+            INSERT INTO chunk_attempts (chunk_id, attempt, worker_id, outcome, error, started_at, ended_at)
+            SELECT c.id, a.n, c.worker_id, 'transient', 'HTTP 503: service unavailable', c.claimed_at, c.claimed_at + a.n
+            FROM chunks c CROSS JOIN (SELECT 1 AS n UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4) a
+            WHERE c.status = 'failed'
+            """)
+        conn.execute(
+            """
+            WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :workers)
+            INSERT INTO workers (id, host, pid, status, concurrency, chunks_done, chunks_failed, started_at,
+                                 last_heartbeat, stopped_at)
+            SELECT 'bench-w' || i, 'host-' || (i % 25), 10000 + i,
+                   CASE WHEN i <= 450 THEN 'online' ELSE 'offline' END, 4, i * 3, i % 5,
+                   :now - 86400 + i, CASE WHEN i <= 400 THEN :now - (i % 4) ELSE :now - 3600 END,
+                   CASE WHEN i > 450 THEN :now - 3000 END
+            FROM n
+            """, {"workers": WORKERS, "now": NOW})
+        conn.execute(
+            """
+            WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5)
+            INSERT INTO task_logs (job_id, worker_id, ts, level, message)
+            SELECT j.id, 'bench-w1', j.created_at + n.i, 'info', 'step ' || n.i FROM jobs j CROSS JOIN n
+            """)
+        conn.execute("COMMIT")
+
+
+async def build_sessions(queue: Queue, clock: FrozenClock, workdir: Path) -> int:
+    """SESSIONS work sessions (two events each) through the engine's tailer; 0 if it is absent."""
+    try:
+        import orjson
+
+        from queuetop.engine.tail import Tailer
+    except ImportError:
+        return 0
+    path = workdir / "bench-events.ndjson"
+    start_ms = int((NOW - 2 * SESSIONS) * 1000)
+    with open(path, "wb") as out:
+        for i in range(SESSIONS):
+            for step, kind in enumerate(("task.started", "task.completed")):
+                out.write(orjson.dumps({
+                    "type": kind, "agentId": f"agent-{i % 12}", "ts": start_ms + (2 * i + step) * 1000,
+                    "data": {"workSessionId": f"ws_bench_{i:05d}", "conversationId": f"conv_{i:05d}",
+                             "fromAgent": f"agent-{i % 12}", "toAgent": f"agent-{(i + 1) % 12}",
+                             "message": f"bench session {i} {kind}"},
+                }) + b"\n")
+    tailer = Tailer(queue.db, clock, [str(path)])
+    try:
+        await tailer.poll_once()
+    finally:
+        tailer.close()
+    return SESSIONS
+
+
+async def build(path: Path) -> tuple[float, int]:
+    started = time.perf_counter()
+    clock = FrozenClock(NOW)
+    queue = await Queue.open(path, clock=clock)  # the schema, through the engine
+    try:
+        await asyncio.to_thread(build_rows, path)
+        sessions = await build_sessions(queue, clock, path.parent)
+    finally:
+        await queue.close()
+    return time.perf_counter() - started, sessions
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+async def measure_app(path: Path, cycles: int) -> dict[str, float]:
+    from queuetop.tui.app import QueuetopApp
+    from queuetop.tui.live import ALL_TOPICS
+
+    started = time.perf_counter()
+    app = QueuetopApp(path, clock=FrozenClock(NOW))
+    app.animation_level = "none"
+    async with app.run_test(size=SIZE) as pilot:
+        await app.ready.wait()
+        opened = time.perf_counter() - started
+        await pilot.pause()
+        painted = time.perf_counter() - started
+        live = app.live
+        assert live is not None
+        live.cycle_times.clear()
+        pending = [job.id for job in await app.queue.jobs(status="pending", limit=cycles)]
+        full: list[float] = []
+        for n in range(cycles):
+            await app.queue.cancel(pending[n % len(pending)])  # an in-process change notice
+            await live.cycle()
+            live.request(ALL_TOPICS)
+            t = time.perf_counter()
+            await live.cycle()  # every pane re-queried
+            await pilot.pause()  # and painted
+            full.append(time.perf_counter() - t)
+        times = live.cycle_times
+    return {"open": opened, "painted": painted, "p50": pct(times, 0.5), "p99": pct(times, 0.99),
+            "full_p50": pct(full, 0.5), "full_p99": pct(full, 0.99), "cycles": len(times)}
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+
+
+def measure_idle(path: Path, seconds: float) -> float:
+    """CPU % of the real app in a pseudo-terminal, idle, over ``seconds``."""
+    exe = shutil.which("queuetop", path=os.path.dirname(sys.executable)) or shutil.which("queuetop")
+    command = [exe] if exe else [sys.executable, "-m", "queuetop.engine.cli"]
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", SIZE[1], SIZE[0], 0, 0))
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(SIZE[0]), "LINES": str(SIZE[1])}
+    proc = subprocess.Popen(command + ["--db", str(path), "--no-workers"], stdin=slave, stdout=slave,
+                            stderr=slave, env=env, close_fds=True, start_new_session=True)
+    os.close(slave)
+    drained = threading.Event()
+
+    def drain() -> None:
+        while not drained.is_set():
+            try:
+                if not os.read(master, 65536):
+                    break
+            except OSError:
+                break
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        time.sleep(4.0)  # let it open and paint (not measured)
+        if proc.poll() is not None:
+            raise SystemExit(f"queuetop exited early with status {proc.returncode}")
+        before, t0 = cpu_seconds(proc.pid), time.monotonic()
+        time.sleep(seconds)
+        after, t1 = cpu_seconds(proc.pid), time.monotonic()
+    finally:
+        os.write(master, b"q")
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.terminate()
+            proc.wait(5)
+        drained.set()
+        os.close(master)
+    return 100.0 * (after - before) / (t1 - t0)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--db", type=Path, help="use (or build) the database here")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary database")
+    parser.add_argument("--cycles", type=int, default=200, help="refresh cycles to time (default 200)")
+    parser.add_argument("--idle-seconds", type=float, default=10.0, help="idle CPU window (default 10)")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="queuetop-bench-"))
+    path = args.db or workdir / "bench.db"
+    try:
+        if not path.exists():
+            took, sessions = asyncio.run(build(path))
+            print(f"built {path}: {JOBS:,} jobs, {JOBS * CHUNKS_PER_JOB:,} chunks, {WORKERS} workers, "
+                  f"{sessions:,} sessions in {took:.1f}s")
+            if not sessions:
+                print("  (no work sessions: this build has no event tailer)")
+        figures = asyncio.run(measure_app(path, args.cycles))
+        print(f"dashboard open:   {figures['open'] * 1000:.0f} ms to data in every pane, "
+              f"{figures['painted'] * 1000:.0f} ms painted (target < 1000 ms)")
+        print(f"refresh cycle:    p50 {figures['p50'] * 1000:.1f} ms, p99 {figures['p99'] * 1000:.1f} ms "
+              f"over {figures['cycles']} cycles, all panes re-queried (target < 50 ms)")
+        print(f"  with painting:  p50 {figures['full_p50'] * 1000:.1f} ms, p99 {figures['full_p99'] * 1000:.1f} ms")
+        idle = measure_idle(path, args.idle_seconds)
+        print(f"idle CPU:         {idle:.1f}% of one core over {args.idle_seconds:g}s "
+              f"(queuetop --no-workers in a {SIZE[0]}x{SIZE[1]} pty)")
+    finally:
+        if not args.keep and args.db is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+        elif args.keep:
+            print(f"kept {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
