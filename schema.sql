@@ -166,3 +166,136 @@ CREATE TABLE circuits (
     CHECK (state = 'closed' OR (opened_at IS NOT NULL AND half_open_at IS NOT NULL)),
     CHECK ((state = 'half_open') = (probe_token IS NOT NULL AND probe_deadline IS NOT NULL))
 );
+
+-- Event files, events and work sessions
+-- Written by the event tailer (engine/tail.py, queries in sql/events.sql).
+-- A file's events, the session and thread updates they make and the file's
+-- new offset commit in one transaction: a crash can neither skip nor
+-- double-count a line. Event times (ts_ms) are the producers' epoch
+-- milliseconds as written in the file; every other time is epoch seconds
+-- from the engine's clock.
+
+-- One row per followed file (a configured path or a glob match), by path.
+-- read_offset is the end of the last complete line consumed; a half-written
+-- last line is not consumed until its newline arrives. device, inode and the
+-- hash of the first head_len bytes say which file the offset belongs to: a
+-- different file at the path, or one shorter than the offset, is read again
+-- from the start (generation counts those restarts).
+CREATE TABLE event_files (
+    id                 INTEGER PRIMARY KEY,
+    path               TEXT NOT NULL UNIQUE,          -- absolute
+    state              TEXT NOT NULL DEFAULT 'pending'
+        CHECK (state IN ('pending', 'present', 'missing')),
+    device             INTEGER,
+    inode              INTEGER,
+    head_len           INTEGER NOT NULL DEFAULT 0 CHECK (head_len BETWEEN 0 AND 4096),
+    head_hash          BLOB,                          -- BLAKE2b-128 of the first head_len bytes
+    read_offset        INTEGER NOT NULL DEFAULT 0 CHECK (read_offset >= 0),
+    skipping           INTEGER NOT NULL DEFAULT 0 CHECK (skipping IN (0, 1)),  -- inside an over-long line
+    size_seen          INTEGER NOT NULL DEFAULT 0 CHECK (size_seen >= 0),
+    generation         INTEGER NOT NULL DEFAULT 0 CHECK (generation >= 0),
+    last_reset_reason  TEXT CHECK (last_reset_reason IN ('shrunk', 'replaced')),
+    last_reset_at      REAL,
+    lines_read         INTEGER NOT NULL DEFAULT 0 CHECK (lines_read >= 0),
+    bytes_read         INTEGER NOT NULL DEFAULT 0 CHECK (bytes_read >= 0),
+    events_stored      INTEGER NOT NULL DEFAULT 0 CHECK (events_stored >= 0),
+    duplicates         INTEGER NOT NULL DEFAULT 0 CHECK (duplicates >= 0),   -- lines whose event was already stored
+    bad_lines          INTEGER NOT NULL DEFAULT 0 CHECK (bad_lines >= 0),
+    last_bad_offset    INTEGER,
+    last_bad_reason    TEXT CHECK (last_bad_reason IN
+        ('invalid_utf8', 'invalid_json', 'not_object', 'missing_type', 'missing_ts', 'too_long')),
+    last_bad_at        REAL,
+    first_seen_at      REAL NOT NULL,
+    last_read_at       REAL,
+    missing_since      REAL,
+    CHECK ((head_len = 0) = (head_hash IS NULL)),
+    CHECK ((bad_lines = 0) = (last_bad_reason IS NULL)),
+    CHECK ((state = 'missing') = (missing_since IS NOT NULL))
+);
+
+-- Bad lines of a file by reason, for `queuetop events --stats`.
+CREATE TABLE event_file_bad_lines (
+    file_id      INTEGER NOT NULL REFERENCES event_files(id) ON DELETE CASCADE,
+    reason       TEXT NOT NULL CHECK (reason IN
+        ('invalid_utf8', 'invalid_json', 'not_object', 'missing_type', 'missing_ts', 'too_long')),
+    count        INTEGER NOT NULL CHECK (count > 0),
+    last_offset  INTEGER NOT NULL,
+    last_at      REAL NOT NULL,
+    PRIMARY KEY (file_id, reason)
+) WITHOUT ROWID;
+
+-- One row per distinct event. The id is arrival order: the live feed and
+-- `events --since` page on it. (ts_ms, hash) is unique, hash being BLAKE2b-128
+-- of type, agent, ts and canonical data: a re-read stores nothing twice. The
+-- unique index leads with ts_ms so that a file's events, which arrive in
+-- time order, land at its right end rather than on random pages.
+CREATE TABLE events (
+    id           INTEGER PRIMARY KEY,
+    hash         BLOB NOT NULL CHECK (length(hash) = 16),
+    ts_ms        INTEGER NOT NULL,
+    type         TEXT NOT NULL CHECK (type <> ''),
+    agent_id     TEXT,
+    session_id   TEXT,                 -- data.workSessionId; NULL: stored, but in no session
+    thread_key   TEXT,                 -- 'conv:<id>', 'pair:<a>|<b>', 'agent:<a>' or 'none'
+    role         TEXT NOT NULL,        -- from the enrichment rules (data, not a fixed list)
+    category     TEXT,
+    confidence   REAL CHECK (confidence > 0 AND confidence <= 1),
+    data         TEXT NOT NULL,        -- the data object, canonical JSON (sorted keys)
+    file_id      INTEGER REFERENCES event_files(id),
+    line_offset  INTEGER,              -- where its line starts in that file (as it was then)
+    ingested_at  REAL NOT NULL,
+    CHECK ((session_id IS NULL) = (thread_key IS NULL)),
+    CHECK ((category IS NULL) = (confidence IS NULL))
+);
+CREATE UNIQUE INDEX events_identity ON events (ts_ms, hash);   -- also serves retention by age
+CREATE INDEX events_session ON events (session_id, id) WHERE session_id IS NOT NULL;
+
+-- One row per workSessionId, updated by each batch that has its events.
+-- There is no status column: ACTIVE/QUIET/ARCHIVED depend on the time since
+-- last_ts_ms, so reads work them out from the clock (a stored status would go
+-- stale) and a status filter is a range on sessions_last. Retention deletes
+-- events but never these summaries.
+CREATE TABLE sessions (
+    id                   TEXT PRIMARY KEY CHECK (id <> ''),
+    first_ts_ms          INTEGER NOT NULL,
+    last_ts_ms           INTEGER NOT NULL,
+    event_count          INTEGER NOT NULL CHECK (event_count > 0),
+    thread_count         INTEGER NOT NULL DEFAULT 0 CHECK (thread_count >= 0),
+    agents               TEXT NOT NULL DEFAULT '[]',    -- JSON array, sorted
+    last_event_type      TEXT NOT NULL,                 -- of the event with the greatest (ts, id)
+    last_outcome         TEXT,
+    last_outcome_ts_ms   INTEGER,
+    category             TEXT,                          -- from the events: highest confidence, then latest
+    category_confidence  REAL CHECK (category_confidence > 0 AND category_confidence <= 1),
+    category_ts_ms       INTEGER,
+    category_override    TEXT,                          -- an operator's choice; wins over category
+    override_by          TEXT,
+    override_at          REAL,
+    created_at           REAL NOT NULL,
+    updated_at           REAL NOT NULL,
+    CHECK (first_ts_ms <= last_ts_ms),
+    CHECK ((category IS NULL) = (category_confidence IS NULL)),
+    CHECK ((category IS NULL) = (category_ts_ms IS NULL)),
+    CHECK ((last_outcome IS NULL) = (last_outcome_ts_ms IS NULL)),
+    CHECK ((override_by IS NULL) = (override_at IS NULL)),
+    CHECK (category_override IS NULL OR override_by IS NOT NULL)
+);
+CREATE INDEX sessions_last ON sessions (last_ts_ms DESC, id);
+
+-- A session's threads: one per conversation, or per agent pair without one.
+CREATE TABLE session_threads (
+    session_id          TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    thread_key          TEXT NOT NULL,
+    from_agent          TEXT,                           -- the first fromAgent seen
+    to_agent            TEXT,                           -- the first toAgent seen
+    agents              TEXT NOT NULL DEFAULT '[]',     -- JSON array, sorted
+    first_ts_ms         INTEGER NOT NULL,
+    last_ts_ms          INTEGER NOT NULL,
+    event_count         INTEGER NOT NULL CHECK (event_count > 0),
+    last_event_type     TEXT NOT NULL,
+    last_outcome        TEXT,
+    last_outcome_ts_ms  INTEGER,
+    PRIMARY KEY (session_id, thread_key),
+    CHECK (first_ts_ms <= last_ts_ms),
+    CHECK ((last_outcome IS NULL) = (last_outcome_ts_ms IS NULL))
+) WITHOUT ROWID;

@@ -1,0 +1,218 @@
+-- Event files, events and work sessions: the tailer's writes and every read.
+
+-- name: file_by_path
+-- A file's row, made on first sight. The no-op DO UPDATE makes RETURNING
+-- give the row whether it was just inserted or already there.
+INSERT INTO event_files (path, first_seen_at) VALUES (:path, :now)
+ON CONFLICT (path) DO UPDATE SET path = excluded.path
+RETURNING *;
+
+-- name: file_state
+SELECT * FROM event_files WHERE id = :id;
+
+-- name: update_file
+-- A batch's progress, in the batch's transaction. Compare-and-set on the
+-- offset and generation this batch started from: if another process moved
+-- the file on meanwhile, nothing changes and the batch is rolled back.
+UPDATE event_files
+SET read_offset = :read_offset,
+    skipping = :skipping,
+    device = :device,
+    inode = :inode,
+    head_len = :head_len,
+    head_hash = :head_hash,
+    generation = :generation,
+    state = 'present',
+    missing_since = NULL,
+    size_seen = :size_seen,
+    lines_read = lines_read + :lines,
+    bytes_read = bytes_read + :bytes,
+    events_stored = events_stored + :stored,
+    duplicates = duplicates + :duplicates,
+    bad_lines = bad_lines + :bad,
+    last_bad_offset = coalesce(:last_bad_offset, last_bad_offset),
+    last_bad_reason = coalesce(:last_bad_reason, last_bad_reason),
+    last_bad_at = CASE WHEN :last_bad_reason IS NULL THEN last_bad_at ELSE :now END,
+    last_reset_reason = coalesce(:reset_reason, last_reset_reason),
+    last_reset_at = CASE WHEN :reset_reason IS NULL THEN last_reset_at ELSE :now END,
+    last_read_at = :now
+WHERE id = :id AND read_offset = :expect_offset AND generation = :expect_generation;
+
+-- name: mark_file_missing
+UPDATE event_files SET state = 'missing', missing_since = :now
+WHERE id = :id AND state <> 'missing';
+
+-- name: count_bad_line
+INSERT INTO event_file_bad_lines (file_id, reason, count, last_offset, last_at)
+VALUES (:file_id, :reason, :count, :last_offset, :now)
+ON CONFLICT (file_id, reason) DO UPDATE
+SET count = count + excluded.count, last_offset = excluded.last_offset, last_at = excluded.last_at;
+
+-- name: max_event_id
+SELECT coalesce(max(id), 0) FROM events;
+
+-- name: insert_event
+-- One event; a re-read of the same event conflicts on (ts_ms, hash) and is skipped.
+INSERT INTO events (hash, ts_ms, type, agent_id, session_id, thread_key, role, category,
+                    confidence, data, file_id, line_offset, ingested_at)
+VALUES (:hash, :ts_ms, :type, :agent_id, :session_id, :thread_key, :role, :category,
+        :confidence, :data, :file_id, :line_offset, :ingested_at)
+ON CONFLICT (ts_ms, hash) DO NOTHING;
+
+-- name: inserted_since
+-- The rows a batch inserted, when some of its events were already stored.
+SELECT id, hash FROM events WHERE id > :after_id ORDER BY id;
+
+-- name: upsert_session
+-- One batch's delta for one session. SET expressions see the row as it was,
+-- so each CASE compares the delta with the stored values before the update.
+INSERT INTO sessions (id, first_ts_ms, last_ts_ms, event_count, agents, last_event_type,
+                      last_outcome, last_outcome_ts_ms, category, category_confidence,
+                      category_ts_ms, created_at, updated_at)
+VALUES (:id, :first_ts_ms, :last_ts_ms, :event_count, :agents, :last_event_type,
+        :last_outcome, :last_outcome_ts_ms, :category, :category_confidence,
+        :category_ts_ms, :now, :now)
+ON CONFLICT (id) DO UPDATE SET
+    event_count = sessions.event_count + excluded.event_count,
+    first_ts_ms = min(sessions.first_ts_ms, excluded.first_ts_ms),
+    last_ts_ms = max(sessions.last_ts_ms, excluded.last_ts_ms),
+    last_event_type = CASE WHEN excluded.last_ts_ms >= sessions.last_ts_ms
+                           THEN excluded.last_event_type ELSE sessions.last_event_type END,
+    last_outcome = CASE WHEN excluded.last_outcome_ts_ms >= coalesce(sessions.last_outcome_ts_ms, excluded.last_outcome_ts_ms)
+                        THEN excluded.last_outcome ELSE sessions.last_outcome END,
+    last_outcome_ts_ms = CASE WHEN excluded.last_outcome_ts_ms >= coalesce(sessions.last_outcome_ts_ms, excluded.last_outcome_ts_ms)
+                              THEN excluded.last_outcome_ts_ms ELSE sessions.last_outcome_ts_ms END,
+    agents = CASE WHEN excluded.agents = '[]' OR excluded.agents = sessions.agents THEN sessions.agents
+                  ELSE (SELECT json_group_array(value) FROM (
+                            SELECT value FROM json_each(sessions.agents)
+                            UNION SELECT value FROM json_each(excluded.agents) ORDER BY value)) END,
+    category = CASE WHEN excluded.category IS NOT NULL AND (sessions.category IS NULL
+                         OR excluded.category_confidence > sessions.category_confidence
+                         OR (excluded.category_confidence = sessions.category_confidence
+                             AND excluded.category_ts_ms >= sessions.category_ts_ms))
+                    THEN excluded.category ELSE sessions.category END,
+    category_confidence = CASE WHEN excluded.category IS NOT NULL AND (sessions.category IS NULL
+                         OR excluded.category_confidence > sessions.category_confidence
+                         OR (excluded.category_confidence = sessions.category_confidence
+                             AND excluded.category_ts_ms >= sessions.category_ts_ms))
+                    THEN excluded.category_confidence ELSE sessions.category_confidence END,
+    category_ts_ms = CASE WHEN excluded.category IS NOT NULL AND (sessions.category IS NULL
+                         OR excluded.category_confidence > sessions.category_confidence
+                         OR (excluded.category_confidence = sessions.category_confidence
+                             AND excluded.category_ts_ms >= sessions.category_ts_ms))
+                    THEN excluded.category_ts_ms ELSE sessions.category_ts_ms END,
+    updated_at = excluded.updated_at;
+
+-- name: upsert_thread
+INSERT INTO session_threads (session_id, thread_key, from_agent, to_agent, agents, first_ts_ms,
+                             last_ts_ms, event_count, last_event_type, last_outcome, last_outcome_ts_ms)
+VALUES (:session_id, :thread_key, :from_agent, :to_agent, :agents, :first_ts_ms,
+        :last_ts_ms, :event_count, :last_event_type, :last_outcome, :last_outcome_ts_ms)
+ON CONFLICT (session_id, thread_key) DO UPDATE SET
+    from_agent = coalesce(session_threads.from_agent, excluded.from_agent),
+    to_agent = coalesce(session_threads.to_agent, excluded.to_agent),
+    event_count = session_threads.event_count + excluded.event_count,
+    first_ts_ms = min(session_threads.first_ts_ms, excluded.first_ts_ms),
+    last_ts_ms = max(session_threads.last_ts_ms, excluded.last_ts_ms),
+    last_event_type = CASE WHEN excluded.last_ts_ms >= session_threads.last_ts_ms
+                           THEN excluded.last_event_type ELSE session_threads.last_event_type END,
+    last_outcome = CASE WHEN excluded.last_outcome_ts_ms >= coalesce(session_threads.last_outcome_ts_ms, excluded.last_outcome_ts_ms)
+                        THEN excluded.last_outcome ELSE session_threads.last_outcome END,
+    last_outcome_ts_ms = CASE WHEN excluded.last_outcome_ts_ms >= coalesce(session_threads.last_outcome_ts_ms, excluded.last_outcome_ts_ms)
+                              THEN excluded.last_outcome_ts_ms ELSE session_threads.last_outcome_ts_ms END,
+    agents = CASE WHEN excluded.agents = '[]' OR excluded.agents = session_threads.agents THEN session_threads.agents
+                  ELSE (SELECT json_group_array(value) FROM (
+                            SELECT value FROM json_each(session_threads.agents)
+                            UNION SELECT value FROM json_each(excluded.agents) ORDER BY value)) END;
+
+-- name: update_thread_counts
+-- Thread counts of the sessions a batch touched, from the primary key of
+-- session_threads: a range scan per session, never a table scan.
+UPDATE sessions
+SET thread_count = (SELECT count(*) FROM session_threads t WHERE t.session_id = sessions.id)
+WHERE id IN (SELECT value FROM json_each(:session_ids));
+
+-- name: events_since
+SELECT * FROM events WHERE id > :after_id ORDER BY id LIMIT :limit;
+
+-- name: session_events_since
+SELECT * FROM events WHERE session_id = :session_id AND id > :after_id ORDER BY id LIMIT :limit;
+
+-- name: session_events
+-- A session's events, newest first, paging back with :before_id.
+SELECT * FROM events
+WHERE session_id = :session_id AND (:before_id IS NULL OR id < :before_id)
+ORDER BY id DESC LIMIT :limit;
+
+-- name: latest_event_id
+SELECT coalesce(max(id), 0) FROM events;
+
+-- name: count_events
+SELECT count(*) FROM events;
+
+-- name: delete_old_events
+-- One batch of retention, oldest first, through the (ts_ms, hash) index.
+DELETE FROM events WHERE id IN (
+    SELECT id FROM events WHERE ts_ms < :cutoff_ms ORDER BY ts_ms LIMIT :batch
+);
+
+-- name: file_stats
+SELECT id, path, state, read_offset, size_seen, lines_read, bytes_read, events_stored, duplicates,
+       bad_lines, last_bad_offset, last_bad_reason, last_bad_at, generation, last_reset_reason,
+       last_reset_at, first_seen_at, last_read_at, missing_since
+FROM event_files ORDER BY path;
+
+-- name: bad_lines_by_reason
+SELECT file_id, reason, count FROM event_file_bad_lines ORDER BY file_id, reason;
+
+-- name: list_sessions
+-- A page of sessions, latest activity first. A status is a range of
+-- last_ts_ms (:after_ms < last_ts_ms <= :until_ms) worked out from the clock.
+SELECT * FROM sessions
+WHERE (:after_ms IS NULL OR last_ts_ms > :after_ms)
+  AND (:until_ms IS NULL OR last_ts_ms <= :until_ms)
+  AND (:category IS NULL OR coalesce(category_override, category) = :category)
+  AND (:search IS NULL OR id LIKE '%' || :search || '%'
+       OR coalesce(category_override, category) LIKE '%' || :search || '%'
+       OR agents LIKE '%' || :search || '%')
+ORDER BY last_ts_ms DESC, id
+LIMIT :limit OFFSET :offset;
+
+-- name: count_sessions
+SELECT count(*) FROM sessions
+WHERE (:after_ms IS NULL OR last_ts_ms > :after_ms)
+  AND (:until_ms IS NULL OR last_ts_ms <= :until_ms)
+  AND (:category IS NULL OR coalesce(category_override, category) = :category)
+  AND (:search IS NULL OR id LIKE '%' || :search || '%'
+       OR coalesce(category_override, category) LIKE '%' || :search || '%'
+       OR agents LIKE '%' || :search || '%');
+
+-- name: session_counts_by_status
+SELECT sum(last_ts_ms > :active_ms) AS active,
+       sum(last_ts_ms <= :active_ms AND last_ts_ms > :quiet_ms) AS quiet,
+       sum(last_ts_ms <= :quiet_ms) AS archived
+FROM sessions;
+
+-- name: get_session
+SELECT * FROM sessions WHERE id = :id;
+
+-- name: session_threads
+SELECT * FROM session_threads WHERE session_id = :session_id
+ORDER BY last_ts_ms DESC, thread_key;
+
+-- name: override_category
+UPDATE sessions
+SET category_override = :category,
+    override_by = :who,
+    override_at = :now
+WHERE id = :id;
+
+-- name: all_sessions
+SELECT * FROM sessions ORDER BY id;
+
+-- name: all_threads
+SELECT * FROM session_threads ORDER BY session_id, thread_key;
+
+-- name: events_for_rebuild
+SELECT id, ts_ms, type, agent_id, session_id, thread_key, category, confidence, data
+FROM events WHERE session_id IS NOT NULL AND id > :after_id ORDER BY id LIMIT :limit;
