@@ -1,0 +1,498 @@
+"""Work sessions: events grouped by ``workSessionId``, with a thread per conversation.
+
+A session holds its agents, event count, first and last event time, last
+event type and outcome, thread count and a category. A thread is one
+conversation (``conversationId``), or an agent pair when there is none (see
+:func:`queuetop.engine.events.thread_key`). Events without a
+``workSessionId`` belong to no session.
+
+Sessions are kept up to date incrementally: each batch of new events is
+folded into one delta per touched session and thread (:class:`SessionDeltas`)
+and written as one upsert each, in the batch's transaction. Nothing is ever
+rebuilt; :func:`rebuild_sessions_from_events` recomputes everything from the
+events table, without writing, so tests can check the incremental result.
+
+The rules the fold follows, the same whether events arrive in one batch or
+many: "last" means the event with the greatest ``(ts, id)``; the last outcome
+is that of the last event that has one; the session's category is the one of
+the event with the greatest ``(confidence, ts, id)``; a thread's from and to
+agents are the first non-empty ones, in arrival order.
+
+Status is not stored: it is a function of the time since the last event
+(:class:`SessionThresholds`) and would go stale in the table. Reads compute
+it from the clock, and a status filter becomes a range on ``last_ts_ms``,
+which the ``sessions_last`` index serves.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from . import queries
+from .clock import Clock
+from .db import Database
+from .events import Event, text_value
+from .exceptions import ConfigError, NotFound, UsageError
+from .states import SessionState
+
+SQL = queries.load("events")
+
+
+# -- status ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SessionThresholds:
+    """How long after its last event a session stops being ACTIVE, then QUIET."""
+
+    active_seconds: float = 300.0   # ACTIVE: last event under 5 minutes ago
+    quiet_seconds: float = 3600.0   # QUIET: under an hour ago; ARCHIVED after
+
+    def __post_init__(self) -> None:
+        for name in ("active_seconds", "quiet_seconds"):
+            value = getattr(self, name)
+            if (isinstance(value, bool) or not isinstance(value, (int, float))
+                    or not math.isfinite(value) or value <= 0):
+                raise ConfigError(f"[events.thresholds] {name} must be a positive number, got {value!r}")
+        if self.quiet_seconds < self.active_seconds:
+            raise ConfigError("[events.thresholds] quiet_seconds must not be less than active_seconds")
+
+    @classmethod
+    def from_config(cls, table: Mapping[str, Any] | None) -> "SessionThresholds":
+        """From ``[events.thresholds]``; missing keys keep their defaults."""
+        if table is None:
+            return cls()
+        if not isinstance(table, Mapping):
+            raise ConfigError("[events.thresholds] must be a table")
+        unknown = set(table) - {"active_seconds", "quiet_seconds"}
+        if unknown:
+            raise ConfigError(f"[events.thresholds]: unknown key(s): {', '.join(sorted(unknown))}")
+        return cls(**table)
+
+    def status(self, last_ts_ms: int, now: float) -> SessionState:
+        """The status of something whose last event was at ``last_ts_ms``."""
+        age = now - last_ts_ms / 1000.0
+        if age < self.active_seconds:
+            return SessionState.ACTIVE
+        if age < self.quiet_seconds:
+            return SessionState.QUIET
+        return SessionState.ARCHIVED
+
+    def cutoffs(self, now: float) -> tuple[float, float]:
+        """(active, quiet) cutoffs in epoch ms: ACTIVE is ``last > active``, QUIET ``quiet < last <= active``."""
+        now_ms = now * 1000.0
+        return now_ms - self.active_seconds * 1000.0, now_ms - self.quiet_seconds * 1000.0
+
+    def bounds(self, status: SessionState | str | None, now: float) -> tuple[float | None, float | None]:
+        """``last_ts_ms`` bounds ``(greater than, at most)`` of a status; ``(None, None)`` for all."""
+        if status is None:
+            return None, None
+        state = parse_status(status)
+        active, quiet = self.cutoffs(now)
+        if state is SessionState.ACTIVE:
+            return active, None
+        if state is SessionState.QUIET:
+            return quiet, active
+        return None, quiet
+
+
+def parse_status(value: SessionState | str) -> SessionState:
+    """A status name, any case; :class:`UsageError` for anything else."""
+    if isinstance(value, SessionState):
+        return value
+    try:
+        return SessionState(str(value).upper())
+    except ValueError:
+        names = ", ".join(s.value for s in SessionState)
+        raise UsageError(f"unknown session status {value!r} (one of {names})") from None
+
+
+# -- records -------------------------------------------------------------------------
+
+
+def _agents(text: str | None) -> tuple[str, ...]:
+    return tuple(orjson.loads(text)) if text else ()
+
+
+@dataclass(frozen=True)
+class Thread:
+    """One conversation (or agent pair) of a session."""
+
+    session_id: str
+    id: str  # the thread key: 'conv:<conversationId>', 'pair:<a>|<b>', 'agent:<a>' or 'none'
+    status: SessionState
+    from_agent: str | None
+    to_agent: str | None
+    agents: tuple[str, ...]
+    event_count: int
+    first_ts_ms: int
+    last_ts_ms: int
+    last_event_type: str
+    last_outcome: str | None
+
+    @property
+    def conversation(self) -> str | None:
+        """The conversation id, for a conversation thread."""
+        return self.id[5:] if self.id.startswith("conv:") else None
+
+    @property
+    def first_at(self) -> float:
+        return self.first_ts_ms / 1000.0
+
+    @property
+    def last_at(self) -> float:
+        return self.last_ts_ms / 1000.0
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row, status: SessionState) -> "Thread":
+        return cls(row["session_id"], row["thread_key"], status, row["from_agent"], row["to_agent"],
+                   _agents(row["agents"]), row["event_count"], row["first_ts_ms"], row["last_ts_ms"],
+                   row["last_event_type"], row["last_outcome"])
+
+    def as_dict(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        out["status"] = self.status.value
+        out["agents"] = list(self.agents)
+        out["conversation_id"] = self.conversation
+        return out
+
+
+@dataclass(frozen=True)
+class Session:
+    """A work session's summary; ``threads`` is filled by :func:`get_session` only."""
+
+    id: str
+    status: SessionState
+    first_ts_ms: int
+    last_ts_ms: int
+    event_count: int
+    thread_count: int
+    agents: tuple[str, ...]
+    last_event_type: str
+    last_outcome: str | None
+    category: str | None           # what to show: the override if any, else from the events
+    category_source: str | None    # 'override', 'events' or None
+    auto_category: str | None      # from the events' enrichment
+    category_confidence: float | None
+    override_by: str | None
+    override_at: float | None
+    created_at: float
+    updated_at: float
+    threads: tuple[Thread, ...] = ()
+
+    @property
+    def first_at(self) -> float:
+        return self.first_ts_ms / 1000.0
+
+    @property
+    def last_at(self) -> float:
+        return self.last_ts_ms / 1000.0
+
+    @property
+    def duration_ms(self) -> int:
+        return self.last_ts_ms - self.first_ts_ms
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row, status: SessionState, threads: tuple[Thread, ...] = ()) -> "Session":
+        override = row["category_override"]
+        auto = row["category"]
+        return cls(
+            id=row["id"], status=status, first_ts_ms=row["first_ts_ms"], last_ts_ms=row["last_ts_ms"],
+            event_count=row["event_count"], thread_count=row["thread_count"], agents=_agents(row["agents"]),
+            last_event_type=row["last_event_type"], last_outcome=row["last_outcome"],
+            category=override or auto,
+            category_source="override" if override else ("events" if auto else None),
+            auto_category=auto, category_confidence=row["category_confidence"],
+            override_by=row["override_by"], override_at=row["override_at"],
+            created_at=row["created_at"], updated_at=row["updated_at"], threads=threads,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        out["status"] = self.status.value
+        out["agents"] = list(self.agents)
+        out["threads"] = [t.as_dict() for t in self.threads]
+        return out
+
+
+# -- incremental updates ---------------------------------------------------------------
+
+# Positions in a delta list (lists, not objects: this runs once per event).
+_COUNT, _FIRST, _LAST, _TYPE, _OUTCOME, _OUTCOME_TS, _AGENTS = range(7)
+_CATEGORY, _CONFIDENCE, _CATEGORY_TS = 7, 8, 9   # sessions
+_FROM, _TO = 7, 8                                # threads
+
+
+class SessionDeltas:
+    """The change one batch of new events makes to sessions and threads.
+
+    :meth:`add` each new event in id order, then :meth:`apply` inside the
+    batch's transaction: one upsert per touched session and thread.
+    """
+
+    def __init__(self) -> None:
+        self.sessions: dict[str, list[Any]] = {}
+        self.threads: dict[tuple[str, str], list[Any]] = {}
+
+    def add(self, row: Mapping[str, Any]) -> None:
+        """Fold in one new event (a row from :func:`queuetop.engine.events.parse_lines`)."""
+        session_id = row["session_id"]
+        if session_id is None:
+            return
+        ts = row["ts_ms"]
+        event_type = row["type"]
+        outcome = row["outcome"]
+        category = row["category"]
+        agent, from_agent, to_agent = row["agent_id"], row["from_agent"], row["to_agent"]
+        s = self.sessions.get(session_id)
+        if s is None:
+            s = self.sessions[session_id] = [0, ts, ts, event_type, None, None, set(), None, None, None]
+        s[_COUNT] += 1
+        if ts < s[_FIRST]:
+            s[_FIRST] = ts
+        if ts >= s[_LAST]:
+            s[_LAST] = ts
+            s[_TYPE] = event_type
+        if outcome is not None and (s[_OUTCOME_TS] is None or ts >= s[_OUTCOME_TS]):
+            s[_OUTCOME] = outcome
+            s[_OUTCOME_TS] = ts
+        agents = s[_AGENTS]
+        for name in (agent, from_agent, to_agent):
+            if name is not None:
+                agents.add(name)
+        if category is not None:
+            confidence = row["confidence"]
+            if s[_CATEGORY] is None or (confidence, ts) >= (s[_CONFIDENCE], s[_CATEGORY_TS]):
+                s[_CATEGORY], s[_CONFIDENCE], s[_CATEGORY_TS] = category, confidence, ts
+        key = (session_id, row["thread_key"])
+        t = self.threads.get(key)
+        if t is None:
+            t = self.threads[key] = [0, ts, ts, event_type, None, None, set(), None, None]
+        t[_COUNT] += 1
+        if ts < t[_FIRST]:
+            t[_FIRST] = ts
+        if ts >= t[_LAST]:
+            t[_LAST] = ts
+            t[_TYPE] = event_type
+        if outcome is not None and (t[_OUTCOME_TS] is None or ts >= t[_OUTCOME_TS]):
+            t[_OUTCOME] = outcome
+            t[_OUTCOME_TS] = ts
+        agents = t[_AGENTS]
+        for name in (agent, from_agent, to_agent):
+            if name is not None:
+                agents.add(name)
+        if t[_FROM] is None and from_agent is not None:
+            t[_FROM] = from_agent
+        if t[_TO] is None and to_agent is not None:
+            t[_TO] = to_agent
+
+    @property
+    def session_ids(self) -> tuple[str, ...]:
+        """The sessions this batch touched, sorted."""
+        return tuple(sorted(self.sessions))
+
+    async def apply(self, conn: Any, now: float) -> None:
+        """Write the deltas: one upsert per session and thread, then thread counts."""
+        if not self.sessions:
+            return
+        dumps = orjson.dumps
+        await conn.executemany(SQL["upsert_session"], [
+            {"id": sid, "event_count": s[_COUNT], "first_ts_ms": s[_FIRST], "last_ts_ms": s[_LAST],
+             "last_event_type": s[_TYPE], "last_outcome": s[_OUTCOME], "last_outcome_ts_ms": s[_OUTCOME_TS],
+             "agents": dumps(sorted(s[_AGENTS])).decode(), "category": s[_CATEGORY],
+             "category_confidence": s[_CONFIDENCE], "category_ts_ms": s[_CATEGORY_TS], "now": now}
+            for sid, s in self.sessions.items()
+        ])
+        await conn.executemany(SQL["upsert_thread"], [
+            {"session_id": sid, "thread_key": key, "event_count": t[_COUNT], "first_ts_ms": t[_FIRST],
+             "last_ts_ms": t[_LAST], "last_event_type": t[_TYPE], "last_outcome": t[_OUTCOME],
+             "last_outcome_ts_ms": t[_OUTCOME_TS], "agents": dumps(sorted(t[_AGENTS])).decode(),
+             "from_agent": t[_FROM], "to_agent": t[_TO]}
+            for (sid, key), t in self.threads.items()
+        ])
+        await conn.execute(SQL["update_thread_counts"], {"session_ids": dumps(list(self.sessions)).decode()})
+
+
+# -- reads -------------------------------------------------------------------------
+
+
+def _thresholds(thresholds: SessionThresholds | None) -> SessionThresholds:
+    return thresholds if thresholds is not None else SessionThresholds()
+
+
+def _filters(clock: Clock, status: SessionState | str | None, search: str | None, category: str | None,
+             thresholds: SessionThresholds) -> dict[str, Any]:
+    after, until = thresholds.bounds(status, clock.now())
+    return {"after_ms": after, "until_ms": until, "search": search or None, "category": category or None}
+
+
+async def list_sessions(db: Database, clock: Clock, status: SessionState | str | None = None,
+                        search: str | None = None, limit: int = 50, offset: int = 0, *,
+                        category: str | None = None,
+                        thresholds: SessionThresholds | None = None) -> list[Session]:
+    """A page of sessions, most recent last event first.
+
+    ``status`` filters by ACTIVE/QUIET/ARCHIVED at the clock's time;
+    ``search`` matches the session id, its category or an agent's name.
+    """
+    limits = _thresholds(thresholds)
+    now = clock.now()
+    params = _filters(clock, status, search, category, limits) | {"limit": limit, "offset": offset}
+    return [Session.from_row(row, limits.status(row["last_ts_ms"], now))
+            for row in await db.fetchall(SQL["list_sessions"], params)]
+
+
+async def count_sessions(db: Database, clock: Clock, status: SessionState | str | None = None,
+                         search: str | None = None, *, category: str | None = None,
+                         thresholds: SessionThresholds | None = None) -> int:
+    """How many sessions :func:`list_sessions` would page through."""
+    params = _filters(clock, status, search, category, _thresholds(thresholds))
+    return int(await db.scalar(SQL["count_sessions"], params) or 0)
+
+
+async def counts_by_status(db: Database, clock: Clock, *,
+                           thresholds: SessionThresholds | None = None) -> dict[SessionState, int]:
+    """Sessions per status at the clock's time, in one query."""
+    active, quiet = _thresholds(thresholds).cutoffs(clock.now())
+    row = await db.fetchone(SQL["session_counts_by_status"], {"active_ms": active, "quiet_ms": quiet})
+    assert row is not None
+    return {SessionState.ACTIVE: row["active"] or 0, SessionState.QUIET: row["quiet"] or 0,
+            SessionState.ARCHIVED: row["archived"] or 0}
+
+
+async def get_session(db: Database, clock: Clock, session_id: str, *,
+                      thresholds: SessionThresholds | None = None) -> Session:
+    """One session with its threads (most recent first); :class:`NotFound` if there is none."""
+    limits = _thresholds(thresholds)
+    row = await db.fetchone(SQL["get_session"], {"id": session_id})
+    if row is None:
+        raise NotFound(f"no work session {session_id!r}")
+    now = clock.now()
+    threads = tuple(Thread.from_row(t, limits.status(t["last_ts_ms"], now))
+                    for t in await db.fetchall(SQL["session_threads"], {"session_id": session_id}))
+    return Session.from_row(row, limits.status(row["last_ts_ms"], now), threads)
+
+
+async def session_events(db: Database, session_id: str, limit: int = 200,
+                         before_id: int | None = None) -> list[Event]:
+    """A session's events, newest first; ``before_id`` pages back from there."""
+    if limit < 1:
+        raise UsageError(f"limit must be at least 1, got {limit}")
+    rows = await db.fetchall(SQL["session_events"],
+                             {"session_id": session_id, "before_id": before_id, "limit": limit})
+    return [Event.from_row(row) for row in rows]
+
+
+async def override_category(db: Database, clock: Clock, session_id: str, category: str | None,
+                            who: str) -> Session:
+    """Set (or with ``None`` clear) an operator's category for a session, with who and when.
+
+    The override wins over the category the events gave; it is kept as the
+    events keep arriving.
+    """
+    if category is not None:
+        category = category.strip() or None
+    if not who or not who.strip():
+        raise UsageError("an override needs the operator's name")
+    async with db.transaction() as conn:
+        cursor = await conn.execute(SQL["override_category"], {
+            "id": session_id, "category": category, "who": who.strip(), "now": clock.now()})
+        if cursor.rowcount == 0:
+            raise NotFound(f"no work session {session_id!r}")
+    return await get_session(db, clock, session_id)
+
+
+# -- checking the incremental state ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SessionSummary:
+    """The parts of a session (and its threads) that events determine: what a rebuild compares."""
+
+    id: str
+    event_count: int
+    thread_count: int
+    first_ts_ms: int
+    last_ts_ms: int
+    agents: tuple[str, ...]
+    last_event_type: str
+    last_outcome: str | None
+    category: str | None
+    category_confidence: float | None
+    threads: dict[str, tuple[Any, ...]] = field(default_factory=dict, compare=True)
+
+
+async def stored_session_summaries(db: Database) -> dict[str, SessionSummary]:
+    """Every session and thread as the incremental updates left them."""
+    threads: dict[str, dict[str, tuple[Any, ...]]] = {}
+    for t in await db.fetchall(SQL["all_threads"]):
+        threads.setdefault(t["session_id"], {})[t["thread_key"]] = (
+            t["event_count"], t["first_ts_ms"], t["last_ts_ms"], _agents(t["agents"]),
+            t["last_event_type"], t["last_outcome"], t["from_agent"], t["to_agent"])
+    return {
+        row["id"]: SessionSummary(
+            row["id"], row["event_count"], row["thread_count"], row["first_ts_ms"], row["last_ts_ms"],
+            _agents(row["agents"]), row["last_event_type"], row["last_outcome"], row["category"],
+            row["category_confidence"], threads.get(row["id"], {}))
+        for row in await db.fetchall(SQL["all_sessions"])
+    }
+
+
+async def rebuild_sessions_from_events(db: Database, *, page: int = 20_000) -> dict[str, SessionSummary]:
+    """Recompute every session and thread from the events table, from scratch; writes nothing.
+
+    A separate, deliberately plain implementation of the rules in the module
+    docstring (collect, then take maxima), so that comparing it with
+    :func:`stored_session_summaries` checks the incremental path. Sessions
+    whose events retention deleted will differ, by design.
+    """
+    per_session: dict[str, list[tuple[Any, ...]]] = {}
+    after = 0
+    while True:
+        rows = await db.fetchall(SQL["events_for_rebuild"], {"after_id": after, "limit": page})
+        if not rows:
+            break
+        for row in rows:
+            data = orjson.loads(row["data"])
+            fields = data if type(data) is dict else {}
+            per_session.setdefault(row["session_id"], []).append((
+                row["id"], row["ts_ms"], row["type"], row["agent_id"], row["thread_key"], row["category"],
+                row["confidence"], text_value(fields.get("outcome")), text_value(fields.get("fromAgent")),
+                text_value(fields.get("toAgent"))))
+        after = rows[-1]["id"]
+    return {sid: _summarise(sid, events) for sid, events in per_session.items()}
+
+
+def _summarise(session_id: str, events: list[tuple[Any, ...]]) -> SessionSummary:
+    def fold(subset: list[tuple[Any, ...]]) -> tuple[Any, ...]:
+        last = max(subset, key=lambda e: (e[1], e[0]))
+        with_outcome = [e for e in subset if e[7] is not None]
+        outcome = max(with_outcome, key=lambda e: (e[1], e[0]))[7] if with_outcome else None
+        agents = tuple(sorted({name for e in subset for name in (e[3], e[8], e[9]) if name is not None}))
+        return (len(subset), min(e[1] for e in subset), last[1], agents, last[2], outcome)
+
+    by_thread: dict[str, list[tuple[Any, ...]]] = {}
+    for event in events:
+        by_thread.setdefault(event[4], []).append(event)
+    threads = {}
+    for key, subset in by_thread.items():
+        ordered = sorted(subset)  # by id: arrival order
+        from_agent = next((e[8] for e in ordered if e[8] is not None), None)
+        to_agent = next((e[9] for e in ordered if e[9] is not None), None)
+        threads[key] = fold(subset) + (from_agent, to_agent)
+    count, first, last, agents, last_type, outcome = fold(events)
+    categorised = [e for e in events if e[5] is not None]
+    best = max(categorised, key=lambda e: (e[6], e[1], e[0])) if categorised else None
+    return SessionSummary(session_id, count, len(threads), first, last, agents, last_type, outcome,
+                          best[5] if best else None, best[6] if best else None, threads)
+
+
+def session_ids(rows: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
+    """The distinct session ids of some event rows, sorted."""
+    return tuple(sorted({row["session_id"] for row in rows if row["session_id"] is not None}))
