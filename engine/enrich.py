@@ -167,6 +167,13 @@ class EnrichRules:
             by_keyword = fields.setdefault(rule.field, {})  # type: ignore[arg-type]
             for keyword in rule.keywords:
                 by_keyword.setdefault(keyword.lower(), []).append((order, rule.category, rule.confidence))  # type: ignore[arg-type]
+        for by_keyword in fields.values():
+            # The regex reports the longest keyword at a position; the rules
+            # of every shorter keyword that also starts there match too.
+            for keyword, entries in by_keyword.items():
+                for other, more in by_keyword.items():
+                    if other != keyword and keyword.startswith(other):
+                        entries.extend(e for e in more if e not in entries)
         self._fields = [(field, re.compile(r"\b" + _trie_pattern(by_keyword)), by_keyword)
                         for field, by_keyword in fields.items()]
         self._by_type: dict[str, tuple[str, str | None, float | None, int]] = {}
