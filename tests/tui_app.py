@@ -40,8 +40,12 @@ def make_app(db: Path | str = DB_NAME, **kwargs: Any) -> QueuetopApp:
 Scene = Callable[[Pilot], Awaitable[None]]
 
 
-def steps(*keys: str, then: Scene | None = None) -> Scene:
-    """Wait for the first data, press ``keys`` one by one letting each settle, then ``then``."""
+def steps(*keys: str, then: Scene | None = None, screen: str = "DashboardScreen") -> Scene:
+    """Wait for the first data, press ``keys`` one by one letting each settle, then ``then``.
+
+    Fails unless the app ends on ``screen`` (a scene that lost its way must not
+    quietly snapshot the wrong screen).
+    """
 
     async def run(pilot: Pilot) -> None:
         app = pilot.app
@@ -52,6 +56,7 @@ def steps(*keys: str, then: Scene | None = None) -> Scene:
         if then is not None:
             await then(pilot)
         await pilot.pause()
+        assert type(app.screen).__name__ == screen, f"ended on {type(app.screen).__name__}, not {screen}"
 
     return run
 
@@ -77,11 +82,11 @@ SCENES: dict[str, Scene] = {
     # Jobs 3 and 2 tagged, then the list filtered to "ads".
     "dashboard_tagged_filtered": steps("j", "j", "j", "j", "space", "space", "slash", "a", "d", "s", "enter"),
     # Job 5 (third row), then its chunk 5: failed after four attempts.
-    "job_detail": steps("j", "j", "enter", "j", "j", "j", "j", "j"),
-    # The Work sessions pane (tab twice: jobs, workers, sessions), its first session.
-    "session_detail": steps("tab", "tab", "enter"),
-    "schedules": steps("s"),
-    "help": steps("question_mark"),
-    "confirm": steps("j", "j", then=_ask_to_cancel),
+    "job_detail": steps("j", "j", "enter", "j", "j", "j", "j", "j", screen="JobDetailScreen"),
+    # The Work sessions pane (tab: from jobs to the pane below), its first session.
+    "session_detail": steps("tab", "enter", screen="SessionDetailScreen"),
+    "schedules": steps("s", screen="SchedulesScreen"),
+    "help": steps("question_mark", screen="HelpScreen"),
+    "confirm": steps("j", "j", then=_ask_to_cancel, screen="ConfirmScreen"),
     "stale_banner": steps(then=_lock_the_database),
 }

@@ -23,6 +23,7 @@ class EventFeed(LiveTable[EventView]):
     """Events: time, type, agent, session, summary."""
 
     TITLE = "Event feed"
+    PIN_TOP = True
     COLUMNS: ClassVar[tuple[Col, ...]] = (
         Col("id", "#", 5),
         Col("time", "TIME", 8),

@@ -45,6 +45,9 @@ class LiveTable(DataTable[RenderableType], Generic[R]):
     TAGGABLE: ClassVar[bool] = False
     MARGIN: ClassVar[int] = 10  # rows fetched beyond what the pane can show
     TITLE: ClassVar[str] = ""
+    # A feed (newest first): a cursor on the first row stays there as new rows
+    # arrive above it, instead of following its row down.
+    PIN_TOP: ClassVar[bool] = False
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("j", "cursor_down", "Down", show=False, id="table.down"),
@@ -150,7 +153,9 @@ class LiveTable(DataTable[RenderableType], Generic[R]):
         if order != keys:
             position = {key: n for n, key in enumerate(keys)}
             self.sort(self.KEY_COLUMN, key=lambda cell: position[str(cell)])
-        if selected is not None and selected in wanted:
+        if self.PIN_TOP and index == 0:
+            target = 0
+        elif selected is not None and selected in wanted:
             target = keys.index(selected)
         else:
             target = min(index, len(keys) - 1)
