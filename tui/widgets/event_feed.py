@@ -58,9 +58,9 @@ class EventFeed(LiveTable[EventView]):
 
     def _update_subtitle(self) -> None:
         if not events_available():
-            self.border_subtitle = "event tailer not in this build"
+            self.set_subtitle("event tailer not in this build")
         else:
-            self.border_subtitle = f"newest {self.row_count} · last #{self.last_id}" if self.last_id else "none yet"
+            self.set_subtitle(f"newest {self.row_count} · last #{self.last_id}" if self.last_id else "none yet")
 
     def key_of(self, record: EventView) -> str:
         return str(record.id)

@@ -254,5 +254,10 @@ class LiveTable(DataTable[RenderableType], Generic[R]):
             text = f"{self.window_start + 1:,}–{self.window_start + self.row_count:,} of {self.total:,}"
         if self.tagged:
             text = f"{len(self.tagged)} tagged · {text}"
-        self.border_subtitle = text
+        self.set_subtitle(text)
+
+    def set_subtitle(self, text: str) -> None:
+        """Set the border subtitle; an unchanged one repaints nothing."""
+        if self.border_subtitle != text:
+            self.border_subtitle = text
 

@@ -36,4 +36,6 @@ class LogTail(RichLog):
         if lines:
             self.last_id = lines[-1].id
             self.lines_read += len(lines)
-        self.border_subtitle = f"{self.lines_read} line(s) read" if self.lines_read else "no lines yet"
+        subtitle = f"{self.lines_read} line(s) read" if self.lines_read else "no lines yet"
+        if self.border_subtitle != subtitle:
+            self.border_subtitle = subtitle

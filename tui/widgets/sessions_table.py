@@ -45,7 +45,7 @@ class SessionsTable(LiveTable[SessionView]):
 
     def _update_subtitle(self) -> None:
         if not available():
-            self.border_subtitle = "event tailer not in this build"
+            self.set_subtitle("event tailer not in this build")
         else:
             super()._update_subtitle()
 

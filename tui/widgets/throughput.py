@@ -25,6 +25,7 @@ class Throughput(Vertical):
         self._rates: deque[float] = deque([0.0] * HISTORY, maxlen=HISTORY)
         self._start: tuple[float, int] | None = None
         self.rate = 0.0
+        self._shown_idle = True
 
     def compose(self) -> ComposeResult:
         yield Static("0.0 chunks/s", id="rate")
@@ -41,6 +42,9 @@ class Throughput(Vertical):
         self.rate = (ended - base) / (now - started)
         self._rates.append(self.rate)
         self._start = (now, ended)
+        if not any(self._rates) and self._shown_idle:
+            return  # nothing moved and nothing to scroll away: no repaint
+        self._shown_idle = not any(self._rates)
         peak = max(self._rates)
         self.query_one("#rate", Static).update(f"{self.rate:.1f} chunks/s  (peak {peak:.1f})")
         self.query_one("#spark", Sparkline).data = list(self._rates)
