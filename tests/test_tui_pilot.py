@@ -211,3 +211,24 @@ async def test_a_failing_database_shows_the_banner_and_backs_off(db: Path) -> No
         assert await live.cycle()
         await pilot.pause()
         assert not banner.display and live.interval == 0.25
+
+
+async def test_a_pane_holds_one_window_and_pages_past_its_ends(db: Path) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.settle()
+        for n in range(150):
+            await app.queue.submit("demo.noop", params={"n": n})
+        await app.settle()
+        table = app.screen.query_one(JobsTable)
+        assert table.total == 157
+        assert table.row_count == table.page_size < 157  # what it can show plus a margin, not every job
+        await press(app, pilot, "G")
+        assert table.selected_key == "1" and table.window_start > 0
+        await press(app, pilot, "g")
+        assert table.selected_key == "157" and table.window_start == 0
+        for _ in range(table.row_count):  # down past the last held row: the next window is fetched
+            await pilot.press("j")
+        await app.settle()
+        assert table.window_start > 0
+        assert table.selected_key == str(157 - table.row_count)
