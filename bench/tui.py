@@ -26,7 +26,6 @@ import fcntl
 import os
 import shutil
 import sqlite3
-import statistics
 import struct
 import subprocess
 import sys

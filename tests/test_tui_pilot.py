@@ -175,7 +175,7 @@ async def test_selection_follows_its_job_when_rows_move(db: Path) -> None:
 
 async def test_refresh_writes_only_changed_cells(db: Path) -> None:
     app = make_app()
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE):
         await app.settle()
         table = app.screen.query_one(JobsTable)
         now = app.queue.clock.now()

@@ -28,7 +28,7 @@ from queuetop.engine.exceptions import QueuetopError
 from queuetop.engine.queue import Queue, Totals
 
 from .live import ALL_TOPICS, LiveUpdates
-from .messages import DataFresh, DataStale, EngineChanged, EventsArrived, LoadFailed, RefreshDone
+from .messages import DataFresh, DataStale, EngineChanged, EventsArrived, LoadFailed
 
 log = logging.getLogger("queuetop.tui")
 
@@ -205,7 +205,6 @@ class QueuetopApp(App[int]):
             if isinstance(screen, LiveScreen):
                 await screen.refresh_data(topics, job_ids)
         self.refreshes += 1
-        self.post_message(RefreshDone(0.0))
 
     def visible_screens(self) -> list[Screen[Any]]:
         """The top screen and, under modal ones, the screens that still show."""

@@ -51,13 +51,6 @@ class LoadFailed(Message):
         self.error = error
 
 
-class RefreshDone(Message):
-    """One refresh cycle finished (tests and benchmarks wait on this)."""
-
-    def __init__(self, seconds: float) -> None:
-        super().__init__()
-        self.seconds = seconds
-
 
 class JobSelected(Message):
     """Enter on a job: open its detail screen."""
@@ -73,19 +66,3 @@ class SessionSelected(Message):
     def __init__(self, session_id: str) -> None:
         super().__init__()
         self.session_id = session_id
-
-
-class ChunkHighlighted(Message):
-    """The cursor moved to another chunk in job detail."""
-
-    def __init__(self, chunk_index: int | None) -> None:
-        super().__init__()
-        self.chunk_index = chunk_index
-
-
-class ScheduleHighlighted(Message):
-    """The cursor moved to another schedule."""
-
-    def __init__(self, name: str | None) -> None:
-        super().__init__()
-        self.name = name
