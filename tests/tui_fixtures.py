@@ -12,6 +12,7 @@ screenshots/make.py.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +27,10 @@ from queuetop.engine.config import MAINTENANCE_CRONS, Config
 from queuetop.engine.queue import Queue
 from queuetop.engine.states import WorkerState
 from queuetop.engine.worker import Worker
+
+# The story opens a circuit and fails chunks on purpose: keep the engine's
+# warnings about it out of test and screenshot output.
+logging.getLogger("queuetop").addHandler(logging.NullHandler())
 
 NOW = 1_767_225_600.0  # 2026-01-01 00:00:00 UTC: the frozen "now" of every fixture
 SIZE = (160, 50)        # terminal size of every snapshot and screenshot
