@@ -12,7 +12,10 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
+import threading
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, NoReturn
@@ -346,6 +349,31 @@ async def _run_command(args: argparse.Namespace, cfg: config_module.Config, db_p
         await queue.close()
 
 
+def _leave_stuck_handlers(code: int) -> int:
+    """Exit now if sync handlers are still running after the engine stopped.
+
+    A sync handler that outlives the grace period cannot be killed: its
+    chunk has been released, the log buffer flushed and the worker marked
+    offline, but its thread is not a daemon, so the interpreter would wait
+    for it at exit however long it takes, and a stopped engine would linger.
+    """
+    from .worker import HANDLER_THREAD_PREFIX
+
+    deadline = time.monotonic() + 0.5  # idle pool threads take a moment to notice the shutdown
+    stuck = [t for t in threading.enumerate() if t.name.startswith(HANDLER_THREAD_PREFIX)]
+    for thread in stuck:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    stuck = [t for t in stuck if t.is_alive()]
+    if not stuck:
+        return code
+    log.warning("%d sync handler(s) still running after the grace period; exiting without waiting for them",
+                len(stuck))
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``queuetop`` console script."""
     args = build_parser().parse_args(argv)
@@ -358,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_run_command(args, cfg, db_path))
         if args.engine_only:
             _setup_logging(args.verbose)
-            return asyncio.run(run_engine(args, cfg, db_path))
+            return _leave_stuck_handlers(asyncio.run(run_engine(args, cfg, db_path)))
         from queuetop.tui.launch import launch  # Textual is imported only here
 
         return launch(args, cfg, db_path)

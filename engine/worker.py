@@ -34,6 +34,8 @@ log = logging.getLogger("queuetop.engine")
 
 # At most this many outcomes are written in one settle transaction.
 SETTLE_BATCH = 1000
+# Names of the threads sync handlers run on (see Worker._threads).
+HANDLER_THREAD_PREFIX = "handler-"
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ class Worker:
         # Sync handlers get threads of their own, one per slot: on the shared
         # default executor (6 threads on 2 cores) they would queue behind each
         # other and spend their timeout waiting.
-        self._threads = ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"handler-{self.id}")
+        self._threads = ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"{HANDLER_THREAD_PREFIX}{self.id}")
         self._unsubscribe = queue.changes.subscribe(self._on_change)
         self.claimed = 0
 

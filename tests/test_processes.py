@@ -190,3 +190,25 @@ params = { source = "test" }
     assert [row[0] for row in scheduled] == sorted(job_ids)  # every scheduled job has exactly one run
     assert {row[1] for row in scheduled} == {'{"source": "test"}'}
     assert_counters(db)
+
+
+def test_sigterm_does_not_wait_for_a_stuck_sync_handler(tmp_path: Path, engines: Engines) -> None:
+    """A sync handler still running after the grace period: released, logs kept, and the process exits."""
+    db = tmp_path / "queue.db"
+    config = write_config(tmp_path / "stuck.toml", "[engine]\ngrace_period = 0.2\npoll_interval = 0.05\n"
+                                                   "log_flush_interval = 3600\n")
+    engine = engines.start(db, config=config)
+    wait_until(lambda: workers_online(db, 1), timeout=20, message=lambda: "the worker\n" + engines.logs())
+    job = submit(db, tmp_path, "demo.log", "--params", '{"lines": 7, "hold": 60}')
+    wait_until(lambda: scalar(db, "SELECT status FROM chunks WHERE job_id = ?", (job,)) == "processing",
+               timeout=10, message=lambda: "the chunk to run\n" + engines.logs())
+    started = time.monotonic()
+    assert engine.stop(timeout=15) == 0, engine.log()
+    assert time.monotonic() - started < 8, "the engine waited for the handler's thread"
+    assert "still running after the grace period" in engine.log()
+    assert query(db, "SELECT status, attempt, worker_id FROM chunks WHERE job_id = ?", (job,)) == [("pending", 0, None)]
+    # The lines it logged before it got stuck were flushed on the way out.
+    assert [row[0] for row in query(db, "SELECT message FROM task_logs WHERE job_id = ? ORDER BY id", (job,))] == [
+        f"line {n}" for n in range(7)]
+    assert query(db, "SELECT status FROM workers") == [("offline",)]
+    assert_counters(db)
