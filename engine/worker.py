@@ -172,7 +172,7 @@ class Worker:
         tasks = [task for _, task, _ in self._inflight.values()]
         if not tasks:  # they finished while the status was written
             return
-        log.info("worker %s stopping: %d chunk(s) in flight, grace %.0fs",
+        log.info("worker %s stopping: %d chunk(s) in flight, grace %gs",
                  self.id, len(tasks), self.queue.settings.grace_period)
         _, pending = await asyncio.wait(tasks, timeout=self.queue.settings.grace_period)
         for task in pending:
