@@ -212,3 +212,38 @@ def test_sigterm_does_not_wait_for_a_stuck_sync_handler(tmp_path: Path, engines:
         f"line {n}" for n in range(7)]
     assert query(db, "SELECT status FROM workers") == [("offline",)]
     assert_counters(db)
+
+
+def test_a_paused_worker_that_lost_its_lease_cannot_complete_the_chunk(tmp_path: Path, engines: Engines) -> None:
+    """SIGSTOP a worker mid-chunk until it is declared stale and its chunk is rescued and completed
+    elsewhere, then SIGCONT it: whatever it does next, the chunk stays the rescuer's."""
+    db = tmp_path / "queue.db"
+    config = write_config(tmp_path / "rescue.toml", RESCUE_CONFIG)
+    frozen = engines.start(db, config=config)
+    wait_until(lambda: workers_online(db, 1), timeout=20, message=lambda: "the first worker\n" + engines.logs())
+    job = submit(db, tmp_path, "demo.sleep", "--params", '{"seconds": 1.5}')
+    frozen_id = scalar(db, "SELECT id FROM workers WHERE pid = ?", (frozen.pid,))
+    wait_until(lambda: query(db, "SELECT status, worker_id FROM chunks WHERE job_id = ?", (job,)) == [
+        ("processing", frozen_id)], timeout=10, message=lambda: "the chunk to be claimed\n" + engines.logs())
+    frozen.signal(signal.SIGSTOP)
+    try:
+        rescuer = engines.start(db, config=config)
+        wait_until(lambda: scalar(db, "SELECT status FROM jobs WHERE id = ?", (job,)) == "completed", timeout=20,
+                   message=lambda: "the rescuer to complete the chunk\n" + engines.logs())
+    finally:
+        frozen.signal(signal.SIGCONT)
+    # Back from the dead: it learns it was marked offline and carries on under a new id.
+    wait_until(lambda: scalar(db, "SELECT count(*) FROM workers WHERE pid = ?", (frozen.pid,)) == 2, timeout=10,
+               message=lambda: "the frozen worker to re-register\n" + engines.logs())
+    for engine in (frozen, rescuer):
+        assert engine.stop() == 0, engine.log()
+
+    rescuer_id = scalar(db, "SELECT id FROM workers WHERE pid = ?", (rescuer.pid,))
+    assert query(db, "SELECT status, attempt, worker_id, result FROM chunks WHERE job_id = ?", (job,)) == [
+        ("completed", 2, rescuer_id, '{"slept": 1.5}')]
+    assert query(db, "SELECT attempt, outcome, worker_id FROM chunk_attempts") == [(1, "lost", frozen_id)]
+    assert query(db, "SELECT status, chunks_done FROM workers WHERE id = ?", (frozen_id,)) == [("offline", 0)]
+    assert scalar(db, "SELECT sum(chunks_done) FROM workers") == 1
+    log = frozen.log()
+    assert "was marked offline" in log and "re-registering" in log
+    assert_counters(db)
