@@ -163,6 +163,9 @@ def test_a_schedule_fires_once_across_two_processes(tmp_path: Path, engines: Eng
 scheduler_interval = 0.05
 poll_interval = 0.05
 
+[maintenance]
+mark-stale-workers-offline = "* * * * * *"
+
 [[schedules]]
 name = "every-second"
 cron = "* * * * * *"
@@ -189,6 +192,11 @@ params = { source = "test" }
     scheduled = query(db, "SELECT id, params FROM jobs WHERE schedule_id IS NOT NULL ORDER BY id")
     assert [row[0] for row in scheduled] == sorted(job_ids)  # every scheduled job has exactly one run
     assert {row[1] for row in scheduled} == {'{"source": "test"}'}
+    # The per-second maintenance task, too, ran once per second whichever process got there first.
+    maintenance = query(db, "SELECT r.scheduled_for, r.status FROM schedule_runs r JOIN schedules s"
+                            " ON s.id = r.schedule_id WHERE s.name = 'mark-stale-workers-offline'")
+    assert len(maintenance) >= 2 and {status for _, status in maintenance} == {"ok"}
+    assert len({t for t, _ in maintenance}) == len(maintenance)
     assert_counters(db)
 
 
