@@ -175,7 +175,8 @@ params = { source = "test" }
     first, second = engines.start(db, config=config), engines.start(db, config=config)
     wait_until(lambda: workers_online(db, 2), timeout=20, message=lambda: "two workers\n" + engines.logs())
     # Both processes are up and ticking twenty times a second: let the schedule fire for a few seconds.
-    wait_until(lambda: scalar(db, "SELECT count(*) FROM schedule_runs") >= 4, timeout=20,
+    wait_until(lambda: scalar(db, "SELECT count(*) FROM schedule_runs r JOIN schedules s ON s.id = r.schedule_id"
+                                  " WHERE s.name = 'every-second'") >= 4, timeout=20,
                message=lambda: "four runs\n" + engines.logs())
     for engine in (first, second):
         assert engine.stop() == 0, engine.log()
