@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -232,8 +232,8 @@ _FROM, _TO = 7, 8                                # threads
 class SessionDeltas:
     """The change one batch of new events makes to sessions and threads.
 
-    :meth:`add` each new event in id order, then :meth:`apply` inside the
-    batch's transaction: one upsert per touched session and thread.
+    :meth:`add` each new event in id order, then run :meth:`statements`
+    inside the batch's transaction: one upsert per touched session and thread.
     """
 
     def __init__(self) -> None:
@@ -297,26 +297,30 @@ class SessionDeltas:
         """The sessions this batch touched, sorted."""
         return tuple(sorted(self.sessions))
 
-    async def apply(self, conn: Any, now: float) -> None:
-        """Write the deltas: one upsert per session and thread, then thread counts."""
+    def statements(self, now: float) -> list[tuple[str, str, Any]]:
+        """The writes, as ``(kind, sql, params)``: one upsert per session and thread, then thread counts.
+
+        Plain data, so that whoever holds the transaction (the tailer on
+        aiosqlite, a bulk-ingest worker on sqlite3) runs them.
+        """
         if not self.sessions:
-            return
+            return []
         dumps = orjson.dumps
-        await conn.executemany(SQL["upsert_session"], [
-            {"id": sid, "event_count": s[_COUNT], "first_ts_ms": s[_FIRST], "last_ts_ms": s[_LAST],
-             "last_event_type": s[_TYPE], "last_outcome": s[_OUTCOME], "last_outcome_ts_ms": s[_OUTCOME_TS],
-             "agents": dumps(sorted(s[_AGENTS])).decode(), "category": s[_CATEGORY],
-             "category_confidence": s[_CONFIDENCE], "category_ts_ms": s[_CATEGORY_TS], "now": now}
-            for sid, s in self.sessions.items()
-        ])
-        await conn.executemany(SQL["upsert_thread"], [
-            {"session_id": sid, "thread_key": key, "event_count": t[_COUNT], "first_ts_ms": t[_FIRST],
-             "last_ts_ms": t[_LAST], "last_event_type": t[_TYPE], "last_outcome": t[_OUTCOME],
-             "last_outcome_ts_ms": t[_OUTCOME_TS], "agents": dumps(sorted(t[_AGENTS])).decode(),
-             "from_agent": t[_FROM], "to_agent": t[_TO]}
-            for (sid, key), t in self.threads.items()
-        ])
-        await conn.execute(SQL["update_thread_counts"], {"session_ids": dumps(list(self.sessions)).decode()})
+        return [
+            ("many", SQL["upsert_session"], [
+                {"id": sid, "event_count": s[_COUNT], "first_ts_ms": s[_FIRST], "last_ts_ms": s[_LAST],
+                 "last_event_type": s[_TYPE], "last_outcome": s[_OUTCOME], "last_outcome_ts_ms": s[_OUTCOME_TS],
+                 "agents": dumps(sorted(s[_AGENTS])).decode(), "category": s[_CATEGORY],
+                 "category_confidence": s[_CONFIDENCE], "category_ts_ms": s[_CATEGORY_TS], "now": now}
+                for sid, s in self.sessions.items()]),
+            ("many", SQL["upsert_thread"], [
+                {"session_id": sid, "thread_key": key, "event_count": t[_COUNT], "first_ts_ms": t[_FIRST],
+                 "last_ts_ms": t[_LAST], "last_event_type": t[_TYPE], "last_outcome": t[_OUTCOME],
+                 "last_outcome_ts_ms": t[_OUTCOME_TS], "agents": dumps(sorted(t[_AGENTS])).decode(),
+                 "from_agent": t[_FROM], "to_agent": t[_TO]}
+                for (sid, key), t in self.threads.items()]),
+            ("exec", SQL["update_thread_counts"], {"session_ids": dumps(list(self.sessions)).decode()}),
+        ]
 
 
 # -- reads -------------------------------------------------------------------------
@@ -492,7 +496,3 @@ def _summarise(session_id: str, events: list[tuple[Any, ...]]) -> SessionSummary
     return SessionSummary(session_id, count, len(threads), first, last, agents, last_type, outcome,
                           best[5] if best else None, best[6] if best else None, threads)
 
-
-def session_ids(rows: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
-    """The distinct session ids of some event rows, sorted."""
-    return tuple(sorted({row["session_id"] for row in rows if row["session_id"] is not None}))

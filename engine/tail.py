@@ -26,6 +26,12 @@ discards bytes up to its newline, remembering across polls (and restarts)
 that it is inside such a line. Memory is bounded by the block size plus
 ``max_line_bytes`` per file, whatever the file's size.
 
+A backlog of ``bulk_min_bytes`` or more (a cold start on a big file) is
+ingested by ``bulk_workers`` child processes instead: each parses a
+line-aligned chunk and commits it on its own connection, in file order, with
+the same statements and compare-and-set, so that parsing one chunk overlaps
+committing another on a second core. The parent's event loop stays free.
+
 Change notices come from watchfiles (inotify) on the files' directories,
 with a slow periodic stat as the safety net for anything a watcher misses
 (network filesystems, a directory that did not exist yet). Several processes
@@ -42,14 +48,20 @@ import glob
 import hashlib
 import logging
 import os
+import signal
+import socket
+import sqlite3
 import stat as stat_module
-from collections.abc import Callable
+import subprocess
+import sys
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from typing import Any
 
 from . import queries
 from .clock import Clock
-from .db import Database
+from .db import Database, configure
 from .enrich import EnrichRules
 from .events import DEFAULT_MAX_LINE_BYTES, BadReason, parse_lines
 from .sessions import SessionDeltas, SessionThresholds
@@ -63,6 +75,9 @@ BATCH_LINES = 10_000          # lines per transaction (soft: whole blocks are pa
 BATCH_BYTES = 8 << 20         # and at most this many bytes read per transaction
 HEAD_BYTES = 1024             # a file's identity includes a hash of its first bytes
 INLINE_BYTES = 256 << 10      # smaller backlogs are parsed on the event loop (no thread hop)
+BULK_MIN_BYTES = 32 << 20     # larger backlogs are ingested by worker processes ...
+BULK_CHUNK_BYTES = 4 << 20    # ... in line-aligned chunks of about this size (one transaction each)
+BULK_WORKERS = 2              # one per core of a small machine: parse and commit overlap
 _GLOB_CHARS = frozenset("*?[")
 
 
@@ -235,7 +250,8 @@ class Tailer:
     def __init__(self, db: Database, clock: Clock, paths: list[str], *, rules: EnrichRules | None = None,
                  thresholds: SessionThresholds | None = None, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
                  stat_interval: float = 2.0, batch_lines: int = BATCH_LINES,
-                 block_bytes: int = BLOCK_BYTES) -> None:
+                 block_bytes: int = BLOCK_BYTES, bulk_workers: int = BULK_WORKERS,
+                 bulk_min_bytes: int = BULK_MIN_BYTES, bulk_chunk_bytes: int = BULK_CHUNK_BYTES) -> None:
         if max_line_bytes < 1:
             raise ValueError(f"max_line_bytes must be positive, got {max_line_bytes}")
         self.db = db
@@ -247,6 +263,10 @@ class Tailer:
         self.stat_interval = stat_interval
         self.batch_lines = batch_lines
         self.block_bytes = block_bytes
+        self.bulk_workers = bulk_workers
+        self.bulk_min_bytes = bulk_min_bytes
+        self.bulk_chunk_bytes = bulk_chunk_bytes
+        self._stop: asyncio.Event | None = None
         self._files: dict[str, _File] = {}
         self._subscribers: list[Callable[[EventBatch], None]] = []
         self._lock = asyncio.Lock()
@@ -362,21 +382,29 @@ class Tailer:
         """Read ``f`` from its offset (or from 0 after a reset) to its end, committing batches."""
         assert f.fd is not None
         start = 0 if reset else f.offset
-        reader = _Reader(f.fd, start, False if reset else f.skipping, file_id=f.id, rules=self.rules,
-                         max_line=self.max_line_bytes, clock=self.clock, block=self.block_bytes)
-        # A large backlog is parsed on a worker thread so that the event loop
-        # (the TUI) stays responsive. Never while a batch commits, though:
-        # executemany takes the GIL back for every row, and a thread busy
-        # parsing beside it makes each of those waits a switch interval long.
-        threaded = os.fstat(f.fd).st_size - start > INLINE_BYTES
+        size = os.fstat(f.fd).st_size
         stored = 0
-
-        def read_next() -> _Batch | None:
-            return reader.next_batch(self.batch_lines, final=final)
-
-        first = True
         try:
-            while True:
+            if (not final and self.bulk_workers > 0 and size - start >= self.bulk_min_bytes
+                    and not (f.skipping and not reset)):
+                batches = self.batches
+                stored += await self._bulk(f, start, reset)
+                if self.batches != batches:
+                    start, reset = f.offset, None  # the rest (the last chunk, a partial line) goes the usual way
+            reader = _Reader(f.fd, start, False if reset else f.skipping, file_id=f.id, rules=self.rules,
+                             max_line=self.max_line_bytes, clock=self.clock, block=self.block_bytes)
+            # A large backlog is parsed on a worker thread so that the event
+            # loop (the TUI) stays responsive. Never while a batch commits,
+            # though: executemany takes the GIL back for every row, and a
+            # thread parsing beside it makes each of those waits a switch
+            # interval long.
+            threaded = size - start > INLINE_BYTES
+
+            def read_next() -> _Batch | None:
+                return reader.next_batch(self.batch_lines, final=final)
+
+            first = True
+            while not self._stopping():
                 batch = await asyncio.to_thread(read_next) if threaded else read_next()
                 if batch is None:
                     if not (first and (reset or f.state != "present")):
@@ -391,72 +419,101 @@ class Tailer:
             self._files.pop(f.path, None)
         return stored
 
+    def _stopping(self) -> bool:
+        return self._stop is not None and self._stop.is_set()
+
+    def _identity(self, f: _File) -> dict[str, Any]:
+        """The file's identity as it is now: what a batch saves with its offset."""
+        assert f.fd is not None
+        opened = os.fstat(f.fd)
+        head_len = min(opened.st_size, HEAD_BYTES)
+        return {"device": opened.st_dev, "inode": opened.st_ino, "size_seen": opened.st_size,
+                "head_len": head_len, "head_hash": _head(f.fd, head_len) if head_len else None}
+
     async def _commit(self, f: _File, batch: _Batch, reset: str | None) -> int:
         """Store one batch and the file's progress in one transaction; publish it."""
-        assert f.fd is not None
         now = self.clock.now()
-        opened = os.fstat(f.fd)
-        size = opened.st_size
-        head_len = min(size, HEAD_BYTES)
-        head_hash = _head(f.fd, head_len) if head_len else None
-        rows = batch.rows
-        deltas = SessionDeltas()
-        first_id = last_id = None
-        inserted = 0
+        identity = self._identity(f)
         generation = f.generation + (1 if reset else 0)
+        steps = _commit_steps(f.id, batch, expect=(f.offset, f.generation), generation=generation,
+                              identity=identity, reset=reset, now=now)
         async with self.db.transaction() as conn:
-            if rows:
-                async with conn.execute(SQL["max_event_id"]) as cur:
-                    before = (await cur.fetchone())[0]
-                cursor = await conn.executemany(SQL["insert_event"], rows)
-                inserted = cursor.rowcount
-                if inserted:
-                    async with conn.execute(SQL["max_event_id"]) as cur:
-                        after = (await cur.fetchone())[0]
-                    if inserted == len(rows) and after == before + inserted:
-                        # Every row was new, so ids were handed out in order without gaps.
-                        for row in rows:
-                            deltas.add(row)
-                    else:
-                        # Some were already stored: find which rows made it, in id order.
-                        by_hash = {row["hash"]: row for row in rows}
-                        async with conn.execute(SQL["inserted_since"], {"after_id": before}) as cur:
-                            for new in await cur.fetchall():
-                                deltas.add(by_hash[new["hash"]])
-                    first_id, last_id = before + 1, after
-                    await deltas.apply(conn, now)
-            last_bad = batch.bad[-1] if batch.bad else None
-            if batch.bad:
-                counts: dict[BadReason, list[int]] = {}
-                for reason, offset in batch.bad:
-                    entry = counts.setdefault(reason, [0, offset])
-                    entry[0] += 1
-                    entry[1] = offset
-                await conn.executemany(SQL["count_bad_line"], [
-                    {"file_id": f.id, "reason": reason.value, "count": n, "last_offset": offset, "now": now}
-                    for reason, (n, offset) in counts.items()])
-            cursor = await conn.execute(SQL["update_file"], {
-                "id": f.id, "expect_offset": f.offset, "expect_generation": f.generation,
-                "read_offset": batch.end, "skipping": int(batch.skipping), "device": opened.st_dev,
-                "inode": opened.st_ino, "head_len": head_len, "head_hash": head_hash,
-                "generation": generation, "size_seen": size, "lines": batch.lines, "bytes": batch.nbytes,
-                "stored": inserted, "duplicates": len(rows) - inserted, "bad": len(batch.bad),
-                "last_bad_offset": last_bad[1] if last_bad else None,
-                "last_bad_reason": last_bad[0].value if last_bad else None,
-                "reset_reason": reset, "now": now})
-            if cursor.rowcount != 1:
-                raise _Stale(f.path)
-        f.offset, f.skipping, f.generation = batch.end, batch.skipping, generation
-        f.device, f.inode, f.head_len, f.head_hash = opened.st_dev, opened.st_ino, head_len, head_hash
+            done = await _run_async(conn, steps)
+        self._committed(f, done, generation, identity)
+        return done.inserted
+
+    def _committed(self, f: _File, done: "_Done", generation: int, identity: dict[str, Any]) -> None:
+        """After a commit: the file's new state, the counters, the subscribers."""
+        f.offset, f.skipping, f.generation = done.end, done.skipping, generation
+        f.device, f.inode = identity["device"], identity["inode"]
+        f.head_len, f.head_hash = identity["head_len"], identity["head_hash"]
         f.state = "present"
-        self.bytes_read += batch.nbytes
-        self.lines_parsed += batch.lines
-        self.events_stored += inserted
+        self.bytes_read += done.nbytes
+        self.lines_parsed += done.lines
+        self.events_stored += done.inserted
         self.batches += 1
-        if rows or batch.bad:
-            self._publish(EventBatch(first_id, last_id, inserted, deltas.session_ids, f.path,
-                                     len(batch.bad), len(rows) - inserted))
-        return inserted
+        if done.inserted or done.bad or done.duplicates:
+            self._publish(EventBatch(done.first_id, done.last_id, done.inserted, done.session_ids, f.path,
+                                     done.bad, done.duplicates))
+
+    # -- bulk ingest ---------------------------------------------------------------
+
+    async def _bulk(self, f: _File, start: int, reset: str | None) -> int:
+        """Ingest a large backlog with worker processes; returns how many events were stored.
+
+        Parsing and committing one batch takes about as long as each other,
+        and both are Python that holds the GIL (executemany binds every row
+        under it), so threads cannot overlap them: processes can. The
+        backlog is cut into line-aligned chunks; each worker parses a chunk,
+        then commits it on its own connection when told to, in file order,
+        with the same statements and compare-and-set as a normal batch. While
+        one commits, the other parses. If anything goes wrong the workers are
+        stopped and the normal path carries on from the last committed chunk.
+        """
+        assert f.fd is not None
+        db_path = getattr(self.db, "path", None)
+        if db_path is None or not os.path.isfile(db_path):
+            return 0  # not a SQLite file (PostgreSQL): the normal path only
+        chunks = _chunk(f.fd, start, os.fstat(f.fd).st_size, self.bulk_chunk_bytes, self.max_line_bytes)
+        if len(chunks) < 2:
+            return 0
+        identity = self._identity(f)
+        generation = f.generation + (1 if reset else 0)
+        workers: list[tuple[Any, Any]] = []
+        stored = 0
+        try:
+            for _ in range(min(self.bulk_workers, len(chunks))):
+                workers.append(_start_worker((str(db_path), f.path, identity["device"], identity["inode"], f.id,
+                                              self.rules, self.max_line_bytes)))
+            owner: dict[int, Any] = {}
+            upcoming = iter(range(len(chunks)))
+            for _, pipe in workers:
+                index = next(upcoming, None)
+                if index is not None:
+                    pipe.send(("parse", index, *chunks[index], self.clock.now()))
+                    owner[index] = pipe
+            for index in range(len(chunks)):
+                if self._stopping():
+                    break
+                pipe = owner.pop(index)
+                first = index == 0
+                pipe.send(("commit", (f.offset, f.generation), generation, identity,
+                           reset if first else None, self.clock.now()))
+                reply = await asyncio.to_thread(pipe.recv)
+                if reply[0] != "done":
+                    log.warning("bulk ingest of %s stopped (%s); carrying on in-process", f.path, reply[1])
+                    break
+                self._committed(f, reply[1], generation, identity)
+                stored += reply[1].inserted
+                following = next(upcoming, None)
+                if following is not None:
+                    pipe.send(("parse", following, *chunks[following], self.clock.now()))
+                    owner[following] = pipe
+        except (OSError, EOFError) as exc:
+            log.warning("bulk ingest of %s failed (%s); carrying on in-process", f.path, exc)
+        finally:
+            await asyncio.to_thread(_stop_workers, workers)
+        return stored
 
     # -- watching ------------------------------------------------------------------
 
@@ -520,6 +577,7 @@ class Tailer:
         watcher: asyncio.Task[None] | None = None
         watching: tuple[tuple[str, ...], bool] | None = None
         failures = 0
+        self._stop = stop  # a long catch-up checks it between batches
         try:
             while not stop.is_set():
                 wanted = self._watch_dirs()
@@ -548,6 +606,7 @@ class Tailer:
             halt.set()
             if watcher is not None:
                 await asyncio.gather(watcher, return_exceptions=True)
+            self._stop = None
             self.close()
 
     def close(self) -> None:
@@ -569,3 +628,257 @@ async def _first_of(stop: asyncio.Event, wake: asyncio.Event, timeout: float) ->
             waiter.cancel()
         await asyncio.gather(*waiters, return_exceptions=True)
 
+
+
+# -- committing a batch: the same statements in-process and in bulk workers ---------------
+
+
+@dataclass(frozen=True)
+class _Done:
+    """What a committed batch did (sent back by bulk workers, so plain and picklable)."""
+
+    first_id: int | None
+    last_id: int | None
+    inserted: int
+    duplicates: int
+    bad: int
+    lines: int
+    nbytes: int
+    end: int
+    skipping: bool
+    session_ids: tuple[str, ...]
+
+
+Statement = tuple[str, str, Any]  # (kind: 'value' | 'rows' | 'exec' | 'many', sql, params)
+
+
+def _commit_steps(file_id: int, batch: _Batch, *, expect: tuple[int, int], generation: int,
+                  identity: dict[str, Any], reset: str | None, now: float) -> Generator[Statement, Any, _Done]:
+    """The statements of one batch's transaction, as a generator that is sent each result.
+
+    Free of any connection, so the tailer runs it on aiosqlite and bulk
+    workers on sqlite3. The caller holds the transaction.
+    """
+    rows = batch.rows
+    deltas = SessionDeltas()
+    first_id = last_id = None
+    inserted = 0
+    if rows:
+        before = yield ("value", SQL["max_event_id"], {})
+        inserted = yield ("many", SQL["insert_event"], rows)
+        if inserted:
+            after = yield ("value", SQL["max_event_id"], {})
+            if inserted == len(rows) and after == before + inserted:
+                # Every row was new, so ids were handed out in order without gaps.
+                for row in rows:
+                    deltas.add(row)
+            else:
+                # Some were already stored: find which rows made it, in id order.
+                by_hash = {row["hash"]: row for row in rows}
+                for _, digest in (yield ("rows", SQL["inserted_since"], {"after_id": before})):
+                    deltas.add(by_hash[digest])
+            first_id, last_id = before + 1, after
+            for statement in deltas.statements(now):
+                yield statement
+    last_bad = batch.bad[-1] if batch.bad else None
+    if batch.bad:
+        counts: dict[BadReason, list[int]] = {}
+        for reason, offset in batch.bad:
+            entry = counts.setdefault(reason, [0, offset])
+            entry[0] += 1
+            entry[1] = offset
+        yield ("many", SQL["count_bad_line"], [
+            {"file_id": file_id, "reason": reason.value, "count": n, "last_offset": offset, "now": now}
+            for reason, (n, offset) in counts.items()])
+    changed = yield ("exec", SQL["update_file"], {
+        "id": file_id, "expect_offset": expect[0], "expect_generation": expect[1],
+        "read_offset": batch.end, "skipping": int(batch.skipping), "generation": generation, **identity,
+        "lines": batch.lines, "bytes": batch.nbytes, "stored": inserted, "duplicates": len(rows) - inserted,
+        "bad": len(batch.bad), "last_bad_offset": last_bad[1] if last_bad else None,
+        "last_bad_reason": last_bad[0].value if last_bad else None, "reset_reason": reset, "now": now})
+    if changed != 1:
+        raise _Stale(file_id)
+    return _Done(first_id, last_id, inserted, len(rows) - inserted, len(batch.bad), batch.lines, batch.nbytes,
+                 batch.end, batch.skipping, deltas.session_ids)
+
+
+async def _run_async(conn: Any, steps: Generator[Statement, Any, _Done]) -> _Done:
+    """Run commit steps on an aiosqlite connection (inside the caller's transaction)."""
+    reply: Any = None
+    while True:
+        try:
+            kind, sql, params = steps.send(reply)
+        except StopIteration as finished:
+            return finished.value
+        if kind == "many":
+            cursor = await conn.executemany(sql, params)
+            reply = cursor.rowcount
+            await cursor.close()
+            continue
+        async with conn.execute(sql, params) as cursor:
+            if kind == "exec":
+                reply = cursor.rowcount
+            elif kind == "value":
+                reply = (await cursor.fetchone())[0]
+            else:
+                reply = [tuple(row) for row in await cursor.fetchall()]
+
+
+def _run_sync(conn: sqlite3.Connection, steps: Generator[Statement, Any, _Done]) -> _Done:
+    """Run commit steps on a sqlite3 connection (inside the caller's transaction)."""
+    reply: Any = None
+    while True:
+        try:
+            kind, sql, params = steps.send(reply)
+        except StopIteration as finished:
+            return finished.value
+        if kind == "many":
+            reply = conn.executemany(sql, params).rowcount
+        elif kind == "exec":
+            reply = conn.execute(sql, params).rowcount
+        elif kind == "value":
+            reply = conn.execute(sql, params).fetchone()[0]
+        else:
+            reply = [tuple(row) for row in conn.execute(sql, params).fetchall()]
+
+
+# -- bulk ingest workers ------------------------------------------------------------------
+
+
+def _chunk(fd: int, start: int, size: int, chunk_bytes: int, max_line: int) -> list[tuple[int, int]]:
+    """Line-aligned ``(start, end)`` ranges of about ``chunk_bytes`` from ``start``.
+
+    What is left after the last full chunk (less than a chunk, with any
+    half-written line) is left to the normal path, and so is everything from
+    a boundary that falls inside an over-long line.
+    """
+    chunks = []
+    low = start
+    while size - low > chunk_bytes:
+        nominal = low + chunk_bytes
+        end = None
+        probe = nominal
+        while probe < size and probe - nominal <= max_line:
+            block = os.pread(fd, 64 << 10, probe)
+            newline = block.find(b"\n")
+            if newline >= 0:
+                end = probe + newline + 1
+                break
+            probe += len(block)
+        if end is None:
+            break
+        chunks.append((low, end))
+        low = end
+    return chunks
+
+
+def _start_worker(setup: tuple[Any, ...]) -> tuple[subprocess.Popen[bytes], Connection]:
+    """Start one bulk-ingest process and send it its setup; returns it and its pipe.
+
+    A plain ``python -c`` child on a socket pair rather than a
+    multiprocessing spawn: spawn re-runs the parent's main script, which a
+    program embedding the engine need not guard with ``__main__``.
+    """
+    ours, theirs = socket.socketpair()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-c", "from queuetop.engine.tail import _bulk_main; _bulk_main()", str(theirs.fileno())],
+            pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    finally:
+        theirs.close()
+    pipe = Connection(ours.detach())
+    pipe.send(setup)
+    return process, pipe
+
+
+def _bulk_main() -> None:
+    """Entry point of a bulk-ingest process (see :func:`_start_worker`)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    pipe = Connection(int(sys.argv[1]))
+    try:
+        _bulk_worker(pipe, *pipe.recv())
+    except (EOFError, OSError):
+        pass  # the parent went away
+    finally:
+        pipe.close()
+
+
+def _bulk_worker(pipe: Any, db_path: str, path: str, device: int, inode: int, file_id: int,
+                 rules: EnrichRules, max_line: int) -> None:
+    """A bulk-ingest process: parse the chunk it is given, commit it when told to.
+
+    Messages in: ``("parse", index, start, end, now)``, ``("commit", expect,
+    generation, identity, reset, now)``, ``None`` to stop. Out: ``("done",
+    _Done)`` per commit, or ``("error", text)`` once, after which it ends.
+    """
+    conn = None
+    fd = None
+    try:
+        fd = os.open(path, os.O_RDONLY)
+        opened = os.fstat(fd)
+        if (opened.st_dev, opened.st_ino) != (device, inode):
+            raise RuntimeError("the file was replaced")
+        conn = sqlite3.connect(db_path, isolation_level=None)
+        configure(conn)
+        # This connection lives only for the bulk ingest: a page cache that
+        # holds the indexes' hot pages, and fewer, larger checkpoints.
+        conn.execute("PRAGMA cache_size = -65536")
+        conn.execute("PRAGMA wal_autocheckpoint = 16384")
+        batch: _Batch | None = None
+        while True:
+            message = pipe.recv()
+            if message is None:
+                break
+            if message[0] == "parse":
+                _, _index, low, high, now = message
+                data = os.pread(fd, high - low, low)
+                if len(data) != high - low or not data.endswith(b"\n"):
+                    raise RuntimeError("the file changed under the bulk ingest")
+                batch = _Batch(low, high, False, nbytes=len(data))
+                batch.lines = parse_lines(data[:-1].split(b"\n"), low, rules=rules, max_line_bytes=max_line,
+                                          file_id=file_id, now=now, rows=batch.rows, bad=batch.bad)
+                del data
+                continue
+            _, expect, generation, identity, reset, now = message
+            if batch is None:
+                raise RuntimeError("commit before parse")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                done = _run_sync(conn, _commit_steps(file_id, batch, expect=expect, generation=generation,
+                                                      identity=identity, reset=reset, now=now))
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            batch = None
+            pipe.send(("done", done))
+    except Exception as exc:
+        try:
+            pipe.send(("error", f"{type(exc).__name__}: {exc}"))
+        except OSError:
+            pass
+    finally:
+        if conn is not None:
+            try:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")  # leave a short WAL to the engine
+            except sqlite3.Error:
+                pass
+            conn.close()
+        if fd is not None:
+            os.close(fd)
+
+
+def _stop_workers(workers: list[tuple[Any, Any]]) -> None:
+    """Ask bulk workers to stop, wait a little, then make sure they are gone."""
+    for _, pipe in workers:
+        try:
+            pipe.send(None)
+        except OSError:
+            pass
+    for process, pipe in workers:
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+        pipe.close()

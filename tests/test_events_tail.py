@@ -488,3 +488,66 @@ async def test_unsubscribe_and_a_broken_subscriber(db: Database, clock, tmp_path
     t.close()
     assert [(b.first_id, b.last_id, b.count) for b in got] == [(1, 3, 3)]
     assert got[0].as_dict()["session_ids"] == list(got[0].session_ids)
+
+
+# -- bulk ingest by worker processes -------------------------------------------------------------
+
+
+def bulk_tailer(db: Database, clock: FrozenClock, path: Path, **kwargs) -> Tailer:
+    """Bulk mode from 64 KiB of backlog, in 24 KiB chunks: many chunks from a small file."""
+    return tailer(db, clock, path, bulk_min_bytes=64 << 10, bulk_chunk_bytes=24 << 10, **kwargs)
+
+
+async def test_bulk_ingest_stores_what_one_process_stores(db: Database, clock, tmp_path: Path) -> None:
+    path = tmp_path / "e.ndjson"
+    lines = demo_lines(2500)
+    bad = [line for group in BAD_LINES.values() for line in group if len(line) < 1000]
+    written = list(lines)
+    for index, line in enumerate(bad):
+        written.insert(100 + index * 211, line)
+    partial = demo_lines(1, seed=99)[0]
+    append(path, b"".join(written) + partial[:50])
+    t = bulk_tailer(db, clock, path)
+    published: list[EventBatch] = []
+    t.subscribe(published.append)
+    assert await t.poll_once() == 2500
+    assert t.batches > 20 and sum(b.count for b in published) == 2500
+    assert [b.first_id for b in published if b.count] == sorted(b.first_id for b in published if b.count)
+    await assert_exactly(db, lines)
+    stats = await stats_for(db, path)
+    assert stats.read_offset == len(b"".join(written))  # the partial line is held back
+    assert stats.bad_lines == len(bad) and stats.lines_read == len(written)
+    append(path, partial[50:])
+    assert await t.poll_once() == 1
+    t.close()
+    await assert_exactly(db, lines + [partial])
+    single = await Database.open(tmp_path / "single.db")
+    try:
+        await tailer(single, clock, path, bulk_workers=0).poll_once()
+        assert await sessions.stored_session_summaries(single) == await sessions.stored_session_summaries(db)
+    finally:
+        await single.close()
+
+
+async def test_a_failing_bulk_chunk_rolls_back_alone(db: Database, clock, tmp_path: Path) -> None:
+    path = tmp_path / "e.ndjson"
+    lines = demo_lines(2000)
+    append(path, b"".join(lines))
+    victim = orjson.loads(lines[1500])["data"].get("workSessionId") or "none"
+    with closing(sqlite3.connect(db.path)) as conn:
+        conn.execute(f"""CREATE TRIGGER fail_once BEFORE INSERT ON sessions WHEN NEW.id = '{victim}'
+                         BEGIN SELECT RAISE(ABORT, 'disk on fire'); END""")
+        conn.commit()
+    t = bulk_tailer(db, clock, path)
+    with pytest.raises(sqlite3.IntegrityError, match="disk on fire"):
+        await t.poll_once()  # the worker fails, then the in-process path fails the same way
+    stored = stored_hashes(db.path)
+    assert 0 < len(stored) < 1500 and len(stored) == len(set(stored))
+    offset = (await stats_for(db, path)).read_offset
+    assert valid_hashes(lines) >= set(stored) and b"".join(lines)[offset - 1:offset] == b"\n"
+    with closing(sqlite3.connect(db.path)) as conn:
+        conn.execute("DROP TRIGGER fail_once")
+        conn.commit()
+    assert await t.poll_once() == 2000 - len(stored)
+    t.close()
+    await assert_exactly(db, lines)
