@@ -266,6 +266,7 @@ def test_bad_input_gets_one_line_and_status_2(bad_input_files: tuple[Path, dict[
 
 PROBE = textwrap.dedent("""
     import json, os, signal, sqlite3, sys, threading, time
+    from contextlib import closing
     db, preload = sys.argv[1], sys.argv[2] == "preload"
     if preload:
         import textual.app  # the control run: proves the probe sees Textual when it is there
@@ -275,7 +276,7 @@ PROBE = textwrap.dedent("""
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
-                with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+                with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
                     if conn.execute("SELECT count(*) FROM workers WHERE status = 'online'").fetchone()[0]:
                         break
             except sqlite3.Error:

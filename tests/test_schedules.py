@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -134,7 +135,7 @@ async def test_remove_a_schedule(queue: Queue) -> None:
 async def test_a_failing_run_is_recorded_and_the_schedule_stays(queue: Queue, clock: FrozenClock,
                                                               db_path: Path) -> None:
     await queue.add_schedule("typo", "* * * * *", "reports.colect")
-    with sqlite3.connect(db_path) as c:
+    with closing(sqlite3.connect(db_path, isolation_level=None)) as c:
         c.execute("CREATE TRIGGER no_jobs BEFORE INSERT ON jobs WHEN NEW.intent = 'demo.noop'"
                   " BEGIN SELECT RAISE(ABORT, 'disk says no'); END")
     await queue.add_schedule("blocked", "* * * * *", "demo.noop")
@@ -151,7 +152,7 @@ async def test_a_failing_run_is_recorded_and_the_schedule_stays(queue: Queue, cl
         assert schedule.next_run_at == clock.now() + MINUTE
     assert await queue.count_jobs() == 0
     # Fixed, the next run goes through and the schedule shows it.
-    with sqlite3.connect(db_path) as c:
+    with closing(sqlite3.connect(db_path, isolation_level=None)) as c:
         c.execute("DROP TRIGGER no_jobs")
     clock.advance(MINUTE)
     assert await Scheduler(queue).tick() == 2

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import sqlite3
 import subprocess
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -117,7 +118,7 @@ async def test_one_submit_is_one_job(queue: Queue) -> None:
 
 async def test_a_submit_is_one_transaction(queue: Queue, db_path: Path) -> None:
     """If inserting any chunk fails, neither the job nor any of its chunks is left behind."""
-    with sqlite3.connect(db_path) as c:
+    with closing(sqlite3.connect(db_path, isolation_level=None)) as c:
         c.execute("CREATE TRIGGER refuse_chunk_7 BEFORE INSERT ON chunks WHEN NEW.chunk_index = 7"
                   " BEGIN SELECT RAISE(ABORT, 'chunk 7 refused'); END")
     with pytest.raises(sqlite3.IntegrityError, match="chunk 7 refused"):
@@ -135,7 +136,7 @@ async def test_readers_never_see_half_a_job(queue: Queue, db_path: Path) -> None
     stop = asyncio.Event()
 
     def watch() -> None:
-        with sqlite3.connect(db_path) as c:
+        with closing(sqlite3.connect(db_path, isolation_level=None)) as c:
             while not stop.is_set():
                 seen.add(c.execute("SELECT (SELECT count(*) FROM jobs), (SELECT count(*) FROM chunks)").fetchone())
 
