@@ -14,7 +14,7 @@ from queuetop.engine.exceptions import ActionRefused, NotFound
 from queuetop.engine.queue import Queue
 from queuetop.engine.retry import RetryPolicy
 
-from conftest import query
+from conftest import assert_counters, fast_config, query
 
 
 async def claim_all(queue: Queue, worker: str = "w") -> list[Claim]:
@@ -60,8 +60,6 @@ def test_failure_outcomes(clock: FrozenClock) -> None:
 
 
 async def test_transient_failures_back_off_then_fail(db_path: Path, clock: FrozenClock) -> None:
-    from conftest import fast_config
-
     policy = RetryPolicy(base=10, cap=1000)
     async with await Queue.open(db_path, fast_config(), clock=clock) as queue:
         job = (await queue.submit("x", max_retries=3)).job_id
@@ -77,9 +75,9 @@ async def test_transient_failures_back_off_then_fail(db_path: Path, clock: Froze
             if attempt < 4:
                 assert chunk.status.value == "pending"
                 waits.append(chunk.run_after - clock.now())
-                clock.advance(waits[-1] - 0.01)
+                clock.set(chunk.run_after - 0.01)
                 assert await claim_all(queue) == []  # not before its time
-                clock.advance(0.01)
+                clock.set(chunk.run_after)
         assert chunk.status.value == "failed" and chunk.attempt == 4 and chunk.last_error == "timeout #4"
         for n, wait in enumerate(waits, start=1):
             assert 10 * 2 ** (n - 1) / 2 <= wait <= 10 * 2 ** (n - 1)
@@ -90,7 +88,6 @@ async def test_transient_failures_back_off_then_fail(db_path: Path, clock: Froze
         assert [(a.attempt, a.outcome, a.error, a.ended_at) for a in attempts] == [
             (n, "transient", f"timeout #{n}", times[n - 1]) for n in range(1, 5)]
         assert await queue.attempts(job, 0) == attempts
-    from conftest import assert_counters
     assert_counters(db_path)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import stat
+from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from conftest import assert_counters
 
 
 @pytest.fixture
-def conn(db_path: Path) -> sqlite3.Connection:
+def conn(db_path: Path) -> Iterator[sqlite3.Connection]:
     """A plain connection to a freshly prepared database, with one job of three chunks."""
     db.prepare(db_path)
     c = sqlite3.connect(db_path, isolation_level=None)

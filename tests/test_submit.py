@@ -18,7 +18,7 @@ from queuetop.engine.exceptions import UsageError
 from queuetop.engine.jobs import date_chunks, parse_range
 from queuetop.engine.queue import Queue
 
-from conftest import assert_counters, query, queuetop_command, scalar, subprocess_env
+from conftest import assert_counters, fast_config, query, queuetop_command, scalar, subprocess_env
 
 
 async def test_date_range_split_into_90_day_chunks(queue: Queue) -> None:
@@ -101,8 +101,6 @@ async def test_no_chunks_means_one_empty_chunk(queue: Queue) -> None:
 
 
 async def test_defaults_come_from_the_engine_settings(db_path: Path) -> None:
-    from conftest import fast_config
-
     async with await Queue.open(db_path, fast_config(max_retries=7, chunk_timeout=12.5)) as q:
         job = await q.job((await q.submit("demo.noop")).job_id)
     assert (job.max_retries, job.timeout) == (7, 12.5)
