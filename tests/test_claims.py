@@ -222,3 +222,26 @@ async def test_stuck_chunks_fail_as_transient(queue: Queue, clock: FrozenClock, 
     state = await queue.job(job)
     assert (state.status.value, state.chunks_completed, state.chunks_failed) == ("partial", 1, 1)
     assert scalar(db_path, "SELECT count(*) FROM chunk_attempts WHERE outcome = 'timed_out'") == 2
+
+
+async def test_totals_count_every_state(queue: Queue, clock: FrozenClock) -> None:
+    await register(queue, "busy")
+    await register(queue, "quiet")
+    first = (await queue.submit("x", chunks=[{}] * 6)).job_id
+    await queue.submit("x", chunks=[{}] * 2)
+    held = await claim(queue, "busy", 4)
+    await queue.settle([claims.success(held[0], "busy", None, clock.now()),
+                        claims.failure(held[1], "busy", "no", permanent=True, max_retries=3, now=clock.now())])
+    await queue.cancel(first, 5)
+    clock.advance(queue.stale_display_after + 1)
+    async with queue.db.transaction() as conn:  # "busy" heartbeats, "quiet" has gone silent
+        await conn.execute(WORKER_SQL["heartbeat"], {"id": "busy", "now": clock.now()})
+    totals = await queue.totals()
+    assert (totals.chunks_total, totals.chunks_pending, totals.chunks_processing, totals.chunks_completed,
+            totals.chunks_failed, totals.chunks_cancelled) == (8, 3, 2, 1, 1, 1)
+    assert totals.jobs == {"running": 1, "pending": 1}
+    assert totals.workers == {"online": 1, "stale": 1}
+    assert not totals.paused
+    await queue.settle([claims.success(c, "busy", None, clock.now()) for c in held[2:]])
+    await queue.cancel(first)
+    await queue.finalize((await queue.jobs())[0].id)
