@@ -166,6 +166,12 @@ def thread_key(conversation_id: str | None, from_agent: str | None, to_agent: st
     return "none"
 
 
+def session_key(session_id: str) -> int:
+    """The 64-bit key that the events_session index holds for a session id."""
+    return int.from_bytes(hashlib.blake2b(session_id.encode("utf-8", "surrogatepass"), digest_size=8).digest(),
+                          "big", signed=True)
+
+
 def event_hash(event_type: str, agent_id: str | None, ts_ms: int, canonical_data: bytes) -> bytes:
     """The event's identity: BLAKE2b-128 of its type, agent, ts and canonical data."""
     head = orjson.dumps((event_type, agent_id, ts_ms))  # a JSON array: self-delimiting
@@ -197,6 +203,7 @@ def parse_lines(lines: Sequence[bytes], base_offset: int, *, rules: EnrichRules,
     blake2b = hashlib.blake2b
     enrich = rules.enrich
     text = text_value
+    keys: dict[str, int] = {}  # session id -> session_key: a chunk has few sessions
     too_long, not_object = BadReason.TOO_LONG, BadReason.NOT_OBJECT
     missing_type, missing_ts = BadReason.MISSING_TYPE, BadReason.MISSING_TS
     offset = base_offset
@@ -240,7 +247,7 @@ def parse_lines(lines: Sequence[bytes], base_offset: int, *, rules: EnrichRules,
             data = {}
         canonical = dumps(data, option=sort_keys)
         digest = blake2b(dumps((event_type, agent, ts)) + b"\n" + canonical, digest_size=16).digest()
-        session = from_agent = to_agent = outcome = key = None
+        session = from_agent = to_agent = outcome = key = skey = None
         if type(data) is dict:
             from_agent = data.get("fromAgent")
             if type(from_agent) is not str or not from_agent:
@@ -255,6 +262,9 @@ def parse_lines(lines: Sequence[bytes], base_offset: int, *, rules: EnrichRules,
             if type(session) is not str or not session:
                 session = text(session)
             if session is not None:
+                skey = keys.get(session)
+                if skey is None:
+                    skey = keys[session] = session_key(session)
                 conversation = data.get("conversationId")
                 if type(conversation) is str and conversation:
                     key = "conv:" + conversation
@@ -263,8 +273,8 @@ def parse_lines(lines: Sequence[bytes], base_offset: int, *, rules: EnrichRules,
         role, category, confidence = enrich(event_type, data)
         rows.append({
             "hash": digest, "ts_ms": ts, "type": event_type, "agent_id": agent, "session_id": session,
-            "thread_key": key, "role": role, "category": category, "confidence": confidence,
-            "data": canonical.decode(), "file_id": file_id, "line_offset": start, "ingested_at": now,
+            "session_key": skey, "thread_key": key, "role": role, "category": category, "confidence": confidence,
+            "data": canonical, "file_id": file_id, "line_offset": start, "ingested_at": now,
             "outcome": outcome, "from_agent": from_agent, "to_agent": to_agent,
         })
     return len(lines)
@@ -312,7 +322,8 @@ async def events_since(db: Database, after_id: int, limit: int = 500,
     """Events with an id above ``after_id``, oldest first (catch-up after a gap)."""
     if limit < 1:
         raise UsageError(f"limit must be at least 1, got {limit}")
-    params = {"after_id": after_id, "limit": limit, "session_id": session_id}
+    params = {"after_id": after_id, "limit": limit, "session_id": session_id,
+              "session_key": session_key(session_id) if session_id is not None else None}
     name = "events_since" if session_id is None else "session_events_since"
     return [Event.from_row(row) for row in await db.fetchall(SQL[name], params)]
 

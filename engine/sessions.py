@@ -37,7 +37,7 @@ import orjson
 from . import queries
 from .clock import Clock
 from .db import Database
-from .events import Event, text_value
+from .events import Event, session_key, text_value
 from .exceptions import ConfigError, NotFound, UsageError
 from .states import SessionState
 
@@ -388,8 +388,8 @@ async def session_events(db: Database, session_id: str, limit: int = 200,
     """A session's events, newest first; ``before_id`` pages back from there."""
     if limit < 1:
         raise UsageError(f"limit must be at least 1, got {limit}")
-    rows = await db.fetchall(SQL["session_events"],
-                             {"session_id": session_id, "before_id": before_id, "limit": limit})
+    rows = await db.fetchall(SQL["session_events"], {"session_id": session_id, "session_key": session_key(session_id),
+                                                     "before_id": before_id, "limit": limit})
     return [Event.from_row(row) for row in rows]
 
 

@@ -653,14 +653,20 @@ Statement = tuple[str, str, Any]  # (kind: 'value' | 'rows' | 'exec' | 'many', s
 
 
 def _commit_steps(file_id: int, batch: _Batch, *, expect: tuple[int, int], generation: int,
-                  identity: dict[str, Any], reset: str | None, now: float) -> Generator[Statement, Any, _Done]:
+                  identity: dict[str, Any], reset: str | None, now: float,
+                  deltas: SessionDeltas | None = None) -> Generator[Statement, Any, _Done]:
     """The statements of one batch's transaction, as a generator that is sent each result.
 
     Free of any connection, so the tailer runs it on aiosqlite and bulk
-    workers on sqlite3. The caller holds the transaction.
+    workers on sqlite3. The caller holds the transaction. ``deltas`` may be
+    folded in advance from all the batch's rows (a bulk worker does that
+    while it waits for its turn to commit); it is used only if every row
+    turns out to be new.
     """
     rows = batch.rows
-    deltas = SessionDeltas()
+    if deltas is None or not rows:
+        deltas = SessionDeltas()
+    folded = bool(deltas.sessions)
     first_id = last_id = None
     inserted = 0
     if rows:
@@ -670,10 +676,12 @@ def _commit_steps(file_id: int, batch: _Batch, *, expect: tuple[int, int], gener
             after = yield ("value", SQL["max_event_id"], {})
             if inserted == len(rows) and after == before + inserted:
                 # Every row was new, so ids were handed out in order without gaps.
-                for row in rows:
-                    deltas.add(row)
+                if not folded:
+                    for row in rows:
+                        deltas.add(row)
             else:
                 # Some were already stored: find which rows made it, in id order.
+                deltas = SessionDeltas()
                 by_hash = {row["hash"]: row for row in rows}
                 for _, digest in (yield ("rows", SQL["inserted_since"], {"after_id": before})):
                     deltas.add(by_hash[digest])
@@ -825,6 +833,7 @@ def _bulk_worker(pipe: Any, db_path: str, path: str, device: int, inode: int, fi
         conn.execute("PRAGMA cache_size = -65536")
         conn.execute("PRAGMA wal_autocheckpoint = 16384")
         batch: _Batch | None = None
+        deltas = SessionDeltas()
         while True:
             message = pipe.recv()
             if message is None:
@@ -838,6 +847,10 @@ def _bulk_worker(pipe: Any, db_path: str, path: str, device: int, inode: int, fi
                 batch.lines = parse_lines(data[:-1].split(b"\n"), low, rules=rules, max_line_bytes=max_line,
                                           file_id=file_id, now=now, rows=batch.rows, bad=batch.bad)
                 del data
+                # Fold the session deltas now, off the commit's critical path.
+                deltas = SessionDeltas()
+                for row in batch.rows:
+                    deltas.add(row)
                 continue
             _, expect, generation, identity, reset, now = message
             if batch is None:
@@ -845,7 +858,7 @@ def _bulk_worker(pipe: Any, db_path: str, path: str, device: int, inode: int, fi
             conn.execute("BEGIN IMMEDIATE")
             try:
                 done = _run_sync(conn, _commit_steps(file_id, batch, expect=expect, generation=generation,
-                                                      identity=identity, reset=reset, now=now))
+                                                      identity=identity, reset=reset, now=now, deltas=deltas))
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise

@@ -53,10 +53,12 @@ SELECT coalesce(max(id), 0) FROM events;
 
 -- name: insert_event
 -- One event; a re-read of the same event conflicts on (ts_ms, hash) and is skipped.
-INSERT INTO events (hash, ts_ms, type, agent_id, session_id, thread_key, role, category,
-                    confidence, data, file_id, line_offset, ingested_at)
-VALUES (:hash, :ts_ms, :type, :agent_id, :session_id, :thread_key, :role, :category,
-        :confidence, :data, :file_id, :line_offset, :ingested_at)
+-- :data arrives as the UTF-8 bytes the parser already has; the CAST stores
+-- them as text without a round trip through a Python str.
+INSERT INTO events (hash, ts_ms, type, agent_id, session_id, session_key, thread_key, role,
+                    category, confidence, data, file_id, line_offset, ingested_at)
+VALUES (:hash, :ts_ms, :type, :agent_id, :session_id, :session_key, :thread_key, :role,
+        :category, :confidence, CAST(:data AS TEXT), :file_id, :line_offset, :ingested_at)
 ON CONFLICT (ts_ms, hash) DO NOTHING;
 
 -- name: inserted_since
@@ -136,12 +138,15 @@ WHERE id IN (SELECT value FROM json_each(:session_ids));
 SELECT * FROM events WHERE id > :after_id ORDER BY id LIMIT :limit;
 
 -- name: session_events_since
-SELECT * FROM events WHERE session_id = :session_id AND id > :after_id ORDER BY id LIMIT :limit;
+SELECT * FROM events
+WHERE session_key = :session_key AND session_id = :session_id AND id > :after_id
+ORDER BY id LIMIT :limit;
 
 -- name: session_events
 -- A session's events, newest first, paging back with :before_id.
 SELECT * FROM events
-WHERE session_id = :session_id AND (:before_id IS NULL OR id < :before_id)
+WHERE session_key = :session_key AND session_id = :session_id
+  AND (:before_id IS NULL OR id < :before_id)
 ORDER BY id DESC LIMIT :limit;
 
 -- name: latest_event_id
