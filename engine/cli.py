@@ -129,6 +129,26 @@ def build_parser() -> Parser:
         p = command(name, text, cmd_pause)
         p.add_argument("--json", action="store_true", help="print JSON")
 
+    p = command("events", "print stored coordination events, oldest first (or --stats per event file)", cmd_events)
+    p.add_argument("--session", metavar="ID", help="only this work session's events")
+    p.add_argument("--since", type=int, metavar="ID", help="events after this event id (default: the newest --limit)")
+    p.add_argument("--limit", type=int, default=50, help="how many (default 50)")
+    p.add_argument("--follow", action="store_true", help="keep printing new events as they are stored")
+    p.add_argument("--stats", action="store_true", help="per event file: progress, restarts, bad lines by reason")
+    p.add_argument("--json", action="store_true", help="print JSON (one object per line with --follow)")
+
+    p = command("sessions", "list work sessions, latest activity first", cmd_sessions)
+    p.add_argument("--status", type=str.upper, choices=["ACTIVE", "QUIET", "ARCHIVED"], help="only this status")
+    p.add_argument("--search", metavar="TEXT", help="match session id, category or agent")
+    p.add_argument("--limit", type=int, default=50, help="how many (default 50)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = command("demo-events", "append realistic demo events to an NDJSON file", cmd_demo_events)
+    p.add_argument("path", help="the file to append to (created if missing)")
+    p.add_argument("--rate", type=float, default=5.0, help="events per second; 0 for as fast as possible (default 5)")
+    p.add_argument("--count", type=int, metavar="N", help="stop after N events (default: until interrupted)")
+    p.add_argument("--seed", type=int, default=0, help="the same seed writes the same events (default 0)")
+
     return parser
 
 
@@ -304,6 +324,100 @@ async def cmd_pause(queue: Queue, args: argparse.Namespace) -> int:
         _print_json(result.as_dict())
     else:
         print(result.message)
+    return 0
+
+
+def _event_line(event: Any) -> list[object]:
+    data = event.data if isinstance(event.data, dict) else {}
+    parts = []
+    if data.get("fromAgent") or data.get("toAgent"):
+        parts.append(f"{data.get('fromAgent') or '?'}->{data.get('toAgent') or '?'}")
+    text = data.get("message") or data.get("replyPreview") or data.get("outcome") or ""
+    parts.append(" ".join(str(text).split()))
+    return [event.id, timestamp(event.ts), event.type, event.agent_id, event.session_id, event.category,
+            " ".join(parts)[:70]]
+
+
+_EVENT_HEADERS = ["ID", "TIME", "TYPE", "AGENT", "SESSION", "CATEGORY", "SUMMARY"]
+
+
+async def cmd_events(queue: Queue, args: argparse.Namespace) -> int:
+    from . import events, sessions  # the tailer's store
+
+    if args.limit < 1:
+        raise UsageError("--limit must be at least 1")
+    if args.stats:
+        stats = await events.file_stats(queue.db)
+        if args.json:
+            _print_json([s.as_dict() for s in stats])
+            return 0
+        print(table(["FILE", "STATE", "OFFSET", "SIZE", "LINES", "EVENTS", "DUPLICATES", "BAD", "LAST BAD",
+                     "RESTARTS", "READ"], [
+            [s.path, s.state, s.read_offset, s.size_seen, s.lines_read, s.events_stored, s.duplicates, s.bad_lines,
+             f"{s.last_bad_reason} at byte {s.last_bad_offset}" if s.last_bad_reason else None,
+             f"{s.generation} ({s.last_reset_reason})" if s.generation else 0,
+             ago(queue.clock.now() - s.last_read_at) + " ago" if s.last_read_at else None] for s in stats]))
+        for s in stats:
+            if s.bad_by_reason:
+                print(f"{s.path}: bad lines " + ", ".join(f"{n} {reason}" for reason, n in sorted(s.bad_by_reason.items())))
+        return 0
+    if args.since is not None:
+        after = args.since
+    elif args.session is not None:
+        newest = await sessions.session_events(queue.db, args.session, args.limit)
+        after = newest[-1].id - 1 if newest else await events.latest_event_id(queue.db)
+    else:
+        after = max(0, await events.latest_event_id(queue.db) - args.limit)
+    first = True
+    while True:
+        batch = await events.events_since(queue.db, after, args.limit if not args.follow else 500, args.session)
+        if args.json and not args.follow:
+            _print_json([e.as_dict() for e in batch])
+        elif args.json:
+            for e in batch:
+                print(json.dumps(e.as_dict(), default=str), flush=True)
+        elif batch or first:
+            text = table(_EVENT_HEADERS, [_event_line(e) for e in batch])
+            print(text if first else "\n".join(text.splitlines()[1:]), flush=True)
+        first = False
+        if batch:
+            after = batch[-1].id
+        if not args.follow:
+            return 0
+        if len(batch) < 500:
+            await asyncio.sleep(0.25)
+
+
+async def cmd_sessions(queue: Queue, args: argparse.Namespace) -> int:
+    from . import sessions  # the tailer's store
+
+    thresholds = sessions.SessionThresholds.from_config(queue.config.events.get("thresholds"))
+    found = await sessions.list_sessions(queue.db, queue.clock, status=args.status, search=args.search,
+                                         limit=args.limit, thresholds=thresholds)
+    if args.json:
+        _print_json([s.as_dict() for s in found])
+        return 0
+    now = queue.clock.now()
+    print(table(["SESSION", "STATUS", "CATEGORY", "EVENTS", "THREADS", "AGENTS", "LAST EVENT", "OUTCOME", "LAST"], [
+        [s.id, s.status.value, s.category, s.event_count, s.thread_count, ",".join(s.agents)[:40],
+         s.last_event_type, s.last_outcome, ago(now - s.last_at) + " ago"] for s in found]))
+    return 0
+
+
+async def cmd_demo_events(queue: Queue, args: argparse.Namespace) -> int:
+    from .demo_events import write_demo_events
+
+    if args.count is not None and args.count < 0:
+        raise UsageError("--count cannot be negative")
+    stop = threading.Event()
+    try:
+        written = await asyncio.to_thread(write_demo_events, args.path, rate=args.rate, count=args.count,
+                                          seed=args.seed, clock=queue.clock, stop=stop)
+    except OSError as exc:
+        raise UsageError(f"cannot write {args.path}: {exc.strerror}") from None
+    finally:
+        stop.set()  # Ctrl-C cancels the await; this ends the writer thread too
+    print(f"{written} events appended to {args.path}")
     return 0
 
 
