@@ -223,10 +223,8 @@ class Session:
 
 # -- incremental updates ---------------------------------------------------------------
 
-# Positions in a delta list (lists, not objects: this runs once per event).
-_COUNT, _FIRST, _LAST, _TYPE, _OUTCOME, _OUTCOME_TS, _AGENTS = range(7)
-_CATEGORY, _CONFIDENCE, _CATEGORY_TS = 7, 8, 9   # sessions
-_FROM, _TO = 7, 8                                # threads
+# Positions in a thread's delta list (a list, not an object: this runs once per event).
+_COUNT, _FIRST, _LAST, _TYPE, _LAST_AT, _OUTCOME, _OUTCOME_TS, _OUTCOME_AT, _AGENTS, _FROM, _TO = range(11)
 
 
 class SessionDeltas:
@@ -234,62 +232,49 @@ class SessionDeltas:
 
     :meth:`add` each new event in id order, then run :meth:`statements`
     inside the batch's transaction: one upsert per touched session and thread.
+    Per event only the thread's delta (and the session's category) moves; a
+    session's delta is put together from its threads' when the statements
+    are made, with the arrival position standing in for the event id on ties.
     """
 
     def __init__(self) -> None:
-        self.sessions: dict[str, list[Any]] = {}
+        self.sessions: dict[str, list[Any]] = {}  # session id -> [category, confidence, ts]
         self.threads: dict[tuple[str, str], list[Any]] = {}
+        self._position = 0
 
     def add(self, row: Mapping[str, Any]) -> None:
         """Fold in one new event (a row from :func:`queuetop.engine.events.parse_lines`)."""
         session_id = row["session_id"]
         if session_id is None:
             return
+        self._position += 1
         ts = row["ts_ms"]
-        event_type = row["type"]
         outcome = row["outcome"]
         category = row["category"]
-        agent, from_agent, to_agent = row["agent_id"], row["from_agent"], row["to_agent"]
         s = self.sessions.get(session_id)
         if s is None:
-            s = self.sessions[session_id] = [0, ts, ts, event_type, None, None, set(), None, None, None]
-        s[_COUNT] += 1
-        if ts < s[_FIRST]:
-            s[_FIRST] = ts
-        if ts >= s[_LAST]:
-            s[_LAST] = ts
-            s[_TYPE] = event_type
-        if outcome is not None and (s[_OUTCOME_TS] is None or ts >= s[_OUTCOME_TS]):
-            s[_OUTCOME] = outcome
-            s[_OUTCOME_TS] = ts
-        agents = s[_AGENTS]
-        for name in (agent, from_agent, to_agent):
-            if name is not None:
-                agents.add(name)
-        if category is not None:
-            confidence = row["confidence"]
-            if s[_CATEGORY] is None or (confidence, ts) >= (s[_CONFIDENCE], s[_CATEGORY_TS]):
-                s[_CATEGORY], s[_CONFIDENCE], s[_CATEGORY_TS] = category, confidence, ts
+            s = self.sessions[session_id] = [None, None, None]
+        if category is not None and (s[0] is None or (row["confidence"], ts) >= (s[1], s[2])):
+            s[0], s[1], s[2] = category, row["confidence"], ts
         key = (session_id, row["thread_key"])
         t = self.threads.get(key)
+        from_agent, to_agent = row["from_agent"], row["to_agent"]
         if t is None:
-            t = self.threads[key] = [0, ts, ts, event_type, None, None, set(), None, None]
+            self.threads[key] = [1, ts, ts, row["type"], self._position,
+                                 outcome, ts if outcome is not None else None, self._position,
+                                 {(row["agent_id"], from_agent, to_agent)}, from_agent, to_agent]
+            return
         t[_COUNT] += 1
         if ts < t[_FIRST]:
             t[_FIRST] = ts
         if ts >= t[_LAST]:
-            t[_LAST] = ts
-            t[_TYPE] = event_type
+            t[_LAST], t[_TYPE], t[_LAST_AT] = ts, row["type"], self._position
         if outcome is not None and (t[_OUTCOME_TS] is None or ts >= t[_OUTCOME_TS]):
-            t[_OUTCOME] = outcome
-            t[_OUTCOME_TS] = ts
-        agents = t[_AGENTS]
-        for name in (agent, from_agent, to_agent):
-            if name is not None:
-                agents.add(name)
-        if t[_FROM] is None and from_agent is not None:
+            t[_OUTCOME], t[_OUTCOME_TS], t[_OUTCOME_AT] = outcome, ts, self._position
+        t[_AGENTS].add((row["agent_id"], from_agent, to_agent))
+        if t[_FROM] is None:
             t[_FROM] = from_agent
-        if t[_TO] is None and to_agent is not None:
+        if t[_TO] is None:
             t[_TO] = to_agent
 
     @property
@@ -306,19 +291,39 @@ class SessionDeltas:
         if not self.sessions:
             return []
         dumps = orjson.dumps
+        threads = []
+        per_session: dict[str, list[Any]] = {}
+        for (sid, key), t in self.threads.items():
+            agents = sorted({name for names in t[_AGENTS] for name in names if name is not None})
+            threads.append({
+                "session_id": sid, "thread_key": key, "event_count": t[_COUNT], "first_ts_ms": t[_FIRST],
+                "last_ts_ms": t[_LAST], "last_event_type": t[_TYPE], "last_outcome": t[_OUTCOME],
+                "last_outcome_ts_ms": t[_OUTCOME_TS], "agents": dumps(agents).decode(),
+                "from_agent": t[_FROM], "to_agent": t[_TO]})
+            s = per_session.get(sid)
+            if s is None:
+                per_session[sid] = [t[_COUNT], t[_FIRST], t[_LAST], t[_TYPE], t[_LAST_AT], t[_OUTCOME],
+                                    t[_OUTCOME_TS], t[_OUTCOME_AT], set(agents)]
+                continue
+            s[_COUNT] += t[_COUNT]
+            s[_FIRST] = min(s[_FIRST], t[_FIRST])
+            if (t[_LAST], t[_LAST_AT]) > (s[_LAST], s[_LAST_AT]):
+                s[_LAST], s[_TYPE], s[_LAST_AT] = t[_LAST], t[_TYPE], t[_LAST_AT]
+            if t[_OUTCOME_TS] is not None and (s[_OUTCOME_TS] is None
+                                               or (t[_OUTCOME_TS], t[_OUTCOME_AT]) > (s[_OUTCOME_TS], s[_OUTCOME_AT])):
+                s[_OUTCOME], s[_OUTCOME_TS], s[_OUTCOME_AT] = t[_OUTCOME], t[_OUTCOME_TS], t[_OUTCOME_AT]
+            s[_AGENTS].update(agents)
+        sessions = []
+        for sid, s in per_session.items():
+            category, confidence, category_ts = self.sessions[sid]
+            sessions.append({
+                "id": sid, "event_count": s[_COUNT], "first_ts_ms": s[_FIRST], "last_ts_ms": s[_LAST],
+                "last_event_type": s[_TYPE], "last_outcome": s[_OUTCOME], "last_outcome_ts_ms": s[_OUTCOME_TS],
+                "agents": dumps(sorted(s[8])).decode(), "category": category, "category_confidence": confidence,
+                "category_ts_ms": category_ts, "now": now})
         return [
-            ("many", SQL["upsert_session"], [
-                {"id": sid, "event_count": s[_COUNT], "first_ts_ms": s[_FIRST], "last_ts_ms": s[_LAST],
-                 "last_event_type": s[_TYPE], "last_outcome": s[_OUTCOME], "last_outcome_ts_ms": s[_OUTCOME_TS],
-                 "agents": dumps(sorted(s[_AGENTS])).decode(), "category": s[_CATEGORY],
-                 "category_confidence": s[_CONFIDENCE], "category_ts_ms": s[_CATEGORY_TS], "now": now}
-                for sid, s in self.sessions.items()]),
-            ("many", SQL["upsert_thread"], [
-                {"session_id": sid, "thread_key": key, "event_count": t[_COUNT], "first_ts_ms": t[_FIRST],
-                 "last_ts_ms": t[_LAST], "last_event_type": t[_TYPE], "last_outcome": t[_OUTCOME],
-                 "last_outcome_ts_ms": t[_OUTCOME_TS], "agents": dumps(sorted(t[_AGENTS])).decode(),
-                 "from_agent": t[_FROM], "to_agent": t[_TO]}
-                for (sid, key), t in self.threads.items()]),
+            ("many", SQL["upsert_session"], sessions),
+            ("many", SQL["upsert_thread"], threads),
             ("exec", SQL["update_thread_counts"], {"session_ids": dumps(list(self.sessions)).decode()}),
         ]
 
