@@ -19,7 +19,7 @@ from importlib import resources
 from typing import Any
 
 from .exceptions import DatabaseError
-from .queries import Query
+from .queries import to_psycopg
 
 log = logging.getLogger("queuetop.engine")
 
@@ -72,10 +72,8 @@ def _row_factory(cursor: Any) -> Callable[[Sequence[Any]], Row]:
 
 
 def _text(sql: str) -> str:
-    text = getattr(sql, "postgres", None)
-    if text is None:
-        raise DatabaseError(f"query has no PostgreSQL text: {sql[:60]!r}")
-    return text
+    """A query's PostgreSQL text: its own, or a plain statement's, converted."""
+    return getattr(sql, "postgres", None) or to_psycopg(sql)
 
 
 class _Cursor:
@@ -122,20 +120,11 @@ class _Connection:
         self._conn = conn
 
     def execute(self, sql: str, params: Mapping[str, Any] | Sequence[Any] = ()) -> _Execution:
-        if sql.startswith(("SAVEPOINT", "RELEASE", "ROLLBACK TO")):
-            sql = _plain(sql)
         return _Execution(self._conn, sql, params)
 
     async def executemany(self, sql: str, params: Iterable[Mapping[str, Any]]) -> None:
         async with self._conn.cursor() as cursor:
             await cursor.executemany(_text(sql), list(params))
-
-
-def _plain(sql: str) -> str:
-    """Transaction-control statements are the same in both dialects."""
-    query = Query(sql)
-    query.postgres = sql
-    return query
 
 
 class PostgresDatabase:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
+import secrets
 import shutil
 import signal
 import sqlite3
@@ -17,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -39,25 +40,26 @@ def assert_counters(db_path: str | os.PathLike[str]) -> None:
     ``chunks_cancelled`` equal the number of its chunks in that state,
     ``chunks_total`` equals its number of chunks, a finished job has no
     pending or processing chunk and an unfinished job has at least one.
-    Read with plain sqlite3 in one statement (one consistent snapshot), so it
-    can run while engine processes are still writing.
+    Read in one statement (one consistent snapshot), so it can run while
+    engine processes are still writing; the SQL runs on both backends.
     """
-    with closing(sqlite3.connect(db_path, timeout=30)) as conn:
-        rows = conn.execute(
-            """
-            SELECT j.id, j.status, j.chunks_total, j.chunks_completed, j.chunks_failed, j.chunks_cancelled,
-                   count(c.id),
-                   coalesce(sum(c.status = 'completed'), 0),
-                   coalesce(sum(c.status = 'failed'), 0),
-                   coalesce(sum(c.status = 'cancelled'), 0),
-                   coalesce(sum(c.status IN ('pending', 'processing')), 0)
-            FROM jobs j LEFT JOIN chunks c ON c.job_id = j.id
-            GROUP BY j.id ORDER BY j.id
-            """
-        ).fetchall()
+    rows = query(
+        db_path,
+        """
+        SELECT j.id, j.status, j.chunks_total, j.chunks_completed, j.chunks_failed, j.chunks_cancelled,
+               count(c.id),
+               sum(CASE WHEN c.status = 'completed' THEN 1 ELSE 0 END),
+               sum(CASE WHEN c.status = 'failed' THEN 1 ELSE 0 END),
+               sum(CASE WHEN c.status = 'cancelled' THEN 1 ELSE 0 END),
+               sum(CASE WHEN c.status IN ('pending', 'processing') THEN 1 ELSE 0 END)
+        FROM jobs j LEFT JOIN chunks c ON c.job_id = j.id
+        GROUP BY j.id, j.status ORDER BY j.id
+        """,
+    )
     problems = []
     for (job_id, status, total, completed, failed, cancelled,
          n_chunks, n_completed, n_failed, n_cancelled, n_open) in rows:
+        n_completed, n_failed, n_cancelled, n_open = (int(n or 0) for n in (n_completed, n_failed, n_cancelled, n_open))
         if (total, completed, failed, cancelled) != (n_chunks, n_completed, n_failed, n_cancelled):
             problems.append(
                 f"job {job_id}: counters total/completed/failed/cancelled = {total}/{completed}/{failed}/{cancelled},"
@@ -107,8 +109,21 @@ async def async_wait_until(predicate: Callable[[], T | Awaitable[T]], timeout: f
 # -- plain reads ------------------------------------------------------------------
 
 
+def is_postgres(db: str | os.PathLike[str]) -> bool:
+    return str(db).startswith("postgresql://")
+
+
 def query(db_path: str | os.PathLike[str], sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple[Any, ...]]:
-    """Rows of one read-only query, with a plain sqlite3 connection."""
+    """Rows of one read-only query, on a plain connection of the right backend.
+
+    Tests write SQLite's ``?`` placeholders; on PostgreSQL they become ``%s``.
+    """
+    if is_postgres(db_path):
+        import psycopg
+
+        with psycopg.connect(str(db_path), autocommit=True) as conn:
+            text = sql.replace("%", "%%").replace("?", "%s")
+            return [tuple(row) for row in conn.execute(text, params or None).fetchall()]
     with closing(sqlite3.connect(db_path, timeout=30)) as conn:
         return conn.execute(sql, params).fetchall()
 
@@ -121,9 +136,59 @@ def scalar(db_path: str | os.PathLike[str], sql: str, params: Sequence[Any] | di
 # -- in-process engine fixtures ---------------------------------------------------------
 
 
+# -- backends ---------------------------------------------------------------------------
+#
+# Every test that takes ``db_path`` runs twice: on a SQLite file and on a
+# fresh schema of the PostgreSQL server named by $QUEUETOP_TEST_PG_DSN.
+# Tests of SQLite's own machinery (files, pragmas, query plans) are marked
+# ``sqlite_only`` and run once.
+
+PG_DSN = os.environ.get("QUEUETOP_TEST_PG_DSN")
+PG_SKIP_REASON = ("the PostgreSQL variant needs a server: set QUEUETOP_TEST_PG_DSN=postgresql://USER@HOST:PORT/DB "
+                  "(.ci/run sets it when one answers on 127.0.0.1:5432)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sqlite_only: tests SQLite's own machinery; no PostgreSQL variant")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        only = metafunc.definition.get_closest_marker("sqlite_only")
+        metafunc.parametrize("backend", ["sqlite"] if only else ["sqlite", "postgres"], indirect=True)
+
+
 @pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "queuetop.db"
+def backend(request: pytest.FixtureRequest) -> str:
+    if request.param == "postgres" and not PG_DSN:
+        pytest.skip(PG_SKIP_REASON)
+    return request.param
+
+
+@contextmanager
+def postgres_schema(prefix: str = "qt_test") -> Iterator[str]:
+    """A URL to a new, empty schema on the test server, dropped afterwards."""
+    import psycopg
+    from psycopg import sql
+
+    assert PG_DSN, PG_SKIP_REASON
+    schema = f"{prefix}_{secrets.token_hex(5)}"
+    with psycopg.connect(PG_DSN, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+        try:
+            yield f"{PG_DSN}{'&' if '?' in PG_DSN else '?'}options=-csearch_path%3D{schema}"
+        finally:
+            admin.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+@pytest.fixture
+def db_path(tmp_path: Path, backend: str) -> Iterator[Path | str]:
+    """The database under test: a SQLite file path, or a postgresql:// URL."""
+    if backend == "sqlite":
+        yield tmp_path / "queuetop.db"
+        return
+    with postgres_schema() as url:
+        yield url
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ when it found none, and under load it turned into a registration storm
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from pathlib import Path
 
 from queuetop.engine import maintenance, queries
@@ -17,34 +16,35 @@ from queuetop.engine.config import Config
 from queuetop.engine.queue import Queue
 from queuetop.engine.worker import Worker
 
-
-def _workers(db: Path) -> list[tuple[str, str, float]]:
-    with sqlite3.connect(db) as conn:
-        return conn.execute("SELECT id, status, last_heartbeat FROM workers ORDER BY started_at, id").fetchall()
+from conftest import query
 
 
-async def test_heartbeat_of_unknown_worker_creates_nothing(tmp_path: Path) -> None:
-    queue = await Queue.open(tmp_path / "q.db")
+def _workers(db: Path | str) -> list[tuple[str, str, float]]:
+    return query(db, "SELECT id, status, last_heartbeat FROM workers ORDER BY started_at, id")
+
+
+async def test_heartbeat_of_unknown_worker_creates_nothing(db_path: Path | str) -> None:
+    queue = await Queue.open(db_path)
     try:
         async with queue.db.transaction() as conn:
             cur = await conn.execute(queries.load("workers")["heartbeat"], {"id": "nobody-1-abc", "now": 1.0})
             assert cur.rowcount == 0
-        assert _workers(tmp_path / "q.db") == []
+        assert _workers(db_path) == []
     finally:
         await queue.close()
 
 
-async def test_worker_marked_offline_stays_offline_and_reregisters_under_new_id(tmp_path: Path) -> None:
+async def test_worker_marked_offline_stays_offline_and_reregisters_under_new_id(db_path: Path | str) -> None:
     clock = FrozenClock()
     config = Config().with_engine(heartbeat_interval=0.05, stale_after=60, poll_interval=0.05)
-    queue = await Queue.open(tmp_path / "q.db", config, clock=clock)
+    queue = await Queue.open(db_path, config, clock=clock)
     stop = asyncio.Event()
     worker = Worker(queue)
     task = asyncio.create_task(worker.run(stop))
     try:
         first_id = worker.id
         async def registered() -> None:
-            while len(_workers(tmp_path / "q.db")) < 1:
+            while len(_workers(db_path)) < 1:
                 await asyncio.sleep(0.01)
         await asyncio.wait_for(registered(), 5)
 
@@ -52,10 +52,10 @@ async def test_worker_marked_offline_stays_offline_and_reregisters_under_new_id(
         clock.advance(61)
         summary = await maintenance.mark_stale_workers_offline(queue)
         assert first_id in summary
-        offline_at = _workers(tmp_path / "q.db")[0]
+        offline_at = _workers(db_path)[0]
 
         async def reregistered() -> None:
-            while len(_workers(tmp_path / "q.db")) < 2:
+            while len(_workers(db_path)) < 2:
                 await asyncio.sleep(0.01)
         await asyncio.wait_for(reregistered(), 5)
     finally:
@@ -63,7 +63,7 @@ async def test_worker_marked_offline_stays_offline_and_reregisters_under_new_id(
         await asyncio.wait_for(task, 10)
         await queue.close()
 
-    rows = _workers(tmp_path / "q.db")
+    rows = _workers(db_path)
     assert [r[0] for r in rows][0] == first_id
     assert rows[0] == (first_id, "offline", offline_at[2]), "the old row was touched after going offline"
     assert rows[1][0] != first_id and rows[1][1] == "offline"  # stopped cleanly at the end

@@ -15,28 +15,34 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Engines, assert_counters, query, run_cli, scalar, wait_until, write_config
+from conftest import Engines, assert_counters, is_postgres, query, run_cli, scalar, wait_until, write_config
+
+try:
+    from psycopg.errors import UndefinedTable as PostgresUndefinedTable
+except ImportError:  # only the SQLite variants run
+    class PostgresUndefinedTable(Exception):  # type: ignore[no-redef]
+        pass
 
 pytestmark = pytest.mark.slow
 
 
-def submit(db: Path, cwd: Path, *args: str) -> int:
+def submit(db: Path | str, cwd: Path, *args: str) -> int:
     result = run_cli("submit", *args, "--db", db, "--json", cwd=cwd)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)["job_id"]
 
 
-def workers_online(db: Path, n: int) -> bool:
-    if not db.exists():  # a plain connect would create it
+def workers_online(db: Path | str, n: int) -> bool:
+    if not is_postgres(db) and not Path(db).exists():  # a plain connect would create it
         return False
     try:
         return scalar(db, "SELECT count(*) FROM workers WHERE status = 'online'") >= n
-    except sqlite3.OperationalError:  # an engine is creating the schema right now
+    except (sqlite3.OperationalError, PostgresUndefinedTable):  # an engine is creating the schema right now
         return False
 
 
-def test_three_processes_drain_5000_chunks_exactly_once(tmp_path: Path, engines: Engines) -> None:
-    db = tmp_path / "queue.db"
+def test_three_processes_drain_5000_chunks_exactly_once(tmp_path: Path, db_path: Path | str, engines: Engines) -> None:
+    db = db_path
     config = write_config(tmp_path / "drain.toml", "[engine]\npoll_interval = 0.05\nconcurrency = 32\n")
     assert run_cli("pause", "--db", db, cwd=tmp_path).returncode == 0  # hold the work until all three are up
     chunks_file = tmp_path / "chunks.json"
@@ -54,7 +60,7 @@ def test_three_processes_drain_5000_chunks_exactly_once(tmp_path: Path, engines:
     for engine in engines.started:
         assert engine.stop() == 0, engine.log()
 
-    assert query(db, "SELECT count(*), sum(status = 'completed'), min(attempt), max(attempt) FROM chunks") == [
+    assert query(db, "SELECT count(*), sum(CASE WHEN status = 'completed' THEN 1 ELSE 0 END), min(attempt), max(attempt) FROM chunks") == [
         (5000, 5000, 1, 1)]  # claimed once each: no chunk ran twice
     assert scalar(db, "SELECT count(*) FROM chunk_attempts") == 0  # nothing failed, nothing was lost
     assert query(db, "SELECT id, status, chunks_completed FROM jobs ORDER BY id") == [
@@ -78,8 +84,8 @@ mark-stale-workers-offline = "* * * * * *"
 """
 
 
-def test_a_killed_worker_s_chunk_is_rescued_by_another_process(tmp_path: Path, engines: Engines) -> None:
-    db = tmp_path / "queue.db"
+def test_a_killed_worker_s_chunk_is_rescued_by_another_process(tmp_path: Path, db_path: Path | str, engines: Engines) -> None:
+    db = db_path
     config = write_config(tmp_path / "rescue.toml", RESCUE_CONFIG)
     victim = engines.start(db, config=config)
     wait_until(lambda: workers_online(db, 1), timeout=20, message=lambda: "the first worker\n" + engines.logs())
@@ -106,8 +112,8 @@ def test_a_killed_worker_s_chunk_is_rescued_by_another_process(tmp_path: Path, e
     assert_counters(db)
 
 
-def test_sigterm_finishes_in_flight_chunks_and_flushes_logs(tmp_path: Path, engines: Engines) -> None:
-    db = tmp_path / "queue.db"
+def test_sigterm_finishes_in_flight_chunks_and_flushes_logs(tmp_path: Path, db_path: Path | str, engines: Engines) -> None:
+    db = db_path
     # The buffer would not write for an hour, nor before 100,000 lines: only the shutdown flush can.
     config = write_config(tmp_path / "term.toml", "[engine]\ngrace_period = 10\nconcurrency = 4\npoll_interval = 0.05\n"
                                                   "log_flush_interval = 3600\nlog_flush_entries = 100000\n")
@@ -137,9 +143,9 @@ def test_sigterm_finishes_in_flight_chunks_and_flushes_logs(tmp_path: Path, engi
     assert_counters(db)
 
 
-def test_sigterm_with_short_grace_releases_chunks_without_spending_attempts(tmp_path: Path,
+def test_sigterm_with_short_grace_releases_chunks_without_spending_attempts(tmp_path: Path, db_path: Path | str,
                                                                             engines: Engines) -> None:
-    db = tmp_path / "queue.db"
+    db = db_path
     config = write_config(tmp_path / "short.toml", "[engine]\ngrace_period = 0.2\npoll_interval = 0.05\n")
     engine = engines.start(db, config=config)
     wait_until(lambda: workers_online(db, 1), timeout=20, message=lambda: "the worker\n" + engines.logs())
@@ -156,8 +162,8 @@ def test_sigterm_with_short_grace_releases_chunks_without_spending_attempts(tmp_
     assert_counters(db)
 
 
-def test_a_schedule_fires_once_across_two_processes(tmp_path: Path, engines: Engines) -> None:
-    db = tmp_path / "queue.db"
+def test_a_schedule_fires_once_across_two_processes(tmp_path: Path, db_path: Path | str, engines: Engines) -> None:
+    db = db_path
     config = write_config(tmp_path / "sched.toml", """
 [engine]
 scheduler_interval = 0.05
@@ -201,9 +207,9 @@ params = { source = "test" }
     assert_counters(db)
 
 
-def test_sigterm_does_not_wait_for_a_stuck_sync_handler(tmp_path: Path, engines: Engines) -> None:
+def test_sigterm_does_not_wait_for_a_stuck_sync_handler(tmp_path: Path, db_path: Path | str, engines: Engines) -> None:
     """A sync handler still running after the grace period: released, logs kept, and the process exits."""
-    db = tmp_path / "queue.db"
+    db = db_path
     config = write_config(tmp_path / "stuck.toml", "[engine]\ngrace_period = 0.2\npoll_interval = 0.05\n"
                                                    "log_flush_interval = 3600\n")
     engine = engines.start(db, config=config)
@@ -223,10 +229,10 @@ def test_sigterm_does_not_wait_for_a_stuck_sync_handler(tmp_path: Path, engines:
     assert_counters(db)
 
 
-def test_a_paused_worker_that_lost_its_lease_cannot_complete_the_chunk(tmp_path: Path, engines: Engines) -> None:
+def test_a_paused_worker_that_lost_its_lease_cannot_complete_the_chunk(tmp_path: Path, db_path: Path | str, engines: Engines) -> None:
     """SIGSTOP a worker mid-chunk until it is declared stale and its chunk is rescued and completed
     elsewhere, then SIGCONT it: whatever it does next, the chunk stays the rescuer's."""
-    db = tmp_path / "queue.db"
+    db = db_path
     config = write_config(tmp_path / "rescue.toml", RESCUE_CONFIG)
     frozen = engines.start(db, config=config)
     wait_until(lambda: workers_online(db, 1), timeout=20, message=lambda: "the first worker\n" + engines.logs())

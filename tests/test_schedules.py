@@ -132,6 +132,7 @@ async def test_remove_a_schedule(queue: Queue) -> None:
     assert (await queue.jobs())[0].schedule_id is None  # the job it made stays
 
 
+@pytest.mark.sqlite_only  # the failure is injected with a SQLite trigger
 async def test_a_failing_run_is_recorded_and_the_schedule_stays(queue: Queue, clock: FrozenClock,
                                                               db_path: Path) -> None:
     await queue.add_schedule("typo", "* * * * *", "reports.colect")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import sqlite3
 import stat
 from collections.abc import Iterator
@@ -17,6 +19,10 @@ from queuetop.engine.exceptions import DatabaseError
 from queuetop.engine.queue import Queue
 
 from conftest import assert_counters
+
+# SQLite's own machinery: its file, pragmas, query plans and CHECKs. The
+# PostgreSQL schema's equivalence is checked at the end of this module.
+pytestmark = pytest.mark.sqlite_only
 
 
 @pytest.fixture
@@ -306,3 +312,28 @@ async def test_non_sqlite_file_is_refused_untouched(tmp_path: Path) -> None:
     with pytest.raises(DatabaseError, match="not a usable queuetop database"):
         await Queue.open(path)
     assert _frozen_bytes(path) == before
+
+
+def _shape(schema: str) -> dict[str, set[str]]:
+    """Per table: its state lists (``IN (...)``) and unique keys, whitespace folded."""
+    shape: dict[str, set[str]] = {}
+    for table, body in re.findall(r"CREATE TABLE (\w+) \((.*?)\n\)[^;]*;", schema, re.S):
+        items = {"in " + " ".join(m.split()) for m in re.findall(r"\bIN \(([^)]*)\)", body)}
+        items |= {"unique " + " ".join(m.split()) for m in re.findall(r"UNIQUE \(([^)]*)\)", body)}
+        items |= {"unique " + col for col in re.findall(r"^\s*(\w+)\s+\w+ NOT NULL UNIQUE", body, re.M)}
+        shape[table] = items
+    for index, where in re.findall(r"CREATE UNIQUE INDEX (\w+) ON \w+ \([^)]*\)\s*WHERE ([^;]*);", schema):
+        shape.setdefault("index " + index, set()).add(" ".join(where.split()))
+    return shape
+
+
+def test_postgres_schema_has_the_same_tables_states_and_keys() -> None:
+    """The PostgreSQL schema is the SQLite one in other types: same tables,
+    the same state names in every CHECK, the same unique keys."""
+    repo = Path(__file__).resolve().parents[1]
+    sqlite_shape = _shape((repo / "schema.sql").read_text())
+    postgres_shape = _shape((repo / "schema.postgres.sql").read_text())
+    assert sqlite_shape.keys() == postgres_shape.keys()
+    for table, items in sqlite_shape.items():
+        assert items == postgres_shape[table], table
+    assert "in 'pending', 'processing', 'completed', 'failed', 'cancelled'" in sqlite_shape["chunks"]

@@ -12,12 +12,11 @@ and attempts never exceed the job's allowance.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import tempfile
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -29,7 +28,7 @@ from queuetop.engine.queue import Queue
 from queuetop.engine.retry import RetryPolicy
 from queuetop.engine.worker import SQL as WORKER_SQL
 
-from conftest import assert_counters, query
+from conftest import PG_DSN, PG_SKIP_REASON, assert_counters, postgres_schema, query, scalar
 
 CHUNKS = 3
 MAX_RETRIES = 2
@@ -60,15 +59,14 @@ def argument(op: str, n: int) -> Any:
     return n  # which of the candidate leases
 
 
-def snapshot(db_path: Path) -> dict[str, Any]:
-    with closing(sqlite3.connect(db_path)) as c:
-        return {
-            "chunks": c.execute("SELECT id, job_id, status, attempt, worker_id, lease_token, run_after, result"
-                                " FROM chunks ORDER BY id").fetchall(),
-            "jobs": c.execute("SELECT * FROM jobs ORDER BY id").fetchall(),
-            "attempts": c.execute("SELECT count(*) FROM chunk_attempts").fetchone()[0],
-            "workers": c.execute("SELECT id, status, chunks_done, chunks_failed FROM workers ORDER BY id").fetchall(),
-        }
+def snapshot(db_path: Path | str) -> dict[str, Any]:
+    return {
+        "chunks": query(db_path, "SELECT id, job_id, status, attempt, worker_id, lease_token, run_after, result"
+                                 " FROM chunks ORDER BY id"),
+        "jobs": query(db_path, "SELECT * FROM jobs ORDER BY id"),
+        "attempts": scalar(db_path, "SELECT count(*) FROM chunk_attempts"),
+        "workers": query(db_path, "SELECT id, status, chunks_done, chunks_failed FROM workers ORDER BY id"),
+    }
 
 
 async def run_steps(db_path: Path, steps: list[tuple[str, int]]) -> None:
@@ -178,7 +176,17 @@ def test_chunk_state_machine(steps: list[tuple[str, int]]) -> None:
         asyncio.run(run_steps(Path(tmp) / "sm.db", steps))
 
 
-def test_a_known_tricky_sequence() -> None:
+# The same property on PostgreSQL, with fewer examples: each one makes a
+# schema of its own and reads it back over new connections (about 1 s each).
+@pytest.mark.skipif(not PG_DSN, reason=PG_SKIP_REASON)
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=st.lists(OPS, min_size=15, max_size=50))
+def test_chunk_state_machine_on_postgres(steps: list[tuple[str, int]]) -> None:
+    with postgres_schema("qt_sm") as url:
+        asyncio.run(run_steps(url, steps))
+
+
+def test_a_known_tricky_sequence(db_path: Path | str) -> None:
     """Claim, rescue, re-claim, late results, retry after failure, finalize, cancel: spelled out once."""
     steps: list[tuple[str, int]] = [
         ("claim", 2), ("rescue", 0), ("claim", 2), ("late_succeed", 0), ("late_fail", 1), ("succeed", 0),
@@ -186,13 +194,11 @@ def test_a_known_tricky_sequence() -> None:
         ("claim", 0), ("late_succeed", 0), ("succeed", 0), ("retry", 0), ("claim", 0), ("finalize", 0),
         ("late_succeed", 0), ("retry", 1), ("cancel_job", 0), ("claim", 3), ("succeed", 0),
     ]
-    with tempfile.TemporaryDirectory(prefix="queuetop-sm-") as tmp:
-        db_path = Path(tmp) / "sm.db"
-        asyncio.run(run_steps(db_path, steps))
-        # The job ended partial (one chunk failed), which made a follow-up job; the failed chunk was
-        # retried and the job finalized while it ran: completed, counting only the chunks that had
-        # ended, and a second follow-up. The first follow-up ran; the second is still running.
-        assert query(db_path, "SELECT id, status, parent_job_id, chunks_cancelled FROM jobs ORDER BY id") == [
-            (1, "completed", None, 1), (2, "completed", 1, 0), (3, "running", 1, 0)]
-        assert query(db_path, "SELECT chunk_index, status, attempt FROM chunks WHERE job_id = 1 ORDER BY 1") == [
-            (0, "completed", 2), (1, "cancelled", 1), (2, "completed", 3)]
+    asyncio.run(run_steps(db_path, steps))
+    # The job ended partial (one chunk failed), which made a follow-up job; the failed chunk was
+    # retried and the job finalized while it ran: completed, counting only the chunks that had
+    # ended, and a second follow-up. The first follow-up ran; the second is still running.
+    assert query(db_path, "SELECT id, status, parent_job_id, chunks_cancelled FROM jobs ORDER BY id") == [
+        (1, "completed", None, 1), (2, "completed", 1, 0), (3, "running", 1, 0)]
+    assert query(db_path, "SELECT chunk_index, status, attempt FROM chunks WHERE job_id = 1 ORDER BY 1") == [
+        (0, "completed", 2), (1, "cancelled", 1), (2, "completed", 3)]

@@ -114,6 +114,7 @@ async def test_one_submit_is_one_job(queue: Queue) -> None:
     assert (await queue.job(second.job_id)).chunks_total == 13
 
 
+@pytest.mark.sqlite_only  # the failure is injected with a SQLite trigger
 async def test_a_submit_is_one_transaction(queue: Queue, db_path: Path) -> None:
     """If inserting any chunk fails, neither the job nor any of its chunks is left behind."""
     with closing(sqlite3.connect(db_path, isolation_level=None)) as c:
@@ -128,6 +129,7 @@ async def test_a_submit_is_one_transaction(queue: Queue, db_path: Path) -> None:
     assert (await queue.job(ok.job_id)).chunks_total == 5
 
 
+@pytest.mark.sqlite_only  # the failure is injected with a SQLite trigger
 async def test_readers_never_see_half_a_job(queue: Queue, db_path: Path) -> None:
     """Another connection sees no job, or the job with all its chunks."""
     seen: set[tuple[int, int]] = set()
