@@ -100,10 +100,12 @@ def prepare(path: str | os.PathLike[str]) -> None:
         raise DatabaseError(f"cannot open database {path}: {exc}") from None
     try:
         configure(conn)
-        _check(conn, path)  # before anything writes, WAL switch included
+        current = _check(conn, path)  # before anything writes, WAL switch included
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if mode.lower() != "wal":
             raise DatabaseError(f"{path}: cannot switch to WAL mode (got {mode})")
+        if current == schema_version():
+            return  # nothing to do: opening a current database writes nothing
         conn.execute("BEGIN IMMEDIATE")
         try:
             version = _check(conn, path)  # again, now that we hold the write lock
