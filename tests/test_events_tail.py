@@ -517,6 +517,8 @@ async def test_bulk_ingest_stores_what_one_process_stores(db: Database, clock, t
     stats = await stats_for(db, path)
     assert stats.read_offset == len(b"".join(written))  # the partial line is held back
     assert stats.bad_lines == len(bad) and stats.lines_read == len(written)
+    assert t.checkpointed.wait(10)  # the WAL the workers left is copied back and truncated
+    assert Path(f"{db.path}-wal").stat().st_size < 1 << 20
     append(path, partial[50:])
     assert await t.poll_once() == 1
     t.close()

@@ -61,6 +61,36 @@ VALUES (:hash, :ts_ms, :type, :agent_id, :session_id, :session_key, :thread_key,
         :category, :confidence, CAST(:data AS TEXT), :file_id, :line_offset, :ingested_at)
 ON CONFLICT (ts_ms, hash) DO NOTHING;
 
+-- name: create_staging
+-- Bulk-ingest workers only, on their own connection: a chunk's rows are
+-- bound into this in-memory table while the worker waits for its turn to
+-- commit, so that the commit itself is one INSERT ... SELECT in C. The
+-- per-row binding (the costliest part of an insert from Python) then
+-- overlaps another worker's commit instead of lengthening the critical path.
+CREATE TEMP TABLE IF NOT EXISTS staged_events (
+    hash BLOB, ts_ms INTEGER, type TEXT, agent_id TEXT, session_id TEXT, session_key INTEGER,
+    thread_key TEXT, role TEXT, category TEXT, confidence REAL, data TEXT, line_offset INTEGER
+);
+
+-- name: clear_staging
+DELETE FROM temp.staged_events;
+
+-- name: stage_event
+INSERT INTO temp.staged_events (hash, ts_ms, type, agent_id, session_id, session_key, thread_key, role,
+                                category, confidence, data, line_offset)
+VALUES (:hash, :ts_ms, :type, :agent_id, :session_id, :session_key, :thread_key, :role,
+        :category, :confidence, CAST(:data AS TEXT), :line_offset);
+
+-- name: insert_staged_events
+-- The staged chunk, in staging order (file order), into events. The WHERE
+-- is what SQLite's parser needs before ON CONFLICT in an INSERT ... SELECT.
+INSERT INTO events (hash, ts_ms, type, agent_id, session_id, session_key, thread_key, role,
+                    category, confidence, data, file_id, line_offset, ingested_at)
+SELECT hash, ts_ms, type, agent_id, session_id, session_key, thread_key, role,
+       category, confidence, data, :file_id, line_offset, :now
+FROM temp.staged_events WHERE true ORDER BY rowid
+ON CONFLICT (ts_ms, hash) DO NOTHING;
+
 -- name: inserted_since
 -- The rows a batch inserted, when some of its events were already stored.
 SELECT id, hash FROM events WHERE id > :after_id ORDER BY id;
