@@ -220,7 +220,8 @@ class EnrichRules:
 
     def enrich(self, event_type: str, data: Any) -> tuple[str, str | None, float | None]:
         """(role, category, confidence) of one event; ``data`` is its data object."""
-        role, category, confidence, order = self._for_type(event_type)
+        found = self._by_type.get(event_type)
+        role, category, confidence, order = found if found is not None else self._for_type(event_type)
         if type(data) is not dict:
             return role, category, confidence
         own_role = data.get("eventRole")

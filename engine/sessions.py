@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -244,38 +244,50 @@ class SessionDeltas:
 
     def add(self, row: Mapping[str, Any]) -> None:
         """Fold in one new event (a row from :func:`queuetop.engine.events.parse_lines`)."""
-        session_id = row["session_id"]
-        if session_id is None:
-            return
-        self._position += 1
-        ts = row["ts_ms"]
-        outcome = row["outcome"]
-        category = row["category"]
-        s = self.sessions.get(session_id)
-        if s is None:
-            s = self.sessions[session_id] = [None, None, None]
-        if category is not None and (s[0] is None or (row["confidence"], ts) >= (s[1], s[2])):
-            s[0], s[1], s[2] = category, row["confidence"], ts
-        key = (session_id, row["thread_key"])
-        t = self.threads.get(key)
-        from_agent, to_agent = row["from_agent"], row["to_agent"]
-        if t is None:
-            self.threads[key] = [1, ts, ts, row["type"], self._position,
-                                 outcome, ts if outcome is not None else None, self._position,
-                                 {(row["agent_id"], from_agent, to_agent)}, from_agent, to_agent]
-            return
-        t[_COUNT] += 1
-        if ts < t[_FIRST]:
-            t[_FIRST] = ts
-        if ts >= t[_LAST]:
-            t[_LAST], t[_TYPE], t[_LAST_AT] = ts, row["type"], self._position
-        if outcome is not None and (t[_OUTCOME_TS] is None or ts >= t[_OUTCOME_TS]):
-            t[_OUTCOME], t[_OUTCOME_TS], t[_OUTCOME_AT] = outcome, ts, self._position
-        t[_AGENTS].add((row["agent_id"], from_agent, to_agent))
-        if t[_FROM] is None:
-            t[_FROM] = from_agent
-        if t[_TO] is None:
-            t[_TO] = to_agent
+        self.add_rows((row,))
+
+    def add_rows(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Fold in new events, in id order (the loop is here, with its names local, for speed)."""
+        sessions, threads = self.sessions, self.threads
+        position = self._position
+        for row in rows:
+            session_id = row["session_id"]
+            if session_id is None:
+                continue
+            position += 1
+            ts = row["ts_ms"]
+            outcome = row["outcome"]
+            category = row["category"]
+            if category is not None:
+                s = sessions.get(session_id)
+                if s is None:
+                    sessions[session_id] = [category, row["confidence"], ts]
+                elif s[0] is None or (row["confidence"], ts) >= (s[1], s[2]):
+                    s[0], s[1], s[2] = category, row["confidence"], ts
+            elif session_id not in sessions:
+                sessions[session_id] = [None, None, None]
+            key = (session_id, row["thread_key"])
+            t = threads.get(key)
+            from_agent, to_agent = row["from_agent"], row["to_agent"]
+            if t is None:
+                threads[key] = [1, ts, ts, row["type"], position, outcome, ts if outcome is not None else None,
+                                position, {(row["agent_id"], from_agent, to_agent)}, from_agent, to_agent]
+                continue
+            # Indexes spelt out (see _COUNT ... _TO): module-level names cost a
+            # lookup each, and this is the hottest loop of a bulk ingest.
+            t[0] += 1
+            if ts < t[1]:
+                t[1] = ts
+            if ts >= t[2]:
+                t[2], t[3], t[4] = ts, row["type"], position
+            if outcome is not None and (t[6] is None or ts >= t[6]):
+                t[5], t[6], t[7] = outcome, ts, position
+            t[8].add((row["agent_id"], from_agent, to_agent))
+            if t[9] is None:
+                t[9] = from_agent
+            if t[10] is None:
+                t[10] = to_agent
+        self._position = position
 
     @property
     def session_ids(self) -> tuple[str, ...]:

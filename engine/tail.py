@@ -693,14 +693,13 @@ def _commit_steps(file_id: int, batch: _Batch, *, expect: tuple[int, int], gener
             if inserted == len(rows) and after == before + inserted:
                 # Every row was new, so ids were handed out in order without gaps.
                 if not folded:
-                    for row in rows:
-                        deltas.add(row)
+                    deltas.add_rows(rows)
             else:
                 # Some were already stored: find which rows made it, in id order.
                 deltas = SessionDeltas()
                 by_hash = {row["hash"]: row for row in rows}
-                for _, digest in (yield ("rows", SQL["inserted_since"], {"after_id": before})):
-                    deltas.add(by_hash[digest])
+                new = yield ("rows", SQL["inserted_since"], {"after_id": before})
+                deltas.add_rows(by_hash[digest] for _, digest in new)
             first_id, last_id = before + 1, after
             for statement in deltas.statements(now):
                 yield statement
@@ -896,8 +895,7 @@ def _bulk_worker(pipe: Any, db_path: str, path: str, device: int, inode: int, fi
                 # Fold the session deltas and bind the rows now, while another
                 # worker commits: the commit is the critical path.
                 deltas = SessionDeltas()
-                for row in batch.rows:
-                    deltas.add(row)
+                deltas.add_rows(batch.rows)
                 conn.execute("BEGIN")
                 conn.execute(SQL["clear_staging"])
                 conn.executemany(SQL["stage_event"], batch.rows)
