@@ -78,7 +78,7 @@ BATCH_BYTES = 8 << 20         # and at most this many bytes read per transaction
 HEAD_BYTES = 1024             # a file's identity includes a hash of its first bytes
 INLINE_BYTES = 256 << 10      # smaller backlogs are parsed on the event loop (no thread hop)
 BULK_MIN_BYTES = 32 << 20     # larger backlogs are ingested by worker processes ...
-BULK_CHUNK_BYTES = 2 << 20    # ... in line-aligned chunks of about this size (one transaction each)
+BULK_CHUNK_BYTES = 8 << 20    # ... in line-aligned chunks growing to this size (one transaction each)
 BULK_WORKERS = 2              # one per core of a small machine: parse and commit overlap
 _GLOB_CHARS = frozenset("*?[")
 
@@ -776,8 +776,13 @@ def _chunk(fd: int, start: int, size: int, chunk_bytes: int, max_line: int) -> l
     """
     chunks = []
     low = start
-    while size - low > chunk_bytes:
-        nominal = low + chunk_bytes
+    # Start small so that the first commit comes soon (the other worker has
+    # nothing to overlap with until then), then grow: a bigger chunk touches
+    # fewer threads and sessions per event, so fewer upserts.
+    size_now = max(chunk_bytes // 4, 1)
+    while size - low > size_now:
+        nominal = low + size_now
+        size_now = min(size_now * 2, chunk_bytes)
         end = None
         probe = nominal
         while probe < size and probe - nominal <= max_line:
