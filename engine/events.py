@@ -2,9 +2,11 @@
 
 A line is one JSON object: ``{"type": "a2a.send", "agentId": "eden", "ts":
 1771330358110, "data": {...}}``. ``type`` (a non-empty string) and ``ts``
-(epoch milliseconds, a number) are required; ``agentId`` and ``data`` and
-every field of ``data`` may be missing. A missing or ``null`` ``data`` is
-stored as ``{}``. Other top-level keys are not kept.
+(epoch milliseconds, a number; a fraction is rounded) are required;
+``agentId`` and ``data`` and every field of ``data`` may be missing. A
+missing or ``null`` ``data`` is stored as ``{}``. Other top-level keys are
+not kept. Identifiers that are numbers (an ``agentId`` of 7) are spelt out
+as text; other non-string values of them count as missing.
 
 An event's identity is a 16-byte BLAKE2b hash of its type, agent, ts and
 canonical data (``orjson.dumps(data, option=OPT_SORT_KEYS)``): the same
@@ -29,6 +31,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import cache
 from typing import Any
 
 import orjson
@@ -305,13 +308,9 @@ def parse_line(line: bytes | str, rules: EnrichRules | None = None, *,
                  data=orjson.loads(row["data"]))
 
 
-_DEFAULT_RULES: list[EnrichRules] = []
-
-
+@cache
 def _default_rules() -> EnrichRules:
-    if not _DEFAULT_RULES:
-        _DEFAULT_RULES.append(EnrichRules.default())
-    return _DEFAULT_RULES[0]
+    return EnrichRules.default()
 
 
 # -- reads --------------------------------------------------------------------------

@@ -154,8 +154,8 @@ class _Batch:
 class _Reader:
     """Reads a file descriptor from an offset in blocks and parses complete lines.
 
-    Synchronous and self-contained, so a large backlog can be read and parsed
-    on a worker thread while the previous batch commits.
+    Synchronous and self-contained, so that a large backlog can be parsed on
+    a worker thread and the event loop stays free meanwhile.
     """
 
     def __init__(self, fd: int, offset: int, skipping: bool, *, file_id: int, rules: EnrichRules,
@@ -248,6 +248,10 @@ class Tailer:
     working directory). A path that does not exist yet is picked up when it
     appears. ``rules`` and ``thresholds`` default to the built-ins;
     ``thresholds`` is kept for the callers that show this tailer's sessions.
+    The other keywords are tuning that tests use to make small files behave
+    like big ones: ``batch_lines`` and ``block_bytes`` for the in-process
+    reader, ``bulk_workers`` (0 turns bulk ingest off), ``bulk_min_bytes``
+    and ``bulk_chunk_bytes`` for bulk ingest.
     """
 
     def __init__(self, db: Database, clock: Clock, paths: list[str], *, rules: EnrichRules | None = None,
