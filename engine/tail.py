@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import gc
 import glob
 import hashlib
 import logging
@@ -78,9 +79,13 @@ BATCH_BYTES = 8 << 20         # and at most this many bytes read per transaction
 HEAD_BYTES = 1024             # a file's identity includes a hash of its first bytes
 INLINE_BYTES = 256 << 10      # smaller backlogs are parsed on the event loop (no thread hop)
 BULK_MIN_BYTES = 32 << 20     # larger backlogs are ingested by worker processes ...
-BULK_CHUNK_BYTES = 8 << 20    # ... in line-aligned chunks growing to this size (one transaction each)
+BULK_CHUNK_BYTES = 2 << 20    # ... in line-aligned chunks growing to this size (one transaction each)
 BULK_WORKERS = 2              # one per core of a small machine: parse and commit overlap
 _GLOB_CHARS = frozenset("*?[")
+# PostgreSQL: a batch holds this advisory lock until it commits, so that event
+# ids grow in commit order as on SQLite (readers page on them, and a batch
+# finds the rows it inserted by id).
+_PG_EVENTS_LOCK = "SELECT pg_advisory_xact_lock(1364477270)"  # "QTEV"
 
 
 @dataclass(frozen=True)
@@ -395,7 +400,8 @@ class Tailer:
         size = os.fstat(f.fd).st_size
         stored = 0
         try:
-            if (not final and self.bulk_workers > 0 and size - start >= self.bulk_min_bytes
+            if (not final and self.bulk_workers > 0 and self.db.dialect == "sqlite"
+                    and size - start >= self.bulk_min_bytes
                     and not (f.skipping and not reset)):
                 batches = self.batches
                 stored += await self._bulk(f, start, reset)
@@ -448,6 +454,8 @@ class Tailer:
         steps = _commit_steps(f.id, batch, expect=(f.offset, f.generation), generation=generation,
                               identity=identity, reset=reset, now=now)
         async with self.db.transaction() as conn:
+            if self.db.dialect == "postgres":
+                await conn.execute(_PG_EVENTS_LOCK)
             done = await _run_async(conn, steps)
         self._committed(f, done, generation, identity)
         return done.inserted
@@ -730,7 +738,7 @@ def _commit_steps(file_id: int, batch: _Batch, *, expect: tuple[int, int], gener
 
 
 async def _run_async(conn: Any, steps: Generator[Statement, Any, _Done]) -> _Done:
-    """Run commit steps on an aiosqlite connection (inside the caller's transaction)."""
+    """Run commit steps on a transaction's connection (aiosqlite or PostgreSQL)."""
     reply: Any = None
     while True:
         try:
@@ -853,6 +861,9 @@ def _start_worker(setup: tuple[Any, ...]) -> tuple[subprocess.Popen[bytes], Conn
 def _bulk_main() -> None:
     """Entry point of a bulk-ingest process (see :func:`_start_worker`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    # Nothing here makes reference cycles, and the cyclic collector would
+    # walk every live row of a chunk, again and again, as they pile up.
+    gc.disable()
     pipe = Connection(int(sys.argv[1]))
     try:
         _bulk_worker(pipe, *pipe.recv())
