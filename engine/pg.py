@@ -90,6 +90,9 @@ class _Cursor:
     async def fetchall(self) -> list[Row]:
         return await self._cursor.fetchall() if self._cursor.description else []
 
+    async def close(self) -> None:
+        await self._cursor.close()
+
 
 class _Execution:
     """What ``conn.execute`` returns: awaitable, and usable with ``async with``."""
@@ -122,9 +125,11 @@ class _Connection:
     def execute(self, sql: str, params: Mapping[str, Any] | Sequence[Any] = ()) -> _Execution:
         return _Execution(self._conn, sql, params)
 
-    async def executemany(self, sql: str, params: Iterable[Mapping[str, Any]]) -> None:
-        async with self._conn.cursor() as cursor:
-            await cursor.executemany(_text(sql), list(params))
+    async def executemany(self, sql: str, params: Iterable[Mapping[str, Any]]) -> _Cursor:
+        """Run ``sql`` once per parameter set; the cursor's rowcount is their total, as on aiosqlite."""
+        cursor = self._conn.cursor()
+        await cursor.executemany(_text(sql), list(params))
+        return _Cursor(cursor)
 
 
 class PostgresDatabase:
