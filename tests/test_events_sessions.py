@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import AsyncIterator
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
+from conftest import scalar
 from queuetop.engine import events, sessions
 from queuetop.engine.clock import FrozenClock
-from queuetop.engine.db import Database
+from queuetop.engine.db import Database, open_database
 from queuetop.engine.enrich import EnrichRules
 from queuetop.engine.exceptions import NotFound, UsageError
 from queuetop.engine.sessions import SessionThresholds
@@ -32,8 +31,8 @@ def line(event_type: str, ts_ms: int, agent: str | None = "eden", **data: Any) -
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "queuetop.db")
+async def db(db_path: Path | str) -> AsyncIterator[Database]:
+    database = await open_database(db_path)
     try:
         yield database
     finally:
@@ -102,7 +101,7 @@ async def test_incremental_batches_equal_one_batch(db: Database, clock, tmp_path
              for i in range(60)]
     path = tmp_path / "e.ndjson"
     await ingest(db, clock, path, *lines, batch_lines=1)  # one event per transaction
-    other = await Database.open(tmp_path / "other.db")
+    other = await Database.open(tmp_path / "other.db")  # SQLite: on PostgreSQL, a comparison across backends
     try:
         await ingest(other, clock, tmp_path / "f.ndjson", *lines)  # one transaction
         assert await sessions.stored_session_summaries(db) == await sessions.stored_session_summaries(other)
@@ -258,5 +257,4 @@ async def test_events_without_a_session_are_stored_but_in_no_session(db: Databas
     assert [(e.session_id, e.thread_key, e.role) for e in stored] == [
         (None, None, "system"), (None, None, "conversation.main"), ("42", "conv:7", "conversation.main")]
     assert [s.id for s in await sessions.list_sessions(db, clock)] == ["42"]
-    with closing(sqlite3.connect(db.path)) as conn:
-        assert conn.execute("SELECT count(*) FROM sessions").fetchone()[0] == 1
+    assert scalar(db.path, "SELECT count(*) FROM sessions") == 1

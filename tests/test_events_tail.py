@@ -14,7 +14,7 @@ import random
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterable
-from contextlib import closing
+from contextlib import closing, nullcontext
 from pathlib import Path
 
 import orjson
@@ -22,10 +22,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import async_wait_until
+from conftest import async_wait_until, is_postgres, postgres_schema, query
 from queuetop.engine import sessions
 from queuetop.engine.clock import FrozenClock
-from queuetop.engine.db import Database
+from queuetop.engine.db import Database, open_database
 from queuetop.engine.demo_events import demo_events
 from queuetop.engine.events import BadLine, Event, file_stats, parse_line
 from queuetop.engine.tail import EventBatch, Tailer
@@ -44,9 +44,37 @@ def append(path: Path, data: bytes) -> None:
         out.flush()
 
 
-def stored_hashes(db_path: Path) -> list[str]:
+def stored_hashes(db_path: Path | str) -> list[str]:
+    return [bytes(row[0]).hex() for row in query(db_path, "SELECT hash FROM events ORDER BY id")]
+
+
+def execute(db_path: Path | str, sql: str) -> None:
+    """One write outside the engine (a test's sabotage), committed, on either backend."""
+    if is_postgres(db_path):
+        import psycopg
+
+        with psycopg.connect(str(db_path), autocommit=True) as conn:
+            conn.execute(sql)
+        return
     with closing(sqlite3.connect(db_path)) as conn:
-        return [row[0] for row in conn.execute("SELECT lower(hex(hash)) FROM events ORDER BY id")]
+        conn.executescript(sql)
+
+
+def fail_sessions_insert(db_path: Path | str, session_id: str) -> None:
+    """Make inserting the session ``session_id`` fail with 'disk on fire'."""
+    if is_postgres(db_path):
+        execute(db_path, f"""CREATE FUNCTION fail_once() RETURNS trigger LANGUAGE plpgsql AS $$
+                             BEGIN IF NEW.id = '{session_id}' THEN RAISE EXCEPTION 'disk on fire'; END IF;
+                             RETURN NEW; END $$;
+                             CREATE TRIGGER fail_once BEFORE INSERT ON sessions
+                             FOR EACH ROW EXECUTE FUNCTION fail_once();""")
+    else:
+        execute(db_path, f"""CREATE TRIGGER fail_once BEFORE INSERT ON sessions WHEN NEW.id = '{session_id}'
+                             BEGIN SELECT RAISE(ABORT, 'disk on fire'); END;""")
+
+
+def stop_failing(db_path: Path | str) -> None:
+    execute(db_path, "DROP TRIGGER fail_once ON sessions" if is_postgres(db_path) else "DROP TRIGGER fail_once")
 
 
 def valid_hashes(lines: Iterable[bytes]) -> set[str]:
@@ -75,8 +103,8 @@ async def stats_for(db: Database, path: Path):
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "queuetop.db")
+async def db(db_path: Path | str) -> AsyncIterator[Database]:
+    database = await open_database(db_path)
     try:
         yield database
     finally:
@@ -123,23 +151,26 @@ async def test_appends_in_small_random_pieces_split_lines_and_utf8(db: Database,
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cuts=st.lists(st.integers(min_value=0, max_value=3000), max_size=12))
-async def test_any_split_points_give_the_same_events(tmp_path_factory: pytest.TempPathFactory, cuts: list[int]) -> None:
+async def test_any_split_points_give_the_same_events(tmp_path_factory: pytest.TempPathFactory, backend: str,
+                                                     cuts: list[int]) -> None:
     directory = tmp_path_factory.mktemp("split")
     lines = demo_lines(8, seed=3)
     blob = b"".join(lines)
     points = sorted({min(c, len(blob)) for c in cuts} | {len(blob)})
-    database = await Database.open(directory / "q.db")
-    try:
-        t = tailer(database, FrozenClock(), directory / "e.ndjson")
-        start = 0
-        for point in points:
-            append(directory / "e.ndjson", blob[start:point])
-            start = point
-            await t.poll_once()
-        t.close()
-        await assert_exactly(database, lines)
-    finally:
-        await database.close()
+    # A fresh database per example (db_path would be one for all of them).
+    with postgres_schema() if backend == "postgres" else nullcontext(directory / "q.db") as target:
+        database = await open_database(target)
+        try:
+            t = tailer(database, FrozenClock(), directory / "e.ndjson")
+            start = 0
+            for point in points:
+                append(directory / "e.ndjson", blob[start:point])
+                start = point
+                await t.poll_once()
+            t.close()
+            await assert_exactly(database, lines)
+        finally:
+            await database.close()
 
 
 async def test_a_trailing_line_waits_for_its_newline(db: Database, clock, tmp_path: Path) -> None:
@@ -325,11 +356,11 @@ async def test_two_files_at_once(db: Database, clock, tmp_path: Path) -> None:
     assert [(s.path, s.events_stored) for s in await file_stats(db)] == [(str(a), 50), (str(b), 70)]
 
 
-async def test_two_tailers_on_one_file_never_double_count(tmp_path: Path, clock) -> None:
+async def test_two_tailers_on_one_file_never_double_count(db_path: Path | str, tmp_path: Path, clock) -> None:
     """Two engine processes following the same file: the offset is a compare-and-set."""
     path = tmp_path / "e.ndjson"
     lines = demo_lines(400)
-    one, two = await Database.open(tmp_path / "q.db"), await Database.open(tmp_path / "q.db")
+    one, two = await open_database(db_path), await open_database(db_path)
     try:
         t1, t2 = tailer(one, clock, path, batch_lines=7), tailer(two, clock, path, batch_lines=5)
         for start in range(0, 400, 37):
@@ -354,18 +385,13 @@ async def test_a_failed_commit_stores_nothing_and_the_next_poll_stores_everythin
     append(path, b"".join(lines))
     # Make the session update of the batch fail after its events were inserted.
     victim = orjson.loads(lines[60])["data"]["workSessionId"]
-    with closing(sqlite3.connect(db.path)) as conn:
-        conn.execute(f"""CREATE TRIGGER fail_once BEFORE INSERT ON sessions WHEN NEW.id = '{victim}'
-                         BEGIN SELECT RAISE(ABORT, 'disk on fire'); END""")
-        conn.commit()
+    fail_sessions_insert(db.path, victim)
     t = tailer(db, clock, path)
-    with pytest.raises(sqlite3.IntegrityError, match="disk on fire"):
+    with pytest.raises(db.Error, match="disk on fire"):
         await t.poll_once()
     assert stored_hashes(db.path) == []  # events, sessions and offset: all or nothing
     assert (await stats_for(db, path)).read_offset == 0
-    with closing(sqlite3.connect(db.path)) as conn:
-        conn.execute("DROP TRIGGER fail_once")
-        conn.commit()
+    stop_failing(db.path)
     assert await t.poll_once() == 120
     t.close()
     await assert_exactly(db, lines)
@@ -498,6 +524,9 @@ def bulk_tailer(db: Database, clock: FrozenClock, path: Path, **kwargs) -> Taile
     return tailer(db, clock, path, bulk_min_bytes=64 << 10, bulk_chunk_bytes=24 << 10, **kwargs)
 
 
+# The bulk workers are sqlite3 connections (their checkpoint, the WAL file):
+# PostgreSQL never takes this path.
+@pytest.mark.sqlite_only
 async def test_bulk_ingest_stores_what_one_process_stores(db: Database, clock, tmp_path: Path) -> None:
     path = tmp_path / "e.ndjson"
     lines = demo_lines(2500)
@@ -531,6 +560,7 @@ async def test_bulk_ingest_stores_what_one_process_stores(db: Database, clock, t
         await single.close()
 
 
+@pytest.mark.sqlite_only  # bulk workers: SQLite only, as above
 async def test_a_failing_bulk_chunk_rolls_back_alone(db: Database, clock, tmp_path: Path) -> None:
     path = tmp_path / "e.ndjson"
     lines = demo_lines(2000)
