@@ -18,6 +18,7 @@ import asyncio
 import os
 import re
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -91,9 +92,28 @@ def prepare(path: str | os.PathLike[str]) -> None:
 
     Raises :class:`DatabaseError` for a file that is not queuetop's or that a
     newer queuetop wrote; such a file is left exactly as it was.
+
+    Several processes may start on one new file together. Switching it to
+    WAL can fail with "database is locked" without SQLite's busy handler
+    being consulted, so that step is retried until ``BUSY_TIMEOUT_MS``.
     """
     path = Path(path)
     _create_private(path)
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            return _prepare(path)
+        except _Busy:
+            if time.monotonic() > deadline:
+                raise DatabaseError(f"{path}: database is locked (another process holds it)") from None
+            time.sleep(0.05)  # another process is creating or converting the file
+
+
+class _Busy(Exception):
+    """The file was locked by another process at a step SQLite does not wait for."""
+
+
+def _prepare(path: Path) -> None:
     try:
         conn = sqlite3.connect(path, isolation_level=None)
     except sqlite3.Error as exc:
@@ -124,6 +144,10 @@ def prepare(path: str | os.PathLike[str]) -> None:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise _Busy() from None
+        raise DatabaseError(f"{path} is not a usable queuetop database: {exc}") from None
     except sqlite3.DatabaseError as exc:
         raise DatabaseError(f"{path} is not a usable queuetop database: {exc}") from None
     finally:
@@ -132,9 +156,13 @@ def prepare(path: str | os.PathLike[str]) -> None:
 
 def _check(conn: sqlite3.Connection, path: Path) -> int:
     """The file's schema version (0 for empty); refuse foreign or newer files."""
-    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    # One statement, one snapshot: read apart, another process's commit could
+    # land between them and make a new queuetop file look like someone else's.
+    app_id, version, tables = conn.execute(
+        "SELECT (SELECT application_id FROM pragma_application_id),"
+        " (SELECT user_version FROM pragma_user_version),"
+        " (SELECT count(*) FROM sqlite_master)"
+    ).fetchone()
     if app_id == 0 and tables == 0 and version == 0:
         return 0
     if app_id != APPLICATION_ID:
