@@ -30,9 +30,4 @@ def db(fixture_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 
 @pytest.mark.parametrize("scene", list(SCENES))
 def test_screen(scene: str, db: Path, snap_compare) -> None:
-    if scene == "session_detail":
-        from queuetop.tui.sessions import available
-
-        if not available():
-            pytest.skip("this build has no work-session store")
     assert snap_compare(make_app(), terminal_size=SIZE, run_before=SCENES[scene])

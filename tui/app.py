@@ -126,11 +126,6 @@ class QueuetopApp(App[int]):
     def _start_engine(self) -> None:
         from queuetop.engine.runner import Runner
 
-        from .sessions import tailer_available
-
-        if self.event_paths and not tailer_available():
-            self.notify("This build has no event tailer: event files are not followed.", severity="warning")
-            self.event_paths = []
         self.runner = Runner(self.queue, workers=self.engine_workers, concurrency=self.engine_concurrency,
                              event_paths=self.event_paths)
         self._engine_task = asyncio.create_task(self.runner.run(self._stop_engine), name="engine")

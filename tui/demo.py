@@ -10,7 +10,6 @@ file that the engine's tailer follows.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import random
 import shutil
 import tempfile
@@ -18,6 +17,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from queuetop.engine.demo_events import write_demo_events
 from queuetop.engine.config import Config
 
 if TYPE_CHECKING:
@@ -97,17 +97,9 @@ class Demo:
             await queue.submit("demo.flaky", chunks=[{"page": n} for n in range(chunks)], params=params)
 
     def _start_event_writer(self) -> None:
-        try:
-            module = importlib.import_module("queuetop.engine.demo_events")
-        except ImportError:
-            return  # no tailer in this build: the event panes say so
-        writer = getattr(module, "write_demo_events", None)
-        if writer is None:
-            return
-
         def run() -> None:
             try:
-                writer(self.workspace.events_path, rate=4.0, count=None, seed=self.seed, stop=self._stop)
+                write_demo_events(self.workspace.events_path, rate=4.0, count=None, seed=self.seed, stop=self._stop)
             except Exception:  # the demo still runs without events
                 pass
 

@@ -1,19 +1,16 @@
 """Work sessions and events, as the panes show them, read through the engine's API.
 
 The tailer's store (``queuetop.engine.sessions`` and ``queuetop.engine.events``)
-is imported the first time it is needed; a build without it shows empty panes
-that say so. Records are turned into small views here so the widgets do not
-depend on the store's field names.
+returns typed records; they are turned into the small views the widgets show,
+with times in seconds and summaries made once, here.
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
-from functools import cache
-from types import ModuleType
 from typing import Any
 
+from queuetop.engine import events, sessions
 from queuetop.engine.queue import Queue
 
 
@@ -52,145 +49,74 @@ class EventView:
     summary: str
 
 
-@cache
-def _module(name: str) -> ModuleType | None:
-    try:
-        return importlib.import_module(f"queuetop.engine.{name}")
-    except Exception:  # absent, or not importable in this build: the panes say so
-        return None
-
-
-def available() -> bool:
-    """True when this build has the tailer's session store."""
-    return _module("sessions") is not None
-
-
-def tailer_available() -> bool:
-    """True when the engine can follow event files (its tailer and what it needs)."""
-    return all(_module(name) is not None for name in ("tail", "enrich", "sessions"))
-
-
-def events_available() -> bool:
-    return _module("events") is not None
-
-
-def _get(record: Any, *names: str, default: Any = None) -> Any:
-    for name in names:
-        if isinstance(record, dict):
-            if name in record:
-                return record[name]
-        elif hasattr(record, name):
-            return getattr(record, name)
-    return default
-
-
-def _seconds(record: Any, ms_name: str, *names: str) -> float | None:
-    """A time as epoch seconds, from a ``*_ts_ms`` field or a seconds field."""
-    ms = _get(record, ms_name)
-    if ms is not None:
-        return float(ms) / 1000.0
-    value = _get(record, *names)
-    return float(value) if value is not None else None
-
-
-def _num(value: Any) -> int:
-    if isinstance(value, (list, tuple)):
-        return len(value)
-    return int(value or 0)
-
-
-def _enum(value: Any) -> str:
-    return str(getattr(value, "value", value) or "")
-
-
-def session_view(record: Any) -> SessionView:
+def session_view(record: sessions.Session) -> SessionView:
     return SessionView(
-        id=str(_get(record, "id", "session_id", "work_session_id")),
-        status=_enum(_get(record, "status", default="")),
-        category=_get(record, "category", "collab_category"),
-        threads=_num(_get(record, "thread_count", "threads", default=0)),
-        events=_num(_get(record, "event_count", "events", default=0)),
-        first_at=_seconds(record, "first_ts_ms", "first_ts", "first_at"),
-        last_at=_seconds(record, "last_ts_ms", "last_ts", "last_at"),
-        agents=tuple(_get(record, "agents", default=()) or ()),
+        id=record.id,
+        status=record.status.value,
+        category=record.category,
+        threads=record.thread_count,
+        events=record.event_count,
+        first_at=record.first_at,
+        last_at=record.last_at,
+        agents=tuple(record.agents),
         raw=record,
     )
 
 
-def thread_view(record: Any) -> ThreadView:
+def thread_view(record: sessions.Thread) -> ThreadView:
     return ThreadView(
-        id=str(_get(record, "id", "conversation_id", "thread_id")),
-        from_agent=_get(record, "from_agent"),
-        to_agent=_get(record, "to_agent"),
-        events=_num(_get(record, "event_count", "events", default=0)),
-        first_at=_seconds(record, "first_ts_ms", "first_ts", "first_at"),
-        last_at=_seconds(record, "last_ts_ms", "last_ts", "last_at"),
-        status=_enum(_get(record, "status", default="")) or None,
+        id=record.id,
+        from_agent=record.from_agent,
+        to_agent=record.to_agent,
+        events=record.event_count,
+        first_at=record.first_at,
+        last_at=record.last_at,
+        status=record.status.value,
     )
 
 
-def event_view(record: Any) -> EventView:
-    data = _get(record, "data", default={}) or {}
-    if not isinstance(data, dict):
-        data = {"message": data}
-    summary = _get(record, "summary", default=None)
-    if summary is None:
-        parts = []
-        src, dst = data.get("fromAgent"), data.get("toAgent")
-        if src or dst:
-            parts.append(f"{src or '?'}→{dst or '?'}")
-        for key in ("message", "text", "title", "status", "waitStatus"):
-            if data.get(key):
-                parts.append(str(data[key]))
-                break
-        summary = " ".join(parts)
+def event_view(record: events.Event) -> EventView:
+    data = record.data if isinstance(record.data, dict) else {"message": record.data}
+    parts = []
+    src, dst = data.get("fromAgent"), data.get("toAgent")
+    if src or dst:
+        parts.append(f"{src or '?'}→{dst or '?'}")
+    for key in ("message", "text", "title", "status", "waitStatus"):
+        if data.get(key):
+            parts.append(str(data[key]))
+            break
     return EventView(
-        id=int(_get(record, "id", "event_id")),
-        ts=_seconds(record, "ts_ms", "ts") or 0.0,
-        type=str(_get(record, "type", default="")),
-        agent=_get(record, "agent_id", "agent"),
-        session_id=_get(record, "session_id", "work_session_id"),
-        category=_get(record, "category", "collab_category"),
-        summary=str(summary or ""),
+        id=int(record.id or 0),
+        ts=record.ts,
+        type=record.type,
+        agent=record.agent_id,
+        session_id=record.session_id,
+        category=record.category,
+        summary=" ".join(parts),
     )
 
 
 async def list_sessions(queue: Queue, *, search: str | None, limit: int, offset: int) -> list[SessionView]:
-    sessions = _module("sessions")
-    assert sessions is not None
     rows = await sessions.list_sessions(queue.db, queue.clock, search=search, limit=limit, offset=offset)
     return [session_view(row) for row in rows]
 
 
 async def count_sessions(queue: Queue, *, search: str | None) -> int:
-    sessions = _module("sessions")
-    assert sessions is not None
-    return int(await sessions.count_sessions(queue.db, queue.clock, search=search))
+    return await sessions.count_sessions(queue.db, queue.clock, search=search)
 
 
 async def get_session(queue: Queue, session_id: str) -> tuple[SessionView, list[ThreadView]]:
-    sessions = _module("sessions")
-    assert sessions is not None
     record = await sessions.get_session(queue.db, queue.clock, session_id)
-    threads = _get(record, "threads", default=[]) or []
-    return session_view(record), [thread_view(t) for t in threads]
+    return session_view(record), [thread_view(t) for t in record.threads]
 
 
 async def session_events(queue: Queue, session_id: str, *, limit: int) -> list[EventView]:
-    sessions = _module("sessions")
-    assert sessions is not None
-    rows = await sessions.session_events(queue.db, session_id, limit)
-    return [event_view(row) for row in rows]
+    return [event_view(row) for row in await sessions.session_events(queue.db, session_id, limit)]
 
 
 async def latest_event_id(queue: Queue) -> int:
-    events = _module("events")
-    assert events is not None
-    return int(await events.latest_event_id(queue.db))
+    return await events.latest_event_id(queue.db)
 
 
 async def events_since(queue: Queue, after_id: int, *, limit: int) -> list[EventView]:
-    events = _module("events")
-    assert events is not None
-    rows = await events.events_since(queue.db, after_id, limit)
-    return [event_view(row) for row in rows]
+    return [event_view(row) for row in await events.events_since(queue.db, after_id, limit)]

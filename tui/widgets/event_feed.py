@@ -13,7 +13,7 @@ from rich.console import RenderableType
 from rich.text import Text
 
 from .. import format as fmt
-from ..sessions import EventView, events_available, events_since, latest_event_id
+from ..sessions import EventView, events_since, latest_event_id
 from .live_table import Col, LiveTable
 
 CATCH_UP = 2000  # events read per query while catching up
@@ -39,8 +39,6 @@ class EventFeed(LiveTable[EventView]):
         self._newest: list[EventView] = []
 
     async def fetch(self, offset: int, limit: int) -> tuple[Sequence[EventView], int]:
-        if not events_available():
-            return [], 0
         queue = self.app.queue  # type: ignore[attr-defined]
         if not self.last_id:
             # First look: start just below the newest events, not at the beginning.
@@ -57,10 +55,7 @@ class EventFeed(LiveTable[EventView]):
         return self._newest, len(self._newest)
 
     def _update_subtitle(self) -> None:
-        if not events_available():
-            self.set_subtitle("event tailer not in this build")
-        else:
-            self.set_subtitle(f"newest {self.row_count} · last #{self.last_id}" if self.last_id else "none yet")
+        self.set_subtitle(f"newest {self.row_count} · last #{self.last_id}" if self.last_id else "none yet")
 
     def key_of(self, record: EventView) -> str:
         return str(record.id)

@@ -12,7 +12,7 @@ from textual.widgets import DataTable
 
 from .. import format as fmt
 from ..messages import SessionSelected
-from ..sessions import SessionView, available, count_sessions, list_sessions
+from ..sessions import SessionView, count_sessions, list_sessions
 from .live_table import Col, LiveTable
 
 
@@ -37,17 +37,9 @@ class SessionsTable(LiveTable[SessionView]):
         self.search: str | None = None
 
     async def fetch(self, offset: int, limit: int) -> tuple[Sequence[SessionView], int]:
-        if not available():
-            return [], 0
         queue = self.app.queue  # type: ignore[attr-defined]
         rows = await list_sessions(queue, search=self.search, limit=limit, offset=offset)
         return rows, await count_sessions(queue, search=self.search)
-
-    def _update_subtitle(self) -> None:
-        if not available():
-            self.set_subtitle("event tailer not in this build")
-        else:
-            super()._update_subtitle()
 
     def key_of(self, record: SessionView) -> str:
         return record.id
