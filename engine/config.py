@@ -82,6 +82,8 @@ class Config:
 
 
 _SECTIONS = {"engine", "handlers", "schedules", "maintenance", "events", "http"}
+# [events] is read by the tailer (engine/tail.py, enrich.py, sessions.py) and maintenance.
+_EVENT_KEYS = {"paths", "max_line_bytes", "retention_days", "thresholds", "rules"}
 
 
 def load(path: str | os.PathLike[str] | None, *, required: bool = False) -> Config:
@@ -152,8 +154,15 @@ def parse(data: dict[str, Any], path: Path | None = None) -> Config:
             raise ConfigError(f"{where}: schedule {entry['name']!r}: params must be a table")
         schedules.append(ScheduleSpec(**entry))
 
+    events = _table(data, "events", where)
+    unknown_events = set(events) - _EVENT_KEYS
+    if unknown_events:
+        raise ConfigError(f"{where}: unknown [events] key(s): {', '.join(sorted(unknown_events))} "
+                          f"(known: {', '.join(sorted(_EVENT_KEYS))})")
+    if not isinstance(events.get("paths", []), list) or not all(isinstance(p, str) for p in events.get("paths", [])):
+        raise ConfigError(f"{where}: [events] paths must be a list of file paths or globs")
     return Config(engine=engine, handlers=dict(handlers), schedules=tuple(schedules),
-                  maintenance=maintenance, events=_table(data, "events", where),
+                  maintenance=maintenance, events=events,
                   http=_table(data, "http", where), path=path)
 
 

@@ -201,6 +201,8 @@ BAD_INPUT: dict[str, tuple[list[str], str]] = {
                                               "config file not found"),
     "invalid config file": (["jobs", "--config", "{tmp}/broken.toml", "--db", "{db}"], "invalid TOML"),
     "unknown config key": (["jobs", "--config", "{tmp}/typo.toml", "--db", "{db}"], "unknown [engine] key"),
+    "unknown events key": (["jobs", "--config", "{tmp}/events-typo.toml", "--db", "{db}"],
+                           "unknown [events] key(s): max_line_byte"),
     "another program's database": (["jobs", "--db", "{tmp}/other.db"], "not a queuetop database"),
     "not a database at all": (["jobs", "--db", "{tmp}/notes.txt"], "not a usable queuetop database"),
     "newer queuetop's database": (["jobs", "--db", "{tmp}/newer.db"], "newer queuetop"),
@@ -222,6 +224,7 @@ def bad_input_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dic
     (tmp_path / "broken.json").write_text('[{"a": 1},')
     (tmp_path / "broken.toml").write_text("[engine\nconcurrency = 4\n")
     (tmp_path / "typo.toml").write_text("[engine]\nconcurency = 4\n")
+    (tmp_path / "events-typo.toml").write_text("[events]\nmax_line_byte = 4\n")
     (tmp_path / "notes.txt").write_text("not a database\n" * 100)
     _other_sqlite(tmp_path / "other.db")
     _newer_queuetop(tmp_path / "newer.db")
