@@ -26,6 +26,8 @@ import pytest
 
 from queuetop.engine.clock import FrozenClock
 from queuetop.engine.config import Config
+from queuetop.engine.db import Database, open_database
+from queuetop.engine.pg import PostgresDatabase
 from queuetop.engine.queue import Queue
 
 T = TypeVar("T")
@@ -189,6 +191,16 @@ def db_path(tmp_path: Path, backend: str) -> Iterator[Path | str]:
         return
     with postgres_schema() as url:
         yield url
+
+
+@pytest.fixture
+async def db(db_path: Path | str) -> AsyncIterator[Database | PostgresDatabase]:
+    """The engine's own connection to the database under test (no Queue around it)."""
+    database = await open_database(db_path)
+    try:
+        yield database
+    finally:
+        await database.close()
 
 
 @pytest.fixture

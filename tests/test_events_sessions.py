@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ import pytest
 from conftest import scalar
 from queuetop.engine import events, sessions
 from queuetop.engine.clock import FrozenClock
-from queuetop.engine.db import Database, open_database
+from queuetop.engine.db import Database
 from queuetop.engine.enrich import EnrichRules
 from queuetop.engine.exceptions import NotFound, UsageError
 from queuetop.engine.sessions import SessionThresholds
@@ -28,15 +27,6 @@ def line(event_type: str, ts_ms: int, agent: str | None = "eden", **data: Any) -
     if agent is not None:
         event["agentId"] = agent
     return orjson.dumps(event) + b"\n"
-
-
-@pytest.fixture
-async def db(db_path: Path | str) -> AsyncIterator[Database]:
-    database = await open_database(db_path)
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import os
 import random
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from contextlib import closing, nullcontext
 from pathlib import Path
 
@@ -100,15 +100,6 @@ async def assert_exactly(db: Database, lines: Iterable[bytes]) -> None:
 
 async def stats_for(db: Database, path: Path):
     return next(s for s in await file_stats(db) if s.path == str(path))
-
-
-@pytest.fixture
-async def db(db_path: Path | str) -> AsyncIterator[Database]:
-    database = await open_database(db_path)
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 @pytest.fixture

@@ -8,9 +8,6 @@ real workers run the http handler.
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,25 +30,6 @@ async def circuit(queue: Queue, host: str) -> Any:
     return found[0] if found else None
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh SQLite file, or a fresh schema on $QUEUETOP_TEST_PG_DSN (dropped afterwards)."""
-    if request.param == "sqlite":
-        yield str(tmp_path / "q.db")
-        return
-    dsn = os.environ.get("QUEUETOP_TEST_PG_DSN")
-    if not dsn:
-        pytest.skip("QUEUETOP_TEST_PG_DSN is not set")
-    psycopg = pytest.importorskip("psycopg")
-    schema = f"qt_circuits_{secrets.token_hex(4)}"
-    with psycopg.connect(dsn, autocommit=True) as admin:
-        admin.execute(f"CREATE SCHEMA {schema}")  # a generated identifier, not input
-        try:
-            yield f"{dsn}{'&' if '?' in dsn else '?'}options=-csearch_path%3D{schema}"
-        finally:
-            admin.execute(f"DROP SCHEMA {schema} CASCADE")
-
-
 def both(sql: str) -> Query:
     """A test's own statement, runnable on either backend."""
     query = Query(sql)
@@ -59,10 +37,10 @@ def both(sql: str) -> Query:
     return query
 
 
-async def test_state_machine(database: str) -> None:
+async def test_state_machine(db_path: Path | str) -> None:
     clock = FrozenClock()
     t0 = clock.now()
-    async with await Queue.open(database, clock=clock) as queue:
+    async with await Queue.open(db_path, clock=clock) as queue:
         breaker = Breaker(queue.db, queue.clock, queue.changes)
         # Chunks of two intents that call the host, one that calls another
         # host, and one already due later than the circuit half-opens.
