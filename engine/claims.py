@@ -13,7 +13,7 @@ import json
 import random
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import periodic, queries
@@ -265,10 +265,3 @@ async def still_held(db: Database, held: Sequence[Claim]) -> set[int]:
         {"held": json.dumps([{"chunk_id": c.chunk_id, "lease_token": c.lease_token} for c in held])},
     )
     return {row[0] for row in rows}
-
-
-def outcome_dict(outcome: Outcome) -> dict[str, Any]:
-    """An outcome as plain data (logs, debugging)."""
-    data = asdict(outcome)
-    data["status"] = outcome.status.value
-    return data
