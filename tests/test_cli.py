@@ -332,3 +332,19 @@ def test_no_engine_module_imports_textual(tmp_path: Path) -> None:
     report = json.loads(result.stdout)
     assert report["textual"] == []
     assert not any("textual" in error for error in report["failed"].values()), report["failed"]
+
+
+def test_postgresql_url_without_the_extra_is_one_clear_line(tmp_path: Path) -> None:
+    """Without psycopg installed (hidden here from the child), a postgresql:// URL
+    gets one line naming the extra to install, and status 2."""
+    program = (
+        "import sys; sys.modules['psycopg'] = None; sys.modules['psycopg_pool'] = None\n"
+        "from queuetop.engine.cli import main\n"
+        "raise SystemExit(main(['jobs', '--db', 'postgresql://nobody@127.0.0.1:1/none']))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, cwd=tmp_path,
+                            timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "queuetop: error: PostgreSQL support needs the postgres extra: pip install 'queuetop[postgres]'"]
+    assert "Traceback" not in result.stderr
