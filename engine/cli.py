@@ -66,10 +66,11 @@ def build_parser() -> Parser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug lines too")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
-    def command(name: str, help: str, handler: Callable[..., Awaitable[int]]) -> argparse.ArgumentParser:
+    def command(name: str, help: str, handler: Callable[..., Awaitable[int]], *,
+                needs_db: bool = True) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
         _common(p)
-        p.set_defaults(handler=handler)
+        p.set_defaults(handler=handler, needs_db=needs_db)
         return p
 
     p = command("submit", "submit a job and print its id", cmd_submit)
@@ -143,7 +144,7 @@ def build_parser() -> Parser:
     p.add_argument("--limit", type=int, default=50, help="how many (default 50)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
-    p = command("demo-events", "append realistic demo events to an NDJSON file", cmd_demo_events)
+    p = command("demo-events", "append realistic demo events to an NDJSON file", cmd_demo_events, needs_db=False)
     p.add_argument("path", help="the file to append to (created if missing)")
     p.add_argument("--rate", type=float, default=5.0, help="events per second; 0 for as fast as possible (default 5)")
     p.add_argument("--count", type=int, metavar="N", help="stop after N events (default: until interrupted)")
@@ -404,7 +405,9 @@ async def cmd_sessions(queue: Queue, args: argparse.Namespace) -> int:
     return 0
 
 
-async def cmd_demo_events(queue: Queue, args: argparse.Namespace) -> int:
+async def cmd_demo_events(queue: Queue | None, args: argparse.Namespace) -> int:
+    """Writes a file only: no database is opened (or created) for it."""
+    from .clock import SystemClock
     from .demo_events import write_demo_events
 
     if args.count is not None and args.count < 0:
@@ -412,7 +415,7 @@ async def cmd_demo_events(queue: Queue, args: argparse.Namespace) -> int:
     stop = threading.Event()
     try:
         written = await asyncio.to_thread(write_demo_events, args.path, rate=args.rate, count=args.count,
-                                          seed=args.seed, clock=queue.clock, stop=stop)
+                                          seed=args.seed, clock=SystemClock(), stop=stop)
     except OSError as exc:
         raise UsageError(f"cannot write {args.path}: {exc.strerror}") from None
     finally:
@@ -456,6 +459,8 @@ def _settings_overrides(args: argparse.Namespace, cfg: config_module.Config) -> 
 
 
 async def _run_command(args: argparse.Namespace, cfg: config_module.Config, db_path: Path) -> int:
+    if not args.needs_db:
+        return await args.handler(None, args)
     queue = await Queue.open(db_path, cfg)
     try:
         return await args.handler(queue, args)
