@@ -8,7 +8,8 @@ tagged jobs (``space`` tags) or else the job under the cursor.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -164,31 +165,26 @@ class DashboardScreen(LiveScreenBase):
 
     def action_retry(self) -> None:
         """All failed chunks of the tagged jobs, or of the job under the cursor."""
-        job_ids = self._targets()
-        if not job_ids:
-            return
-        queue = self.app.queue  # type: ignore[attr-defined]
-        confirm = f"Retry every failed chunk of {self._describe(job_ids)}?" if len(job_ids) > 1 else None
-        self.app.act("retry", [lambda j=j: queue.retry(j) for j in job_ids],  # type: ignore[attr-defined]
-                     confirm=confirm, after=self.jobs.clear_tags)
+        self._act_on_targets("retry", lambda queue, j: queue.retry(j),
+                             lambda what, many: f"Retry every failed chunk of {what}?" if many else None)
 
     def action_cancel(self) -> None:
-        job_ids = self._targets()
-        if not job_ids:
-            return
-        queue = self.app.queue  # type: ignore[attr-defined]
-        self.app.act("cancel", [lambda j=j: queue.cancel(j) for j in job_ids],  # type: ignore[attr-defined]
-                     confirm=f"Cancel {self._describe(job_ids)}? Pending and running chunks stop.",
-                     after=self.jobs.clear_tags)
+        self._act_on_targets("cancel", lambda queue, j: queue.cancel(j),
+                             lambda what, many: f"Cancel {what}? Pending and running chunks stop.")
 
     def action_finalize(self) -> None:
+        self._act_on_targets("finalize", lambda queue, j: queue.finalize(j),
+                             lambda what, many: f"Finalize {what} now? Unfinished chunks are cancelled.")
+
+    def _act_on_targets(self, name: str, call: Callable[[Any, int], Awaitable[Any]],
+                        confirm: Callable[[str, bool], str | None]) -> None:
+        """Run one engine action per targeted job, after ``confirm``'s question if it asks one."""
         job_ids = self._targets()
         if not job_ids:
             return
         queue = self.app.queue  # type: ignore[attr-defined]
-        self.app.act("finalize", [lambda j=j: queue.finalize(j) for j in job_ids],  # type: ignore[attr-defined]
-                     confirm=f"Finalize {self._describe(job_ids)} now? Unfinished chunks are cancelled.",
-                     after=self.jobs.clear_tags)
+        self.app.act(name, [lambda j=j: call(queue, j) for j in job_ids],  # type: ignore[attr-defined]
+                     confirm=confirm(self._describe(job_ids), len(job_ids) > 1), after=self.jobs.clear_tags)
 
     # -- drilling in ----------------------------------------------------------------------
 
