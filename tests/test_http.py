@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import inspect
 import json
 import logging
 import socket
 import sqlite3
 import threading
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, closing
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,6 +23,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from conftest import async_wait_until
 from queuetop.engine import cli
 from queuetop.engine.clock import Clock, FrozenClock
 from queuetop.engine.config import Config
@@ -202,20 +201,6 @@ async def running(db: Path, http: dict[str, Any], *, clock: Clock | None = None,
         await queue.close()
 
 
-async def until(predicate: Callable[[], T | Awaitable[T]], timeout: float = 10.0, what: str = "condition") -> T:
-    """Poll ``predicate`` (sync or async) until truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if inspect.isawaitable(value):
-            value = await value
-        if value:
-            return value  # type: ignore[return-value]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        await asyncio.sleep(0.01)
-
-
 async def job_finished(queue: Queue, job_id: int) -> bool:
     return (await queue.job(job_id)).status.finished
 
@@ -380,7 +365,7 @@ async def test_success_sends_the_chunk_and_keeps_a_summary(db: Path, server: Scr
     async with running(db, http) as queue:
         job = await queue.submit("collect.ads", chunks=[{"start": "2024-01-01", "end": "2024-03-30"}],
                                  params={"account": 7})
-        await until(lambda: job_finished(queue, job.job_id), what="the job to end")
+        await async_wait_until(lambda: job_finished(queue, job.job_id), message="the job to end")
         chunk = await queue.chunk(job.job_id, 0)
         service = register_http_intents(queue)
         client = service._client
@@ -433,7 +418,7 @@ async def test_each_answer_ends_in_the_right_state(db: Path, server: ScriptedSer
     async with running(db, http_table(server, intents), concurrency=16) as queue:
         jobs = {key: (await queue.submit(f"t.{key}", max_retries=2)).job_id for key in cases}
         for key, job_id in jobs.items():
-            await until(lambda: job_finished(queue, job_id), what=f"job {key} to end")
+            await async_wait_until(lambda: job_finished(queue, job_id), message=f"job {key} to end")
         for key, (answers, state, attempts, error) in cases.items():
             chunk = await queue.chunk(jobs[key], 0)
             assert (key, chunk.status.value, chunk.attempt) == (key, state, attempts)
@@ -465,8 +450,8 @@ async def test_retry_after_names_the_next_run(db: Path, server: ScriptedServer) 
             chunk = await queue.chunk(job_id, 0)
             return chunk if chunk.status.value == "pending" and chunk.attempt == 1 else None
 
-        first = await until(lambda: pending_after(seconds), what="the 429 to be settled")
-        second = await until(lambda: pending_after(date), what="the 503 to be settled")
+        first = await async_wait_until(lambda: pending_after(seconds), message="the 429 to be settled")
+        second = await async_wait_until(lambda: pending_after(date), message="the 503 to be settled")
         # Retry-After, not the back-off (which would be at most 5 s here).
         assert first.run_after == t0 + 120
         assert second.run_after == t0 + 300
@@ -474,11 +459,11 @@ async def test_retry_after_names_the_next_run(db: Path, server: ScriptedServer) 
         assert server.count("/seconds") == server.count("/date") == 1
 
         clock.set(t0 + 120)  # due: the seconds one runs again, the date one still waits
-        await until(lambda: job_finished(queue, seconds), what="the 429 chunk to be retried")
+        await async_wait_until(lambda: job_finished(queue, seconds), message="the 429 chunk to be retried")
         assert (await queue.chunk(seconds, 0)).attempt == 2
         assert (await queue.chunk(date, 0)).status.value == "pending"
         clock.set(t0 + 300)
-        await until(lambda: job_finished(queue, date), what="the 503 chunk to be retried")
+        await async_wait_until(lambda: job_finished(queue, date), message="the 503 chunk to be retried")
     assert server.count("/seconds") == server.count("/date") == 2
 
 
@@ -508,7 +493,7 @@ async def test_secrets_reach_no_db_log_or_screen(db: Path, server: ScriptedServe
         bad = (await queue.submit("s.bad")).job_id
         down = (await queue.submit("s.down", max_retries=0)).job_id
         for job_id in (ok, bad, down):
-            await until(lambda: job_finished(queue, job_id), what=f"job {job_id} to end")
+            await async_wait_until(lambda: job_finished(queue, job_id), message=f"job {job_id} to end")
         circuits = await queue.circuits()
     assert all(r.headers["Authorization"] == f"Bearer {SECRET}" for r in server.received)  # it was sent
 

@@ -19,7 +19,9 @@ from queuetop.engine.exceptions import Deferred
 from queuetop.engine.queries import Query, to_psycopg
 from queuetop.engine.queue import Queue
 
-from test_http import Answer, ScriptedServer, http_table, job_finished, rows, running, server, until  # noqa: F401
+from conftest import async_wait_until
+
+from test_http import Answer, ScriptedServer, http_table, job_finished, rows, running, server  # noqa: F401
 
 HOST = "api.example.com"
 SETTINGS = BreakerSettings(failure_threshold=3, cooldown=30.0, max_cooldown=100.0)
@@ -159,8 +161,8 @@ async def test_breaker_opens_holds_half_opens_and_closes(tmp_path: Path, server:
         # Three failures in a row open the circuit. Four chunks were claimed
         # at once and slots freed by early failures may claim more before the
         # third lands, so a few more requests may already be on their way.
-        await until(lambda: server.count() >= 3, what="three requests")
-        await until(lambda: settled(server.count()), what="the first attempts to settle")
+        await async_wait_until(lambda: server.count() >= 3, message="three requests")
+        await async_wait_until(lambda: settled(server.count()), message="the first attempts to settle")
         opened = server.count()
         assert 3 <= opened <= 6
         state = await circuit(queue, server.host)
@@ -173,12 +175,12 @@ async def test_breaker_opens_holds_half_opens_and_closes(tmp_path: Path, server:
         # Still open a second before: chunks due then are deferred, nothing is sent.
         clock.set(t0 + 29)
         await asyncio.sleep(0.3)  # some fifteen claim polls; nothing may reach the server in them
-        await until(lambda: settled(opened), what="deferred chunks to be handed back")
+        await async_wait_until(lambda: settled(opened), message="deferred chunks to be handed back")
         assert await attempts() == opened  # deferrals spend no attempt
 
         # Half-open: six chunks due, four claimed, one probe. It fails: open again for 60 s.
         clock.set(t0 + 30)
-        await until(lambda: settled(opened + 1), what="exactly one probe")
+        await async_wait_until(lambda: settled(opened + 1), message="exactly one probe")
         state = await circuit(queue, server.host)
         assert (state.state, state.cooldown, state.half_open_at, state.opens) == \
             (CircuitState.OPEN, 60.0, t0 + 90, 2)
@@ -186,14 +188,14 @@ async def test_breaker_opens_holds_half_opens_and_closes(tmp_path: Path, server:
 
         clock.set(t0 + 60)  # chunks deferred behind the probe wake up, find it open, wait again
         await asyncio.sleep(0.3)
-        await until(lambda: settled(opened + 1), what="deferred chunks to be handed back")
+        await async_wait_until(lambda: settled(opened + 1), message="deferred chunks to be handed back")
 
         # The host recovers; the next probe closes the circuit and the held chunks run.
         server.script("/collect", Answer(200, "ok"))
         clock.set(t0 + 90)
-        await until(lambda: _closed(queue, server.host), what="the circuit to close")
+        await async_wait_until(lambda: _closed(queue, server.host), message="the circuit to close")
         clock.set(t0 + 100)  # past the probe window of chunks deferred behind the probe
-        await until(lambda: job_finished(queue, job), what="the job to end")
+        await async_wait_until(lambda: job_finished(queue, job), message="the job to end")
         chunks = await queue.chunks(job)
         assert all(c.status.value == "completed" for c in chunks)
         assert server.count() == opened + 1 + 6  # each chunk succeeded with one request
@@ -221,7 +223,7 @@ async def test_requests_to_a_failing_host_stay_bounded(tmp_path: Path, server: S
             return state if state is not None and state.opens >= times else None
 
         # Open, then three failed probes (cooldowns 0.25, 0.5, 0.5): about 1.5 s.
-        await until(lambda: reopened(4), timeout=15, what="three failed probes")
+        await async_wait_until(lambda: reopened(4), timeout=15, message="three failed probes")
     # Stopped: every claim either sent one request or was handed back.
     count = server.count()
     opens, cooldown = rows(db, "SELECT opens, cooldown FROM circuits")[0]
