@@ -12,7 +12,6 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-import pytest
 
 from queuetop.engine import claims
 from queuetop.tui.app import QueuetopApp
@@ -21,19 +20,8 @@ from queuetop.tui.screens.job_detail import JobDetailScreen
 from queuetop.tui.widgets.jobs_table import JobsTable
 from queuetop.tui.widgets.stale_banner import StaleBanner
 
-from tui_app import fixture_copy, make_app
+from tui_app import db, fixture_cache, make_app  # noqa: F401 (fixtures)
 from tui_fixtures import SIZE
-
-
-@pytest.fixture(scope="module")
-def fixture_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("tui-fixture")
-
-
-@pytest.fixture
-def db(fixture_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    return fixture_copy(fixture_cache, tmp_path)
 
 
 async def press(app: QueuetopApp, pilot, *keys: str) -> None:

@@ -13,19 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tui_app import SCENES, fixture_copy, make_app
+from tui_app import SCENES, db, fixture_cache, make_app  # noqa: F401 (fixtures)
 from tui_fixtures import SIZE
-
-
-@pytest.fixture(scope="module")
-def fixture_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("tui-fixture")
-
-
-@pytest.fixture
-def db(fixture_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    return fixture_copy(fixture_cache, tmp_path)
 
 
 @pytest.mark.parametrize("scene", list(SCENES))

@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from textual.pilot import Pilot
 
 from queuetop.engine.clock import FrozenClock
@@ -90,3 +92,16 @@ SCENES: dict[str, Scene] = {
     "confirm": steps("j", "j", then=_ask_to_cancel, screen="ConfirmScreen"),
     "stale_banner": steps(then=_lock_the_database),
 }
+
+
+@pytest.fixture(scope="module")
+def fixture_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The fixture database, built once per test module."""
+    return tmp_path_factory.mktemp("tui-fixture")
+
+
+@pytest.fixture
+def db(fixture_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh copy of the fixture database for one test, in its own working directory."""
+    monkeypatch.chdir(tmp_path)
+    return fixture_copy(fixture_cache, tmp_path)
