@@ -35,12 +35,12 @@ from pathlib import Path
 
 import orjson
 
-from queuetop.engine import events as events_module
-from queuetop.engine import sessions
-from queuetop.engine.clock import SystemClock
-from queuetop.engine.db import Database
-from queuetop.engine.demo_events import demo_events
-from queuetop.engine.tail import EventBatch, Tailer
+from queuetop.engine.events import parse as events_module
+from queuetop.engine.events import sessions
+from queuetop.engine.model.clock import SystemClock
+from queuetop.engine.store.sqlite.backend import Database
+from queuetop.engine.events.demo import demo_events
+from queuetop.engine.events.tail import EventBatch, Tailer
 
 
 def rss_mb() -> float:

@@ -30,12 +30,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from queuetop.engine.queue import Queue
+from queuetop.engine.api import Queue
 
 
 def queuetop_command() -> list[str]:
     exe = shutil.which("queuetop", path=os.path.dirname(sys.executable)) or shutil.which("queuetop")
-    return [exe] if exe else [sys.executable, "-m", "queuetop.engine.cli"]
+    return [exe] if exe else [sys.executable, "-m", "queuetop.cli"]
 
 
 async def submit(db: str, chunks: int, per_job: int) -> float:

@@ -36,8 +36,8 @@ import time
 from contextlib import closing
 from pathlib import Path
 
-from queuetop.engine.clock import FrozenClock
-from queuetop.engine.queue import Queue
+from queuetop.engine.model.clock import FrozenClock
+from queuetop.engine.api import Queue
 
 JOBS = 10_000
 CHUNKS_PER_JOB = 20
@@ -121,7 +121,7 @@ async def build_sessions(queue: Queue, clock: FrozenClock, workdir: Path) -> int
     try:
         import orjson
 
-        from queuetop.engine.tail import Tailer
+        from queuetop.engine.events.tail import Tailer
     except ImportError:
         return 0
     path = workdir / "bench-events.ndjson"
@@ -199,7 +199,7 @@ def cpu_seconds(pid: int) -> float:
 def measure_idle(path: Path, seconds: float) -> float:
     """CPU % of the real app in a pseudo-terminal, idle, over ``seconds``."""
     exe = shutil.which("queuetop", path=os.path.dirname(sys.executable)) or shutil.which("queuetop")
-    command = [exe] if exe else [sys.executable, "-m", "queuetop.engine.cli"]
+    command = [exe] if exe else [sys.executable, "-m", "queuetop.cli"]
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", SIZE[1], SIZE[0], 0, 0))
     env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(SIZE[0]), "LINES": str(SIZE[1])}

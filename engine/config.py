@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from .exceptions import ConfigError
+from queuetop.engine.model.exceptions import ConfigError
 
 DEFAULT_CONFIG_NAME = "queuetop.toml"
 

@@ -24,11 +24,11 @@ from typing import Any, TypeVar
 
 import pytest
 
-from queuetop.engine.clock import FrozenClock
+from queuetop.engine.model.clock import FrozenClock
 from queuetop.engine.config import Config
-from queuetop.engine.db import Database, open_database
-from queuetop.engine.pg import PostgresDatabase
-from queuetop.engine.queue import Queue
+from queuetop.engine.store.sqlite.backend import Database, open_database
+from queuetop.engine.store.postgres.backend import PostgresDatabase
+from queuetop.engine.api import Queue
 
 T = TypeVar("T")
 

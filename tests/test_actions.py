@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from queuetop.engine import claims
-from queuetop.engine.claims import Claim
-from queuetop.engine.clock import FrozenClock
-from queuetop.engine.exceptions import ActionRefused, NotFound
-from queuetop.engine.queue import Queue
-from queuetop.engine.retry import RetryPolicy
+from queuetop.engine.services import claims
+from queuetop.engine.services.claims import Claim
+from queuetop.engine.model.clock import FrozenClock
+from queuetop.engine.model.exceptions import ActionRefused, NotFound
+from queuetop.engine.api import Queue
+from queuetop.engine.services.retry import RetryPolicy
 
 from conftest import assert_counters, fast_config, query
 

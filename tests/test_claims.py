@@ -6,12 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from queuetop.engine import claims, maintenance
-from queuetop.engine.claims import Claim
-from queuetop.engine.clock import FrozenClock
-from queuetop.engine.exceptions import ActionRefused
-from queuetop.engine.queue import Queue
-from queuetop.engine.worker import SQL as WORKER_SQL
+from queuetop.engine.services import claims
+
+from queuetop.engine.services import maintenance
+from queuetop.engine.services.claims import Claim
+from queuetop.engine.model.clock import FrozenClock
+from queuetop.engine.model.exceptions import ActionRefused
+from queuetop.engine.api import Queue
+from queuetop.engine.services.worker import SQL as WORKER_SQL
 
 from conftest import query, scalar
 

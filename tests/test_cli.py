@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from queuetop.engine import claims, db as engine_db
-from queuetop.engine.cli import build_parser
-from queuetop.engine.queue import Queue
+from queuetop.engine.services import claims
+
+from queuetop.engine.store.sqlite import backend as engine_db
+from queuetop.cli import build_parser
+from queuetop.engine.api import Queue
 
 from conftest import assert_counters, queuetop_command, run_cli, scalar, subprocess_env
 
@@ -273,7 +275,7 @@ PROBE = textwrap.dedent("""
     db, preload = sys.argv[1], sys.argv[2] == "preload"
     if preload:
         import textual.app  # the control run: proves the probe sees Textual when it is there
-    from queuetop.engine import cli
+    from queuetop import cli
 
     def stop_once_running():
         deadline = time.monotonic() + 20
@@ -292,7 +294,7 @@ PROBE = textwrap.dedent("""
     print(json.dumps({
         "code": code,
         "textual": sorted(m for m in sys.modules if m == "textual" or m.startswith("textual.")),
-        "runner": "queuetop.engine.runner" in sys.modules,
+        "runner": "queuetop.engine.services.runner" in sys.modules,
     }))
 """)
 
@@ -339,7 +341,7 @@ def test_postgresql_url_without_the_extra_is_one_clear_line(tmp_path: Path) -> N
     gets one line naming the extra to install, and status 2."""
     program = (
         "import sys; sys.modules['psycopg'] = None; sys.modules['psycopg_pool'] = None\n"
-        "from queuetop.engine.cli import main\n"
+        "from queuetop.cli import main\n"
         "raise SystemExit(main(['jobs', '--db', 'postgresql://nobody@127.0.0.1:1/none']))\n"
     )
     result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, cwd=tmp_path,

@@ -10,11 +10,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from queuetop.engine.clock import FrozenClock
-from queuetop.engine.demo_events import demo_events, write_demo_events
-from queuetop.engine.enrich import KEYWORD_SCAN_CHARS, EnrichRules
-from queuetop.engine.events import BadLine, BadReason, Event, event_hash, parse_line, thread_key
-from queuetop.engine.exceptions import ConfigError
+from queuetop.engine.model.clock import FrozenClock
+from queuetop.engine.events.demo import demo_events, write_demo_events
+from queuetop.engine.events.enrich import KEYWORD_SCAN_CHARS, EnrichRules
+from queuetop.engine.events.parse import BadLine, BadReason, Event, event_hash, parse_line, thread_key
+from queuetop.engine.model.exceptions import ConfigError
 
 LINE = b'{"type": "a2a.send", "agentId": "eden", "ts": 1771330358110, "data": {"fromAgent": "eden", ' \
        b'"toAgent": "seum", "conversationId": "c-1", "workSessionId": "ws_1", "message": "\xeb\xb0\xb0\xed\x8f\xac ' \

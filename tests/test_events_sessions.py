@@ -9,14 +9,15 @@ import orjson
 import pytest
 
 from conftest import scalar
-from queuetop.engine import events, sessions
-from queuetop.engine.clock import FrozenClock
-from queuetop.engine.db import Database
-from queuetop.engine.enrich import EnrichRules
-from queuetop.engine.exceptions import NotFound, UsageError
-from queuetop.engine.sessions import SessionThresholds
-from queuetop.engine.states import SessionState
-from queuetop.engine.tail import Tailer
+from queuetop.engine.events import parse as events
+from queuetop.engine.events import sessions
+from queuetop.engine.model.clock import FrozenClock
+from queuetop.engine.store.sqlite.backend import Database
+from queuetop.engine.events.enrich import EnrichRules
+from queuetop.engine.model.exceptions import NotFound, UsageError
+from queuetop.engine.events.sessions import SessionThresholds
+from queuetop.engine.model.states import SessionState
+from queuetop.engine.events.tail import Tailer
 
 NOW = 1_767_225_600.0  # the frozen clock's time, epoch seconds
 MINUTE = 60_000        # in ms

@@ -23,12 +23,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import async_wait_until, is_postgres, postgres_schema, query
-from queuetop.engine import sessions
-from queuetop.engine.clock import FrozenClock
-from queuetop.engine.db import Database, open_database
-from queuetop.engine.demo_events import demo_events
-from queuetop.engine.events import BadLine, Event, file_stats, parse_line
-from queuetop.engine.tail import EventBatch, Tailer
+from queuetop.engine.events import sessions
+from queuetop.engine.model.clock import FrozenClock
+from queuetop.engine.store.sqlite.backend import Database, open_database
+from queuetop.engine.events.demo import demo_events
+from queuetop.engine.events.parse import BadLine, Event, file_stats, parse_line
+from queuetop.engine.events.tail import EventBatch, Tailer
 
 # -- helpers ----------------------------------------------------------------------------
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from queuetop.engine import maintenance, queries
-from queuetop.engine.clock import FrozenClock
+from queuetop.engine.services import maintenance
+
+from queuetop.engine.store import queries
+from queuetop.engine.model.clock import FrozenClock
 from queuetop.engine.config import Config
-from queuetop.engine.queue import Queue
-from queuetop.engine.worker import Worker
+from queuetop.engine.api import Queue
+from queuetop.engine.services.worker import Worker
 
 from conftest import query
 

@@ -24,15 +24,15 @@ from typing import Any, TypeVar
 import pytest
 
 from conftest import async_wait_until
-from queuetop.engine import cli
-from queuetop.engine.clock import Clock, FrozenClock
+from queuetop import cli
+from queuetop.engine.model.clock import Clock, FrozenClock
 from queuetop.engine.config import Config
-from queuetop.engine.exceptions import ConfigError
+from queuetop.engine.model.exceptions import ConfigError
 from queuetop.engine.handlers.http import (
     REDACTED, Redactor, classify, parse_http_config, parse_retry_after, register_http_intents, Verdict,
 )
-from queuetop.engine.queue import Queue
-from queuetop.engine.runner import Runner
+from queuetop.engine.api import Queue
+from queuetop.engine.services.runner import Runner
 
 T = TypeVar("T")
 SECRET = "s3cr3t-Token-7f2a9c41e0"

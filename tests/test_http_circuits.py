@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from queuetop.engine.circuits import Breaker, BreakerSettings, CircuitState
-from queuetop.engine.clock import FrozenClock
-from queuetop.engine.exceptions import Deferred
-from queuetop.engine.queries import Query, to_psycopg
-from queuetop.engine.queue import Queue
+from queuetop.engine.handlers.circuits import Breaker, BreakerSettings, CircuitState
+from queuetop.engine.model.clock import FrozenClock
+from queuetop.engine.model.exceptions import Deferred
+from queuetop.engine.store.queries import Query, to_psycopg
+from queuetop.engine.api import Queue
 
 from conftest import async_wait_until
 

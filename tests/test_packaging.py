@@ -57,7 +57,7 @@ def _see_test_env(purelib: Path) -> None:
 
 
 PROBE = (
-    "import importlib.util, queuetop.engine.db as db, queuetop.tui;"
+    "import importlib.util, queuetop.engine.store.sqlite.backend as db, queuetop.tui;"
     "assert 'CREATE TABLE jobs' in db.schema_sql();"
     "assert importlib.util.find_spec('engine') is None, 'a top-level engine module is importable';"
     "assert importlib.util.find_spec('tui') is None, 'a top-level tui module is importable';"
@@ -72,7 +72,7 @@ def test_wheel_install_ships_schema_and_no_top_level_packages(tmp_path: Path) ->
     _install(python, str(REPO))
     assert not (purelib / "engine").exists()
     assert not (purelib / "tui").exists()
-    schema = purelib / "queuetop" / "engine" / "schema.sql"
+    schema = purelib / "queuetop" / "engine" / "store" / "sqlite" / "schema.sql"
     assert schema.is_file() and not schema.is_symlink()
     assert schema.read_text() == (REPO / "schema.sql").read_text()
     out = subprocess.run([str(python), "-c", PROBE], capture_output=True, text=True, cwd=tmp_path)
@@ -89,4 +89,4 @@ def test_editable_install_reads_the_repository(tmp_path: Path) -> None:
     assert not (purelib / "tui").exists()
     out = subprocess.run([str(python), "-c", PROBE], capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert Path(out.stdout.strip()) == REPO / "engine" / "db.py"
+    assert Path(out.stdout.strip()) == REPO / "engine" / "store" / "sqlite" / "backend.py"

@@ -9,12 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from queuetop.engine import claims, maintenance, periodic
-from queuetop.engine.clock import FrozenClock
+from queuetop.engine.services import claims
+
+from queuetop.engine.services import maintenance
+
+from queuetop.engine.services import scheduler as periodic
+from queuetop.engine.model.clock import FrozenClock
 from queuetop.engine.config import ScheduleSpec
-from queuetop.engine.exceptions import NotFound, UsageError
-from queuetop.engine.periodic import Scheduler
-from queuetop.engine.queue import Queue
+from queuetop.engine.model.exceptions import NotFound, UsageError
+from queuetop.engine.services.scheduler import Scheduler
+from queuetop.engine.api import Queue
 
 from conftest import assert_counters, query, scalar
 

@@ -13,10 +13,16 @@ from typing import Any
 
 import pytest
 
-from queuetop.engine import claims, db, jobs, queries
-from queuetop.engine.clock import FrozenClock
-from queuetop.engine.exceptions import DatabaseError
-from queuetop.engine.queue import Queue
+from queuetop.engine.services import claims
+
+from queuetop.engine.store.sqlite import backend as db
+
+from queuetop.engine.services import jobs
+
+from queuetop.engine.store import queries
+from queuetop.engine.model.clock import FrozenClock
+from queuetop.engine.model.exceptions import DatabaseError
+from queuetop.engine.api import Queue
 
 from conftest import assert_counters
 

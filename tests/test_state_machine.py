@@ -20,13 +20,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from queuetop.engine import claims, maintenance
-from queuetop.engine.claims import Claim
-from queuetop.engine.clock import FrozenClock
-from queuetop.engine.exceptions import ActionRefused
-from queuetop.engine.queue import Queue
-from queuetop.engine.retry import RetryPolicy
-from queuetop.engine.worker import SQL as WORKER_SQL
+from queuetop.engine.services import claims
+
+from queuetop.engine.services import maintenance
+from queuetop.engine.services.claims import Claim
+from queuetop.engine.model.clock import FrozenClock
+from queuetop.engine.model.exceptions import ActionRefused
+from queuetop.engine.api import Queue
+from queuetop.engine.services.retry import RetryPolicy
+from queuetop.engine.services.worker import SQL as WORKER_SQL
 
 from conftest import PG_DSN, PG_SKIP_REASON, assert_counters, postgres_schema, query, scalar
 

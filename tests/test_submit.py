@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from queuetop.engine import claims
-from queuetop.engine.clock import FrozenClock
-from queuetop.engine.exceptions import UsageError
-from queuetop.engine.jobs import date_chunks, parse_range
-from queuetop.engine.queue import Queue
+from queuetop.engine.services import claims
+from queuetop.engine.model.clock import FrozenClock
+from queuetop.engine.model.exceptions import UsageError
+from queuetop.engine.services.jobs import date_chunks, parse_range
+from queuetop.engine.api import Queue
 
 from conftest import assert_counters, fast_config, query, queuetop_command, scalar, subprocess_env
 

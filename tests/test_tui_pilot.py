@@ -13,7 +13,7 @@ import sqlite3
 from pathlib import Path
 
 
-from queuetop.engine import claims
+from queuetop.engine.services import claims
 from queuetop.tui.app import QueuetopApp
 from queuetop.tui.screens.confirm import ConfirmScreen
 from queuetop.tui.screens.job_detail import JobDetailScreen

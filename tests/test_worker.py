@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from queuetop.engine.context import ChunkContext
-from queuetop.engine.exceptions import Deferred, PermanentError, RetryAt
+from queuetop.engine.handlers.context import ChunkContext
+from queuetop.engine.model.exceptions import Deferred, PermanentError, RetryAt
 from queuetop.engine.handlers import demo
-from queuetop.engine.queue import Queue
-from queuetop.engine.registry import Registry
-from queuetop.engine.worker import Worker
+from queuetop.engine.api import Queue
+from queuetop.engine.handlers.registry import Registry
+from queuetop.engine.services.worker import Worker
 
 from conftest import assert_counters, async_wait_until, fast_config, query, scalar
 

@@ -12,7 +12,7 @@ import pytest
 
 from textual.pilot import Pilot
 
-from queuetop.engine.clock import FrozenClock
+from queuetop.engine.model.clock import FrozenClock
 from queuetop.tui.app import QueuetopApp
 
 from tui_fixtures import NOW, build, fixture_config

@@ -20,13 +20,15 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-from queuetop.engine import claims, periodic
-from queuetop.engine.claims import Claim
-from queuetop.engine.clock import FrozenClock
+from queuetop.engine.services import claims
+
+from queuetop.engine.services import scheduler as periodic
+from queuetop.engine.services.claims import Claim
+from queuetop.engine.model.clock import FrozenClock
 from queuetop.engine.config import MAINTENANCE_CRONS, Config
-from queuetop.engine.queue import Queue
-from queuetop.engine.states import WorkerState
-from queuetop.engine.worker import Worker
+from queuetop.engine.api import Queue
+from queuetop.engine.model.states import WorkerState
+from queuetop.engine.services.worker import Worker
 
 # The story opens a circuit and fails chunks on purpose: keep the engine's
 # warnings about it out of test and screenshot output.
@@ -55,8 +57,8 @@ def fixture_config() -> Config:
 @contextmanager
 def _as_host(host: str, pid: int) -> Iterator[None]:
     """Register a worker as if on ``host`` with ``pid`` (fixed ids for snapshots)."""
-    with mock.patch("queuetop.engine.worker.socket.gethostname", return_value=host), \
-            mock.patch("queuetop.engine.worker.os.getpid", return_value=pid):
+    with mock.patch("queuetop.engine.services.worker.socket.gethostname", return_value=host), \
+            mock.patch("queuetop.engine.services.worker.os.getpid", return_value=pid):
         yield
 
 
@@ -224,8 +226,8 @@ async def add_events(queue: Queue, clock: FrozenClock, events_path: Path, count:
     try:
         import orjson
 
-        from queuetop.engine.demo_events import demo_events
-        from queuetop.engine.tail import Tailer
+        from queuetop.engine.events.demo import demo_events
+        from queuetop.engine.events.tail import Tailer
     except ImportError:
         return
     stream = demo_events(seed=3, start_ms=int((NOW - 1800) * 1000), gap_ms=(1_000, 20_000))
@@ -243,7 +245,7 @@ async def add_events(queue: Queue, clock: FrozenClock, events_path: Path, count:
 async def add_circuits(queue: Queue, clock: FrozenClock) -> None:
     """One host whose breaker opened after five timeouts, one that failed once; none without breakers."""
     try:
-        from queuetop.engine.circuits import BreakerSettings, Breaker
+        from queuetop.engine.handlers.circuits import BreakerSettings, Breaker
     except ImportError:
         return
     breaker = Breaker(queue.db, clock)

@@ -1,7 +1,7 @@
 """The queuetop App: opens the queue, runs the engine beside the screens, keeps panes live.
 
-The App owns the :class:`~queuetop.engine.queue.Queue`, the optional embedded
-engine (:class:`~queuetop.engine.runner.Runner`: workers, scheduler, tailer),
+The App owns the :class:`~queuetop.engine.api.Queue`, the optional embedded
+engine (:class:`~queuetop.engine.services.runner.Runner`: workers, scheduler, tailer),
 the :class:`~queuetop.tui.live.LiveUpdates` loop, and the operator actions
 every screen shares (confirmation, read-only, notifications). Screens call
 :meth:`QueuetopApp.act`; nothing here writes SQL.
@@ -21,11 +21,11 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
-from queuetop.engine.changes import CHUNKS, JOBS, QUEUE, WORKERS, Change
-from queuetop.engine.clock import Clock
+from queuetop.engine.model.changes import CHUNKS, JOBS, QUEUE, WORKERS, Change
+from queuetop.engine.model.clock import Clock
 from queuetop.engine.config import Config
-from queuetop.engine.exceptions import QueuetopError
-from queuetop.engine.queue import Queue, Totals
+from queuetop.engine.model.exceptions import QueuetopError
+from queuetop.engine.api import Queue, Totals
 
 from .live import ALL_TOPICS, LiveUpdates
 from .messages import DataFresh, DataStale, EngineChanged, EventsArrived, LoadFailed
@@ -124,7 +124,7 @@ class QueuetopApp(App[int]):
                 await self.live.cycle()
 
     def _start_engine(self) -> None:
-        from queuetop.engine.runner import Runner
+        from queuetop.engine.services.runner import Runner
 
         self.runner = Runner(self.queue, workers=self.engine_workers, concurrency=self.engine_concurrency,
                              event_paths=self.event_paths)
@@ -179,7 +179,7 @@ class QueuetopApp(App[int]):
 
     def on_events_arrived(self, message: EventsArrived) -> None:
         if self.live is not None:
-            from queuetop.engine.changes import EVENTS, SESSIONS
+            from queuetop.engine.model.changes import EVENTS, SESSIONS
 
             self.live.request(frozenset({EVENTS, SESSIONS}))
 

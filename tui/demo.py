@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from queuetop.engine.demo_events import write_demo_events
+from queuetop.engine.events.demo import write_demo_events
 from queuetop.engine.config import Config
 
 if TYPE_CHECKING:

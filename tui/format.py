@@ -1,7 +1,7 @@
 """Turning engine records into cells: state badges, progress bars, ages.
 
-Colours come from :mod:`queuetop.engine.states` only; times and durations
-from :mod:`queuetop.engine.display`. Nothing here reads the database.
+Colours come from :mod:`queuetop.engine.model.states` only; times and durations
+from :mod:`queuetop.engine.model.display`. Nothing here reads the database.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from enum import Enum
 
 from rich.text import Text
 
-from queuetop.engine.display import ago, duration, timestamp
-from queuetop.engine.states import colour
+from queuetop.engine.model.display import ago, duration, timestamp
+from queuetop.engine.model.states import colour
 
 __all__ = ["ago", "duration", "timestamp", "state", "progress", "clip", "number", "dim"]
 

@@ -2,7 +2,7 @@
 
 Two sources say something changed:
 
-* this process's engine publishes :class:`~queuetop.engine.changes.Change`
+* this process's engine publishes :class:`~queuetop.engine.model.changes.Change`
   notices; the app turns each into an ``EngineChanged`` message and calls
   :meth:`LiveUpdates.note`, which marks only the change's topics dirty;
 * other processes are noticed through ``Queue.data_version()``, polled at
@@ -25,8 +25,8 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from queuetop.engine.changes import CHUNKS, CIRCUITS, EVENTS, JOBS, LOGS, QUEUE, SCHEDULES, SESSIONS, WORKERS, Change
-from queuetop.engine.clock import Clock
+from queuetop.engine.model.changes import CHUNKS, CIRCUITS, EVENTS, JOBS, LOGS, QUEUE, SCHEDULES, SESSIONS, WORKERS, Change
+from queuetop.engine.model.clock import Clock
 
 ALL_TOPICS = frozenset({JOBS, CHUNKS, WORKERS, SCHEDULES, LOGS, QUEUE, EVENTS, SESSIONS, CIRCUITS})
 

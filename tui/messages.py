@@ -11,7 +11,7 @@ from typing import Any
 
 from textual.message import Message
 
-from queuetop.engine.changes import Change
+from queuetop.engine.model.changes import Change
 
 
 class EngineChanged(Message):

@@ -1,6 +1,6 @@
 """Work sessions and events, as the panes show them, read through the engine's API.
 
-The tailer's store (``queuetop.engine.sessions`` and ``queuetop.engine.events``)
+The tailer's store (``queuetop.engine.events.sessions`` and ``queuetop.engine.events.parse``)
 returns typed records; they are turned into the small views the widgets show,
 with times in seconds and summaries made once, here.
 """
@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from queuetop.engine import events, sessions
-from queuetop.engine.queue import Queue
+from queuetop.engine.events import parse as events
+
+from queuetop.engine.events import sessions
+from queuetop.engine.api import Queue
 
 
 @dataclass(frozen=True)

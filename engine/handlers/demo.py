@@ -7,8 +7,8 @@ import random
 import time
 from typing import Any
 
-from ..context import ChunkContext
-from ..exceptions import PermanentError
+from queuetop.engine.handlers.context import ChunkContext
+from queuetop.engine.model.exceptions import PermanentError
 
 
 async def noop(ctx: ChunkContext) -> None:

@@ -19,7 +19,7 @@ become handler keys (job data only ever names a key, never a URL)::
 
 ``${NAME}`` in a header value is read from the environment when the engine
 starts (:func:`register_http_intents`); an unset variable is a
-:class:`~queuetop.engine.exceptions.ConfigError` then, not at the first call.
+:class:`~queuetop.engine.model.exceptions.ConfigError` then, not at the first call.
 Header values are secret: they are shown as ``[redacted]``, and the
 environment values and the values of credential-like headers are scrubbed
 from every text this handler lets out (errors, logs, results).
@@ -37,7 +37,7 @@ the chunk:
   fails at once with the status and the start of the body.
 
 Transient failures count toward the host's circuit breaker
-(:mod:`queuetop.engine.circuits`); while it is open, chunks for the host are
+(:mod:`queuetop.engine.handlers.circuits`); while it is open, chunks for the host are
 deferred without sending anything and without spending an attempt.
 """
 
@@ -59,13 +59,13 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from ..circuits import Admission, Breaker, BreakerSettings
-from ..context import ChunkContext
-from ..display import timestamp
-from ..exceptions import ConfigError, PermanentError, RetryAt
+from queuetop.engine.handlers.circuits import Admission, Breaker, BreakerSettings
+from queuetop.engine.handlers.context import ChunkContext
+from queuetop.engine.model.display import timestamp
+from queuetop.engine.model.exceptions import ConfigError, PermanentError, RetryAt
 
 if TYPE_CHECKING:
-    from ..queue import Queue
+    from queuetop.engine.api import Queue
 
 log = logging.getLogger("queuetop.engine")
 
@@ -375,7 +375,7 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
 class HttpService:
     """The ``http`` handler of one engine process: endpoints, client, breakers.
 
-    One per :class:`~queuetop.engine.queue.Queue` (an engine process has
+    One per :class:`~queuetop.engine.api.Queue` (an engine process has
     one); made by :func:`register_http_intents`.
     """
 
@@ -552,7 +552,7 @@ _SERVICES: "weakref.WeakKeyDictionary[Queue, HttpService]" = weakref.WeakKeyDict
 def register_http_intents(queue: "Queue", *, environ: Mapping[str, str] | None = None) -> HttpService | None:
     """Register every ``[http.intents]`` key of ``queue``'s config as an http handler.
 
-    Call it when an engine starts (:class:`~queuetop.engine.runner.Runner`
+    Call it when an engine starts (:class:`~queuetop.engine.services.runner.Runner`
     does): it reads the environment variables the headers name, so a missing
     one is a :class:`ConfigError` at start-up. The queue closes the shared
     client when it closes. Calling it again for the same queue returns the

@@ -17,7 +17,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer
 
-from queuetop.engine.changes import CHUNKS, CIRCUITS, EVENTS, JOBS, LOGS, SESSIONS, WORKERS
+from queuetop.engine.model.changes import CHUNKS, CIRCUITS, EVENTS, JOBS, LOGS, SESSIONS, WORKERS
 
 from ..messages import JobSelected, SessionSelected
 from ..widgets.circuits_table import CircuitsTable

@@ -13,9 +13,9 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Static
 
-from queuetop.engine.changes import CHUNKS, JOBS, LOGS
-from queuetop.engine.exceptions import NotFound
-from queuetop.engine.jobs import Job
+from queuetop.engine.model.changes import CHUNKS, JOBS, LOGS
+from queuetop.engine.model.exceptions import NotFound
+from queuetop.engine.services.jobs import Job
 
 from .. import format as fmt
 from ..widgets.attempts_table import AttemptsTable

@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Footer
 
-from queuetop.engine.changes import SCHEDULES
+from queuetop.engine.model.changes import SCHEDULES
 
 from ..messages import LoadFailed
 from ..widgets.schedule_runs_table import ScheduleRunsTable

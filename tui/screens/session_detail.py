@@ -10,8 +10,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Footer, Static
 
-from queuetop.engine.changes import EVENTS, SESSIONS
-from queuetop.engine.exceptions import NotFound
+from queuetop.engine.model.changes import EVENTS, SESSIONS
+from queuetop.engine.model.exceptions import NotFound
 
 from .. import format as fmt
 from ..sessions import SessionView, get_session

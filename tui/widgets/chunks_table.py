@@ -9,7 +9,7 @@ from typing import ClassVar
 from rich.console import RenderableType
 from rich.text import Text
 
-from queuetop.engine.jobs import Chunk
+from queuetop.engine.services.jobs import Chunk
 
 from .. import format as fmt
 from .live_table import Col, LiveTable

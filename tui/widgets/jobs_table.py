@@ -12,7 +12,7 @@ from textual import on
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
-from queuetop.engine.jobs import Job
+from queuetop.engine.services.jobs import Job
 
 from .. import format as fmt
 from ..messages import JobSelected

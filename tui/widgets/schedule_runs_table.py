@@ -8,7 +8,7 @@ from typing import ClassVar
 from rich.console import RenderableType
 from rich.text import Text
 
-from queuetop.engine.periodic import ScheduleRun
+from queuetop.engine.services.scheduler import ScheduleRun
 
 from .. import format as fmt
 from .live_table import Col, LiveTable

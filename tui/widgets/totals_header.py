@@ -5,8 +5,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from queuetop.engine.queue import Totals
-from queuetop.engine.states import JobState
+from queuetop.engine.api import Totals
+from queuetop.engine.model.states import JobState
 
 from .. import format as fmt
 

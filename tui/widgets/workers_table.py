@@ -10,8 +10,8 @@ from rich.console import RenderableType
 from rich.text import Text
 from textual.timer import Timer
 
-from queuetop.engine.states import WorkerState
-from queuetop.engine.worker import WorkerInfo
+from queuetop.engine.model.states import WorkerState
+from queuetop.engine.services.worker import WorkerInfo
 
 from .. import format as fmt
 from .live_table import Col, LiveTable

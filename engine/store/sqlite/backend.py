@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 
-from .exceptions import DatabaseError
+from queuetop.engine.model.exceptions import DatabaseError
 
 if TYPE_CHECKING:
-    from .pg import PostgresDatabase
+    from queuetop.engine.store.postgres.backend import PostgresDatabase
 
 APPLICATION_ID = 0x51544F50  # "QTOP"
 BUSY_TIMEOUT_MS = 10_000
@@ -262,7 +262,7 @@ class Database:
 
 async def open_database(target: str | os.PathLike[str]) -> "Database | PostgresDatabase":
     """Open a SQLite file, or a PostgreSQL database given as a postgresql:// URL."""
-    from .pg import PostgresDatabase, is_postgres_url
+    from queuetop.engine.store.postgres.backend import PostgresDatabase, is_postgres_url
 
     if is_postgres_url(target):
         return await PostgresDatabase.open(str(target))

@@ -13,11 +13,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import queries
-from .clock import Clock
-from .db import Database
-from .exceptions import UsageError
-from .states import ChunkState, JobState
+from queuetop.engine.store import queries
+from queuetop.engine.model.clock import Clock
+from queuetop.engine.store.sqlite.backend import Database
+from queuetop.engine.model.exceptions import UsageError
+from queuetop.engine.model.states import ChunkState, JobState
 
 SQL = queries.load("jobs")
 

@@ -1,8 +1,8 @@
-"""The PostgreSQL backend: the same :class:`~queuetop.engine.db.Database`
+"""The PostgreSQL backend: the same :class:`~queuetop.engine.store.sqlite.backend.Database`
 interface, on psycopg 3 with a connection pool.
 
 Selected by a ``postgresql://`` URL. Each query's PostgreSQL text comes from
-:mod:`queuetop.engine.queries`. Every write transaction sends a NOTIFY at
+:mod:`queuetop.engine.store.queries`. Every write transaction sends a NOTIFY at
 commit; one listening connection per process turns them into a change
 counter (what ``PRAGMA data_version`` is on SQLite) and wakes idle workers
 instead of letting them poll. The schema is ``schema.postgres.sql``, applied
@@ -18,8 +18,8 @@ from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any
 
-from .exceptions import DatabaseError
-from .queries import to_psycopg
+from queuetop.engine.model.exceptions import DatabaseError
+from queuetop.engine.store.queries import to_psycopg
 
 log = logging.getLogger("queuetop.engine")
 
@@ -228,7 +228,7 @@ class PostgresDatabase:
 
 async def _prepare(url: str) -> None:
     """Create the schema on first use; refuse foreign or newer databases."""
-    schema = resources.files(__package__).joinpath("schema.postgres.sql").read_text("utf-8")
+    schema = resources.files(__package__).joinpath("schema.sql").read_text("utf-8")
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         await conn.execute("SELECT pg_advisory_lock(%s)", (_SCHEMA_LOCK,))
         try:

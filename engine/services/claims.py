@@ -16,11 +16,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import periodic, queries
-from .db import Database
-from .jobs import Submission, insert_job
-from .retry import RetryPolicy
-from .states import ChunkState
+from queuetop.engine.services import scheduler as periodic
+from queuetop.engine.store import queries
+from queuetop.engine.store.sqlite.backend import Database
+from queuetop.engine.services.jobs import Submission, insert_job
+from queuetop.engine.services.retry import RetryPolicy
+from queuetop.engine.model.states import ChunkState
 
 SQL = queries.load("claims")
 

@@ -23,16 +23,16 @@ from typing import TYPE_CHECKING, Any
 
 from croniter import croniter
 
-from . import queries
-from .changes import JOBS, SCHEDULES, Change
-from .clock import Clock
-from .config import ScheduleSpec
-from .db import Database
-from .exceptions import NotFound, UsageError
-from .jobs import Submission, insert_job
+from queuetop.engine.store import queries
+from queuetop.engine.model.changes import JOBS, SCHEDULES, Change
+from queuetop.engine.model.clock import Clock
+from queuetop.engine.config import ScheduleSpec
+from queuetop.engine.store.sqlite.backend import Database
+from queuetop.engine.model.exceptions import NotFound, UsageError
+from queuetop.engine.services.jobs import Submission, insert_job
 
 if TYPE_CHECKING:
-    from .queue import Queue
+    from queuetop.engine.api import Queue
 
 SQL = queries.load("schedules")
 log = logging.getLogger("queuetop.engine")
@@ -184,7 +184,7 @@ async def fire(queue: "Queue", schedule: Schedule, *, forced: bool = False) -> S
                 error = f"submit failed: {exc}"
             await _record(conn, schedule.id, run_id, now, job_id, error)
     if schedule.kind == "maintenance":
-        from .maintenance import run_task  # maintenance imports this module
+        from queuetop.engine.services.maintenance import run_task  # maintenance imports this module
 
         try:
             summary = await run_task(queue, schedule.intent)

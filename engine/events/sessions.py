@@ -3,7 +3,7 @@
 A session holds its agents, event count, first and last event time, last
 event type and outcome, thread count and a category. A thread is one
 conversation (``conversationId``), or an agent pair when there is none (see
-:func:`queuetop.engine.events.thread_key`). Events without a
+:func:`queuetop.engine.events.parse.thread_key`). Events without a
 ``workSessionId`` belong to no session.
 
 Sessions are kept up to date incrementally: each batch of new events is
@@ -34,12 +34,12 @@ from typing import Any
 
 import orjson
 
-from . import queries
-from .clock import Clock
-from .db import Database
-from .events import Event, session_key, text_value
-from .exceptions import ConfigError, NotFound, UsageError
-from .states import SessionState
+from queuetop.engine.store import queries
+from queuetop.engine.model.clock import Clock
+from queuetop.engine.store.sqlite.backend import Database
+from queuetop.engine.events.parse import Event, session_key, text_value
+from queuetop.engine.model.exceptions import ConfigError, NotFound, UsageError
+from queuetop.engine.model.states import SessionState
 
 SQL = queries.load("events")
 
@@ -243,7 +243,7 @@ class SessionDeltas:
         self._position = 0
 
     def add(self, row: Mapping[str, Any]) -> None:
-        """Fold in one new event (a row from :func:`queuetop.engine.events.parse_lines`)."""
+        """Fold in one new event (a row from :func:`queuetop.engine.events.parse.parse_lines`)."""
         self.add_rows((row,))
 
     def add_rows(self, rows: Iterable[Mapping[str, Any]]) -> None:

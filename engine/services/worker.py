@@ -19,15 +19,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import claims, queries
-from .changes import CHUNKS, JOBS, WORKERS, Change
-from .claims import Claim, JobSpec, Outcome
-from .context import ChunkContext, ChunkLogger
-from .exceptions import Deferred, PermanentError, RetryAt
-from .states import ChunkState, WorkerState
+from queuetop.engine.services import claims
+from queuetop.engine.store import queries
+from queuetop.engine.model.changes import CHUNKS, JOBS, WORKERS, Change
+from queuetop.engine.services.claims import Claim, JobSpec, Outcome
+from queuetop.engine.handlers.context import ChunkContext, ChunkLogger
+from queuetop.engine.model.exceptions import Deferred, PermanentError, RetryAt
+from queuetop.engine.model.states import ChunkState, WorkerState
 
 if TYPE_CHECKING:
-    from .queue import Queue
+    from queuetop.engine.api import Queue
 
 SQL = queries.load("workers")
 log = logging.getLogger("queuetop.engine")

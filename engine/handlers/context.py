@@ -6,7 +6,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from .logbuffer import LogBuffer
+from queuetop.engine.services.logbuffer import LogBuffer
 
 
 class ChunkLogger:

@@ -11,11 +11,11 @@ import logging
 import signal
 from collections.abc import Sequence
 
-from . import periodic
-from .handlers.http import register_http_intents
-from .periodic import Scheduler
-from .queue import Queue
-from .worker import Worker
+from queuetop.engine.services import scheduler as periodic
+from queuetop.engine.handlers.http import register_http_intents
+from queuetop.engine.services.scheduler import Scheduler
+from queuetop.engine.api import Queue
+from queuetop.engine.services.worker import Worker
 
 log = logging.getLogger("queuetop.engine")
 
@@ -38,9 +38,9 @@ class Runner:
     def _make_tailer(self) -> object | None:
         if not self.event_paths:
             return None
-        from .enrich import EnrichRules
-        from .sessions import SessionThresholds
-        from .tail import Tailer
+        from queuetop.engine.events.enrich import EnrichRules
+        from queuetop.engine.events.sessions import SessionThresholds
+        from queuetop.engine.events.tail import Tailer
 
         events = self.queue.config.events
         return Tailer(

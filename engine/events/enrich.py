@@ -32,7 +32,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .exceptions import ConfigError
+from queuetop.engine.model.exceptions import ConfigError
 
 FALLBACK_ROLE = "system"
 DEFAULT_TYPE_CONFIDENCE = 1.0

@@ -1,4 +1,4 @@
-"""The ``queuetop`` command: a thin layer over :class:`queuetop.engine.queue.Queue`.
+"""The ``queuetop`` command: a thin layer over :class:`queuetop.engine.api.Queue`.
 
 Every command takes ``--db`` and ``--config``. Bad input gets one line on
 stderr and exit status 2, never a traceback. With no command, ``queuetop``
@@ -20,10 +20,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
-from . import config as config_module
-from .display import ago, duration, table, timestamp
-from .exceptions import QueuetopError, UsageError
-from .queue import Queue
+from queuetop.engine import config as config_module
+from queuetop.engine.model.display import ago, duration, table, timestamp
+from queuetop.engine.model.exceptions import QueuetopError, UsageError
+from queuetop.engine.api import Queue
 
 log = logging.getLogger("queuetop.engine")
 
@@ -343,7 +343,8 @@ _EVENT_HEADERS = ["ID", "TIME", "TYPE", "AGENT", "SESSION", "CATEGORY", "SUMMARY
 
 
 async def cmd_events(queue: Queue, args: argparse.Namespace) -> int:
-    from . import events, sessions  # the tailer's store
+    from queuetop.engine.events import parse as events  # the tailer's store
+    from queuetop.engine.events import sessions
 
     if args.limit < 1:
         raise UsageError("--limit must be at least 1")
@@ -390,7 +391,7 @@ async def cmd_events(queue: Queue, args: argparse.Namespace) -> int:
 
 
 async def cmd_sessions(queue: Queue, args: argparse.Namespace) -> int:
-    from . import sessions  # the tailer's store
+    from queuetop.engine.events import sessions  # the tailer's store
 
     thresholds = sessions.SessionThresholds.from_config(queue.config.events.get("thresholds"))
     found = await sessions.list_sessions(queue.db, queue.clock, status=args.status, search=args.search,
@@ -407,8 +408,8 @@ async def cmd_sessions(queue: Queue, args: argparse.Namespace) -> int:
 
 async def cmd_demo_events(queue: Queue | None, args: argparse.Namespace) -> int:
     """Writes a file only: no database is opened (or created) for it."""
-    from .clock import SystemClock
-    from .demo_events import write_demo_events
+    from queuetop.engine.model.clock import SystemClock
+    from queuetop.engine.events.demo import write_demo_events
 
     if args.count is not None and args.count < 0:
         raise UsageError("--count cannot be negative")
@@ -425,7 +426,7 @@ async def cmd_demo_events(queue: Queue | None, args: argparse.Namespace) -> int:
 
 
 async def run_engine(args: argparse.Namespace, cfg: config_module.Config, db_path: Path) -> int:
-    from .runner import Runner, install_signal_handlers
+    from queuetop.engine.services.runner import Runner, install_signal_handlers
 
     queue = await Queue.open(db_path, cfg)
     try:
@@ -476,7 +477,7 @@ def _leave_stuck_handlers(code: int) -> int:
     offline, but its thread is not a daemon, so the interpreter would wait
     for it at exit however long it takes, and a stopped engine would linger.
     """
-    from .worker import HANDLER_THREAD_PREFIX
+    from queuetop.engine.services.worker import HANDLER_THREAD_PREFIX
 
     deadline = time.monotonic() + 0.5  # idle pool threads take a moment to notice the shutdown
     stuck = [t for t in threading.enumerate() if t.name.startswith(HANDLER_THREAD_PREFIX)]

@@ -62,12 +62,12 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-from . import queries
-from .clock import Clock
-from .db import Database, configure
-from .enrich import EnrichRules
-from .events import DEFAULT_MAX_LINE_BYTES, BadReason, parse_lines
-from .sessions import SessionDeltas, SessionThresholds
+from queuetop.engine.store import queries
+from queuetop.engine.model.clock import Clock
+from queuetop.engine.store.sqlite.backend import Database, configure
+from queuetop.engine.events.enrich import EnrichRules
+from queuetop.engine.events.parse import DEFAULT_MAX_LINE_BYTES, BadReason, parse_lines
+from queuetop.engine.events.sessions import SessionDeltas, SessionThresholds
 
 log = logging.getLogger("queuetop.engine")
 
@@ -849,7 +849,7 @@ def _start_worker(setup: tuple[Any, ...]) -> tuple[subprocess.Popen[bytes], Conn
     ours, theirs = socket.socketpair()
     try:
         process = subprocess.Popen(
-            [sys.executable, "-c", "from queuetop.engine.tail import _bulk_main; _bulk_main()", str(theirs.fileno())],
+            [sys.executable, "-c", "from queuetop.engine.events.tail import _bulk_main; _bulk_main()", str(theirs.fileno())],
             pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
     finally:
         theirs.close()

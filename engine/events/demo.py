@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from .clock import Clock, SystemClock
+from queuetop.engine.model.clock import Clock, SystemClock
 
 AGENTS = ("eden", "seum", "yunseul", "haneul", "ruda", "dami", "bom", "gyeol")
 

@@ -16,7 +16,7 @@ the same uniqueness, but an index that grows at its right end as a file's
 events arrive in time order instead of at random pages.
 
 Events with a ``data.workSessionId`` belong to that work session and to one
-of its threads (see :mod:`queuetop.engine.sessions`). Events without one are
+of its threads (see :mod:`queuetop.engine.events.sessions`). Events without one are
 stored and shown in the event feed, but belong to no session: there is no
 session to guess them into.
 
@@ -36,11 +36,11 @@ from typing import Any
 
 import orjson
 
-from . import queries
-from .clock import Clock
-from .db import Database
-from .enrich import EnrichRules
-from .exceptions import UsageError
+from queuetop.engine.store import queries
+from queuetop.engine.model.clock import Clock
+from queuetop.engine.store.sqlite.backend import Database
+from queuetop.engine.events.enrich import EnrichRules
+from queuetop.engine.model.exceptions import UsageError
 
 SQL = queries.load("events")
 

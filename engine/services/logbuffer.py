@@ -13,9 +13,9 @@ import logging
 import threading
 from typing import Any
 
-from . import queries
-from .clock import Clock
-from .db import Database
+from queuetop.engine.store import queries
+from queuetop.engine.model.clock import Clock
+from queuetop.engine.store.sqlite.backend import Database
 
 SQL = queries.load("logs")
 log = logging.getLogger("queuetop.engine")

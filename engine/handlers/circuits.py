@@ -6,7 +6,7 @@ server that was already failing (seed 003). A breaker stops that: after
 *opens*. While it is open nothing is sent to the host: the pending chunks of
 the intents that call it have their run time moved to when it half-opens (so
 they are not claimed), and a chunk claimed anyway is handed back with
-:class:`~queuetop.engine.exceptions.Deferred`, its attempt refunded. When the
+:class:`~queuetop.engine.model.exceptions.Deferred`, its attempt refunded. When the
 cooldown ends, exactly one attempt gets the *probe* (a compare-and-set on the
 row): an answer from the host closes the circuit, another failure opens it
 again with the cooldown doubled, up to ``max_cooldown``.
@@ -28,12 +28,12 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from . import queries
-from .changes import CHUNKS, CIRCUITS, ChangeBus, Change
-from .clock import Clock
-from .db import Database
-from .display import timestamp
-from .exceptions import ConfigError, Deferred
+from queuetop.engine.store import queries
+from queuetop.engine.model.changes import CHUNKS, CIRCUITS, ChangeBus, Change
+from queuetop.engine.model.clock import Clock
+from queuetop.engine.store.sqlite.backend import Database
+from queuetop.engine.model.display import timestamp
+from queuetop.engine.model.exceptions import ConfigError, Deferred
 
 SQL = queries.load("circuits")
 log = logging.getLogger("queuetop.engine")

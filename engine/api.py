@@ -2,8 +2,8 @@
 
 A :class:`Queue` owns one database, a clock, the handler registry, the log
 buffer and the change bus. Reads return typed records; actions return an
-:class:`~queuetop.engine.actions.ActionResult` or raise a
-:class:`~queuetop.engine.exceptions.QueuetopError` that says why not.
+:class:`~queuetop.engine.services.actions.ActionResult` or raise a
+:class:`~queuetop.engine.model.exceptions.QueuetopError` that says why not.
 """
 
 from __future__ import annotations
@@ -15,20 +15,23 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import actions, claims, jobs, periodic
-from .changes import CHUNKS, JOBS, LOGS, QUEUE, SCHEDULES, ChangeBus, Change
-from .circuits import Circuit, list_circuits
-from .claims import Outcome, Settled
-from .clock import Clock, SystemClock
-from .config import Config
-from .db import Database, open_database
-from .exceptions import NotFound, UsageError
-from .jobs import Attempt, Chunk, Job, Submission
-from .logbuffer import LogBuffer
-from .registry import Registry
-from .retry import RetryPolicy
-from .worker import SQL as WORKER_SQL
-from .worker import WorkerInfo
+from queuetop.engine.services import actions
+from queuetop.engine.services import claims
+from queuetop.engine.services import jobs
+from queuetop.engine.services import scheduler as periodic
+from queuetop.engine.model.changes import CHUNKS, JOBS, LOGS, QUEUE, SCHEDULES, ChangeBus, Change
+from queuetop.engine.handlers.circuits import Circuit, list_circuits
+from queuetop.engine.services.claims import Outcome, Settled
+from queuetop.engine.model.clock import Clock, SystemClock
+from queuetop.engine.config import Config
+from queuetop.engine.store.sqlite.backend import Database, open_database
+from queuetop.engine.model.exceptions import NotFound, UsageError
+from queuetop.engine.services.jobs import Attempt, Chunk, Job, Submission
+from queuetop.engine.services.logbuffer import LogBuffer
+from queuetop.engine.handlers.registry import Registry
+from queuetop.engine.services.retry import RetryPolicy
+from queuetop.engine.services.worker import SQL as WORKER_SQL
+from queuetop.engine.services.worker import WorkerInfo
 
 JOB_SQL = jobs.SQL
 log = logging.getLogger("queuetop.engine")
@@ -159,7 +162,7 @@ class Queue:
     # -- the hot path (workers) ---------------------------------------------------
 
     async def settle(self, outcomes: Sequence[Outcome]) -> Settled:
-        """End attempts (see :func:`queuetop.engine.claims.settle`) and tell subscribers."""
+        """End attempts (see :func:`queuetop.engine.services.claims.settle`) and tell subscribers."""
         settled = await claims.settle(self.db, outcomes, self.clock.now())
         if settled.applied:
             job_ids = {job_id for _, job_id, _ in settled.applied}

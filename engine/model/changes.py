@@ -2,7 +2,7 @@
 
 The TUI subscribes and re-queries only the panes a change touches. Changes
 made by other processes are noticed separately, through ``PRAGMA
-data_version`` (see :meth:`queuetop.engine.db.Database.data_version`).
+data_version`` (see :meth:`queuetop.engine.store.sqlite.backend.Database.data_version`).
 """
 
 from __future__ import annotations

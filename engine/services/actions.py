@@ -11,12 +11,12 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from . import queries
-from .claims import finalize_ended, job_ended
-from .clock import Clock
-from .db import Database
-from .exceptions import ActionRefused, NotFound
-from .states import JobState
+from queuetop.engine.store import queries
+from queuetop.engine.services.claims import finalize_ended, job_ended
+from queuetop.engine.model.clock import Clock
+from queuetop.engine.store.sqlite.backend import Database
+from queuetop.engine.model.exceptions import ActionRefused, NotFound
+from queuetop.engine.model.states import JobState
 
 SQL = queries.load("actions")
 

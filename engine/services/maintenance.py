@@ -7,7 +7,7 @@
 - ``cleanup-old-task-logs``: logs older than ``log_retention_days``.
 - ``cleanup-old-events``: stored events past the events retention.
 
-Rescues go through :func:`queuetop.engine.claims.settle_in` with the lease
+Rescues go through :func:`queuetop.engine.services.claims.settle_in` with the lease
 token read in the same transaction, so a worker that comes back late can
 never overwrite what the rescue decided.
 """
@@ -19,12 +19,13 @@ import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from . import logbuffer, queries
-from .changes import CHUNKS, JOBS, WORKERS, Change
-from .claims import Claim, failure, settle_in
+from queuetop.engine.services import logbuffer
+from queuetop.engine.store import queries
+from queuetop.engine.model.changes import CHUNKS, JOBS, WORKERS, Change
+from queuetop.engine.services.claims import Claim, failure, settle_in
 
 if TYPE_CHECKING:
-    from .queue import Queue
+    from queuetop.engine.api import Queue
 
 SQL = queries.load("maintenance")
 
@@ -82,7 +83,7 @@ async def cleanup_old_task_logs(queue: "Queue") -> str:
 
 
 async def cleanup_old_events(queue: "Queue") -> str:
-    from . import events  # the tailer's store; only needed when this runs
+    from queuetop.engine.events import parse as events  # the tailer's store; only needed when this runs
 
     days = float(queue.config.events.get("retention_days", 90))
     deleted = await events.delete_old_events(queue.db, queue.clock, days)

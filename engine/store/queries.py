@@ -1,4 +1,4 @@
-"""Named SQL queries, loaded from ``engine/sql/*.sql``.
+"""Named SQL queries, loaded from ``engine/store/sql/*.sql``.
 
 Each file holds the queries of one concern. A query starts with a line
 ``-- name: query_name`` and runs to the next such line. Parameters are named
@@ -6,7 +6,7 @@ Each file holds the queries of one concern. A query starts with a line
 
 Queries are written to run on SQLite and PostgreSQL alike where they can.
 Where PostgreSQL needs other text (JSON functions, casts of NULL-able
-parameters, row locks), ``engine/sql/postgres/<concern>.sql`` gives that
+parameters, row locks), ``engine/store/postgres/sql/<concern>.sql`` gives that
 query again under the same name. A loaded :class:`Query` is the SQLite text
 itself (a ``str``, so the SQLite connection takes it as it is) and carries
 the PostgreSQL text, converted to psycopg's ``%(name)s`` parameters.
@@ -50,7 +50,7 @@ def load(concern: str) -> dict[str, Query]:
     """All queries of ``sql/<concern>.sql``, by name."""
     folder = resources.files(__package__) / "sql"
     sqlite = _split((folder / f"{concern}.sql").read_text("utf-8"), f"sql/{concern}.sql")
-    postgres_file = folder / "postgres" / f"{concern}.sql"
+    postgres_file = resources.files(f"{__package__}.postgres") / "sql" / f"{concern}.sql"
     postgres = (_split(postgres_file.read_text("utf-8"), f"sql/postgres/{concern}.sql")
                 if postgres_file.is_file() else {})
     unknown = set(postgres) - set(sqlite)

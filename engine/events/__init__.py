@@ -1,0 +1,1 @@
+"""NDJSON event files: parsing, following, ingesting, enrichment and work sessions."""

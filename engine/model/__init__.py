@@ -1,0 +1,1 @@
+"""Records, states, change topics, errors and the clock: the bottom layer, importing nothing of queuetop's above it."""

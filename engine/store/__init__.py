@@ -1,0 +1,1 @@
+"""Storage: the SQLite and PostgreSQL backends, their schemas and migrations, and the named SQL both run."""

@@ -1,0 +1,1 @@
+"""queuetop: a local job-queue monitor with its queue engine inside."""
