@@ -10,28 +10,24 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from queuetop.engine.services import actions
-from queuetop.engine.services import claims
-from queuetop.engine.services import jobs
-from queuetop.engine.services import scheduler as periodic
-from queuetop.engine.model.changes import CHUNKS, JOBS, LOGS, QUEUE, SCHEDULES, ChangeBus, Change
-from queuetop.engine.handlers.circuits import Circuit, list_circuits
-from queuetop.engine.services.claims import Outcome, Settled
-from queuetop.engine.model.clock import Clock, SystemClock
 from queuetop.engine.config import Config
-from queuetop.engine.store.sqlite.backend import Database, open_database
-from queuetop.engine.model.exceptions import NotFound, UsageError
-from queuetop.engine.services.jobs import Attempt, Chunk, Job, Submission
-from queuetop.engine.services.logbuffer import LogBuffer
+from queuetop.engine.handlers.circuits import Circuit, list_circuits
 from queuetop.engine.handlers.registry import Registry
-from queuetop.engine.services.retry import RetryPolicy
+from queuetop.engine.model.changes import CHUNKS, JOBS, LOGS, QUEUE, SCHEDULES, Change
+from queuetop.engine.model.clock import Clock
+from queuetop.engine.model.exceptions import NotFound, UsageError
+from queuetop.engine.services import actions, jobs, maintenance
+from queuetop.engine.services import scheduler as periodic
+from queuetop.engine.services.engine import Engine
+from queuetop.engine.services.jobs import Attempt, Chunk, Job, Submission
 from queuetop.engine.services.worker import SQL as WORKER_SQL
 from queuetop.engine.services.worker import WorkerInfo
+from queuetop.engine.store import open_store
+from queuetop.engine.store.protocol import Backend
 
 JOB_SQL = jobs.SQL
 log = logging.getLogger("queuetop.engine")
@@ -75,44 +71,25 @@ class Totals:
         return dict(self.__dict__)
 
 
-class Queue:
-    """One queuetop database and the engine state around it."""
+class Queue(Engine):
+    """One queuetop database and the engine state around it: the public API.
 
-    def __init__(self, db: Database, config: Config | None = None, *, clock: Clock | None = None,
+    Everything the CLI, the TUI and embedding code do goes through here. The
+    engine state itself (store, clock, settings, registry, change bus, log
+    buffer) is the :class:`~queuetop.engine.services.engine.Engine` this
+    extends; services take that, never a Queue.
+    """
+
+    def __init__(self, db: Backend, config: Config | None = None, *, clock: Clock | None = None,
                  registry: Registry | None = None) -> None:
-        self.db = db
-        self.config = config or Config()
-        self.settings = self.config.engine
-        self.clock = clock or SystemClock()
-        self.registry = registry or Registry(self.config.handlers)
-        self.retry_policy = RetryPolicy(self.settings.retry_base, self.settings.retry_cap)
-        self.changes = ChangeBus()
-        self.process_id = f"{socket.gethostname()}-{os.getpid()}"
-        # Other processes that make chunks claimable wake this one's workers
-        # (PostgreSQL LISTEN/NOTIFY; SQLite workers poll instead).
-        db.on_notify(lambda: self.changes.publish(Change.of(JOBS, CHUNKS, source="notify")))
-        self.logs = LogBuffer(db, self.clock, interval=self.settings.log_flush_interval,
-                              max_entries=self.settings.log_flush_entries)
-        self._close_hooks: list[Callable[[], Awaitable[None]]] = []
+        super().__init__(db, config, clock=clock, registry=registry,
+                         job_ended_hooks=(periodic.record_job_outcome,), maintenance_tasks=maintenance.TASKS)
 
     @classmethod
     async def open(cls, path: str | os.PathLike[str], config: Config | None = None, *,
                    clock: Clock | None = None, registry: Registry | None = None) -> "Queue":
         """Open (creating if needed) the database at ``path``."""
-        return cls(await open_database(path), config, clock=clock, registry=registry)
-
-    def on_close(self, hook: Callable[[], Awaitable[None]]) -> None:
-        """Have :meth:`close` await ``hook`` first (e.g. the http handler's shared client)."""
-        self._close_hooks.append(hook)
-
-    async def close(self) -> None:
-        for hook in self._close_hooks:
-            try:
-                await hook()
-            except Exception:  # one failing hook must not keep the database open
-                log.exception("close hook failed")
-        await self.logs.flush()
-        await self.db.close()
+        return cls(await open_store(path), config, clock=clock, registry=registry)
 
     async def __aenter__(self) -> "Queue":
         return self
@@ -158,22 +135,6 @@ class Queue:
         if created:
             self.changes.publish(Change.of(JOBS, CHUNKS, job_ids=[job_id], source="submit"))
         return SubmitResult(job_id, created)
-
-    # -- the hot path (workers) ---------------------------------------------------
-
-    async def settle(self, outcomes: Sequence[Outcome]) -> Settled:
-        """End attempts (see :func:`queuetop.engine.services.claims.settle`) and tell subscribers."""
-        settled = await claims.settle(self.db, outcomes, self.clock.now())
-        if settled.applied:
-            job_ids = {job_id for _, job_id, _ in settled.applied}
-            self.changes.publish(Change.of(JOBS, CHUNKS, job_ids=job_ids, source="settle"))
-        for job in settled.finalized:
-            log.info("job %d ended %s (%d/%d completed, %d failed, %d cancelled)", job["id"],
-                            job["status"], job["chunks_completed"], job["chunks_total"], job["chunks_failed"],
-                            job["chunks_cancelled"])
-            if job.get("follow_up_job_id"):
-                self.changes.publish(Change.of(JOBS, job_ids=[job["follow_up_job_id"]], source="submit"))
-        return settled
 
     # -- reading ------------------------------------------------------------------
 
@@ -263,10 +224,12 @@ class Queue:
         return self._publish(await actions.retry(self.db, self.clock, job_id, chunk_index), "retry")
 
     async def cancel(self, job_id: int, chunk_index: int | None = None) -> actions.ActionResult:
-        return self._publish(await actions.cancel(self.db, self.clock, job_id, chunk_index), "cancel")
+        return self._publish(await actions.cancel(self.db, self.clock, job_id, chunk_index,
+                                                 on_job_ended=self.job_ended_hooks), "cancel")
 
     async def finalize(self, job_id: int) -> actions.ActionResult:
-        return self._publish(await actions.finalize(self.db, self.clock, job_id), "finalize")
+        return self._publish(await actions.finalize(self.db, self.clock, job_id,
+                                                   on_job_ended=self.job_ended_hooks), "finalize")
 
     async def pause(self, by: str | None = None) -> actions.ActionResult:
         return self._publish(await actions.set_paused(self.db, self.clock, True, by), "pause")

@@ -26,7 +26,8 @@ import pytest
 
 from queuetop.engine.model.clock import FrozenClock
 from queuetop.engine.config import Config
-from queuetop.engine.store.sqlite.backend import Database, open_database
+from queuetop.engine.store import open_store as open_database
+from queuetop.engine.store.sqlite.backend import Database
 from queuetop.engine.store.postgres.backend import PostgresDatabase
 from queuetop.engine.api import Queue
 

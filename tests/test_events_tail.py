@@ -25,7 +25,8 @@ from hypothesis import strategies as st
 from conftest import async_wait_until, is_postgres, postgres_schema, query
 from queuetop.engine.events import sessions
 from queuetop.engine.model.clock import FrozenClock
-from queuetop.engine.store.sqlite.backend import Database, open_database
+from queuetop.engine.store import open_store as open_database
+from queuetop.engine.store.sqlite.backend import Database
 from queuetop.engine.events.demo import demo_events
 from queuetop.engine.events.parse import BadLine, Event, file_stats, parse_line
 from queuetop.engine.events.tail import EventBatch, Tailer

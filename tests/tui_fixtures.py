@@ -97,14 +97,15 @@ class Builder:
     async def succeed(self, claim: Claim, worker_id: str, *, at: float, result: Any = None) -> None:
         now = self.at(at)
         await claims.settle(self.queue.db, [claims.success(claim, worker_id, result or {"rows": 100 + claim.chunk_index},
-                                                           now)], now)
+                                                           now)], now,
+                            on_job_ended=self.queue.job_ended_hooks)
 
     async def fail(self, claim: Claim, worker_id: str, error: str, *, at: float, permanent: bool = False,
                    max_retries: int = 3) -> None:
         now = self.at(at)
         outcome = claims.failure(claim, worker_id, error, permanent=permanent, max_retries=max_retries, now=now,
                                  rng=self.rng)
-        await claims.settle(self.queue.db, [outcome], now)
+        await claims.settle(self.queue.db, [outcome], now, on_job_ended=self.queue.job_ended_hooks)
 
     async def log(self, job_id: int, chunk_index: int | None, worker_id: str | None, level: str, message: str, *,
                   at: float) -> None:

@@ -38,7 +38,7 @@ import orjson
 
 from queuetop.engine.store import queries
 from queuetop.engine.model.clock import Clock
-from queuetop.engine.store.sqlite.backend import Database
+from queuetop.engine.store.protocol import Backend as Database
 from queuetop.engine.events.enrich import EnrichRules
 from queuetop.engine.model.exceptions import UsageError
 

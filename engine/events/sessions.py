@@ -36,7 +36,7 @@ import orjson
 
 from queuetop.engine.store import queries
 from queuetop.engine.model.clock import Clock
-from queuetop.engine.store.sqlite.backend import Database
+from queuetop.engine.store.protocol import Backend as Database
 from queuetop.engine.events.parse import Event, session_key, text_value
 from queuetop.engine.model.exceptions import ConfigError, NotFound, UsageError
 from queuetop.engine.model.states import SessionState

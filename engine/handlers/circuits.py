@@ -31,7 +31,7 @@ from typing import Any
 from queuetop.engine.store import queries
 from queuetop.engine.model.changes import CHUNKS, CIRCUITS, ChangeBus, Change
 from queuetop.engine.model.clock import Clock
-from queuetop.engine.store.sqlite.backend import Database
+from queuetop.engine.store.protocol import Backend as Database
 from queuetop.engine.model.display import timestamp
 from queuetop.engine.model.exceptions import ConfigError, Deferred
 

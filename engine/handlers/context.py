@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from queuetop.engine.services.logbuffer import LogBuffer
+
+class LogSink(Protocol):
+    """Where a handler's log lines go: the engine's log buffer (thread-safe, never blocks)."""
+
+    def add(self, job_id: int | None, chunk_id: int | None, worker_id: str | None, level: str,
+            message: str) -> None: ...
 
 
 class ChunkLogger:
     """Writes a handler's log lines to the log buffer, tagged with its chunk."""
 
-    def __init__(self, buffer: LogBuffer, job_id: int, chunk_id: int, worker_id: str) -> None:
+    def __init__(self, buffer: LogSink, job_id: int, chunk_id: int, worker_id: str) -> None:
         self._buffer = buffer
         self._where = (job_id, chunk_id, worker_id)
 

@@ -50,22 +50,40 @@ import os
 import re
 import time
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import timezone
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import httpx
 
+from queuetop.engine.config import Config
 from queuetop.engine.handlers.circuits import Admission, Breaker, BreakerSettings
 from queuetop.engine.handlers.context import ChunkContext
+from queuetop.engine.handlers.registry import Registry
+from queuetop.engine.model.changes import ChangeBus
+from queuetop.engine.model.clock import Clock
 from queuetop.engine.model.display import timestamp
 from queuetop.engine.model.exceptions import ConfigError, PermanentError, RetryAt
+from queuetop.engine.store.protocol import Backend
 
-if TYPE_CHECKING:
-    from queuetop.engine.api import Queue
+
+class HttpHost(Protocol):
+    """What the http handler needs from the engine it registers with.
+
+    A protocol, not the engine's class: handlers sit below the services that
+    run them and import nothing from that layer.
+    """
+
+    db: Backend
+    clock: Clock
+    changes: ChangeBus
+    config: Config
+    registry: Registry
+
+    def on_close(self, hook: Callable[[], Awaitable[None]]) -> None: ...
 
 log = logging.getLogger("queuetop.engine")
 
@@ -379,7 +397,7 @@ class HttpService:
     one); made by :func:`register_http_intents`.
     """
 
-    def __init__(self, queue: "Queue", settings: HttpSettings) -> None:
+    def __init__(self, queue: "HttpHost", settings: HttpSettings) -> None:
         self.queue = queue
         self.settings = settings
         self.redact = Redactor(settings.secrets)
@@ -549,7 +567,7 @@ def _clip(text: str, limit: int) -> str:
 _SERVICES: "weakref.WeakKeyDictionary[Queue, HttpService]" = weakref.WeakKeyDictionary()
 
 
-def register_http_intents(queue: "Queue", *, environ: Mapping[str, str] | None = None) -> HttpService | None:
+def register_http_intents(queue: "HttpHost", *, environ: Mapping[str, str] | None = None) -> HttpService | None:
     """Register every ``[http.intents]`` key of ``queue``'s config as an http handler.
 
     Call it when an engine starts (:class:`~queuetop.engine.services.runner.Runner`

@@ -8,13 +8,14 @@ failed), rather than silently doing nothing.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from queuetop.engine.store import queries
-from queuetop.engine.services.claims import finalize_ended, job_ended
+from queuetop.engine.services.claims import JobEndedHook, finalize_ended, job_ended
 from queuetop.engine.model.clock import Clock
-from queuetop.engine.store.sqlite.backend import Database
+from queuetop.engine.store.protocol import Backend as Database
 from queuetop.engine.model.exceptions import ActionRefused, NotFound
 from queuetop.engine.model.states import JobState
 
@@ -74,7 +75,8 @@ async def retry(db: Database, clock: Clock, job_id: int, chunk_index: int | None
     return ActionResult(job_id, retried, job["status"], f"job {job_id}: {what} back to pending")
 
 
-async def cancel(db: Database, clock: Clock, job_id: int, chunk_index: int | None = None) -> ActionResult:
+async def cancel(db: Database, clock: Clock, job_id: int, chunk_index: int | None = None, *,
+                 on_job_ended: Sequence[JobEndedHook] = ()) -> ActionResult:
     """Cancel a job (or one chunk): pending and processing chunks end cancelled.
 
     Cancelling a whole job ends it as ``cancelled``; cancelling one chunk
@@ -97,17 +99,18 @@ async def cancel(db: Database, clock: Clock, job_id: int, chunk_index: int | Non
                 row = await cur.fetchone()
             # As when its last chunk is cancelled: the schedule run and the
             # on-finalize intent hear how the job ended.
-            await job_ended(conn, dict(row), now)
+            await job_ended(conn, dict(row), now, on_job_ended=on_job_ended)
             final = JobState.CANCELLED.value
         else:
             await conn.execute(SQL["count_cancelled"], {"job_id": job_id, "cancelled": cancelled})
-            ended = await finalize_ended(conn, [job_id], now)
+            ended = await finalize_ended(conn, [job_id], now, on_job_ended=on_job_ended)
             final = ended[0]["status"] if ended else job["status"]
     what = f"chunk {chunk_index} cancelled" if chunk_index is not None else f"cancelled ({cancelled} chunk(s) stopped)"
     return ActionResult(job_id, cancelled, final, f"job {job_id}: {what}")
 
 
-async def finalize(db: Database, clock: Clock, job_id: int) -> ActionResult:
+async def finalize(db: Database, clock: Clock, job_id: int, *,
+                   on_job_ended: Sequence[JobEndedHook] = ()) -> ActionResult:
     """End a job now: unfinished chunks are cancelled, the job gets its final status.
 
     The status follows the chunks that did end: ``completed`` if all of them
@@ -124,7 +127,7 @@ async def finalize(db: Database, clock: Clock, job_id: int) -> ActionResult:
         async with conn.execute(SQL["cancel_chunks"], {"job_id": job_id, "chunk_index": None, "now": now}) as cur:
             cancelled = len(await cur.fetchall())
         await conn.execute(SQL["count_cancelled"], {"job_id": job_id, "cancelled": cancelled})
-        ended = await finalize_ended(conn, [job_id], now, cut_short=cancelled)
+        ended = await finalize_ended(conn, [job_id], now, cut_short=cancelled, on_job_ended=on_job_ended)
         final = ended[0]["status"]
     return ActionResult(job_id, cancelled, final,
                         f"job {job_id}: finalized {final} ({cancelled} unfinished chunk(s) cancelled)")

@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from queuetop.engine.services import scheduler as periodic
 from queuetop.engine.store import queries
-from queuetop.engine.store.sqlite.backend import Database
+from queuetop.engine.store.protocol import Backend as Database
+from queuetop.engine.store.protocol import Connection
 from queuetop.engine.services.jobs import Submission, insert_job
 from queuetop.engine.services.retry import RetryPolicy
 from queuetop.engine.model.states import ChunkState
@@ -27,6 +27,12 @@ SQL = queries.load("claims")
 
 # Kept on the chunk as its result: enough to see what came back, never a dump.
 RESULT_LIMIT = 2000
+
+#: Called inside the transaction that ended a job, with the job's row as it
+#: ended. The scheduler records a scheduled run's outcome this way: it hands
+#: its hook in (through the engine) instead of this module importing it, which
+#: would make claims and the scheduler import each other.
+JobEndedHook = Callable[[Connection, dict[str, Any], float], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -156,15 +162,17 @@ async def claim(db: Database, worker_id: str, limit: int, now: float) -> tuple[l
     return claims, specs
 
 
-async def settle(db: Database, outcomes: Sequence[Outcome], now: float) -> Settled:
+async def settle(db: Database, outcomes: Sequence[Outcome], now: float, *,
+                 on_job_ended: Sequence[JobEndedHook] = ()) -> Settled:
     """End attempts in one transaction (see the module docstring)."""
     if not outcomes:
         return Settled()
     async with db.transaction() as conn:
-        return await settle_in(conn, outcomes, now)
+        return await settle_in(conn, outcomes, now, on_job_ended=on_job_ended)
 
 
-async def settle_in(conn: Any, outcomes: Sequence[Outcome], now: float) -> Settled:
+async def settle_in(conn: Any, outcomes: Sequence[Outcome], now: float, *,
+                    on_job_ended: Sequence[JobEndedHook] = ()) -> Settled:
     """:func:`settle` inside a transaction the caller already holds."""
     payload = [
         {
@@ -204,7 +212,7 @@ async def settle_in(conn: Any, outcomes: Sequence[Outcome], now: float) -> Settl
     ]
     if ended:
         await conn.executemany(SQL["count_job_chunks"], ended)
-        done.finalized = await finalize_ended(conn, [e["job_id"] for e in ended], now)
+        done.finalized = await finalize_ended(conn, [e["job_id"] for e in ended], now, on_job_ended=on_job_ended)
 
     per_worker: dict[str, Counter[str]] = {}
     for o in outcomes:
@@ -219,7 +227,7 @@ async def settle_in(conn: Any, outcomes: Sequence[Outcome], now: float) -> Settl
 
 
 async def finalize_ended(conn: Any, job_ids: Iterable[int], now: float, *,
-                         cut_short: int = 0) -> list[dict[str, Any]]:
+                         cut_short: int = 0, on_job_ended: Sequence[JobEndedHook] = ()) -> list[dict[str, Any]]:
     """Give every job in ``job_ids`` whose chunks have all ended its final status.
 
     ``cut_short``: chunks an operator's finalize has just cancelled, which do
@@ -233,19 +241,22 @@ async def finalize_ended(conn: Any, job_ids: Iterable[int], now: float, *,
             row = await cur.fetchone()
         if row is None:
             continue
-        finalized.append(await job_ended(conn, dict(row), now))
+        finalized.append(await job_ended(conn, dict(row), now, on_job_ended=on_job_ended))
     return finalized
 
 
-async def job_ended(conn: Any, outcome: dict[str, Any], now: float) -> dict[str, Any]:
+async def job_ended(conn: Any, outcome: dict[str, Any], now: float, *,
+                    on_job_ended: Sequence[JobEndedHook] = ()) -> dict[str, Any]:
     """What follows the end of a job, in the transaction that ended it, however it ended.
 
     ``outcome`` is the job's row as it ended (id, status, on_finalize,
-    schedule_id and its counters). A scheduled job's run records how it
-    ended; an on-finalize intent gets a follow-up job whose params carry the
-    outcome (its id is added as ``follow_up_job_id``).
+    schedule_id and its counters). Each ``on_job_ended`` hook runs (the
+    scheduler's records how a scheduled run ended); an on-finalize intent
+    gets a follow-up job whose params carry the outcome (its id is added as
+    ``follow_up_job_id``).
     """
-    await periodic.record_job_outcome(conn, outcome, now)
+    for hook in on_job_ended:
+        await hook(conn, outcome, now)
     if outcome["on_finalize"]:
         params = {key: outcome[key] for key in
                   ("status", "chunks_total", "chunks_completed", "chunks_failed", "chunks_cancelled")}

@@ -15,7 +15,7 @@ from typing import Any
 
 from queuetop.engine.store import queries
 from queuetop.engine.model.clock import Clock
-from queuetop.engine.store.sqlite.backend import Database
+from queuetop.engine.store.protocol import Backend as Database
 
 SQL = queries.load("logs")
 log = logging.getLogger("queuetop.engine")

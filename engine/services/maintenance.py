@@ -25,7 +25,7 @@ from queuetop.engine.model.changes import CHUNKS, JOBS, WORKERS, Change
 from queuetop.engine.services.claims import Claim, failure, settle_in
 
 if TYPE_CHECKING:
-    from queuetop.engine.api import Queue
+    from queuetop.engine.services.engine import Engine
 
 SQL = queries.load("maintenance")
 
@@ -35,7 +35,7 @@ def _claim(row: sqlite3.Row) -> Claim:
                  row["lease_token"], row["claimed_at"])
 
 
-async def mark_stale_workers_offline(queue: "Queue") -> str:
+async def mark_stale_workers_offline(queue: "Engine") -> str:
     now = queue.clock.now()
     async with queue.db.transaction(wake=True) as conn:
         async with conn.execute(SQL["mark_stale_offline"],
@@ -50,13 +50,13 @@ async def mark_stale_workers_offline(queue: "Queue") -> str:
                     permanent=False, max_retries=row["max_retries"], now=now, kind="lost", retry_at=now)
             for row in held
         ]
-        settled = await settle_in(conn, outcomes, now)
+        settled = await settle_in(conn, outcomes, now, on_job_ended=queue.job_ended_hooks)
     queue.changes.publish(Change.of(WORKERS, JOBS, CHUNKS, job_ids={row["job_id"] for row in held},
                                     source="rescue"))
     return f"{len(stale)} worker(s) marked offline ({', '.join(stale)}); {len(settled.applied)} chunk(s) rescued"
 
 
-async def reset_stuck_tasks(queue: "Queue") -> str:
+async def reset_stuck_tasks(queue: "Engine") -> str:
     now = queue.clock.now()
     async with queue.db.transaction(wake=True) as conn:
         async with conn.execute(SQL["stuck_chunks"], {"now": now}) as cur:
@@ -69,12 +69,12 @@ async def reset_stuck_tasks(queue: "Queue") -> str:
                     policy=queue.retry_policy)
             for row in stuck
         ]
-        settled = await settle_in(conn, outcomes, now)
+        settled = await settle_in(conn, outcomes, now, on_job_ended=queue.job_ended_hooks)
     queue.changes.publish(Change.of(JOBS, CHUNKS, job_ids={row["job_id"] for row in stuck}, source="rescue"))
     return f"{len(settled.applied)} stuck chunk(s) failed as transient"
 
 
-async def cleanup_old_task_logs(queue: "Queue") -> str:
+async def cleanup_old_task_logs(queue: "Engine") -> str:
     cutoff = queue.clock.now() - queue.settings.log_retention_days * 86400
     async with queue.db.transaction() as conn:
         cur = await conn.execute(logbuffer.SQL["delete_older_than"], {"cutoff": cutoff})
@@ -82,7 +82,7 @@ async def cleanup_old_task_logs(queue: "Queue") -> str:
     return f"{deleted} log line(s) deleted"
 
 
-async def cleanup_old_events(queue: "Queue") -> str:
+async def cleanup_old_events(queue: "Engine") -> str:
     from queuetop.engine.events import parse as events  # the tailer's store; only needed when this runs
 
     days = float(queue.config.events.get("retention_days", 90))
@@ -90,7 +90,7 @@ async def cleanup_old_events(queue: "Queue") -> str:
     return f"{deleted} event(s) deleted"
 
 
-TASKS: dict[str, Callable[["Queue"], Awaitable[str]]] = {
+TASKS: dict[str, Callable[["Engine"], Awaitable[str]]] = {
     "mark-stale-workers-offline": mark_stale_workers_offline,
     "reset-stuck-tasks": reset_stuck_tasks,
     "cleanup-old-task-logs": cleanup_old_task_logs,
@@ -98,7 +98,7 @@ TASKS: dict[str, Callable[["Queue"], Awaitable[str]]] = {
 }
 
 
-async def run_task(queue: "Queue", name: str) -> str:
+async def run_task(queue: "Engine", name: str) -> str:
     """Run one built-in task by name; unknown names are refused."""
     task = TASKS.get(name)
     if task is None:

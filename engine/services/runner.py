@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from queuetop.engine.services import scheduler as periodic
 from queuetop.engine.handlers.http import register_http_intents
 from queuetop.engine.services.scheduler import Scheduler
-from queuetop.engine.api import Queue
+from queuetop.engine.services.engine import Engine
 from queuetop.engine.services.worker import Worker
 
 log = logging.getLogger("queuetop.engine")
@@ -23,7 +23,7 @@ log = logging.getLogger("queuetop.engine")
 class Runner:
     """Everything an engine process runs, started and stopped together."""
 
-    def __init__(self, queue: Queue, *, workers: int | None = None, concurrency: int | None = None,
+    def __init__(self, queue: Engine, *, workers: int | None = None, concurrency: int | None = None,
                  schedules: bool = True, event_paths: Sequence[str] = ()) -> None:
         self.queue = queue
         # Reads the env vars its headers name: a missing one fails start-up, not the first call.

@@ -27,12 +27,12 @@ from queuetop.engine.store import queries
 from queuetop.engine.model.changes import JOBS, SCHEDULES, Change
 from queuetop.engine.model.clock import Clock
 from queuetop.engine.config import ScheduleSpec
-from queuetop.engine.store.sqlite.backend import Database
+from queuetop.engine.store.protocol import Backend as Database
 from queuetop.engine.model.exceptions import NotFound, UsageError
 from queuetop.engine.services.jobs import Submission, insert_job
 
 if TYPE_CHECKING:
-    from queuetop.engine.api import Queue
+    from queuetop.engine.services.engine import Engine
 
 SQL = queries.load("schedules")
 log = logging.getLogger("queuetop.engine")
@@ -147,7 +147,7 @@ async def remove(db: Database, name: str) -> None:
         await conn.execute(SQL["remove"], {"name": name})
 
 
-async def fire(queue: "Queue", schedule: Schedule, *, forced: bool = False) -> ScheduleRun | None:
+async def fire(queue: "Engine", schedule: Schedule, *, forced: bool = False) -> ScheduleRun | None:
     """Fire ``schedule`` if this process wins it; None when another one did.
 
     ``forced`` (run now) skips the compare-and-set and fires at the current time.
@@ -184,10 +184,9 @@ async def fire(queue: "Queue", schedule: Schedule, *, forced: bool = False) -> S
                 error = f"submit failed: {exc}"
             await _record(conn, schedule.id, run_id, now, job_id, error)
     if schedule.kind == "maintenance":
-        from queuetop.engine.services.maintenance import run_task  # maintenance imports this module
-
         try:
-            summary = await run_task(queue, schedule.intent)
+            # The tasks are handed in through the engine: maintenance imports this module.
+            summary = await queue.run_maintenance(schedule.intent)
             log.info("maintenance %s: %s", schedule.name, summary)
         except Exception as exc:  # recorded on the schedule; it stays scheduled
             error = f"{type(exc).__name__}: {exc}"
@@ -229,7 +228,7 @@ async def record_job_outcome(conn: Any, job: dict[str, Any], now: float) -> None
         await conn.execute(SQL["record_last"], {"id": ran[0], "status": "error", "error": error, "now": now})
 
 
-async def run_now(queue: "Queue", name: str) -> ScheduleRun:
+async def run_now(queue: "Engine", name: str) -> ScheduleRun:
     run = await fire(queue, await get(queue.db, name), forced=True)
     assert run is not None  # forced runs have no competitor
     return run
@@ -238,7 +237,7 @@ async def run_now(queue: "Queue", name: str) -> ScheduleRun:
 class Scheduler:
     """Fires due schedules for one engine process."""
 
-    def __init__(self, queue: "Queue") -> None:
+    def __init__(self, queue: "Engine") -> None:
         self.queue = queue
         self.fired = 0
 

@@ -28,7 +28,7 @@ from queuetop.engine.model.exceptions import Deferred, PermanentError, RetryAt
 from queuetop.engine.model.states import ChunkState, WorkerState
 
 if TYPE_CHECKING:
-    from queuetop.engine.api import Queue
+    from queuetop.engine.services.engine import Engine
 
 SQL = queries.load("workers")
 log = logging.getLogger("queuetop.engine")
@@ -81,7 +81,7 @@ def new_worker_id() -> str:
 class Worker:
     """Runs chunks from ``queue`` until told to stop."""
 
-    def __init__(self, queue: "Queue", *, concurrency: int | None = None, worker_id: str | None = None) -> None:
+    def __init__(self, queue: "Engine", *, concurrency: int | None = None, worker_id: str | None = None) -> None:
         self.queue = queue
         settings = queue.settings
         self.concurrency = concurrency or settings.concurrency

@@ -1,1 +1,31 @@
-"""Storage: the SQLite and PostgreSQL backends, their schemas and migrations, and the named SQL both run."""
+"""Storage: the SQLite and PostgreSQL backends, their schemas and migrations, and the named SQL both run.
+
+:func:`open_store` picks the backend from the target: a ``postgresql://`` URL
+opens PostgreSQL, anything else is a SQLite file. Callers hold the result as a
+:class:`~queuetop.engine.store.protocol.Backend` and never ask which it is.
+"""
+
+from __future__ import annotations
+
+import os
+
+from queuetop.engine.store.protocol import Backend
+
+
+def is_postgres_url(target: object) -> bool:
+    """True for a ``postgresql://`` (or ``postgres://``) URL."""
+    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
+
+
+async def open_store(target: str | os.PathLike[str]) -> Backend:
+    """Open (creating or upgrading) the database at ``target``."""
+    if is_postgres_url(target):
+        from queuetop.engine.store.postgres.backend import PostgresDatabase  # psycopg is an optional extra
+
+        return await PostgresDatabase.open(str(target))
+    from queuetop.engine.store.sqlite.backend import Database
+
+    return await Database.open(target)
+
+
+__all__ = ["Backend", "is_postgres_url", "open_store"]

@@ -35,10 +35,6 @@ except ImportError:  # the optional extra is not installed
     psycopg_pool = None  # type: ignore[assignment]
 
 
-def is_postgres_url(target: object) -> bool:
-    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
-
-
 def _require_driver() -> None:
     if psycopg is None or psycopg_pool is None:
         raise DatabaseError("PostgreSQL support needs the postgres extra: pip install 'queuetop[postgres]'")

@@ -23,14 +23,11 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiosqlite
 
 from queuetop.engine.model.exceptions import DatabaseError
-
-if TYPE_CHECKING:
-    from queuetop.engine.store.postgres.backend import PostgresDatabase
 
 APPLICATION_ID = 0x51544F50  # "QTOP"
 BUSY_TIMEOUT_MS = 10_000
@@ -258,15 +255,6 @@ class Database:
 
     def on_notify(self, callback: Callable[[], None]) -> None:
         """Nothing to subscribe to on SQLite: other processes are polled."""
-
-
-async def open_database(target: str | os.PathLike[str]) -> "Database | PostgresDatabase":
-    """Open a SQLite file, or a PostgreSQL database given as a postgresql:// URL."""
-    from queuetop.engine.store.postgres.backend import PostgresDatabase, is_postgres_url
-
-    if is_postgres_url(target):
-        return await PostgresDatabase.open(str(target))
-    return await Database.open(target)
 
 
 async def _connect(path: Path) -> aiosqlite.Connection:

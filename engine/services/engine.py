@@ -1,0 +1,93 @@
+"""The engine every service runs against: a store and what surrounds it.
+
+An :class:`Engine` holds one open store, the clock, the settings, the handler
+registry, the change bus and the log buffer. Workers, the scheduler,
+maintenance and the runner take an Engine, never the public
+:class:`~queuetop.engine.api.Queue` (which is an Engine plus the API), so no
+service imports the layer above it.
+
+Two things services must not import from each other are handed in instead:
+``job_ended_hooks`` (run inside the transaction that ends a job: the
+scheduler records a scheduled run's outcome) and ``maintenance_tasks`` (what
+a maintenance schedule runs when it fires).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+
+from queuetop.engine.config import Config
+from queuetop.engine.handlers.registry import Registry
+from queuetop.engine.model.changes import CHUNKS, JOBS, ChangeBus, Change
+from queuetop.engine.model.clock import Clock, SystemClock
+from queuetop.engine.services import claims
+from queuetop.engine.services.claims import JobEndedHook, Outcome, Settled
+from queuetop.engine.services.logbuffer import LogBuffer
+from queuetop.engine.services.retry import RetryPolicy
+from queuetop.engine.store.protocol import Backend
+
+log = logging.getLogger("queuetop.engine")
+
+#: A built-in maintenance task: runs against the engine, returns a one-line summary.
+MaintenanceTask = Callable[["Engine"], Awaitable[str]]
+
+
+class Engine:
+    """One open store and the engine state around it (see the module docstring)."""
+
+    def __init__(self, db: Backend, config: Config | None = None, *, clock: Clock | None = None,
+                 registry: Registry | None = None, job_ended_hooks: Sequence[JobEndedHook] = (),
+                 maintenance_tasks: Mapping[str, MaintenanceTask] | None = None) -> None:
+        self.db = db
+        self.config = config or Config()
+        self.settings = self.config.engine
+        self.clock = clock or SystemClock()
+        self.registry = registry or Registry(self.config.handlers)
+        self.retry_policy = RetryPolicy(self.settings.retry_base, self.settings.retry_cap)
+        self.changes = ChangeBus()
+        self.process_id = f"{socket.gethostname()}-{os.getpid()}"
+        self.job_ended_hooks: tuple[JobEndedHook, ...] = tuple(job_ended_hooks)
+        self.maintenance_tasks: dict[str, MaintenanceTask] = dict(maintenance_tasks or {})
+        # Other processes that make chunks claimable wake this one's workers
+        # (PostgreSQL LISTEN/NOTIFY; SQLite workers poll instead).
+        db.on_notify(lambda: self.changes.publish(Change.of(JOBS, CHUNKS, source="notify")))
+        self.logs = LogBuffer(db, self.clock, interval=self.settings.log_flush_interval,
+                              max_entries=self.settings.log_flush_entries)
+        self._close_hooks: list[Callable[[], Awaitable[None]]] = []
+
+    def on_close(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """Have :meth:`close` await ``hook`` first (e.g. the http handler's shared client)."""
+        self._close_hooks.append(hook)
+
+    async def close(self) -> None:
+        for hook in self._close_hooks:
+            try:
+                await hook()
+            except Exception:  # one failing hook must not keep the database open
+                log.exception("close hook failed")
+        await self.logs.flush()
+        await self.db.close()
+
+    async def settle(self, outcomes: Sequence[Outcome]) -> Settled:
+        """End attempts (see :func:`queuetop.engine.services.claims.settle`) and tell subscribers."""
+        settled = await claims.settle(self.db, outcomes, self.clock.now(), on_job_ended=self.job_ended_hooks)
+        if settled.applied:
+            job_ids = {job_id for _, job_id, _ in settled.applied}
+            self.changes.publish(Change.of(JOBS, CHUNKS, job_ids=job_ids, source="settle"))
+        for job in settled.finalized:
+            log.info("job %d ended %s (%d/%d completed, %d failed, %d cancelled)", job["id"],
+                     job["status"], job["chunks_completed"], job["chunks_total"], job["chunks_failed"],
+                     job["chunks_cancelled"])
+            if job.get("follow_up_job_id"):
+                self.changes.publish(Change.of(JOBS, job_ids=[job["follow_up_job_id"]], source="submit"))
+        return settled
+
+    async def run_maintenance(self, name: str) -> str:
+        """Run one built-in maintenance task by name; unknown names are refused."""
+        task = self.maintenance_tasks.get(name)
+        if task is None:
+            raise KeyError(f"no maintenance task {name!r}")
+        return await task(self)

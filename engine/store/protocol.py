@@ -1,0 +1,91 @@
+"""The Backend protocol: what every store (SQLite, PostgreSQL) offers its callers.
+
+Services and the API talk to a :class:`Backend` only. Each backend runs the
+same named queries (:mod:`queuetop.engine.store.queries`): the shared text,
+or a backend's own where its dialect truly differs. Which backend is in use
+never shows in a caller: differences live behind these methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol, runtime_checkable
+
+Params = Mapping[str, Any] | Sequence[Any]
+
+
+class Row(Protocol):
+    """A result row, readable by position and by column name."""
+
+    def __getitem__(self, key: Any) -> Any: ...
+
+    def keys(self) -> Any: ...
+
+    def __len__(self) -> int: ...
+
+
+class Cursor(Protocol):
+    """The result of one statement inside a transaction."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    async def fetchone(self) -> Any: ...
+
+    async def fetchall(self) -> Iterable[Any]: ...
+
+
+class Execution(Protocol):
+    """What :meth:`Connection.execute` returns: await it, or use it with ``async with``."""
+
+    def __await__(self) -> Any: ...
+
+    async def __aenter__(self) -> Cursor: ...
+
+    async def __aexit__(self, *exc: Any) -> Any: ...
+
+
+class Connection(Protocol):
+    """The connection a transaction hands out: statements run inside that transaction."""
+
+    def execute(self, sql: str, parameters: Params = ..., /) -> Any: ...
+
+    async def executemany(self, sql: str, parameters: Iterable[Any], /) -> Any: ...
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """One open queuetop database.
+
+    ``transaction`` is the only way to write: one transaction, serialised
+    against every other writer (SQLite's ``BEGIN IMMEDIATE``, PostgreSQL row
+    locks). Reads (``fetchall``, ``fetchone``, ``scalar``) see committed data.
+    ``data_version`` changes whenever any connection of any process commits:
+    the cheap poll the TUI uses to notice other processes.
+    """
+
+    #: ``"sqlite"`` or ``"postgres"``: for messages and tests, never for branching in callers.
+    dialect: str
+    #: Where the database is: a file path or a URL (passwords are never logged from it).
+    path: Any
+    #: The driver's base error and integrity error: what callers catch, on any backend.
+    Error: type[Exception]
+    IntegrityError: type[Exception]
+
+    def transaction(self, *, wake: bool = False) -> AbstractAsyncContextManager[Any]: ...
+
+    async def fetchall(self, sql: str, params: Params = ...) -> list[Any]: ...
+
+    async def fetchone(self, sql: str, params: Params = ...) -> Any: ...
+
+    async def scalar(self, sql: str, params: Params = ...) -> Any: ...
+
+    async def data_version(self) -> int: ...
+
+    def on_notify(self, callback: Callable[[], None]) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+__all__ = ["AsyncIterator", "Backend", "Connection", "Cursor", "Execution", "Params", "Row"]
