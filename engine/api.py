@@ -15,18 +15,26 @@ from dataclasses import dataclass
 from typing import Any
 
 from queuetop.engine.config import Config
+from queuetop.engine.config import load as load_config
+from queuetop.engine.events import parse as events
+from queuetop.engine.events import sessions
+from queuetop.engine.events.demo import write_demo_events
+from queuetop.engine.events.parse import Event, FileStats
+from queuetop.engine.events.sessions import Session, SessionThresholds, Thread
 from queuetop.engine.handlers.circuits import Circuit, list_circuits
 from queuetop.engine.handlers.registry import Registry
-from queuetop.engine.model.changes import CHUNKS, JOBS, LOGS, QUEUE, SCHEDULES, Change
+from queuetop.engine.model.changes import CHUNKS, JOBS, LOGS, QUEUE, SCHEDULES, SESSIONS, Change
 from queuetop.engine.model.clock import Clock
-from queuetop.engine.model.exceptions import NotFound, UsageError
+from queuetop.engine.model.exceptions import ConfigError, NotFound, QueuetopError, UsageError
+from queuetop.engine.model.records import Attempt, Chunk, Job, Schedule, ScheduleRun, Submission, WorkerInfo
 from queuetop.engine.services import actions, jobs, maintenance
 from queuetop.engine.services import scheduler as periodic
+from queuetop.engine.model.states import SessionState
 from queuetop.engine.services.engine import Engine
-from queuetop.engine.services.jobs import Attempt, Chunk, Job, Submission
+from queuetop.engine.services.runner import Runner, install_signal_handlers
+from queuetop.engine.services.worker import HANDLER_THREAD_PREFIX
 from queuetop.engine.services.worker import SQL as WORKER_SQL
-from queuetop.engine.services.worker import WorkerInfo
-from queuetop.engine.store import open_store
+from queuetop.engine.store import is_postgres_url, open_store
 from queuetop.engine.store.protocol import Backend
 
 JOB_SQL = jobs.SQL
@@ -84,6 +92,10 @@ class Queue(Engine):
                  registry: Registry | None = None) -> None:
         super().__init__(db, config, clock=clock, registry=registry,
                          job_ended_hooks=(periodic.record_job_outcome,), maintenance_tasks=maintenance.TASKS)
+        # One reading of [events.thresholds] for everything that classifies
+        # sessions through this queue: the CLI, the TUI and embedding code
+        # agree on which sessions are ACTIVE.
+        self.thresholds = SessionThresholds.from_config(self.config.events.get("thresholds"))
 
     @classmethod
     async def open(cls, path: str | os.PathLike[str], config: Config | None = None, *,
@@ -244,21 +256,21 @@ class Queue(Engine):
 
     # -- schedules ------------------------------------------------------------------
 
-    async def schedules(self) -> list[periodic.Schedule]:
+    async def schedules(self) -> list[Schedule]:
         return await periodic.list_schedules(self.db)
 
-    async def schedule_runs(self, name: str, limit: int = 20) -> list[periodic.ScheduleRun]:
+    async def schedule_runs(self, name: str, limit: int = 20) -> list[ScheduleRun]:
         return await periodic.list_runs(self.db, name, limit)
 
     async def add_schedule(self, name: str, cron: str, intent: str, params: Mapping[str, Any] | None = None,
-                           *, active: bool = True) -> periodic.Schedule:
+                           *, active: bool = True) -> Schedule:
         """Add (or update) a user schedule that submits a job each time it fires."""
         schedule = await periodic.upsert(self.db, self.clock, periodic.ScheduleSpec(
             name=name, cron=cron, intent=intent, params=dict(params or {}), active=active))
         self.changes.publish(Change.of(SCHEDULES, source="schedule"))
         return schedule
 
-    async def set_schedule_active(self, name: str, active: bool) -> periodic.Schedule:
+    async def set_schedule_active(self, name: str, active: bool) -> Schedule:
         schedule = await periodic.set_active(self.db, self.clock, name, active)
         self.changes.publish(Change.of(SCHEDULES, source="schedule"))
         return schedule
@@ -267,8 +279,63 @@ class Queue(Engine):
         await periodic.remove(self.db, name)
         self.changes.publish(Change.of(SCHEDULES, source="schedule"))
 
-    async def run_schedule_now(self, name: str) -> periodic.ScheduleRun:
+    async def run_schedule_now(self, name: str) -> ScheduleRun:
         """Fire a schedule once now, whatever its cron says."""
         run = await periodic.run_now(self, name)
         self.changes.publish(Change.of(SCHEDULES, JOBS, LOGS, source="schedule"))
         return run
+
+    # -- events and work sessions -----------------------------------------------------
+
+    async def sessions(self, *, status: SessionState | str | None = None, search: str | None = None,
+                       category: str | None = None, limit: int = 50, offset: int = 0) -> list[Session]:
+        """A page of work sessions, most recent last event first, classified by this queue's thresholds."""
+        return await sessions.list_sessions(self.db, self.clock, status, search, limit, offset,
+                                            category=category, thresholds=self.thresholds)
+
+    async def count_sessions(self, *, status: SessionState | str | None = None, search: str | None = None,
+                             category: str | None = None) -> int:
+        """How many sessions :meth:`sessions` pages through."""
+        return await sessions.count_sessions(self.db, self.clock, status, search, category=category,
+                                             thresholds=self.thresholds)
+
+    async def session_counts(self) -> dict[SessionState, int]:
+        """Sessions per status now, in one query."""
+        return await sessions.counts_by_status(self.db, self.clock, thresholds=self.thresholds)
+
+    async def session(self, session_id: str) -> Session:
+        """One session with its threads; :class:`NotFound` if there is none."""
+        return await sessions.get_session(self.db, self.clock, session_id, thresholds=self.thresholds)
+
+    async def session_events(self, session_id: str, *, limit: int = 200, before_id: int | None = None) -> list[Event]:
+        """A session's events, newest first."""
+        return await sessions.session_events(self.db, session_id, limit, before_id)
+
+    async def set_session_category(self, session_id: str, category: str | None, *, who: str) -> Session:
+        """Set (``None``: clear) an operator's category for a session."""
+        session = await sessions.override_category(self.db, self.clock, session_id, category, who)
+        self.changes.publish(Change.of(SESSIONS, source="category"))
+        return session
+
+    async def events_since(self, after_id: int, *, limit: int = 500, session_id: str | None = None) -> list[Event]:
+        """Stored events with an id above ``after_id``, oldest first."""
+        return await events.events_since(self.db, after_id, limit, session_id)
+
+    async def latest_event_id(self) -> int:
+        """The newest stored event's id (0 for none): where a live follow starts."""
+        return await events.latest_event_id(self.db)
+
+    async def count_events(self) -> int:
+        return await events.count_events(self.db)
+
+    async def event_files(self) -> list[FileStats]:
+        """Every event file the tailer has seen, with its read state and bad lines."""
+        return await events.file_stats(self.db)
+
+
+# What the CLI, the TUI and embedding code use, importable from this one module.
+__all__ = [
+    "HANDLER_THREAD_PREFIX", "Attempt", "Chunk", "Config", "ConfigError", "Event", "FileStats", "Job", "LogLine",
+    "NotFound", "Queue", "QueuetopError", "Runner", "Schedule", "ScheduleRun", "Session", "SessionState", "SessionThresholds", "Submission",
+    "SubmitResult", "Thread", "UsageError", "Totals", "WorkerInfo", "install_signal_handlers", "is_postgres_url", "load_config", "write_demo_events",
+]

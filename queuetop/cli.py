@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from queuetop.engine import config as config_module
+from queuetop.engine.api import HANDLER_THREAD_PREFIX, Queue, Runner, install_signal_handlers, write_demo_events
+from queuetop.engine.model.clock import SystemClock
 from queuetop.engine.model.display import ago, duration, table, timestamp
 from queuetop.engine.model.exceptions import QueuetopError, UsageError
-from queuetop.engine.api import Queue
 
 log = logging.getLogger("queuetop.engine")
 
@@ -343,13 +344,10 @@ _EVENT_HEADERS = ["ID", "TIME", "TYPE", "AGENT", "SESSION", "CATEGORY", "SUMMARY
 
 
 async def cmd_events(queue: Queue, args: argparse.Namespace) -> int:
-    from queuetop.engine.events import parse as events  # the tailer's store
-    from queuetop.engine.events import sessions
-
     if args.limit < 1:
         raise UsageError("--limit must be at least 1")
     if args.stats:
-        stats = await events.file_stats(queue.db)
+        stats = await queue.event_files()
         if args.json:
             _print_json([s.as_dict() for s in stats])
             return 0
@@ -366,13 +364,14 @@ async def cmd_events(queue: Queue, args: argparse.Namespace) -> int:
     if args.since is not None:
         after = args.since
     elif args.session is not None:
-        newest = await sessions.session_events(queue.db, args.session, args.limit)
-        after = newest[-1].id - 1 if newest else await events.latest_event_id(queue.db)
+        newest = await queue.session_events(args.session, limit=args.limit)
+        after = newest[-1].id - 1 if newest else await queue.latest_event_id()
     else:
-        after = max(0, await events.latest_event_id(queue.db) - args.limit)
+        after = max(0, await queue.latest_event_id() - args.limit)
     first = True
     while True:
-        batch = await events.events_since(queue.db, after, args.limit if not args.follow else 500, args.session)
+        batch = await queue.events_since(after, limit=args.limit if not args.follow else 500,
+                                         session_id=args.session)
         if args.json and not args.follow:
             _print_json([e.as_dict() for e in batch])
         elif args.json:
@@ -391,11 +390,7 @@ async def cmd_events(queue: Queue, args: argparse.Namespace) -> int:
 
 
 async def cmd_sessions(queue: Queue, args: argparse.Namespace) -> int:
-    from queuetop.engine.events import sessions  # the tailer's store
-
-    thresholds = sessions.SessionThresholds.from_config(queue.config.events.get("thresholds"))
-    found = await sessions.list_sessions(queue.db, queue.clock, status=args.status, search=args.search,
-                                         limit=args.limit, thresholds=thresholds)
+    found = await queue.sessions(status=args.status, search=args.search, limit=args.limit)
     if args.json:
         _print_json([s.as_dict() for s in found])
         return 0
@@ -408,8 +403,6 @@ async def cmd_sessions(queue: Queue, args: argparse.Namespace) -> int:
 
 async def cmd_demo_events(queue: Queue | None, args: argparse.Namespace) -> int:
     """Writes a file only: no database is opened (or created) for it."""
-    from queuetop.engine.model.clock import SystemClock
-    from queuetop.engine.events.demo import write_demo_events
 
     if args.count is not None and args.count < 0:
         raise UsageError("--count cannot be negative")
@@ -426,7 +419,6 @@ async def cmd_demo_events(queue: Queue | None, args: argparse.Namespace) -> int:
 
 
 async def run_engine(args: argparse.Namespace, cfg: config_module.Config, db_path: Path) -> int:
-    from queuetop.engine.services.runner import Runner, install_signal_handlers
 
     queue = await Queue.open(db_path, cfg)
     try:
@@ -477,7 +469,6 @@ def _leave_stuck_handlers(code: int) -> int:
     offline, but its thread is not a daemon, so the interpreter would wait
     for it at exit however long it takes, and a stopped engine would linger.
     """
-    from queuetop.engine.services.worker import HANDLER_THREAD_PREFIX
 
     deadline = time.monotonic() + 0.5  # idle pool threads take a moment to notice the shutdown
     stuck = [t for t in threading.enumerate() if t.name.startswith(HANDLER_THREAD_PREFIX)]

@@ -1,7 +1,7 @@
 """The queuetop App: opens the queue, runs the engine beside the screens, keeps panes live.
 
 The App owns the :class:`~queuetop.engine.api.Queue`, the optional embedded
-engine (:class:`~queuetop.engine.services.runner.Runner`: workers, scheduler, tailer),
+engine (:class:`~queuetop.engine.api.Runner`: workers, scheduler, tailer),
 the :class:`~queuetop.tui.live.LiveUpdates` loop, and the operator actions
 every screen shares (confirmation, read-only, notifications). Screens call
 :meth:`QueuetopApp.act`; nothing here writes SQL.
@@ -23,9 +23,9 @@ from textual.screen import Screen
 
 from queuetop.engine.model.changes import CHUNKS, JOBS, QUEUE, WORKERS, Change
 from queuetop.engine.model.clock import Clock
-from queuetop.engine.config import Config
+from queuetop.engine.api import Config
 from queuetop.engine.model.exceptions import QueuetopError
-from queuetop.engine.api import Queue, Totals
+from queuetop.engine.api import Queue, Runner, Totals, is_postgres_url
 
 from .live import ALL_TOPICS, LiveUpdates
 from .messages import DataFresh, DataStale, EngineChanged, EventsArrived, LoadFailed
@@ -67,7 +67,8 @@ class QueuetopApp(App[int]):
                  concurrency: int | None = None, event_paths: Sequence[str] = (),
                  demo: Any = None, live: bool = True) -> None:
         super().__init__()
-        self.db_path = Path(db_path)
+        # A postgresql:// URL stays a string: as a Path it would name a SQLite file.
+        self.db_path: str | Path = str(db_path) if is_postgres_url(str(db_path)) else Path(db_path)
         self.config = config or Config()
         self.clock = clock
         self.read_only = read_only
@@ -77,7 +78,7 @@ class QueuetopApp(App[int]):
         self.event_paths = list(event_paths)
         self.demo = demo
         self.live_enabled = live
-        self.queue: Queue = None  # type: ignore[assignment]  # set on mount
+        self._queue: Queue | None = None  # opened on mount
         self.totals: Totals | None = None
         self.live: LiveUpdates | None = None
         self.runner: Any = None
@@ -90,13 +91,20 @@ class QueuetopApp(App[int]):
 
     # -- start and stop --------------------------------------------------------------
 
+    @property
+    def queue(self) -> Queue:
+        """The open queue (from mount until unmount)."""
+        if self._queue is None:
+            raise RuntimeError("the queue is opened when the app mounts")
+        return self._queue
+
     async def on_mount(self) -> None:
-        self.queue = await Queue.open(self.db_path, self.config, clock=self.clock)
+        self._queue = await Queue.open(self.db_path, self.config, clock=self.clock)
         self._unsubscribe.append(self.queue.changes.subscribe(self._engine_changed))
         self.live = LiveUpdates(
             data_version=lambda: self.queue.data_version(), refresh=self.refresh_data, clock=self.queue.clock,
             on_stale=lambda reason, since: self.post_message(DataStale(reason, since)),
-            on_fresh=lambda: self.post_message(DataFresh()), path=self.db_path,
+            on_fresh=lambda: self.post_message(DataFresh()), path=self.db_path if isinstance(self.db_path, Path) else None,
         )
         from .screens.dashboard import DashboardScreen
 
@@ -124,8 +132,6 @@ class QueuetopApp(App[int]):
                 await self.live.cycle()
 
     def _start_engine(self) -> None:
-        from queuetop.engine.services.runner import Runner
-
         self.runner = Runner(self.queue, workers=self.engine_workers, concurrency=self.engine_concurrency,
                              event_paths=self.event_paths)
         self._engine_task = asyncio.create_task(self.runner.run(self._stop_engine), name="engine")
@@ -165,8 +171,8 @@ class QueuetopApp(App[int]):
         self._stop_engine.set()
         if self._engine_task is not None and not self._engine_task.done():
             await asyncio.wait({self._engine_task}, timeout=self.config.engine.grace_period + 5)
-        if self.queue is not None:
-            await self.queue.close()
+        if self._queue is not None:
+            await self._queue.close()
 
     # -- live updates ----------------------------------------------------------------
 

@@ -17,8 +17,8 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from queuetop.engine.events.demo import write_demo_events
-from queuetop.engine.config import Config
+from queuetop.engine.api import write_demo_events
+from queuetop.engine.api import Config
 
 if TYPE_CHECKING:
     from .app import QueuetopApp

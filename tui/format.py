@@ -1,7 +1,8 @@
 """Turning engine records into cells: state badges, progress bars, ages.
 
-Colours come from :mod:`queuetop.engine.model.states` only; times and durations
-from :mod:`queuetop.engine.model.display`. Nothing here reads the database.
+Every state's colour is defined here, once (the engine names states, the
+TUI decides how they look); times and durations come from
+:mod:`queuetop.engine.model.display`. Nothing here reads the database.
 """
 
 from __future__ import annotations
@@ -11,9 +12,38 @@ from enum import Enum
 from rich.text import Text
 
 from queuetop.engine.model.display import ago, duration, timestamp
-from queuetop.engine.model.states import colour
 
 __all__ = ["ago", "duration", "timestamp", "state", "progress", "clip", "number", "dim"]
+
+
+# One colour per state name, for every screen.
+STATE_COLOURS: dict[str, str] = {
+    "pending": "grey62",
+    "running": "dodger_blue1",
+    "processing": "dodger_blue1",
+    "completed": "green3",
+    "partial": "dark_orange",
+    "failed": "red1",
+    "cancelled": "grey50",
+    "online": "green3",
+    "stopping": "yellow",
+    "offline": "grey50",
+    "stale": "red1",
+    "ACTIVE": "green3",
+    "QUIET": "yellow",
+    "ARCHIVED": "grey50",
+    "open": "red1",
+    "half_open": "yellow",
+    "closed": "green3",
+    "ok": "green3",
+    "error": "red1",
+}
+
+
+def colour(state: str | Enum) -> str:
+    """The colour for a state name (or enum member); white for unknown names."""
+    name = state.value if isinstance(state, Enum) else state
+    return STATE_COLOURS.get(name, "white")
 
 
 def state(name: str | Enum, *, bold: bool = False, suffix: str = "") -> Text:

@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from queuetop.engine.config import Config
+from queuetop.engine.api import Config
 
 
 def quiet_engine_logs() -> None:

@@ -1,8 +1,8 @@
 """Work sessions and events, as the panes show them, read through the engine's API.
 
-The tailer's store (``queuetop.engine.events.sessions`` and ``queuetop.engine.events.parse``)
-returns typed records; they are turned into the small views the widgets show,
-with times in seconds and summaries made once, here.
+:class:`~queuetop.engine.api.Queue` returns typed records (classified by the
+queue's own ``[events.thresholds]``); they are turned into the small views
+the widgets show, with times in seconds and summaries made once, here.
 """
 
 from __future__ import annotations
@@ -10,10 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from queuetop.engine.events import parse as events
-
-from queuetop.engine.events import sessions
-from queuetop.engine.api import Queue
+from queuetop.engine.api import Event, Queue, Session, Thread
 
 
 @dataclass(frozen=True)
@@ -51,7 +48,7 @@ class EventView:
     summary: str
 
 
-def session_view(record: sessions.Session) -> SessionView:
+def session_view(record: Session) -> SessionView:
     return SessionView(
         id=record.id,
         status=record.status.value,
@@ -65,7 +62,7 @@ def session_view(record: sessions.Session) -> SessionView:
     )
 
 
-def thread_view(record: sessions.Thread) -> ThreadView:
+def thread_view(record: Thread) -> ThreadView:
     return ThreadView(
         id=record.id,
         from_agent=record.from_agent,
@@ -77,7 +74,7 @@ def thread_view(record: sessions.Thread) -> ThreadView:
     )
 
 
-def event_view(record: events.Event) -> EventView:
+def event_view(record: Event) -> EventView:
     data = record.data if isinstance(record.data, dict) else {"message": record.data}
     parts = []
     src, dst = data.get("fromAgent"), data.get("toAgent")
@@ -99,26 +96,26 @@ def event_view(record: events.Event) -> EventView:
 
 
 async def list_sessions(queue: Queue, *, search: str | None, limit: int, offset: int) -> list[SessionView]:
-    rows = await sessions.list_sessions(queue.db, queue.clock, search=search, limit=limit, offset=offset)
+    rows = await queue.sessions(search=search, limit=limit, offset=offset)
     return [session_view(row) for row in rows]
 
 
 async def count_sessions(queue: Queue, *, search: str | None) -> int:
-    return await sessions.count_sessions(queue.db, queue.clock, search=search)
+    return await queue.count_sessions(search=search)
 
 
 async def get_session(queue: Queue, session_id: str) -> tuple[SessionView, list[ThreadView]]:
-    record = await sessions.get_session(queue.db, queue.clock, session_id)
+    record = await queue.session(session_id)
     return session_view(record), [thread_view(t) for t in record.threads]
 
 
 async def session_events(queue: Queue, session_id: str, *, limit: int) -> list[EventView]:
-    return [event_view(row) for row in await sessions.session_events(queue.db, session_id, limit)]
+    return [event_view(row) for row in await queue.session_events(session_id, limit=limit)]
 
 
 async def latest_event_id(queue: Queue) -> int:
-    return await events.latest_event_id(queue.db)
+    return await queue.latest_event_id()
 
 
 async def events_since(queue: Queue, after_id: int, *, limit: int) -> list[EventView]:
-    return [event_view(row) for row in await events.events_since(queue.db, after_id, limit)]
+    return [event_view(row) for row in await queue.events_since(after_id, limit=limit)]

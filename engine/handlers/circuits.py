@@ -25,7 +25,6 @@ import secrets
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
 from queuetop.engine.store import queries
@@ -34,6 +33,7 @@ from queuetop.engine.model.clock import Clock
 from queuetop.engine.store.protocol import Backend as Database
 from queuetop.engine.model.display import timestamp
 from queuetop.engine.model.exceptions import ConfigError, Deferred
+from queuetop.engine.model.states import CircuitState
 
 SQL = queries.load("circuits")
 log = logging.getLogger("queuetop.engine")
@@ -43,12 +43,6 @@ log = logging.getLogger("queuetop.engine")
 ADMIT_ROUNDS = 3
 # A deferral whose row vanished or changed under us retries this soon.
 SHORT_DEFERRAL = 1.0
-
-
-class CircuitState(str, Enum):
-    CLOSED = "closed"        # requests go through; failures are counted
-    OPEN = "open"            # nothing is sent until half_open_at
-    HALF_OPEN = "half_open"  # one probe request is in flight
 
 
 @dataclass(frozen=True)

@@ -564,7 +564,7 @@ def _clip(text: str, limit: int) -> str:
 # -- registration ---------------------------------------------------------------------
 
 
-_SERVICES: "weakref.WeakKeyDictionary[Queue, HttpService]" = weakref.WeakKeyDictionary()
+_SERVICES: "weakref.WeakKeyDictionary[HttpHost, HttpService]" = weakref.WeakKeyDictionary()
 
 
 def register_http_intents(queue: "HttpHost", *, environ: Mapping[str, str] | None = None) -> HttpService | None:

@@ -10,19 +10,33 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 log = logging.getLogger("queuetop.engine")
 
-# What a change can touch; a pane re-queries when its topic is named.
-JOBS = "jobs"
-CHUNKS = "chunks"
-WORKERS = "workers"
-SCHEDULES = "schedules"
-LOGS = "logs"
-QUEUE = "queue"
-EVENTS = "events"
-SESSIONS = "sessions"
-CIRCUITS = "circuits"
+class Topic(StrEnum):
+    """What a change can touch; a pane re-queries when its topic is named."""
+
+    JOBS = "jobs"            # a job was submitted, claimed, ended or acted on
+    CHUNKS = "chunks"        # a chunk changed state
+    WORKERS = "workers"      # a worker registered, stopped or went offline
+    SCHEDULES = "schedules"  # a schedule was added, changed, fired or removed
+    LOGS = "logs"            # log lines were written
+    QUEUE = "queue"          # the queue was paused or resumed
+    EVENTS = "events"        # the tailer stored events
+    SESSIONS = "sessions"    # work sessions changed with them
+    CIRCUITS = "circuits"    # an HTTP host's circuit opened, closed or probed
+
+
+JOBS = Topic.JOBS
+CHUNKS = Topic.CHUNKS
+WORKERS = Topic.WORKERS
+SCHEDULES = Topic.SCHEDULES
+LOGS = Topic.LOGS
+QUEUE = Topic.QUEUE
+EVENTS = Topic.EVENTS
+SESSIONS = Topic.SESSIONS
+CIRCUITS = Topic.CIRCUITS
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,7 @@
-"""State names and their colours, defined once and used everywhere.
+"""Every state and kind, defined once: the CLI, the TUI and the SQL CHECK lists use these names.
 
-The CLI, the TUI and the SQL CHECK constraints all use these names; the
-colours are plain strings (Rich/Textual colour names) so the engine stays
-free of any UI import.
+Each is a ``str`` enum, so a member equals (and stores as) its name. How a
+state looks on screen is the TUI's business (``queuetop.tui.format``).
 """
 
 from __future__ import annotations
@@ -11,6 +10,8 @@ from enum import Enum
 
 
 class JobState(str, Enum):
+    """A job's status: ``pending`` -> ``running`` -> one of the four finished states."""
+
     PENDING = "pending"      # submitted, no chunk claimed yet
     RUNNING = "running"      # at least one chunk claimed, not all ended
     COMPLETED = "completed"  # every chunk completed
@@ -24,6 +25,8 @@ class JobState(str, Enum):
 
 
 class ChunkState(str, Enum):
+    """A chunk's status; a failed attempt with retries left goes back to ``pending``."""
+
     PENDING = "pending"        # waiting to be claimed (maybe not before run_after)
     PROCESSING = "processing"  # claimed by a worker under a lease token
     COMPLETED = "completed"    # handler returned
@@ -36,6 +39,8 @@ class ChunkState(str, Enum):
 
 
 class WorkerState(str, Enum):
+    """A worker's row in ``workers``; ``stale`` is only ever shown, never stored."""
+
     ONLINE = "online"      # heartbeating
     STOPPING = "stopping"  # draining after SIGTERM/SIGINT
     OFFLINE = "offline"    # stopped, or silent past the stale timeout
@@ -43,6 +48,8 @@ class WorkerState(str, Enum):
 
 
 class SessionState(str, Enum):
+    """A work session's (or thread's) status, from the time since its last event."""
+
     ACTIVE = "ACTIVE"      # an event within the active window
     QUIET = "QUIET"        # no event for a while
     ARCHIVED = "ARCHIVED"  # no event for long
@@ -53,31 +60,35 @@ FINISHED_JOB_STATES = frozenset(
 )
 FINISHED_CHUNK_STATES = frozenset({ChunkState.COMPLETED, ChunkState.FAILED, ChunkState.CANCELLED})
 
-# One colour per state name, for every screen and the CLI.
-STATE_COLOURS: dict[str, str] = {
-    "pending": "grey62",
-    "running": "dodger_blue1",
-    "processing": "dodger_blue1",
-    "completed": "green3",
-    "partial": "dark_orange",
-    "failed": "red1",
-    "cancelled": "grey50",
-    "online": "green3",
-    "stopping": "yellow",
-    "offline": "grey50",
-    "stale": "red1",
-    "ACTIVE": "green3",
-    "QUIET": "yellow",
-    "ARCHIVED": "grey50",
-    "open": "red1",
-    "half_open": "yellow",
-    "closed": "green3",
-    "ok": "green3",
-    "error": "red1",
-}
+
+class OutcomeKind(str, Enum):
+    """Why an attempt did not succeed: kept with the attempt's error."""
+
+    TRANSIENT = "transient"  # timeouts, 5xx, network: retried with back-off
+    PERMANENT = "permanent"  # bad input, unknown intent, 4xx: fails the chunk at once
+    TIMED_OUT = "timed_out"  # the handler outlived the chunk's timeout
+    LOST = "lost"            # its worker went offline holding the chunk
+    CANCELLED = "cancelled"  # an operator cancelled the chunk while it ran
 
 
-def colour(state: str | Enum) -> str:
-    """The colour for a state name (or enum member); white for unknown names."""
-    name = state.value if isinstance(state, Enum) else state
-    return STATE_COLOURS.get(name, "white")
+class ScheduleKind(str, Enum):
+    """What a schedule does when it fires."""
+
+    JOB = "job"                  # submits a job of its intent
+    MAINTENANCE = "maintenance"  # runs a built-in maintenance task in the process that won
+
+
+class RunStatus(str, Enum):
+    """How one firing of a schedule went."""
+
+    RUNNING = "running"  # fired, not recorded as ended yet
+    OK = "ok"            # the job was submitted (or the task ran)
+    ERROR = "error"      # submitting, the task or the job it made failed
+
+
+class CircuitState(str, Enum):
+    """An HTTP host's circuit breaker."""
+
+    CLOSED = "closed"        # requests go through; failures are counted
+    OPEN = "open"            # nothing is sent until half_open_at
+    HALF_OPEN = "half_open"  # one probe request is in flight

@@ -19,7 +19,8 @@ from typing import Any
 from queuetop.engine.store import queries
 from queuetop.engine.store.protocol import Backend as Database
 from queuetop.engine.store.protocol import Connection
-from queuetop.engine.services.jobs import Submission, insert_job
+from queuetop.engine.model.records import Submission
+from queuetop.engine.services.jobs import insert_job
 from queuetop.engine.services.retry import RetryPolicy
 from queuetop.engine.model.states import ChunkState
 

@@ -1,4 +1,4 @@
-"""Jobs and chunks: typed records, splitting work into chunks, submitting.
+"""Jobs and chunks: splitting work into chunks, submitting (the records are in model.records).
 
 One request of work makes exactly one job, however many chunks it has, in
 one transaction that returns at once.
@@ -8,127 +8,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 from queuetop.engine.store import queries
 from queuetop.engine.model.clock import Clock
 from queuetop.engine.store.protocol import Backend as Database
 from queuetop.engine.model.exceptions import UsageError
-from queuetop.engine.model.states import ChunkState, JobState
+from queuetop.engine.model.records import Attempt, Chunk, Job, Submission
+
+__all__ = ["Attempt", "Chunk", "Job", "Submission", "date_chunks", "insert_job", "parse_range", "submit"]
 
 SQL = queries.load("jobs")
-
-
-@dataclass(frozen=True)
-class Job:
-    """One request of work, as stored."""
-
-    id: int
-    intent: str
-    params: dict[str, Any]
-    status: JobState
-    priority: int
-    max_retries: int
-    timeout: float
-    dedupe_key: str | None
-    on_finalize: str | None
-    parent_job_id: int | None
-    schedule_id: int | None
-    chunks_total: int
-    chunks_completed: int
-    chunks_failed: int
-    chunks_cancelled: int
-    created_at: float
-    started_at: float | None
-    finished_at: float | None
-    log_count: int = 0
-
-    @property
-    def chunks_ended(self) -> int:
-        return self.chunks_completed + self.chunks_failed + self.chunks_cancelled
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> "Job":
-        data = dict(row)
-        data["params"] = json.loads(data["params"])
-        data["status"] = JobState(data["status"])
-        data.setdefault("log_count", 0)
-        return cls(**data)
-
-    def as_dict(self) -> dict[str, Any]:
-        out = dict(self.__dict__)
-        out["status"] = self.status.value
-        return out
-
-
-@dataclass(frozen=True)
-class Chunk:
-    """One slice of a job."""
-
-    id: int
-    job_id: int
-    chunk_index: int
-    params: dict[str, Any]
-    status: ChunkState
-    priority: int
-    run_after: float
-    attempt: int
-    worker_id: str | None
-    lease_token: str | None
-    claimed_at: float | None
-    finished_at: float | None
-    last_error: str | None
-    result: Any
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> "Chunk":
-        data = dict(row)
-        data["params"] = json.loads(data["params"])
-        data["status"] = ChunkState(data["status"])
-        data["result"] = json.loads(data["result"]) if data["result"] is not None else None
-        return cls(**data)
-
-    def as_dict(self) -> dict[str, Any]:
-        out = dict(self.__dict__)
-        out["status"] = self.status.value
-        out.pop("lease_token")  # an internal fence, not for display
-        return out
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """An attempt of a chunk that did not succeed, with its error."""
-
-    chunk_index: int
-    attempt: int
-    worker_id: str | None
-    outcome: str
-    error: str | None
-    started_at: float | None
-    ended_at: float
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> "Attempt":
-        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
-
-
-@dataclass(frozen=True)
-class Submission:
-    """What to submit: built by the CLI, the Python API and schedules."""
-
-    intent: str
-    chunks: Sequence[Mapping[str, Any]] = ({},)
-    params: Mapping[str, Any] | None = None
-    priority: int = 0
-    max_retries: int = 3
-    timeout: float = 3600.0
-    dedupe_key: str | None = None
-    on_finalize: str | None = None
-    parent_job_id: int | None = None
-    schedule_id: int | None = None
 
 
 def parse_range(text: str) -> tuple[dt.date, dt.date]:

@@ -17,8 +17,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sqlite3
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from croniter import croniter
@@ -29,55 +27,15 @@ from queuetop.engine.model.clock import Clock
 from queuetop.engine.config import ScheduleSpec
 from queuetop.engine.store.protocol import Backend as Database
 from queuetop.engine.model.exceptions import NotFound, UsageError
-from queuetop.engine.services.jobs import Submission, insert_job
+from queuetop.engine.model.records import Schedule, ScheduleRun, Submission
+from queuetop.engine.model.states import ScheduleKind
+from queuetop.engine.services.jobs import insert_job
 
 if TYPE_CHECKING:
     from queuetop.engine.services.engine import Engine
 
 SQL = queries.load("schedules")
 log = logging.getLogger("queuetop.engine")
-
-
-@dataclass(frozen=True)
-class Schedule:
-    id: int
-    name: str
-    cron: str
-    kind: str
-    intent: str
-    params: dict[str, Any]
-    active: bool
-    next_run_at: float | None
-    last_run_at: float | None
-    last_status: str | None
-    last_error: str | None
-    created_at: float
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> "Schedule":
-        data = dict(row)
-        data["params"] = json.loads(data["params"])
-        data["active"] = bool(data["active"])
-        return cls(**data)
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-@dataclass(frozen=True)
-class ScheduleRun:
-    id: int
-    schedule_id: int
-    scheduled_for: float
-    started_at: float
-    finished_at: float | None
-    status: str
-    error: str | None
-    job_id: int | None
-    worker_id: str | None
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 def next_run(cron: str, after: float) -> float:
@@ -93,14 +51,14 @@ def check_cron(cron: str) -> None:
         raise UsageError(f"invalid cron expression {cron!r}")
 
 
-async def upsert(db: Database, clock: Clock, spec: ScheduleSpec, kind: str = "job") -> Schedule:
+async def upsert(db: Database, clock: Clock, spec: ScheduleSpec, kind: ScheduleKind = ScheduleKind.JOB) -> Schedule:
     check_cron(spec.cron)
     if not spec.intent:
         raise UsageError(f"schedule {spec.name!r} needs an intent")
     now = clock.now()
     async with db.transaction() as conn:
         async with conn.execute(SQL["upsert"], {
-            "name": spec.name, "cron": spec.cron, "kind": kind, "intent": spec.intent,
+            "name": spec.name, "cron": spec.cron, "kind": kind.value, "intent": spec.intent,
             "params": json.dumps(spec.params), "active": int(spec.active),
             "next_run_at": next_run(spec.cron, now), "now": now,
         }) as cur:
@@ -111,7 +69,7 @@ async def sync(db: Database, clock: Clock, schedules: tuple[ScheduleSpec, ...],
                maintenance: dict[str, str]) -> None:
     """Make the database's schedules include the config's and the built-in ones."""
     for name, cron in maintenance.items():
-        await upsert(db, clock, ScheduleSpec(name=name, cron=cron, intent=name), kind="maintenance")
+        await upsert(db, clock, ScheduleSpec(name=name, cron=cron, intent=name), kind=ScheduleKind.MAINTENANCE)
     for spec in schedules:
         await upsert(db, clock, spec)
 
@@ -169,10 +127,10 @@ async def fire(queue: "Engine", schedule: Schedule, *, forced: bool = False) -> 
         except queue.db.IntegrityError:
             return None  # this very time was fired already
         job_id = error = None
-        if schedule.kind == "job" and schedule.intent not in queue.registry:
+        if schedule.kind is ScheduleKind.JOB and schedule.intent not in queue.registry:
             error = f"unknown intent {schedule.intent!r}: no handler is registered under that key"
             await _record(conn, schedule.id, run_id, now, None, error)
-        elif schedule.kind == "job":
+        elif schedule.kind is ScheduleKind.JOB:
             await conn.execute("SAVEPOINT submit")
             try:
                 job_id, _ = await insert_job(conn, Submission(
@@ -183,7 +141,7 @@ async def fire(queue: "Engine", schedule: Schedule, *, forced: bool = False) -> 
                 await conn.execute("ROLLBACK TO submit")
                 error = f"submit failed: {exc}"
             await _record(conn, schedule.id, run_id, now, job_id, error)
-    if schedule.kind == "maintenance":
+    if schedule.kind is ScheduleKind.MAINTENANCE:
         try:
             # The tasks are handed in through the engine: maintenance imports this module.
             summary = await queue.run_maintenance(schedule.intent)
@@ -194,7 +152,7 @@ async def fire(queue: "Engine", schedule: Schedule, *, forced: bool = False) -> 
             await _record(conn, schedule.id, run_id, queue.clock.now(), None, error)
     if error:
         log.error("schedule %s failed: %s", schedule.name, error)
-    elif schedule.kind == "job":
+    elif schedule.kind is ScheduleKind.JOB:
         log.info("schedule %s fired: job %d", schedule.name, job_id)
         queue.changes.publish(Change.of(JOBS, job_ids=[job_id], source="submit"))
     queue.changes.publish(Change.of(SCHEDULES, source="scheduler"))

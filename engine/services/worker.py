@@ -14,9 +14,7 @@ import logging
 import os
 import secrets
 import socket
-import sqlite3
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from queuetop.engine.services import claims
@@ -37,40 +35,6 @@ log = logging.getLogger("queuetop.engine")
 SETTLE_BATCH = 1000
 # Names of the threads sync handlers run on (see Worker._threads).
 HANDLER_THREAD_PREFIX = "handler-"
-
-
-@dataclass(frozen=True)
-class WorkerInfo:
-    """A worker as the workers pane and ``queuetop workers`` show it."""
-
-    id: str
-    host: str
-    pid: int
-    status: WorkerState
-    concurrency: int
-    chunks_done: int
-    chunks_failed: int
-    started_at: float
-    last_heartbeat: float
-    stopped_at: float | None
-    current: str | None  # "job#chunk" of the chunks it holds now
-
-    def shown_state(self, now: float, stale_after: float) -> WorkerState:
-        """``stale`` for an online worker whose heartbeat is late."""
-        if self.status is WorkerState.ONLINE and now - self.last_heartbeat > stale_after:
-            return WorkerState.STALE
-        return self.status
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> "WorkerInfo":
-        data = dict(row)
-        data["status"] = WorkerState(data["status"])
-        return cls(**data)
-
-    def as_dict(self) -> dict[str, Any]:
-        out = dict(self.__dict__)
-        out["status"] = self.status.value
-        return out
 
 
 def new_worker_id() -> str:

@@ -6,6 +6,7 @@ from typing import Any
 
 from textual.screen import Screen
 
+from ..host import host
 from ..widgets.live_table import LiveTable
 from ..widgets.stale_banner import StaleBanner
 
@@ -37,4 +38,4 @@ class LiveScreenBase(Screen[Any]):
             self.show_stale(live.stale_reason, live.stale_since)
 
     def on_screen_resume(self) -> None:
-        self.app.request_refresh()  # type: ignore[attr-defined]
+        host(self).request_refresh()

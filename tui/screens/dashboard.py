@@ -19,6 +19,7 @@ from textual.widgets import Footer
 
 from queuetop.engine.model.changes import CHUNKS, CIRCUITS, EVENTS, JOBS, LOGS, SESSIONS, WORKERS
 
+from ..host import host
 from ..messages import JobSelected, SessionSelected
 from ..widgets.circuits_table import CircuitsTable
 from ..widgets.event_feed import EventFeed
@@ -72,11 +73,11 @@ class DashboardScreen(LiveScreenBase):
     # -- live data -------------------------------------------------------------------
 
     async def refresh_data(self, topics: frozenset[str], job_ids: frozenset[int]) -> None:
-        app = self.app
-        totals = app.totals  # type: ignore[attr-defined]
+        app = host(self)
+        totals = app.totals
         if totals is not None:
-            self.query_one(TotalsHeader).show(totals, read_only=app.read_only,  # type: ignore[attr-defined]
-                                              engine=app.engine_label())  # type: ignore[attr-defined]
+            self.query_one(TotalsHeader).show(totals, read_only=app.read_only,
+                                              engine=app.engine_label())
         if topics & {JOBS, CHUNKS, LOGS}:
             self.jobs.stale_jobs |= job_ids
             await self.jobs.reload()
@@ -84,7 +85,7 @@ class DashboardScreen(LiveScreenBase):
         if WORKERS in topics or (CHUNKS in topics and workers.due()):
             await workers.reload()
         elif CHUNKS in topics:
-            workers.later(lambda: self.app.request_refresh({WORKERS}))  # type: ignore[attr-defined]
+            workers.later(lambda: host(self).request_refresh({WORKERS}))
         circuits = self.query_one(CircuitsTable)
         if CIRCUITS in topics or not circuits.loaded:
             await circuits.reload()
@@ -94,10 +95,10 @@ class DashboardScreen(LiveScreenBase):
 
     def tick(self) -> None:
         super().tick()
-        totals = self.app.totals  # type: ignore[attr-defined]
+        totals = host(self).totals
         if totals is not None:
             ended = totals.chunks_completed + totals.chunks_failed + totals.chunks_cancelled
-            self.query_one(Throughput).sample(self.app.queue.clock.now(), ended)  # type: ignore[attr-defined]
+            self.query_one(Throughput).sample(host(self).queue.clock.now(), ended)
 
     # -- keys ------------------------------------------------------------------------
 
@@ -182,8 +183,8 @@ class DashboardScreen(LiveScreenBase):
         job_ids = self._targets()
         if not job_ids:
             return
-        queue = self.app.queue  # type: ignore[attr-defined]
-        self.app.act(name, [lambda j=j: call(queue, j) for j in job_ids],  # type: ignore[attr-defined]
+        queue = host(self).queue
+        host(self).act(name, [lambda j=j: call(queue, j) for j in job_ids],
                      confirm=confirm(self._describe(job_ids), len(job_ids) > 1), after=self.jobs.clear_tags)
 
     # -- drilling in ----------------------------------------------------------------------

@@ -15,8 +15,9 @@ from textual.widgets import DataTable, Footer, Static
 
 from queuetop.engine.model.changes import CHUNKS, JOBS, LOGS
 from queuetop.engine.model.exceptions import NotFound
-from queuetop.engine.services.jobs import Job
+from queuetop.engine.model.records import Job
 
+from ..host import host
 from .. import format as fmt
 from ..widgets.attempts_table import AttemptsTable
 from ..widgets.chunks_table import ChunksTable
@@ -61,7 +62,7 @@ class JobDetailScreen(LiveScreenBase):
         chunks = self.query_one(ChunksTable)
         if self.job is None or (topics & {JOBS, CHUNKS} and mine):
             try:
-                self.job = await self.app.queue.job(self.job_id)  # type: ignore[attr-defined]
+                self.job = await host(self).queue.job(self.job_id)
             except NotFound:
                 self._show_gone()
                 return
@@ -79,7 +80,7 @@ class JobDetailScreen(LiveScreenBase):
         self.query_one("#job-fields", Static).update(Text(f"job {self.job_id} no longer exists", style="bold"))
 
     def _show_job(self, job: Job) -> None:
-        now = self.app.queue.clock.now()  # type: ignore[attr-defined]
+        now = host(self).queue.clock.now()
         grid = Table.grid(padding=(0, 2))
         for _ in range(6):
             grid.add_column()
@@ -142,20 +143,20 @@ class JobDetailScreen(LiveScreenBase):
         index = self.query_one(ChunksTable).selected_index
         if index is None:
             return
-        queue = self.app.queue  # type: ignore[attr-defined]
-        self.app.act("retry", [lambda: queue.retry(self.job_id, index)])  # type: ignore[attr-defined]
+        queue = host(self).queue
+        host(self).act("retry", [lambda: queue.retry(self.job_id, index)])
 
     def action_retry_job(self) -> None:
-        queue = self.app.queue  # type: ignore[attr-defined]
-        self.app.act("retry", [lambda: queue.retry(self.job_id)],  # type: ignore[attr-defined]
+        queue = host(self).queue
+        host(self).act("retry", [lambda: queue.retry(self.job_id)],
                      confirm=f"Retry every failed chunk of job {self.job_id}?")
 
     def action_cancel(self) -> None:
-        queue = self.app.queue  # type: ignore[attr-defined]
-        self.app.act("cancel", [lambda: queue.cancel(self.job_id)],  # type: ignore[attr-defined]
+        queue = host(self).queue
+        host(self).act("cancel", [lambda: queue.cancel(self.job_id)],
                      confirm=f"Cancel job {self.job_id}? Pending and running chunks stop.")
 
     def action_finalize(self) -> None:
-        queue = self.app.queue  # type: ignore[attr-defined]
-        self.app.act("finalize", [lambda: queue.finalize(self.job_id)],  # type: ignore[attr-defined]
+        queue = host(self).queue
+        host(self).act("finalize", [lambda: queue.finalize(self.job_id)],
                      confirm=f"Finalize job {self.job_id} now? Unfinished chunks are cancelled.")

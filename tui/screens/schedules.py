@@ -11,6 +11,7 @@ from textual.widgets import DataTable, Footer
 
 from queuetop.engine.model.changes import SCHEDULES
 
+from ..host import host
 from ..messages import LoadFailed
 from ..widgets.schedule_runs_table import ScheduleRunsTable
 from ..widgets.schedules_table import SchedulesTable
@@ -64,27 +65,27 @@ class SchedulesScreen(LiveScreenBase):
         schedule = self.query_one(SchedulesTable).selected_schedule
         if schedule is None:
             return
-        queue = self.app.queue  # type: ignore[attr-defined]
+        queue = host(self).queue
         active = not schedule.active
 
         async def toggle() -> object:
             result = await queue.set_schedule_active(schedule.name, active)
             return _Said(f"schedule {schedule.name}: {'on' if result.active else 'off'}")
 
-        self.app.act("toggle schedule", [toggle])  # type: ignore[attr-defined]
+        host(self).act("toggle schedule", [toggle])
 
     def action_run_now(self) -> None:
         schedule = self.query_one(SchedulesTable).selected_schedule
         if schedule is None:
             return
-        queue = self.app.queue  # type: ignore[attr-defined]
+        queue = host(self).queue
 
         async def run() -> object:
             r = await queue.run_schedule_now(schedule.name)
             job = f": job {r.job_id}" if r.job_id is not None else ""
             return _Said(f"schedule {schedule.name} ran now ({r.status}{job})" + (f": {r.error}" if r.error else ""))
 
-        self.app.act("run schedule", [run])  # type: ignore[attr-defined]
+        host(self).act("run schedule", [run])
 
 
 class _Said:

@@ -13,6 +13,7 @@ from textual.widgets import Footer, Static
 from queuetop.engine.model.changes import EVENTS, SESSIONS
 from queuetop.engine.model.exceptions import NotFound
 
+from ..host import host
 from .. import format as fmt
 from ..sessions import SessionView, get_session
 from ..widgets.session_events_table import SessionEventsTable
@@ -48,7 +49,7 @@ class SessionDetailScreen(LiveScreenBase):
         if self.session is not None and not topics & {SESSIONS, EVENTS}:
             return
         try:
-            session, threads = await get_session(self.app.queue, self.session_id)  # type: ignore[attr-defined]
+            session, threads = await get_session(host(self).queue, self.session_id)
         except NotFound:
             self.query_one("#session-fields", Static).update(f"work session {self.session_id} no longer exists")
             return
@@ -62,7 +63,7 @@ class SessionDetailScreen(LiveScreenBase):
         await events.reload()
 
     def _show(self, s: SessionView) -> None:
-        now = self.app.queue.clock.now()  # type: ignore[attr-defined]
+        now = host(self).queue.clock.now()
         grid = Table.grid(padding=(0, 2))
         for _ in range(6):
             grid.add_column()

@@ -8,8 +8,9 @@ from typing import ClassVar
 from rich.console import RenderableType
 from rich.text import Text
 
-from queuetop.engine.services.jobs import Attempt
+from queuetop.engine.model.records import Attempt
 
+from ..host import host
 from .. import format as fmt
 from .live_table import Col, LiveTable
 
@@ -34,7 +35,7 @@ class AttemptsTable(LiveTable[tuple[int, Attempt]]):
     async def fetch(self, offset: int, limit: int) -> tuple[Sequence[tuple[int, Attempt]], int]:
         if self.chunk_index is None:
             return [], 0
-        queue = self.app.queue  # type: ignore[attr-defined]
+        queue = host(self).queue
         attempts = await queue.attempts(self.job_id, self.chunk_index)
         rows = list(enumerate(attempts, 1))
         self.border_title = f"Attempts · chunk {self.chunk_index}"

@@ -9,8 +9,9 @@ from typing import ClassVar
 from rich.console import RenderableType
 from rich.text import Text
 
-from queuetop.engine.services.jobs import Chunk
+from queuetop.engine.model.records import Chunk
 
+from ..host import host
 from .. import format as fmt
 from .live_table import Col, LiveTable
 
@@ -44,7 +45,7 @@ class ChunksTable(LiveTable[Chunk]):
         self.chunks_total = 0
 
     async def fetch(self, offset: int, limit: int) -> tuple[Sequence[Chunk], int]:
-        queue = self.app.queue  # type: ignore[attr-defined]
+        queue = host(self).queue
         chunks = await queue.chunks(self.job_id, limit=limit, offset=offset)
         return chunks, max(self.chunks_total, offset + len(chunks))
 

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from rich.console import RenderableType
 from rich.text import Text
 
+from ..host import host
 from .. import format as fmt
 from .live_table import Col, LiveTable
 
@@ -30,7 +31,7 @@ class CircuitsTable(LiveTable[Any]):
         self.display = False  # until some host has a breaker
 
     async def fetch(self, offset: int, limit: int) -> tuple[Sequence[Any], int]:
-        circuits = getattr(self.app.queue, "circuits", None)  # type: ignore[attr-defined]
+        circuits = getattr(host(self).queue, "circuits", None)
         if circuits is None:  # an engine without HTTP circuit breakers
             return [], 0
         rows = list(await circuits())

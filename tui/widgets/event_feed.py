@@ -12,6 +12,7 @@ from typing import ClassVar
 from rich.console import RenderableType
 from rich.text import Text
 
+from ..host import host
 from .. import format as fmt
 from ..sessions import EventView, events_since, latest_event_id
 from .live_table import Col, LiveTable
@@ -39,7 +40,7 @@ class EventFeed(LiveTable[EventView]):
         self._newest: list[EventView] = []
 
     async def fetch(self, offset: int, limit: int) -> tuple[Sequence[EventView], int]:
-        queue = self.app.queue  # type: ignore[attr-defined]
+        queue = host(self).queue
         if not self.last_id:
             # First look: start just below the newest events, not at the beginning.
             self.last_id = max(0, await latest_event_id(queue) - limit)

@@ -12,8 +12,9 @@ from textual import on
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
-from queuetop.engine.services.jobs import Job
+from queuetop.engine.model.records import Job
 
+from ..host import host
 from .. import format as fmt
 from ..messages import JobSelected
 from .live_table import Col, LiveTable
@@ -50,7 +51,7 @@ class JobsTable(LiveTable[Job]):
         self.stale_jobs: set[int] = set()
 
     async def fetch(self, offset: int, limit: int) -> tuple[Sequence[Job], int]:
-        queue = self.app.queue  # type: ignore[attr-defined]
+        queue = host(self).queue
         jobs = await queue.jobs(status=self.status, search=self.search, limit=limit, offset=offset)
         total = await queue.count_jobs(status=self.status, search=self.search)
         await self._count_errors(jobs)
@@ -58,7 +59,7 @@ class JobsTable(LiveTable[Job]):
 
     async def _count_errors(self, jobs: Sequence[Job]) -> None:
         """Failed attempts per shown job, asked again only for jobs that moved."""
-        queue = self.app.queue  # type: ignore[attr-defined]
+        queue = host(self).queue
         clock = time.monotonic()
         keep: dict[int, tuple[tuple[object, ...], int, float]] = {}
         for job in jobs:

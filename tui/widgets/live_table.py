@@ -20,6 +20,7 @@ from textual import work
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
+from ..host import host
 from ..messages import LoadFailed
 
 R = TypeVar("R")
@@ -82,7 +83,7 @@ class LiveTable(DataTable[RenderableType], Generic[R]):
 
     def now(self) -> float:
         """The time used for ages: the engine's clock."""
-        return self.app.queue.clock.now()  # type: ignore[attr-defined]
+        return host(self).queue.clock.now()
 
     # -- set-up --------------------------------------------------------------------
 

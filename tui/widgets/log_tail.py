@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import RichLog
 
+from ..host import host
 from .. import format as fmt
 
 LEVEL_STYLE = {"debug": "dim", "info": "", "warning": "dark_orange", "error": "red1"}
@@ -25,7 +26,7 @@ class LogTail(RichLog):
 
     async def reload(self) -> None:
         """Append the lines written since the last read."""
-        queue = self.app.queue  # type: ignore[attr-defined]
+        queue = host(self).queue
         lines = await queue.job_logs(self.job_id, limit=self.limit, after_id=self.last_id)
         for line in lines:
             text = Text(no_wrap=True)

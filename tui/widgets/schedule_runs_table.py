@@ -8,8 +8,9 @@ from typing import ClassVar
 from rich.console import RenderableType
 from rich.text import Text
 
-from queuetop.engine.services.scheduler import ScheduleRun
+from queuetop.engine.model.records import ScheduleRun
 
+from ..host import host
 from .. import format as fmt
 from .live_table import Col, LiveTable
 
@@ -34,7 +35,7 @@ class ScheduleRunsTable(LiveTable[ScheduleRun]):
     async def fetch(self, offset: int, limit: int) -> tuple[Sequence[ScheduleRun], int]:
         if self.schedule_name is None:
             return [], 0
-        runs = await self.app.queue.schedule_runs(self.schedule_name, limit=limit)  # type: ignore[attr-defined]
+        runs = await host(self).queue.schedule_runs(self.schedule_name, limit=limit)
         self.border_title = f"Runs · {self.schedule_name}"
         return runs, len(runs)
 

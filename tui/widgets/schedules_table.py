@@ -8,8 +8,9 @@ from typing import ClassVar
 from rich.console import RenderableType
 from rich.text import Text
 
-from queuetop.engine.services.scheduler import Schedule
+from queuetop.engine.model.records import Schedule
 
+from ..host import host
 from .. import format as fmt
 from .live_table import Col, LiveTable
 
@@ -31,7 +32,7 @@ class SchedulesTable(LiveTable[Schedule]):
     )
 
     async def fetch(self, offset: int, limit: int) -> tuple[Sequence[Schedule], int]:
-        schedules = await self.app.queue.schedules()  # type: ignore[attr-defined]
+        schedules = await host(self).queue.schedules()
         return schedules[offset:offset + limit], len(schedules)
 
     def key_of(self, record: Schedule) -> str:

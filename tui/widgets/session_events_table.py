@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from rich.console import RenderableType
 
+from ..host import host
 from .. import format as fmt
 from ..sessions import EventView, session_events
 from .live_table import Col, LiveTable
@@ -31,7 +32,7 @@ class SessionEventsTable(LiveTable[EventView]):
         self.event_total = 0
 
     async def fetch(self, offset: int, limit: int) -> tuple[Sequence[EventView], int]:
-        events = await session_events(self.app.queue, self.session_id, limit=offset + limit)  # type: ignore[attr-defined]
+        events = await session_events(host(self).queue, self.session_id, limit=offset + limit)
         events = sorted(events, key=lambda e: e.id, reverse=True)
         return events[offset:offset + limit], max(self.event_total, len(events))
 

@@ -10,6 +10,7 @@ from textual import on
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
+from ..host import host
 from .. import format as fmt
 from ..messages import SessionSelected
 from ..sessions import SessionView, count_sessions, list_sessions
@@ -37,7 +38,7 @@ class SessionsTable(LiveTable[SessionView]):
         self.search: str | None = None
 
     async def fetch(self, offset: int, limit: int) -> tuple[Sequence[SessionView], int]:
-        queue = self.app.queue  # type: ignore[attr-defined]
+        queue = host(self).queue
         rows = await list_sessions(queue, search=self.search, limit=limit, offset=offset)
         return rows, await count_sessions(queue, search=self.search)
 

@@ -11,8 +11,9 @@ from rich.text import Text
 from textual.timer import Timer
 
 from queuetop.engine.model.states import WorkerState
-from queuetop.engine.services.worker import WorkerInfo
+from queuetop.engine.model.records import WorkerInfo
 
+from ..host import host
 from .. import format as fmt
 from .live_table import Col, LiveTable
 
@@ -60,9 +61,9 @@ class WorkersTable(LiveTable[WorkerInfo]):
         await super().reload()
 
     async def fetch(self, offset: int, limit: int) -> tuple[Sequence[WorkerInfo], int]:
-        queue = self.app.queue  # type: ignore[attr-defined]
+        queue = host(self).queue
         workers = await queue.workers(limit=limit, offset=offset)
-        totals = self.app.totals  # type: ignore[attr-defined]
+        totals = host(self).totals
         total = sum(totals.workers.values()) if totals is not None else len(workers)
         return workers, max(total, offset + len(workers))
 
@@ -70,7 +71,7 @@ class WorkersTable(LiveTable[WorkerInfo]):
         return record.id
 
     def render_record(self, worker: WorkerInfo, now: float) -> Sequence[RenderableType]:
-        queue = self.app.queue  # type: ignore[attr-defined]
+        queue = host(self).queue
         shown = worker.shown_state(now, queue.stale_display_after)
         stale = shown is WorkerState.STALE
         beat = "-" if worker.status is WorkerState.OFFLINE else fmt.ago(now - worker.last_heartbeat)

@@ -1,0 +1,203 @@
+"""Frozen records that cross module borders: what the API returns and the TUI shows.
+
+Each is built from a stored row with ``from_row`` (JSON columns decoded,
+states as enums) and turned back into plain data with ``as_dict``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from queuetop.engine.model.states import ChunkState, JobState, ScheduleKind, WorkerState
+
+#: A stored row: readable by column name (sqlite3.Row, or the PostgreSQL backend's row).
+Row = Any
+
+
+@dataclass(frozen=True)
+class Job:
+    """One request of work, as stored."""
+
+    id: int
+    intent: str
+    params: dict[str, Any]
+    status: JobState
+    priority: int
+    max_retries: int
+    timeout: float
+    dedupe_key: str | None
+    on_finalize: str | None
+    parent_job_id: int | None
+    schedule_id: int | None
+    chunks_total: int
+    chunks_completed: int
+    chunks_failed: int
+    chunks_cancelled: int
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    log_count: int = 0
+
+    @property
+    def chunks_ended(self) -> int:
+        return self.chunks_completed + self.chunks_failed + self.chunks_cancelled
+
+    @classmethod
+    def from_row(cls, row: Row) -> "Job":
+        data = dict(row)
+        data["params"] = json.loads(data["params"])
+        data["status"] = JobState(data["status"])
+        data.setdefault("log_count", 0)
+        return cls(**data)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        out["status"] = self.status.value
+        return out
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One slice of a job."""
+
+    id: int
+    job_id: int
+    chunk_index: int
+    params: dict[str, Any]
+    status: ChunkState
+    priority: int
+    run_after: float
+    attempt: int
+    worker_id: str | None
+    lease_token: str | None
+    claimed_at: float | None
+    finished_at: float | None
+    last_error: str | None
+    result: Any
+
+    @classmethod
+    def from_row(cls, row: Row) -> "Chunk":
+        data = dict(row)
+        data["params"] = json.loads(data["params"])
+        data["status"] = ChunkState(data["status"])
+        data["result"] = json.loads(data["result"]) if data["result"] is not None else None
+        return cls(**data)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        out["status"] = self.status.value
+        out.pop("lease_token")  # an internal fence, not for display
+        return out
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """An attempt of a chunk that did not succeed, with its error."""
+
+    chunk_index: int
+    attempt: int
+    worker_id: str | None
+    outcome: str
+    error: str | None
+    started_at: float | None
+    ended_at: float
+
+    @classmethod
+    def from_row(cls, row: Row) -> "Attempt":
+        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What to submit: built by the CLI, the Python API and schedules."""
+
+    intent: str
+    chunks: Sequence[Mapping[str, Any]] = ({},)
+    params: Mapping[str, Any] | None = None
+    priority: int = 0
+    max_retries: int = 3
+    timeout: float = 3600.0
+    dedupe_key: str | None = None
+    on_finalize: str | None = None
+    parent_job_id: int | None = None
+    schedule_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Schedule:
+    id: int
+    name: str
+    cron: str
+    kind: ScheduleKind
+    intent: str
+    params: dict[str, Any]
+    active: bool
+    next_run_at: float | None
+    last_run_at: float | None
+    last_status: str | None
+    last_error: str | None
+    created_at: float
+
+    @classmethod
+    def from_row(cls, row: Row) -> "Schedule":
+        data = dict(row)
+        data["params"] = json.loads(data["params"])
+        data["active"] = bool(data["active"])
+        data["kind"] = ScheduleKind(data["kind"])
+        return cls(**data)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class ScheduleRun:
+    id: int
+    schedule_id: int
+    scheduled_for: float
+    started_at: float
+    finished_at: float | None
+    status: str
+    error: str | None
+    job_id: int | None
+    worker_id: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """A worker as the workers pane and ``queuetop workers`` show it."""
+
+    id: str
+    host: str
+    pid: int
+    status: WorkerState
+    concurrency: int
+    chunks_done: int
+    chunks_failed: int
+    started_at: float
+    last_heartbeat: float
+    stopped_at: float | None
+    current: str | None  # "job#chunk" of the chunks it holds now
+
+    def shown_state(self, now: float, stale_after: float) -> WorkerState:
+        """``stale`` for an online worker whose heartbeat is late."""
+        if self.status is WorkerState.ONLINE and now - self.last_heartbeat > stale_after:
+            return WorkerState.STALE
+        return self.status
+
+    @classmethod
+    def from_row(cls, row: Row) -> "WorkerInfo":
+        data = dict(row)
+        data["status"] = WorkerState(data["status"])
+        return cls(**data)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        out["status"] = self.status.value
+        return out
