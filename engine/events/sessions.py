@@ -38,6 +38,7 @@ from queuetop.engine.store import queries
 from queuetop.engine.model.clock import Clock
 from queuetop.engine.store.protocol import Backend as Database
 from queuetop.engine.events.parse import Event, session_key, text_value
+from queuetop.engine.events.steps import Execute, ExecuteMany, Step
 from queuetop.engine.model.exceptions import ConfigError, NotFound, UsageError
 from queuetop.engine.model.states import SessionState
 
@@ -294,8 +295,8 @@ class SessionDeltas:
         """The sessions this batch touched, sorted."""
         return tuple(sorted(self.sessions))
 
-    def statements(self, now: float) -> list[tuple[str, str, Any]]:
-        """The writes, as ``(kind, sql, params)``: one upsert per session and thread, then thread counts.
+    def statements(self, now: float) -> list[Step]:
+        """The writes, as typed steps: one upsert per session and thread, then thread counts.
 
         Plain data, so that whoever holds the transaction (the tailer on
         aiosqlite, a bulk-ingest worker on sqlite3) runs them.
@@ -334,9 +335,9 @@ class SessionDeltas:
                 "agents": dumps(sorted(s[8])).decode(), "category": category, "category_confidence": confidence,
                 "category_ts_ms": category_ts, "now": now})
         return [
-            ("many", SQL["upsert_session"], sessions),
-            ("many", SQL["upsert_thread"], threads),
-            ("exec", SQL["update_thread_counts"], {"session_ids": dumps(list(self.sessions)).decode()}),
+            ExecuteMany(SQL["upsert_session"], sessions),
+            ExecuteMany(SQL["upsert_thread"], threads),
+            Execute(SQL["update_thread_counts"], {"session_ids": dumps(list(self.sessions)).decode()}),
         ]
 
 

@@ -44,48 +44,32 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
-import gc
 import glob
-import hashlib
 import logging
 import os
-import signal
-import socket
-import sqlite3
 import stat as stat_module
-import subprocess
-import sys
 import threading
-import time
-from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from queuetop.engine.store import queries
-from queuetop.engine.model.clock import Clock
-from queuetop.engine.store.sqlite.backend import Database, configure
+from queuetop.engine.events import bulk
 from queuetop.engine.events.enrich import EnrichRules
-from queuetop.engine.events.parse import DEFAULT_MAX_LINE_BYTES, BadReason, parse_lines
-from queuetop.engine.events.sessions import SessionDeltas, SessionThresholds
+from queuetop.engine.events.follow import (BATCH_LINES, BLOCK_BYTES, GLOB_CHARS, HEAD_BYTES, Batch, Reader,
+                                           TrackedFile, head_hash, is_pattern)
+from queuetop.engine.events.ingest import SQL, Committed, StaleOffset, commit_steps
+from queuetop.engine.events.parse import DEFAULT_MAX_LINE_BYTES
+from queuetop.engine.events.sessions import SessionThresholds
+from queuetop.engine.events.steps import run_async
+from queuetop.engine.model.clock import Clock
+from queuetop.engine.store.protocol import Backend
 
 log = logging.getLogger("queuetop.engine")
 
-SQL = queries.load("events")
-
-BLOCK_BYTES = 1 << 20         # one read; memory per file is this plus max_line_bytes
-BATCH_LINES = 10_000          # lines per transaction (soft: whole blocks are parsed)
-BATCH_BYTES = 8 << 20         # and at most this many bytes read per transaction
-HEAD_BYTES = 1024             # a file's identity includes a hash of its first bytes
 INLINE_BYTES = 256 << 10      # smaller backlogs are parsed on the event loop (no thread hop)
 BULK_MIN_BYTES = 32 << 20     # larger backlogs are ingested by worker processes ...
 BULK_CHUNK_BYTES = 2 << 20    # ... in line-aligned chunks growing to this size (one transaction each)
 BULK_WORKERS = 2              # one per core of a small machine: parse and commit overlap
-_GLOB_CHARS = frozenset("*?[")
-# PostgreSQL: a batch holds this advisory lock until it commits, so that event
-# ids grow in commit order as on SQLite (readers page on them, and a batch
-# finds the rows it inserted by id).
-_PG_EVENTS_LOCK = "SELECT pg_advisory_xact_lock(1364477270)"  # "QTEV"
 
 
 @dataclass(frozen=True)
@@ -112,140 +96,6 @@ class EventBatch:
         return out
 
 
-@dataclass
-class _File:
-    """What the tailer knows of one path: the saved state plus the open descriptor."""
-
-    path: str
-    id: int
-    offset: int
-    generation: int
-    skipping: bool
-    device: int | None
-    inode: int | None
-    head_len: int
-    head_hash: bytes | None
-    state: str
-    fd: int | None = None
-
-    @classmethod
-    def from_row(cls, path: str, row: Any) -> "_File":
-        return cls(path, row["id"], row["read_offset"], row["generation"], bool(row["skipping"]),
-                   row["device"], row["inode"], row["head_len"], row["head_hash"], row["state"])
-
-    def close(self) -> None:
-        if self.fd is not None:
-            try:
-                os.close(self.fd)
-            except OSError:
-                pass
-            self.fd = None
-
-
-@dataclass
-class _Batch:
-    """Lines read and parsed from one file, not yet committed."""
-
-    start: int
-    end: int
-    skipping: bool
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    bad: list[tuple[BadReason, int]] = field(default_factory=list)
-    lines: int = 0
-    nbytes: int = 0
-    staged: bool = False  # rows already bound into temp.staged_events (bulk workers)
-
-
-class _Reader:
-    """Reads a file descriptor from an offset in blocks and parses complete lines.
-
-    Synchronous and self-contained, so that a large backlog can be parsed on
-    a worker thread and the event loop stays free meanwhile.
-    """
-
-    def __init__(self, fd: int, offset: int, skipping: bool, *, file_id: int, rules: EnrichRules,
-                 max_line: int, clock: Clock, block: int = BLOCK_BYTES) -> None:
-        self.fd = fd
-        self.pos = offset          # next byte to read
-        self.line_start = offset   # start of the carried partial line: the offset once committed
-        self.carry = b""
-        self.skipping = skipping
-        self.file_id = file_id
-        self.rules = rules
-        self.max_line = max_line
-        self.clock = clock
-        self.block = block
-
-    def next_batch(self, max_lines: int = BATCH_LINES, max_bytes: int = BATCH_BYTES, *,
-                   final: bool = False) -> _Batch | None:
-        """The next batch, or ``None`` when nothing new is there.
-
-        ``final``: the file will not grow again (rotated away or deleted), so
-        a last line without a newline is parsed rather than held back.
-        """
-        batch = _Batch(self.line_start, self.line_start, self.skipping)
-        now = self.clock.now()
-        eof = False
-        while batch.lines < max_lines and batch.nbytes < max_bytes:
-            block = os.pread(self.fd, self.block, self.pos)
-            if not block:
-                eof = True
-                break
-            self.pos += len(block)
-            batch.nbytes += len(block)
-            if self.skipping:
-                newline = block.find(b"\n")
-                if newline < 0:
-                    self.line_start = self.pos  # all of it belongs to the over-long line
-                    continue
-                self.skipping = False
-                block = block[newline + 1:]
-                self.line_start = self.pos - len(block)
-            buf = self.carry + block if self.carry else block
-            base = self.line_start
-            last = buf.rfind(b"\n")
-            if last >= 0:
-                lines = buf[:last].split(b"\n")
-                batch.lines += parse_lines(lines, base, rules=self.rules, max_line_bytes=self.max_line,
-                                           file_id=self.file_id, now=now, rows=batch.rows, bad=batch.bad)
-                self.carry = buf[last + 1:]
-                self.line_start = base + last + 1
-            else:
-                self.carry = buf
-            if len(self.carry) > self.max_line:
-                # Over the limit before its newline: count it now, keep none of it.
-                batch.bad.append((BadReason.TOO_LONG, self.line_start))
-                batch.lines += 1
-                self.skipping = True
-                self.carry = b""
-                self.line_start = self.pos
-        if eof and final and self.carry:
-            batch.lines += parse_lines([self.carry], self.line_start, rules=self.rules,
-                                       max_line_bytes=self.max_line, file_id=self.file_id, now=now,
-                                       rows=batch.rows, bad=batch.bad)
-            self.carry = b""
-            self.line_start = self.pos
-        started_skipping = batch.skipping
-        batch.end = self.line_start
-        batch.skipping = self.skipping
-        if (not batch.rows and not batch.bad and batch.end == batch.start
-                and batch.skipping == started_skipping):
-            return None  # nothing complete yet (discarded bytes of an over-long line do count)
-        return batch
-
-
-class _Stale(Exception):
-    """Another process moved this file's offset on: drop the batch and reload."""
-
-
-def _is_pattern(source: str) -> bool:
-    return any(c in _GLOB_CHARS for c in source)
-
-
-def _head(fd: int, length: int) -> bytes:
-    return hashlib.blake2b(os.pread(fd, length, 0), digest_size=16).digest()
-
-
 class Tailer:
     """Follows event files into the database; see the module docstring.
 
@@ -259,7 +109,7 @@ class Tailer:
     and ``bulk_chunk_bytes`` for bulk ingest.
     """
 
-    def __init__(self, db: Database, clock: Clock, paths: list[str], *, rules: EnrichRules | None = None,
+    def __init__(self, db: Backend, clock: Clock, paths: list[str], *, rules: EnrichRules | None = None,
                  thresholds: SessionThresholds | None = None, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
                  stat_interval: float = 2.0, batch_lines: int = BATCH_LINES,
                  block_bytes: int = BLOCK_BYTES, bulk_workers: int = BULK_WORKERS,
@@ -282,7 +132,7 @@ class Tailer:
         # Clear while the WAL checkpoint after a bulk ingest runs (tests and the benchmark wait on it).
         self.checkpointed = threading.Event()
         self.checkpointed.set()
-        self._files: dict[str, _File] = {}
+        self._files: dict[str, TrackedFile] = {}
         self._subscribers: list[Callable[[EventBatch], None]] = []
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
@@ -317,7 +167,7 @@ class Tailer:
         """Every path to look at: literal sources, glob matches, and files followed before."""
         found: dict[str, None] = {}
         for source in self.sources:
-            if _is_pattern(source):
+            if is_pattern(source):
                 for match in sorted(glob.glob(source, recursive="**" in source)):
                     found[match] = None
             else:
@@ -334,13 +184,13 @@ class Tailer:
                 total += await self._poll_path(path)
             return total
 
-    async def _file(self, path: str) -> _File:
+    async def _file(self, path: str) -> TrackedFile:
         known = self._files.get(path)
         if known is None:
             async with self.db.transaction() as conn:
                 async with conn.execute(SQL["file_by_path"], {"path": path, "now": self.clock.now()}) as cur:
                     row = await cur.fetchone()
-            known = self._files[path] = _File.from_row(path, row)
+            known = self._files[path] = TrackedFile.from_row(path, row)
         return known
 
     async def _poll_path(self, path: str) -> int:
@@ -384,7 +234,7 @@ class Tailer:
         size = os.fstat(f.fd).st_size
         if reset is None and size < f.offset:
             reset = "shrunk"
-        if reset is None and f.head_len and (size < f.head_len or _head(f.fd, f.head_len) != f.head_hash):
+        if reset is None and f.head_len and (size < f.head_len or head_hash(f.fd, f.head_len) != f.head_hash):
             reset = "replaced"
         if reset is not None:
             log.info("event file %s was %s: reading it again from the start", path, reset)
@@ -393,21 +243,23 @@ class Tailer:
         stored += await self._read(f, reset=reset)
         return stored
 
-    async def _read(self, f: _File, *, final: bool = False, reset: str | None = None) -> int:
+    async def _read(self, f: TrackedFile, *, final: bool = False, reset: str | None = None) -> int:
         """Read ``f`` from its offset (or from 0 after a reset) to its end, committing batches."""
         assert f.fd is not None
         start = 0 if reset else f.offset
         size = os.fstat(f.fd).st_size
         stored = 0
         try:
-            if (not final and self.bulk_workers > 0 and self.db.dialect == "sqlite"
+            # Bulk ingest needs a database file the worker processes can open
+            # (SQLite); _bulk stores nothing and returns 0 on any other store.
+            if (not final and self.bulk_workers > 0
                     and size - start >= self.bulk_min_bytes
                     and not (f.skipping and not reset)):
                 batches = self.batches
                 stored += await self._bulk(f, start, reset)
                 if self.batches != batches:
                     start, reset = f.offset, None  # the rest (the last chunk, a partial line) goes the usual way
-            reader = _Reader(f.fd, start, False if reset else f.skipping, file_id=f.id, rules=self.rules,
+            reader = Reader(f.fd, start, False if reset else f.skipping, file_id=f.id, rules=self.rules,
                              max_line=self.max_line_bytes, clock=self.clock, block=self.block_bytes)
             # A large backlog is parsed on a worker thread so that the event
             # loop (the TUI) stays responsive. Never while a batch commits,
@@ -416,7 +268,7 @@ class Tailer:
             # interval long.
             threaded = size - start > INLINE_BYTES
 
-            def read_next() -> _Batch | None:
+            def read_next() -> Batch | None:
                 return reader.next_batch(self.batch_lines, final=final)
 
             first = True
@@ -426,10 +278,10 @@ class Tailer:
                     if not (first and (reset or f.state != "present")):
                         break
                     # Nothing to read, but the new identity (or the reappearance) must be saved.
-                    batch = _Batch(start, start, reader.skipping)
+                    batch = Batch(start, start, reader.skipping)
                 stored += await self._commit(f, batch, reset if first else None)
                 first = False
-        except _Stale:
+        except StaleOffset:
             log.info("event file %s was advanced by another process: reloading its state", f.path)
             f.close()
             self._files.pop(f.path, None)
@@ -438,29 +290,31 @@ class Tailer:
     def _stopping(self) -> bool:
         return self._stop is not None and self._stop.is_set()
 
-    def _identity(self, f: _File) -> dict[str, Any]:
+    def _identity(self, f: TrackedFile) -> dict[str, Any]:
         """The file's identity as it is now: what a batch saves with its offset."""
         assert f.fd is not None
         opened = os.fstat(f.fd)
         head_len = min(opened.st_size, HEAD_BYTES)
         return {"device": opened.st_dev, "inode": opened.st_ino, "size_seen": opened.st_size,
-                "head_len": head_len, "head_hash": _head(f.fd, head_len) if head_len else None}
+                "head_len": head_len, "head_hash": head_hash(f.fd, head_len) if head_len else None}
 
-    async def _commit(self, f: _File, batch: _Batch, reset: str | None) -> int:
+    async def _commit(self, f: TrackedFile, batch: Batch, reset: str | None) -> int:
         """Store one batch and the file's progress in one transaction; publish it."""
         now = self.clock.now()
         identity = self._identity(f)
         generation = f.generation + (1 if reset else 0)
-        steps = _commit_steps(f.id, batch, expect=(f.offset, f.generation), generation=generation,
+        steps = commit_steps(f.id, batch, expect=(f.offset, f.generation), generation=generation,
                               identity=identity, reset=reset, now=now)
         async with self.db.transaction() as conn:
-            if self.db.dialect == "postgres":
-                await conn.execute(_PG_EVENTS_LOCK)
-            done = await _run_async(conn, steps)
+            # Event ids must grow in commit order (readers page on them). SQLite's
+            # one writer gives that; PostgreSQL takes an advisory lock here, and
+            # SQLite's text of this query does nothing.
+            await conn.execute(SQL["lock_events"])
+            done = await run_async(conn, steps)
         self._committed(f, done, generation, identity)
         return done.inserted
 
-    def _committed(self, f: _File, done: "_Done", generation: int, identity: dict[str, Any]) -> None:
+    def _committed(self, f: TrackedFile, done: "Committed", generation: int, identity: dict[str, Any]) -> None:
         """After a commit: the file's new state, the counters, the subscribers."""
         f.offset, f.skipping, f.generation = done.end, done.skipping, generation
         f.device, f.inode = identity["device"], identity["inode"]
@@ -476,7 +330,7 @@ class Tailer:
 
     # -- bulk ingest ---------------------------------------------------------------
 
-    async def _bulk(self, f: _File, start: int, reset: str | None) -> int:
+    async def _bulk(self, f: TrackedFile, start: int, reset: str | None) -> int:
         """Ingest a large backlog with worker processes; returns how many events were stored.
 
         Parsing and committing one batch takes about as long as each other,
@@ -489,13 +343,13 @@ class Tailer:
         so that the commit itself is one INSERT ... SELECT. If anything goes
         wrong the workers are stopped and the normal path carries on from the
         last committed chunk. Workers do not checkpoint the WAL; one
-        checkpoint runs in a thread afterwards (see :func:`_checkpoint`).
+        checkpoint runs in a thread afterwards (see :func:`~queuetop.engine.events.bulk.checkpoint`).
         """
         assert f.fd is not None
         db_path = getattr(self.db, "path", None)
         if db_path is None or not os.path.isfile(db_path):
             return 0  # not a SQLite file (PostgreSQL): the normal path only
-        chunks = _chunk(f.fd, start, os.fstat(f.fd).st_size, self.bulk_chunk_bytes, self.max_line_bytes)
+        chunks = bulk.chunk_ranges(f.fd, start, os.fstat(f.fd).st_size, self.bulk_chunk_bytes, self.max_line_bytes)
         if len(chunks) < 2:
             return 0
         identity = self._identity(f)
@@ -504,7 +358,7 @@ class Tailer:
         stored = 0
         try:
             for _ in range(min(self.bulk_workers, len(chunks))):
-                workers.append(_start_worker((str(db_path), f.path, identity["device"], identity["inode"], f.id,
+                workers.append(bulk.start_worker((str(db_path), f.path, identity["device"], identity["inode"], f.id,
                                               self.rules, self.max_line_bytes)))
             owner: dict[int, Any] = {}
             upcoming = iter(range(len(chunks)))
@@ -533,10 +387,10 @@ class Tailer:
         except (OSError, EOFError) as exc:
             log.warning("bulk ingest of %s failed (%s); carrying on in-process", f.path, exc)
         finally:
-            await asyncio.to_thread(_stop_workers, workers)
+            await asyncio.to_thread(bulk.stop_workers, workers)
             if self.checkpointed.is_set():
                 self.checkpointed.clear()
-                threading.Thread(target=_checkpoint, args=(str(db_path), self.checkpointed),
+                threading.Thread(target=bulk.checkpoint, args=(str(db_path), self.checkpointed),
                                  name="queuetop-checkpoint", daemon=True).start()
         return stored
 
@@ -547,11 +401,11 @@ class Tailer:
         dirs: set[str] = set()
         recursive = False
         for source in self.sources:
-            if _is_pattern(source):
+            if is_pattern(source):
                 parts = source.split(os.sep)
                 fixed = []
                 for part in parts:
-                    if any(c in _GLOB_CHARS for c in part):
+                    if any(c in GLOB_CHARS for c in part):
                         break
                     fixed.append(part)
                 directory = os.sep.join(fixed) or os.sep
@@ -572,7 +426,7 @@ class Tailer:
         if path in self._files:
             return True
         for source in self.sources:
-            if path == source or (_is_pattern(source) and fnmatch.fnmatch(path, source)):
+            if path == source or (is_pattern(source) and fnmatch.fnmatch(path, source)):
                 return True
         return False
 
@@ -652,312 +506,3 @@ async def _first_of(stop: asyncio.Event, wake: asyncio.Event, timeout: float) ->
         for waiter in waiters:
             waiter.cancel()
         await asyncio.gather(*waiters, return_exceptions=True)
-
-
-
-# -- committing a batch: the same statements in-process and in bulk workers ---------------
-
-
-@dataclass(frozen=True)
-class _Done:
-    """What a committed batch did (sent back by bulk workers, so plain and picklable)."""
-
-    first_id: int | None
-    last_id: int | None
-    inserted: int
-    duplicates: int
-    bad: int
-    lines: int
-    nbytes: int
-    end: int
-    skipping: bool
-    session_ids: tuple[str, ...]
-
-
-Statement = tuple[str, str, Any]  # (kind: 'value' | 'rows' | 'exec' | 'many', sql, params)
-
-
-def _commit_steps(file_id: int, batch: _Batch, *, expect: tuple[int, int], generation: int,
-                  identity: dict[str, Any], reset: str | None, now: float,
-                  deltas: SessionDeltas | None = None) -> Generator[Statement, Any, _Done]:
-    """The statements of one batch's transaction, as a generator that is sent each result.
-
-    Free of any connection, so the tailer runs it on aiosqlite and bulk
-    workers on sqlite3. The caller holds the transaction. ``deltas`` may be
-    folded in advance from all the batch's rows (a bulk worker does that
-    while it waits for its turn to commit); it is used only if every row
-    turns out to be new.
-    """
-    rows = batch.rows
-    if deltas is None or not rows:
-        deltas = SessionDeltas()
-    folded = bool(deltas.sessions)
-    first_id = last_id = None
-    inserted = 0
-    if rows:
-        before = yield ("value", SQL["max_event_id"], {})
-        if batch.staged:
-            inserted = yield ("exec", SQL["insert_staged_events"], {"file_id": file_id, "now": now})
-        else:
-            inserted = yield ("many", SQL["insert_event"], rows)
-        if inserted:
-            after = yield ("value", SQL["max_event_id"], {})
-            if inserted == len(rows) and after == before + inserted:
-                # Every row was new, so ids were handed out in order without gaps.
-                if not folded:
-                    deltas.add_rows(rows)
-            else:
-                # Some were already stored: find which rows made it, in id order.
-                deltas = SessionDeltas()
-                by_hash = {row["hash"]: row for row in rows}
-                new = yield ("rows", SQL["inserted_since"], {"after_id": before})
-                deltas.add_rows(by_hash[digest] for _, digest in new)
-            first_id, last_id = before + 1, after
-            for statement in deltas.statements(now):
-                yield statement
-    last_bad = batch.bad[-1] if batch.bad else None
-    if batch.bad:
-        counts: dict[BadReason, list[int]] = {}
-        for reason, offset in batch.bad:
-            entry = counts.setdefault(reason, [0, offset])
-            entry[0] += 1
-            entry[1] = offset
-        yield ("many", SQL["count_bad_line"], [
-            {"file_id": file_id, "reason": reason.value, "count": n, "last_offset": offset, "now": now}
-            for reason, (n, offset) in counts.items()])
-    changed = yield ("exec", SQL["update_file"], {
-        "id": file_id, "expect_offset": expect[0], "expect_generation": expect[1],
-        "read_offset": batch.end, "skipping": int(batch.skipping), "generation": generation, **identity,
-        "lines": batch.lines, "bytes": batch.nbytes, "stored": inserted, "duplicates": len(rows) - inserted,
-        "bad": len(batch.bad), "last_bad_offset": last_bad[1] if last_bad else None,
-        "last_bad_reason": last_bad[0].value if last_bad else None, "reset_reason": reset, "now": now})
-    if changed != 1:
-        raise _Stale(file_id)
-    return _Done(first_id, last_id, inserted, len(rows) - inserted, len(batch.bad), batch.lines, batch.nbytes,
-                 batch.end, batch.skipping, deltas.session_ids)
-
-
-async def _run_async(conn: Any, steps: Generator[Statement, Any, _Done]) -> _Done:
-    """Run commit steps on a transaction's connection (aiosqlite or PostgreSQL)."""
-    reply: Any = None
-    while True:
-        try:
-            kind, sql, params = steps.send(reply)
-        except StopIteration as finished:
-            return finished.value
-        if kind == "many":
-            cursor = await conn.executemany(sql, params)
-            reply = cursor.rowcount
-            await cursor.close()
-            continue
-        async with conn.execute(sql, params) as cursor:
-            if kind == "exec":
-                reply = cursor.rowcount
-            elif kind == "value":
-                reply = (await cursor.fetchone())[0]
-            else:
-                reply = [tuple(row) for row in await cursor.fetchall()]
-
-
-def _run_sync(conn: sqlite3.Connection, steps: Generator[Statement, Any, _Done]) -> _Done:
-    """Run commit steps on a sqlite3 connection (inside the caller's transaction)."""
-    reply: Any = None
-    while True:
-        try:
-            kind, sql, params = steps.send(reply)
-        except StopIteration as finished:
-            return finished.value
-        if kind == "many":
-            reply = conn.executemany(sql, params).rowcount
-        elif kind == "exec":
-            reply = conn.execute(sql, params).rowcount
-        elif kind == "value":
-            reply = conn.execute(sql, params).fetchone()[0]
-        else:
-            reply = [tuple(row) for row in conn.execute(sql, params).fetchall()]
-
-
-# -- bulk ingest workers ------------------------------------------------------------------
-
-
-def _chunk(fd: int, start: int, size: int, chunk_bytes: int, max_line: int) -> list[tuple[int, int]]:
-    """Line-aligned ``(start, end)`` ranges of about ``chunk_bytes``, from ``start`` to the last newline.
-
-    A half-written last line is left to the normal path, and so is
-    everything from a boundary that falls inside an over-long line.
-    """
-    chunks = []
-    low = start
-    # Start small so that the first commit comes soon (the other worker has
-    # nothing to overlap with until then), then grow: a bigger chunk touches
-    # fewer threads and sessions per event, so fewer upserts.
-    size_now = max(chunk_bytes // 4, 1)
-    while size - low > size_now:
-        nominal = low + size_now
-        size_now = min(size_now * 2, chunk_bytes)
-        end = None
-        probe = nominal
-        while probe < size and probe - nominal <= max_line:
-            block = os.pread(fd, 64 << 10, probe)
-            newline = block.find(b"\n")
-            if newline >= 0:
-                end = probe + newline + 1
-                break
-            probe += len(block)
-        if end is None:
-            return chunks
-        chunks.append((low, end))
-        low = end
-    if size > low:
-        last = os.pread(fd, size - low, low).rfind(b"\n")  # at most one chunk
-        if last >= 0:
-            chunks.append((low, low + last + 1))
-    return chunks
-
-
-def _checkpoint(db_path: str, done: threading.Event) -> None:
-    """Copy the WAL into the database and truncate it, on a connection of its own.
-
-    Run in a thread after a bulk ingest, whose workers do not checkpoint: a
-    PASSIVE checkpoint blocks no reader or writer (and while it holds the
-    checkpoint lock the engine's own automatic checkpoints skip instead of
-    stalling a commit); the TRUNCATE after it has nothing left to copy.
-    """
-    started = time.monotonic()
-    try:
-        conn = sqlite3.connect(db_path, isolation_level=None)
-        try:
-            configure(conn)
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        finally:
-            conn.close()
-        log.debug("checkpoint after bulk ingest: %.1fs", time.monotonic() - started)
-    except sqlite3.Error as exc:
-        log.warning("checkpoint after bulk ingest failed: %s", exc)
-    finally:
-        done.set()
-
-
-def _start_worker(setup: tuple[Any, ...]) -> tuple[subprocess.Popen[bytes], Connection]:
-    """Start one bulk-ingest process and send it its setup; returns it and its pipe.
-
-    A plain ``python -c`` child on a socket pair rather than a
-    multiprocessing spawn: spawn re-runs the parent's main script, which a
-    program embedding the engine need not guard with ``__main__``.
-    """
-    ours, theirs = socket.socketpair()
-    try:
-        process = subprocess.Popen(
-            [sys.executable, "-c", "from queuetop.engine.events.tail import _bulk_main; _bulk_main()", str(theirs.fileno())],
-            pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-    finally:
-        theirs.close()
-    pipe = Connection(ours.detach())
-    pipe.send(setup)
-    return process, pipe
-
-
-def _bulk_main() -> None:
-    """Entry point of a bulk-ingest process (see :func:`_start_worker`)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
-    # Nothing here makes reference cycles, and the cyclic collector would
-    # walk every live row of a chunk, again and again, as they pile up.
-    gc.disable()
-    pipe = Connection(int(sys.argv[1]))
-    try:
-        _bulk_worker(pipe, *pipe.recv())
-    except (EOFError, OSError):
-        pass  # the parent went away
-    finally:
-        pipe.close()
-
-
-def _bulk_worker(pipe: Any, db_path: str, path: str, device: int, inode: int, file_id: int,
-                 rules: EnrichRules, max_line: int) -> None:
-    """A bulk-ingest process: parse the chunk it is given, commit it when told to.
-
-    Messages in: ``("parse", index, start, end, now)``, ``("commit", expect,
-    generation, identity, reset, now)``, ``None`` to stop. Out: ``("done",
-    _Done)`` per commit, or ``("error", text)`` once, after which it ends.
-    """
-    conn = None
-    fd = None
-    try:
-        fd = os.open(path, os.O_RDONLY)
-        opened = os.fstat(fd)
-        if (opened.st_dev, opened.st_ino) != (device, inode):
-            raise RuntimeError("the file was replaced")
-        conn = sqlite3.connect(db_path, isolation_level=None)
-        configure(conn)
-        # This connection lives only for the bulk ingest: a page cache that
-        # holds the indexes' hot pages; staging in memory; and no checkpoints
-        # in the commit path (the parent runs one when the ingest is done).
-        conn.execute("PRAGMA cache_size = -65536")
-        conn.execute("PRAGMA wal_autocheckpoint = 0")
-        conn.execute("PRAGMA temp_store = MEMORY")
-        conn.execute(SQL["create_staging"])
-        batch: _Batch | None = None
-        deltas = SessionDeltas()
-        while True:
-            message = pipe.recv()
-            if message is None:
-                break
-            if message[0] == "parse":
-                _, _index, low, high, now = message
-                data = os.pread(fd, high - low, low)
-                if len(data) != high - low or not data.endswith(b"\n"):
-                    raise RuntimeError("the file changed under the bulk ingest")
-                batch = _Batch(low, high, False, nbytes=len(data))
-                batch.lines = parse_lines(data[:-1].split(b"\n"), low, rules=rules, max_line_bytes=max_line,
-                                          file_id=file_id, now=now, rows=batch.rows, bad=batch.bad)
-                del data
-                # Fold the session deltas and bind the rows now, while another
-                # worker commits: the commit is the critical path.
-                deltas = SessionDeltas()
-                deltas.add_rows(batch.rows)
-                conn.execute("BEGIN")
-                conn.execute(SQL["clear_staging"])
-                conn.executemany(SQL["stage_event"], batch.rows)
-                conn.execute("COMMIT")  # the temp database only: no lock on the main one
-                batch.staged = True
-                continue
-            _, expect, generation, identity, reset, now = message
-            if batch is None:
-                raise RuntimeError("commit before parse")
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                done = _run_sync(conn, _commit_steps(file_id, batch, expect=expect, generation=generation,
-                                                      identity=identity, reset=reset, now=now, deltas=deltas))
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            batch = None
-            pipe.send(("done", done))
-    except Exception as exc:
-        try:
-            pipe.send(("error", f"{type(exc).__name__}: {exc}"))
-        except OSError:
-            pass
-    finally:
-        if conn is not None:
-            conn.close()
-        if fd is not None:
-            os.close(fd)
-
-
-def _stop_workers(workers: list[tuple[Any, Any]]) -> None:
-    """Ask bulk workers to stop, wait a little, then make sure they are gone."""
-    for _, pipe in workers:
-        try:
-            pipe.send(None)
-        except OSError:
-            pass
-    for process, pipe in workers:
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-        pipe.close()

@@ -48,6 +48,11 @@ VALUES (:file_id, :reason, :count, :last_offset, :now)
 ON CONFLICT (file_id, reason) DO UPDATE
 SET count = count + excluded.count, last_offset = excluded.last_offset, last_at = excluded.last_at;
 
+-- name: lock_events
+-- Held by a batch until it commits, so that event ids grow in commit order.
+-- SQLite has one writer at a time already: nothing to do (PostgreSQL locks).
+SELECT 1;
+
 -- name: max_event_id
 SELECT coalesce(max(id), 0) FROM events;
 

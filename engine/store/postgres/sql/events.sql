@@ -140,3 +140,9 @@ SELECT count(*) FILTER (WHERE last_ts_ms > :active_ms) AS active,
        count(*) FILTER (WHERE last_ts_ms <= :active_ms AND last_ts_ms > :quiet_ms) AS quiet,
        count(*) FILTER (WHERE last_ts_ms <= :quiet_ms) AS archived
 FROM sessions;
+
+-- name: lock_events
+-- A batch holds this advisory lock until it commits, so that event ids grow in
+-- commit order as on SQLite (readers page on them, and a batch finds the rows
+-- it inserted by id). 1364477270 is "QTEV".
+SELECT pg_advisory_xact_lock(1364477270);
