@@ -51,14 +51,14 @@ def check_cron(cron: str) -> None:
         raise UsageError(f"invalid cron expression {cron!r}")
 
 
-async def upsert(db: Database, clock: Clock, spec: ScheduleSpec, kind: ScheduleKind = ScheduleKind.JOB) -> Schedule:
+async def upsert(db: Database, clock: Clock, spec: ScheduleSpec, kind: ScheduleKind | str = ScheduleKind.JOB) -> Schedule:
     check_cron(spec.cron)
     if not spec.intent:
         raise UsageError(f"schedule {spec.name!r} needs an intent")
     now = clock.now()
     async with db.transaction() as conn:
         async with conn.execute(SQL["upsert"], {
-            "name": spec.name, "cron": spec.cron, "kind": kind.value, "intent": spec.intent,
+            "name": spec.name, "cron": spec.cron, "kind": ScheduleKind(kind).value, "intent": spec.intent,
             "params": json.dumps(spec.params), "active": int(spec.active),
             "next_run_at": next_run(spec.cron, now), "now": now,
         }) as cur:

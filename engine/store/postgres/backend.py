@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -24,7 +25,7 @@ from queuetop.engine.store.queries import to_psycopg
 log = logging.getLogger("queuetop.engine")
 
 CHANNEL = "queuetop_changes"
-SCHEMA_VERSION = 1
+_MIGRATION = re.compile(r"^(\d{4})_\w+\.sql$")
 _SCHEMA_LOCK = 0x51544F50  # advisory lock key: "QTOP"
 
 try:
@@ -222,9 +223,25 @@ class PostgresDatabase:
         return self._version
 
 
+def _migrations() -> list[tuple[int, str]]:
+    """(version, sql) for every file in migrations/, in order (none before v2: v1 is the schema)."""
+    folder = resources.files(__package__).joinpath("migrations")
+    if not folder.is_dir():
+        return []
+    found = [(int(match.group(1)), entry.read_text("utf-8")) for entry in folder.iterdir()
+             if (match := _MIGRATION.match(entry.name))]
+    return sorted(found)
+
+
+def schema_version() -> int:
+    """The version a fresh schema gets: the newest migration's number, or 1."""
+    return max((version for version, _ in _migrations()), default=1)
+
+
 async def _prepare(url: str) -> None:
-    """Create the schema on first use; refuse foreign or newer databases."""
+    """Create the schema on first use, bring an older one forward; refuse foreign or newer ones."""
     schema = resources.files(__package__).joinpath("schema.sql").read_text("utf-8")
+    target = schema_version()
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         await conn.execute("SELECT pg_advisory_lock(%s)", (_SCHEMA_LOCK,))
         try:
@@ -234,10 +251,18 @@ async def _prepare(url: str) -> None:
             if has_meta:
                 cur = await conn.execute("SELECT value FROM queuetop_meta WHERE key = 'schema_version'")
                 version = int((await cur.fetchone())[0])
-                if version > SCHEMA_VERSION:
+                if version > target:
                     raise DatabaseError(
                         f"the PostgreSQL schema was written by a newer queuetop (v{version}, this one "
-                        f"knows v{SCHEMA_VERSION}); upgrade queuetop, nothing was changed")
+                        f"knows v{target}); upgrade queuetop, nothing was changed")
+                if version < target:
+                    async with conn.transaction():  # all of them or none
+                        for number, sql in _migrations():
+                            if number > version:
+                                await conn.execute(sql)
+                        await conn.execute("UPDATE queuetop_meta SET value = %s WHERE key = 'schema_version'",
+                                           (str(target),))
+                    log.info("PostgreSQL schema upgraded from v%d to v%d", version, target)
                 return
             if has_jobs:
                 raise DatabaseError("the PostgreSQL schema already has a jobs table that is not queuetop's")
@@ -245,6 +270,6 @@ async def _prepare(url: str) -> None:
                 await conn.execute(schema)
                 await conn.execute("CREATE TABLE queuetop_meta (key text PRIMARY KEY, value text NOT NULL)")
                 await conn.execute("INSERT INTO queuetop_meta VALUES ('schema_version', %s)",
-                                   (str(SCHEMA_VERSION),))
+                                   (str(target),))
         finally:
             await conn.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK,))

@@ -1,0 +1,144 @@
+"""The store conformance suite: every Backend method, one set of tests, on SQLite and PostgreSQL.
+
+The ``db`` fixture (conftest) is the engine's own store on each backend.
+Everything here goes through the Backend protocol only; where the backends
+differ (how other processes are noticed) the test says what each promises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from conftest import async_wait_until, is_postgres
+from queuetop.engine.model.exceptions import DatabaseError
+from queuetop.engine.store import open_store, queries
+from queuetop.engine.store.protocol import Backend
+
+INSERT = "INSERT INTO schedules (name, cron, kind, intent, params, next_run_at, created_at) " \
+         "VALUES (:name, '* * * * *', 'job', 'x', '{}', 0, 0)"
+COUNT = "SELECT count(*) FROM schedules"
+
+
+def test_each_backend_is_a_backend(db: Backend, db_path: Path | str) -> None:
+    assert isinstance(db, Backend)
+    assert db.dialect == ("postgres" if is_postgres(db_path) else "sqlite")
+    assert str(db.path) == str(db_path)
+    assert issubclass(db.IntegrityError, db.Error)
+
+
+async def test_a_transaction_commits_and_reads_see_it(db: Backend) -> None:
+    async with db.transaction() as conn:
+        cursor = await conn.execute(INSERT, {"name": "a"})
+        assert cursor.rowcount == 1
+        async with conn.execute("SELECT name FROM schedules WHERE name = :name", {"name": "a"}) as cur:
+            assert (await cur.fetchone())[0] == "a"
+    assert await db.scalar(COUNT) == 1
+    row = await db.fetchone("SELECT name, kind FROM schedules")
+    assert row["name"] == "a" and row[1] == "job" and list(row.keys()) == ["name", "kind"]
+    assert [r["name"] for r in await db.fetchall("SELECT name FROM schedules")] == ["a"]
+    assert await db.fetchone("SELECT name FROM schedules WHERE name = :name", {"name": "none"}) is None
+    assert await db.scalar("SELECT name FROM schedules WHERE name = :name", {"name": "none"}) is None
+
+
+async def test_an_exception_rolls_the_whole_transaction_back(db: Backend) -> None:
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as conn:
+            await conn.execute(INSERT, {"name": "a"})
+            raise RuntimeError("boom")
+    assert await db.scalar(COUNT) == 0
+
+
+async def test_integrity_errors_are_the_backends_own_class(db: Backend) -> None:
+    async with db.transaction() as conn:
+        await conn.execute(INSERT, {"name": "a"})
+    with pytest.raises(db.IntegrityError):
+        async with db.transaction() as conn:
+            await conn.execute(INSERT, {"name": "a"})
+    with pytest.raises(db.Error):
+        await db.fetchall("SELECT no_such_column FROM schedules")
+    assert await db.scalar(COUNT) == 1
+
+
+async def test_executemany_counts_every_row(db: Backend) -> None:
+    async with db.transaction() as conn:
+        cursor = await conn.executemany(INSERT, [{"name": n} for n in "abc"])
+        assert cursor.rowcount == 3
+    assert await db.scalar(COUNT) == 3
+
+
+async def test_named_queries_run_on_both(db: Backend) -> None:
+    """Shared text and each backend's own run through the same call."""
+    sql = queries.load("events")
+    assert await db.scalar(sql["max_event_id"]) == 0
+    async with db.transaction() as conn:
+        await conn.execute(sql["lock_events"])  # a dialect difference, invisible here
+
+
+async def test_concurrent_writers_lose_no_update(db: Backend) -> None:
+    """Concurrent transactions that update one row each see the others' commits (no lost update).
+
+    SQLite serialises whole transactions (BEGIN IMMEDIATE); PostgreSQL locks
+    the row. Callers rely on exactly this, so both must give it.
+    """
+    async with db.transaction() as conn:
+        await conn.execute(INSERT, {"name": "counter"})
+
+    async def bump() -> None:
+        async with db.transaction(wake=True) as conn:
+            await conn.execute("UPDATE schedules SET next_run_at = next_run_at + 1 WHERE name = 'counter'")
+
+    await asyncio.gather(*(bump() for _ in range(8)))
+    assert await db.scalar("SELECT next_run_at FROM schedules WHERE name = 'counter'") == 8
+
+
+async def test_data_version_moves_when_another_connection_commits(db: Backend, db_path: Path | str) -> None:
+    other = await open_store(db_path)
+    try:
+        before = await db.data_version()
+        async with other.transaction() as conn:
+            await conn.execute(INSERT, {"name": "elsewhere"})
+        await async_wait_until(lambda: _moved(db, before), timeout=10, message="data_version to move")
+    finally:
+        await other.close()
+
+
+async def _moved(db: Backend, before: int) -> bool:
+    return await db.data_version() != before
+
+
+async def test_on_notify_hears_wakes_from_other_connections_where_the_backend_can(
+        db: Backend, db_path: Path | str) -> None:
+    heard = asyncio.Event()
+    db.on_notify(heard.set)
+    other = await open_store(db_path)
+    try:
+        async with other.transaction(wake=True) as conn:
+            await conn.execute(INSERT, {"name": "wake"})
+        if is_postgres(db_path):
+            await asyncio.wait_for(heard.wait(), timeout=10)
+        else:
+            # SQLite has nothing to subscribe to: other processes' workers poll.
+            await asyncio.sleep(0)
+            assert not heard.is_set()
+    finally:
+        await other.close()
+
+
+async def test_close_releases_the_store(db_path: Path | str) -> None:
+    db = await open_store(db_path)
+    await db.close()
+    with pytest.raises(Exception):
+        await db.fetchall(COUNT)
+
+
+async def test_a_foreign_target_is_refused(tmp_path: Path) -> None:
+    foreign = tmp_path / "foreign.db"
+    import sqlite3
+
+    with sqlite3.connect(foreign) as conn:
+        conn.execute("CREATE TABLE jobs (x)")
+    with pytest.raises(DatabaseError, match="not a queuetop database"):
+        await open_store(foreign)
