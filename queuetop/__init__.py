@@ -32,6 +32,7 @@ _EXPORTS = {
     "WorkerState": "queuetop.engine.model.states",
     "SessionState": "queuetop.engine.model.states",
     "ChunkContext": "queuetop.engine.handlers.context",
+    "Registry": "queuetop.engine.handlers.registry",
     "PermanentError": "queuetop.engine.model.exceptions",
     "RetryAt": "queuetop.engine.model.exceptions",
     "QueuetopError": "queuetop.engine.model.exceptions",
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     from queuetop.client import Client, connect
     from queuetop.engine.api import Config, LogLine, Queue, SubmitResult, Totals
     from queuetop.engine.handlers.context import ChunkContext
+    from queuetop.engine.handlers.registry import Registry
     from queuetop.engine.model.exceptions import (ActionRefused, NotFound, PermanentError, QueuetopError, RetryAt,
                                                   UsageError)
     from queuetop.engine.model.records import Attempt, Chunk, Job, Schedule, ScheduleRun, WorkerInfo
