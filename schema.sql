@@ -168,7 +168,7 @@ CREATE TABLE circuits (
 );
 
 -- Event files, events and work sessions
--- Written by the event tailer (engine/tail.py, queries in sql/events.sql).
+-- Written by the event tailer (engine/events/, queries in engine/store/sql/events.sql).
 -- A file's events, the session and thread updates they make and the file's
 -- new offset commit in one transaction: a crash can neither skip nor
 -- double-count a line. Event times (ts_ms) are the producers' epoch

@@ -4,12 +4,16 @@ Each file holds the queries of one concern. A query starts with a line
 ``-- name: query_name`` and runs to the next such line. Parameters are named
 (``:worker_id``) and always bound, never formatted into the text.
 
-Queries are written to run on SQLite and PostgreSQL alike where they can.
-Where PostgreSQL needs other text (JSON functions, casts of NULL-able
-parameters, row locks), ``engine/store/postgres/sql/<concern>.sql`` gives that
-query again under the same name. A loaded :class:`Query` is the SQLite text
-itself (a ``str``, so the SQLite connection takes it as it is) and carries
-the PostgreSQL text, converted to psycopg's ``%(name)s`` parameters.
+Each query is written once, for both SQLite and PostgreSQL. Where the
+dialects truly differ (JSON functions, casts of NULL-able parameters, row
+locks, greatest/least), the differing lines stand side by side, each ending
+in a ``-- sqlite`` or ``-- postgres`` tag: a backend keeps its own lines and
+drops the other's, so the rest of the query is never repeated. A query that
+PostgreSQL needs in wholly other words may still be given again, under the
+same name, in ``engine/store/postgres/sql/<concern>.sql``. A loaded
+:class:`Query` is the SQLite text itself (a ``str``, so the SQLite
+connection takes it as it is) and carries the PostgreSQL text, converted to
+psycopg's ``%(name)s`` parameters.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from importlib import resources
 _NAME = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.MULTILINE)
 # `:name` but not the `::type` of a PostgreSQL cast.
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+# A line that belongs to one dialect only ends in this tag.
+_TAG = re.compile(r"\s*--\s*(sqlite|postgres)\s*$")
 
 
 class Query(str):
@@ -38,6 +44,18 @@ def _split(text: str, where: str) -> dict[str, str]:
             raise RuntimeError(f"{where} names {name!r} twice")
         found[name] = body.strip().rstrip(";")
     return found
+
+
+def for_dialect(sql: str, dialect: str) -> str:
+    """``sql`` with the lines tagged for the other dialect dropped and the tags removed."""
+    kept = []
+    for line in sql.splitlines():
+        tag = _TAG.search(line)
+        if tag is None:
+            kept.append(line)
+        elif tag.group(1) == dialect:
+            kept.append(line[:tag.start()])
+    return "\n".join(kept)
 
 
 def to_psycopg(sql: str) -> str:
@@ -58,8 +76,8 @@ def load(concern: str) -> dict[str, Query]:
         raise RuntimeError(f"sql/postgres/{concern}.sql overrides unknown queries: {sorted(unknown)}")
     queries: dict[str, Query] = {}
     for name, text in sqlite.items():
-        query = Query(text)
+        query = Query(for_dialect(text, "sqlite"))
         query.name = f"{concern}.{name}"
-        query.postgres = to_psycopg(postgres.get(name, text))
+        query.postgres = to_psycopg(postgres.get(name) or for_dialect(text, "postgres"))
         queries[name] = query
     return queries

@@ -1,7 +1,9 @@
 -- Operator actions: retry, cancel, finalize, pause, resume.
 
 -- name: lock_job
-SELECT id, status, dedupe_key FROM jobs WHERE id = :job_id;
+SELECT id, status, dedupe_key FROM jobs WHERE id = :job_id  -- sqlite
+-- FOR UPDATE: two operators acting on one job take turns.
+SELECT id, status, dedupe_key FROM jobs WHERE id = :job_id FOR UPDATE  -- postgres;
 
 -- name: chunk_status
 SELECT id, status FROM chunks WHERE job_id = :job_id AND chunk_index = :chunk_index;
@@ -13,7 +15,8 @@ UPDATE chunks
 SET status = 'pending', attempt = 0, run_after = :now, finished_at = NULL,
     worker_id = NULL, lease_token = NULL
 WHERE job_id = :job_id AND status = 'failed'
-  AND (:chunk_index IS NULL OR chunk_index = :chunk_index)
+  AND (:chunk_index IS NULL OR chunk_index = :chunk_index)  -- sqlite
+  AND (:chunk_index::integer IS NULL OR chunk_index = :chunk_index::integer)  -- postgres
 RETURNING id;
 
 -- name: reopen_job
@@ -31,7 +34,8 @@ WHERE id = :job_id;
 UPDATE chunks
 SET status = 'cancelled', lease_token = NULL, finished_at = :now
 WHERE job_id = :job_id AND status IN ('pending', 'processing')
-  AND (:chunk_index IS NULL OR chunk_index = :chunk_index)
+  AND (:chunk_index IS NULL OR chunk_index = :chunk_index)  -- sqlite
+  AND (:chunk_index::integer IS NULL OR chunk_index = :chunk_index::integer)  -- postgres
 RETURNING id;
 
 -- name: end_job

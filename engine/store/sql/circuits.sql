@@ -1,5 +1,5 @@
--- HTTP circuit breakers, one row per host (see engine/circuits.py).
--- PostgreSQL versions of the queries that differ: postgres/circuits.sql.
+-- HTTP circuit breakers, one row per host (see engine/handlers/circuits.py).
+-- Lines that differ between SQLite and PostgreSQL end in -- sqlite / -- postgres.
 -- Every transition is a compare-and-set on the row's state (and, for the
 -- probe, its token) inside a BEGIN IMMEDIATE transaction, so any number of
 -- engine processes sharing the database agree on one state per host.
@@ -36,7 +36,8 @@ UPDATE circuits
 SET state = 'open',
     opened_at = :now,
     cooldown = :cooldown,
-    half_open_at = max(:now + :cooldown, :not_before),
+    half_open_at = max(:now + :cooldown, :not_before),  -- sqlite
+    half_open_at = greatest(:now + :cooldown, :not_before),  -- postgres
     opens = opens + 1,
     updated_at = :now
 WHERE host = :host AND state = 'closed' AND failures >= :threshold
@@ -59,8 +60,10 @@ RETURNING host;
 UPDATE circuits
 SET state = 'open',
     opened_at = :now,
-    cooldown = min(:max_cooldown, cooldown * 2),
-    half_open_at = max(:now + min(:max_cooldown, cooldown * 2), :not_before),
+    cooldown = min(:max_cooldown, cooldown * 2),  -- sqlite
+    half_open_at = max(:now + min(:max_cooldown, cooldown * 2), :not_before),  -- sqlite
+    cooldown = least(:max_cooldown, cooldown * 2),  -- postgres
+    half_open_at = greatest(:now + least(:max_cooldown, cooldown * 2), :not_before),  -- postgres
     probe_token = NULL,
     probe_deadline = NULL,
     opens = opens + 1,
@@ -104,4 +107,5 @@ WHERE status = 'pending'
   AND run_after < :until
   AND job_id IN (SELECT id FROM jobs
                  WHERE status IN ('pending', 'running')
-                   AND intent IN (SELECT value FROM json_each(:intents)));
+                   AND intent IN (SELECT value FROM json_each(:intents)))  -- sqlite
+                   AND intent IN (SELECT jsonb_array_elements_text(:intents::jsonb)))  -- postgres;

@@ -20,7 +20,8 @@ SET read_offset = :read_offset,
     device = :device,
     inode = :inode,
     head_len = :head_len,
-    head_hash = :head_hash,
+    head_hash = :head_hash,  -- sqlite
+    head_hash = :head_hash::bytea,  -- postgres
     generation = :generation,
     state = 'present',
     missing_since = NULL,
@@ -30,11 +31,16 @@ SET read_offset = :read_offset,
     events_stored = events_stored + :stored,
     duplicates = duplicates + :duplicates,
     bad_lines = bad_lines + :bad,
-    last_bad_offset = coalesce(:last_bad_offset, last_bad_offset),
-    last_bad_reason = coalesce(:last_bad_reason, last_bad_reason),
-    last_bad_at = CASE WHEN :last_bad_reason IS NULL THEN last_bad_at ELSE :now END,
-    last_reset_reason = coalesce(:reset_reason, last_reset_reason),
-    last_reset_at = CASE WHEN :reset_reason IS NULL THEN last_reset_at ELSE :now END,
+    last_bad_offset = coalesce(:last_bad_offset, last_bad_offset),  -- sqlite
+    last_bad_reason = coalesce(:last_bad_reason, last_bad_reason),  -- sqlite
+    last_bad_at = CASE WHEN :last_bad_reason IS NULL THEN last_bad_at ELSE :now END,  -- sqlite
+    last_reset_reason = coalesce(:reset_reason, last_reset_reason),  -- sqlite
+    last_reset_at = CASE WHEN :reset_reason IS NULL THEN last_reset_at ELSE :now END,  -- sqlite
+    last_bad_offset = coalesce(:last_bad_offset::bigint, last_bad_offset),  -- postgres
+    last_bad_reason = coalesce(:last_bad_reason::text, last_bad_reason),  -- postgres
+    last_bad_at = CASE WHEN :last_bad_reason::text IS NULL THEN last_bad_at ELSE :now END,  -- postgres
+    last_reset_reason = coalesce(:reset_reason::text, last_reset_reason),  -- postgres
+    last_reset_at = CASE WHEN :reset_reason::text IS NULL THEN last_reset_at ELSE :now END,  -- postgres
     last_read_at = :now
 WHERE id = :id AND read_offset = :expect_offset AND generation = :expect_generation;
 
@@ -46,12 +52,18 @@ WHERE id = :id AND state <> 'missing';
 INSERT INTO event_file_bad_lines (file_id, reason, count, last_offset, last_at)
 VALUES (:file_id, :reason, :count, :last_offset, :now)
 ON CONFLICT (file_id, reason) DO UPDATE
-SET count = count + excluded.count, last_offset = excluded.last_offset, last_at = excluded.last_at;
+SET count = count + excluded.count, last_offset = excluded.last_offset, last_at = excluded.last_at  -- sqlite
+SET count = event_file_bad_lines.count + excluded.count, last_offset = excluded.last_offset,  -- postgres
+    last_at = excluded.last_at  -- postgres;
 
 -- name: lock_events
 -- Held by a batch until it commits, so that event ids grow in commit order.
 -- SQLite has one writer at a time already: nothing to do (PostgreSQL locks).
-SELECT 1;
+SELECT 1  -- sqlite
+-- A batch holds this advisory lock until it commits, so that event ids grow in
+-- commit order as on SQLite (readers page on them, and a batch finds the rows
+-- it inserted by id). 1364477270 is "QTEV".
+SELECT pg_advisory_xact_lock(1364477270)  -- postgres;
 
 -- name: max_event_id
 SELECT coalesce(max(id), 0) FROM events;
@@ -60,10 +72,12 @@ SELECT coalesce(max(id), 0) FROM events;
 -- One event; a re-read of the same event conflicts on (ts_ms, hash) and is skipped.
 -- :data arrives as the UTF-8 bytes the parser already has; the CAST stores
 -- them as text without a round trip through a Python str.
+-- :data arrives as the parser's UTF-8 bytes (bytea): decoded by the server.
 INSERT INTO events (hash, ts_ms, type, agent_id, session_id, session_key, thread_key, role,
                     category, confidence, data, file_id, line_offset, ingested_at)
 VALUES (:hash, :ts_ms, :type, :agent_id, :session_id, :session_key, :thread_key, :role,
-        :category, :confidence, CAST(:data AS TEXT), :file_id, :line_offset, :ingested_at)
+        :category, :confidence, CAST(:data AS TEXT), :file_id, :line_offset, :ingested_at)  -- sqlite
+        :category, :confidence, convert_from(:data, 'UTF8'), :file_id, :line_offset, :ingested_at)  -- postgres
 ON CONFLICT (ts_ms, hash) DO NOTHING;
 
 -- name: create_staging
@@ -111,8 +125,10 @@ VALUES (:id, :first_ts_ms, :last_ts_ms, :event_count, :agents, :last_event_type,
         :category_ts_ms, :now, :now)
 ON CONFLICT (id) DO UPDATE SET
     event_count = sessions.event_count + excluded.event_count,
-    first_ts_ms = min(sessions.first_ts_ms, excluded.first_ts_ms),
-    last_ts_ms = max(sessions.last_ts_ms, excluded.last_ts_ms),
+    first_ts_ms = min(sessions.first_ts_ms, excluded.first_ts_ms),  -- sqlite
+    last_ts_ms = max(sessions.last_ts_ms, excluded.last_ts_ms),  -- sqlite
+    first_ts_ms = least(sessions.first_ts_ms, excluded.first_ts_ms),  -- postgres
+    last_ts_ms = greatest(sessions.last_ts_ms, excluded.last_ts_ms),  -- postgres
     last_event_type = CASE WHEN excluded.last_ts_ms >= sessions.last_ts_ms
                            THEN excluded.last_event_type ELSE sessions.last_event_type END,
     last_outcome = CASE WHEN excluded.last_outcome_ts_ms >= coalesce(sessions.last_outcome_ts_ms, excluded.last_outcome_ts_ms)
@@ -120,9 +136,12 @@ ON CONFLICT (id) DO UPDATE SET
     last_outcome_ts_ms = CASE WHEN excluded.last_outcome_ts_ms >= coalesce(sessions.last_outcome_ts_ms, excluded.last_outcome_ts_ms)
                               THEN excluded.last_outcome_ts_ms ELSE sessions.last_outcome_ts_ms END,
     agents = CASE WHEN excluded.agents = '[]' OR excluded.agents = sessions.agents THEN sessions.agents
-                  ELSE (SELECT json_group_array(value) FROM (
-                            SELECT value FROM json_each(sessions.agents)
-                            UNION SELECT value FROM json_each(excluded.agents) ORDER BY value)) END,
+                  ELSE (SELECT json_group_array(value) FROM (  -- sqlite
+                            SELECT value FROM json_each(sessions.agents)  -- sqlite
+                            UNION SELECT value FROM json_each(excluded.agents) ORDER BY value)) END,  -- sqlite
+                  ELSE (SELECT '[' || string_agg(to_json(a.value)::text, ',' ORDER BY a.value COLLATE "C") || ']'  -- postgres
+                        FROM (SELECT value FROM jsonb_array_elements_text(sessions.agents::jsonb)  -- postgres
+                              UNION SELECT value FROM jsonb_array_elements_text(excluded.agents::jsonb)) AS a) END,  -- postgres
     category = CASE WHEN excluded.category IS NOT NULL AND (sessions.category IS NULL
                          OR excluded.category_confidence > sessions.category_confidence
                          OR (excluded.category_confidence = sessions.category_confidence
@@ -149,8 +168,10 @@ ON CONFLICT (session_id, thread_key) DO UPDATE SET
     from_agent = coalesce(session_threads.from_agent, excluded.from_agent),
     to_agent = coalesce(session_threads.to_agent, excluded.to_agent),
     event_count = session_threads.event_count + excluded.event_count,
-    first_ts_ms = min(session_threads.first_ts_ms, excluded.first_ts_ms),
-    last_ts_ms = max(session_threads.last_ts_ms, excluded.last_ts_ms),
+    first_ts_ms = min(session_threads.first_ts_ms, excluded.first_ts_ms),  -- sqlite
+    last_ts_ms = max(session_threads.last_ts_ms, excluded.last_ts_ms),  -- sqlite
+    first_ts_ms = least(session_threads.first_ts_ms, excluded.first_ts_ms),  -- postgres
+    last_ts_ms = greatest(session_threads.last_ts_ms, excluded.last_ts_ms),  -- postgres
     last_event_type = CASE WHEN excluded.last_ts_ms >= session_threads.last_ts_ms
                            THEN excluded.last_event_type ELSE session_threads.last_event_type END,
     last_outcome = CASE WHEN excluded.last_outcome_ts_ms >= coalesce(session_threads.last_outcome_ts_ms, excluded.last_outcome_ts_ms)
@@ -158,16 +179,20 @@ ON CONFLICT (session_id, thread_key) DO UPDATE SET
     last_outcome_ts_ms = CASE WHEN excluded.last_outcome_ts_ms >= coalesce(session_threads.last_outcome_ts_ms, excluded.last_outcome_ts_ms)
                               THEN excluded.last_outcome_ts_ms ELSE session_threads.last_outcome_ts_ms END,
     agents = CASE WHEN excluded.agents = '[]' OR excluded.agents = session_threads.agents THEN session_threads.agents
-                  ELSE (SELECT json_group_array(value) FROM (
-                            SELECT value FROM json_each(session_threads.agents)
-                            UNION SELECT value FROM json_each(excluded.agents) ORDER BY value)) END;
+                  ELSE (SELECT json_group_array(value) FROM (  -- sqlite
+                            SELECT value FROM json_each(session_threads.agents)  -- sqlite
+                            UNION SELECT value FROM json_each(excluded.agents) ORDER BY value)) END  -- sqlite
+                  ELSE (SELECT '[' || string_agg(to_json(a.value)::text, ',' ORDER BY a.value COLLATE "C") || ']'  -- postgres
+                        FROM (SELECT value FROM jsonb_array_elements_text(session_threads.agents::jsonb)  -- postgres
+                              UNION SELECT value FROM jsonb_array_elements_text(excluded.agents::jsonb)) AS a) END  -- postgres;
 
 -- name: update_thread_counts
 -- Thread counts of the sessions a batch touched, from the primary key of
 -- session_threads: a range scan per session, never a table scan.
 UPDATE sessions
 SET thread_count = (SELECT count(*) FROM session_threads t WHERE t.session_id = sessions.id)
-WHERE id IN (SELECT value FROM json_each(:session_ids));
+WHERE id IN (SELECT value FROM json_each(:session_ids))  -- sqlite
+WHERE id IN (SELECT jsonb_array_elements_text(:session_ids::jsonb))  -- postgres;
 
 -- name: events_since
 SELECT * FROM events WHERE id > :after_id ORDER BY id LIMIT :limit;
@@ -181,7 +206,8 @@ ORDER BY id LIMIT :limit;
 -- A session's events, newest first, paging back with :before_id.
 SELECT * FROM events
 WHERE session_key = :session_key AND session_id = :session_id
-  AND (:before_id IS NULL OR id < :before_id)
+  AND (:before_id IS NULL OR id < :before_id)  -- sqlite
+  AND (:before_id::bigint IS NULL OR id < :before_id::bigint)  -- postgres
 ORDER BY id DESC LIMIT :limit;
 
 -- name: latest_event_id
@@ -209,28 +235,43 @@ SELECT file_id, reason, count FROM event_file_bad_lines ORDER BY file_id, reason
 -- A page of sessions, latest activity first. A status is a range of
 -- last_ts_ms (:after_ms < last_ts_ms <= :until_ms) worked out from the clock.
 SELECT * FROM sessions
-WHERE (:after_ms IS NULL OR last_ts_ms > :after_ms)
-  AND (:until_ms IS NULL OR last_ts_ms <= :until_ms)
-  AND (:category IS NULL OR coalesce(category_override, category) = :category)
-  AND (:search IS NULL OR id LIKE '%' || :search || '%'
-       OR coalesce(category_override, category) LIKE '%' || :search || '%'
-       OR agents LIKE '%' || :search || '%')
+WHERE (:after_ms IS NULL OR last_ts_ms > :after_ms)  -- sqlite
+  AND (:until_ms IS NULL OR last_ts_ms <= :until_ms)  -- sqlite
+  AND (:category IS NULL OR coalesce(category_override, category) = :category)  -- sqlite
+  AND (:search IS NULL OR id LIKE '%' || :search || '%'  -- sqlite
+       OR coalesce(category_override, category) LIKE '%' || :search || '%'  -- sqlite
+       OR agents LIKE '%' || :search || '%')  -- sqlite
+WHERE (:after_ms::double precision IS NULL OR last_ts_ms > :after_ms::double precision)  -- postgres
+  AND (:until_ms::double precision IS NULL OR last_ts_ms <= :until_ms::double precision)  -- postgres
+  AND (:category::text IS NULL OR coalesce(category_override, category) = :category::text)  -- postgres
+  AND (:search::text IS NULL OR id LIKE '%' || :search::text || '%'  -- postgres
+       OR coalesce(category_override, category) LIKE '%' || :search::text || '%'  -- postgres
+       OR agents LIKE '%' || :search::text || '%')  -- postgres
 ORDER BY last_ts_ms DESC, id
 LIMIT :limit OFFSET :offset;
 
 -- name: count_sessions
 SELECT count(*) FROM sessions
-WHERE (:after_ms IS NULL OR last_ts_ms > :after_ms)
-  AND (:until_ms IS NULL OR last_ts_ms <= :until_ms)
-  AND (:category IS NULL OR coalesce(category_override, category) = :category)
-  AND (:search IS NULL OR id LIKE '%' || :search || '%'
-       OR coalesce(category_override, category) LIKE '%' || :search || '%'
-       OR agents LIKE '%' || :search || '%');
+WHERE (:after_ms IS NULL OR last_ts_ms > :after_ms)  -- sqlite
+  AND (:until_ms IS NULL OR last_ts_ms <= :until_ms)  -- sqlite
+  AND (:category IS NULL OR coalesce(category_override, category) = :category)  -- sqlite
+  AND (:search IS NULL OR id LIKE '%' || :search || '%'  -- sqlite
+       OR coalesce(category_override, category) LIKE '%' || :search || '%'  -- sqlite
+       OR agents LIKE '%' || :search || '%')  -- sqlite
+WHERE (:after_ms::double precision IS NULL OR last_ts_ms > :after_ms::double precision)  -- postgres
+  AND (:until_ms::double precision IS NULL OR last_ts_ms <= :until_ms::double precision)  -- postgres
+  AND (:category::text IS NULL OR coalesce(category_override, category) = :category::text)  -- postgres
+  AND (:search::text IS NULL OR id LIKE '%' || :search::text || '%'  -- postgres
+       OR coalesce(category_override, category) LIKE '%' || :search::text || '%'  -- postgres
+       OR agents LIKE '%' || :search::text || '%')  -- postgres;
 
 -- name: session_counts_by_status
-SELECT sum(last_ts_ms > :active_ms) AS active,
-       sum(last_ts_ms <= :active_ms AND last_ts_ms > :quiet_ms) AS quiet,
-       sum(last_ts_ms <= :quiet_ms) AS archived
+SELECT sum(last_ts_ms > :active_ms) AS active,  -- sqlite
+       sum(last_ts_ms <= :active_ms AND last_ts_ms > :quiet_ms) AS quiet,  -- sqlite
+       sum(last_ts_ms <= :quiet_ms) AS archived  -- sqlite
+SELECT count(*) FILTER (WHERE last_ts_ms > :active_ms) AS active,  -- postgres
+       count(*) FILTER (WHERE last_ts_ms <= :active_ms AND last_ts_ms > :quiet_ms) AS quiet,  -- postgres
+       count(*) FILTER (WHERE last_ts_ms <= :quiet_ms) AS archived  -- postgres
 FROM sessions;
 
 -- name: get_session

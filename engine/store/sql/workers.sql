@@ -12,15 +12,18 @@ WHERE id = :id AND status IN ('online', 'stopping');
 
 -- name: set_status
 UPDATE workers SET status = :status,
-    stopped_at = CASE WHEN :status = 'offline' THEN :now ELSE stopped_at END
+    stopped_at = CASE WHEN :status = 'offline' THEN :now ELSE stopped_at END  -- sqlite
+    stopped_at = CASE WHEN :status::text = 'offline' THEN :now ELSE stopped_at END  -- postgres
 WHERE id = :id AND status != 'offline';
 
 -- name: list_workers
 SELECT w.*,
-       (SELECT group_concat(c.job_id || '#' || c.chunk_index, ' ')
+       (SELECT group_concat(c.job_id || '#' || c.chunk_index, ' ')  -- sqlite
+       (SELECT string_agg(c.job_id || '#' || c.chunk_index, ' ')  -- postgres
         FROM chunks c WHERE c.worker_id = w.id AND c.status = 'processing') AS current
 FROM workers w
-WHERE (:include_offline OR w.status != 'offline')
+WHERE (:include_offline OR w.status != 'offline')  -- sqlite
+WHERE (:include_offline::boolean OR w.status != 'offline')  -- postgres
 ORDER BY (w.status = 'offline'), w.started_at DESC, w.id
 LIMIT :limit OFFSET :offset;
 

@@ -1,0 +1,27 @@
+"""Named SQL: written once, with only the lines that truly differ tagged per dialect."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import pytest
+
+from queuetop.engine.store import queries
+
+CONCERNS = sorted(entry.name[:-4] for entry in (resources.files("queuetop.engine.store") / "sql").iterdir()
+                  if entry.name.endswith(".sql"))
+
+
+def test_tagged_lines_go_to_their_dialect_only() -> None:
+    text = "SELECT a\nFROM t  -- sqlite\nFROM u  -- postgres\n-- a comment for both\nWHERE x"
+    assert queries.for_dialect(text, "sqlite") == "SELECT a\nFROM t\n-- a comment for both\nWHERE x"
+    assert queries.for_dialect(text, "postgres") == "SELECT a\nFROM u\n-- a comment for both\nWHERE x"
+
+
+@pytest.mark.parametrize("concern", CONCERNS)
+def test_no_loaded_query_keeps_a_tag_or_the_other_dialects_text(concern: str) -> None:
+    for name, query in queries.load(concern).items():
+        assert "-- sqlite" not in query and "-- postgres" not in query, name
+        assert query.postgres and "-- sqlite" not in query.postgres and "-- postgres" not in query.postgres, name
+        assert "json_each" not in query.postgres, f"{concern}.{name}: SQLite's json_each sent to PostgreSQL"
+        assert "jsonb" not in query, f"{concern}.{name}: PostgreSQL's jsonb sent to SQLite"
