@@ -8,6 +8,7 @@ buffer and the change bus. Reads return typed records; actions return an
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -186,6 +187,13 @@ class Queue(Engine):
             chunk = await self.chunk(job_id, chunk_index)
             rows = await self.db.fetchall(JOB_SQL["attempts_of_chunk"], {"chunk_id": chunk.id})
         return [Attempt.from_row(row) for row in rows]
+
+    async def attempt_counts(self, job_ids: Sequence[int]) -> dict[int, int]:
+        """Failed attempts per job for ``job_ids``, in one query (jobs without any are left out)."""
+        if not job_ids:
+            return {}
+        rows = await self.db.fetchall(JOB_SQL["attempt_counts"], {"job_ids": json.dumps(sorted(set(job_ids)))})
+        return {row["job_id"]: row["n"] for row in rows}
 
     async def job_logs(self, job_id: int, *, limit: int = 200, after_id: int = 0) -> list[LogLine]:
         """The newest ``limit`` log lines of a job (after ``after_id``), oldest first."""

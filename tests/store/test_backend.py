@@ -142,3 +142,19 @@ async def test_a_foreign_target_is_refused(tmp_path: Path) -> None:
         conn.execute("CREATE TABLE jobs (x)")
     with pytest.raises(DatabaseError, match="not a queuetop database"):
         await open_store(foreign)
+
+
+async def test_attempt_counts_for_a_page_of_jobs_is_one_query(db_path: Path | str) -> None:
+    from queuetop.engine.api import Queue
+    from queuetop.engine.services import claims
+
+    async with await Queue.open(db_path) as queue:
+        ids = [(await queue.submit("x", chunks=[{}, {}])).job_id for _ in range(3)]
+        got, _ = await claims.claim(queue.db, "w", 10, queue.clock.now())
+        failed = [c for c in got if c.job_id in ids[:2]]
+        await queue.settle([claims.failure(c, "w", "boom", permanent=False, max_retries=3, now=queue.clock.now())
+                            for c in failed])
+        counts = await queue.attempt_counts(ids)
+        assert counts == {ids[0]: 2, ids[1]: 2}
+        assert counts == {j: len(await queue.attempts(j)) for j in ids if await queue.attempts(j)}
+        assert await queue.attempt_counts([]) == {}

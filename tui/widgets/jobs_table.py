@@ -62,6 +62,7 @@ class JobsTable(LiveTable[Job]):
         queue = host(self).queue
         clock = time.monotonic()
         keep: dict[int, tuple[tuple[object, ...], int, float]] = {}
+        asked: list[Job] = []
         for job in jobs:
             signature = (job.status, job.chunks_completed, job.chunks_failed, job.chunks_cancelled)
             cached = self._errors.get(job.id)
@@ -70,7 +71,12 @@ class JobsTable(LiveTable[Job]):
             if fresh and cached is not None:
                 keep[job.id] = cached
             else:
-                keep[job.id] = (signature, len(await queue.attempts(job.id)), clock)
+                asked.append(job)
+        if asked:  # one query for every job that moved, not one per row
+            counts = await queue.attempt_counts([job.id for job in asked])
+            for job in asked:
+                signature = (job.status, job.chunks_completed, job.chunks_failed, job.chunks_cancelled)
+                keep[job.id] = (signature, counts.get(job.id, 0), clock)
         self._errors = keep
         self.stale_jobs.clear()
 

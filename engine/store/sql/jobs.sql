@@ -73,3 +73,10 @@ WHERE a.chunk_id = :chunk_id ORDER BY a.attempt, a.id;
 -- name: job_logs
 SELECT * FROM task_logs WHERE job_id = :job_id AND id > :after_id
 ORDER BY id DESC LIMIT :limit;
+
+-- name: attempt_counts
+-- Failed attempts per job, for a page of jobs at once (the jobs pane's ERR column).
+SELECT c.job_id, count(*) AS n FROM chunk_attempts a JOIN chunks c ON c.id = a.chunk_id
+WHERE c.job_id IN (SELECT value FROM json_each(:job_ids))  -- sqlite
+WHERE c.job_id IN (SELECT jsonb_array_elements_text(:job_ids::jsonb)::bigint)  -- postgres
+GROUP BY c.job_id;
