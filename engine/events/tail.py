@@ -59,7 +59,6 @@ from queuetop.engine.events.follow import (BATCH_LINES, BLOCK_BYTES, GLOB_CHARS,
                                            TrackedFile, head_hash, is_pattern)
 from queuetop.engine.events.ingest import SQL, Committed, StaleOffset, commit_steps
 from queuetop.engine.events.parse import DEFAULT_MAX_LINE_BYTES
-from queuetop.engine.events.sessions import SessionThresholds
 from queuetop.engine.events.steps import run_async
 from queuetop.engine.model.clock import Clock
 from queuetop.engine.store.protocol import Backend
@@ -101,8 +100,9 @@ class Tailer:
 
     ``paths`` are files or glob patterns (``~`` expanded, relative to the
     working directory). A path that does not exist yet is picked up when it
-    appears. ``rules`` and ``thresholds`` default to the built-ins;
-    ``thresholds`` is kept for the callers that show this tailer's sessions.
+    appears. ``rules`` default to the built-ins. (Session status is not the
+    tailer's business: readers classify sessions with their queue's
+    thresholds, see :meth:`queuetop.engine.api.Queue.sessions`.)
     The other keywords are tuning that tests use to make small files behave
     like big ones: ``batch_lines`` and ``block_bytes`` for the in-process
     reader, ``bulk_workers`` (0 turns bulk ingest off), ``bulk_min_bytes``
@@ -110,7 +110,7 @@ class Tailer:
     """
 
     def __init__(self, db: Backend, clock: Clock, paths: list[str], *, rules: EnrichRules | None = None,
-                 thresholds: SessionThresholds | None = None, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+                 max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
                  stat_interval: float = 2.0, batch_lines: int = BATCH_LINES,
                  block_bytes: int = BLOCK_BYTES, bulk_workers: int = BULK_WORKERS,
                  bulk_min_bytes: int = BULK_MIN_BYTES, bulk_chunk_bytes: int = BULK_CHUNK_BYTES) -> None:
@@ -120,7 +120,6 @@ class Tailer:
         self.clock = clock
         self.sources = [os.path.abspath(os.path.expanduser(p)) for p in paths]
         self.rules = rules if rules is not None else EnrichRules.default()
-        self.thresholds = thresholds if thresholds is not None else SessionThresholds()
         self.max_line_bytes = max_line_bytes
         self.stat_interval = stat_interval
         self.batch_lines = batch_lines

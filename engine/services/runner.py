@@ -39,14 +39,12 @@ class Runner:
         if not self.event_paths:
             return None
         from queuetop.engine.events.enrich import EnrichRules
-        from queuetop.engine.events.sessions import SessionThresholds
         from queuetop.engine.events.tail import Tailer
 
         events = self.queue.config.events
         return Tailer(
             self.queue.db, self.queue.clock, self.event_paths,
             rules=EnrichRules.from_config(events.get("rules", [])),
-            thresholds=SessionThresholds.from_config(events.get("thresholds", {})),
             max_line_bytes=int(events.get("max_line_bytes", 1 << 20)),
         )
 
