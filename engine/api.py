@@ -35,7 +35,7 @@ from queuetop.engine.services.engine import Engine
 from queuetop.engine.services.runner import Runner, install_signal_handlers
 from queuetop.engine.services.worker import HANDLER_THREAD_PREFIX
 from queuetop.engine.services.worker import SQL as WORKER_SQL
-from queuetop.engine.store import is_postgres_url, open_store
+from queuetop.engine.store import is_postgres_url, open_store, shown
 from queuetop.engine.store.protocol import Backend
 
 JOB_SQL = jobs.SQL
@@ -345,5 +345,5 @@ class Queue(Engine):
 __all__ = [
     "HANDLER_THREAD_PREFIX", "Attempt", "Chunk", "Config", "ConfigError", "Event", "FileStats", "Job", "LogLine",
     "NotFound", "Queue", "QueuetopError", "Runner", "Schedule", "ScheduleRun", "Session", "SessionState", "SessionThresholds", "Submission",
-    "SubmitResult", "Thread", "UsageError", "Totals", "WorkerInfo", "install_signal_handlers", "is_postgres_url", "load_config", "write_demo_events",
+    "SubmitResult", "Thread", "UsageError", "Totals", "WorkerInfo", "install_signal_handlers", "is_postgres_url", "load_config", "shown", "write_demo_events",
 ]

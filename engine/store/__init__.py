@@ -8,6 +8,7 @@ opens PostgreSQL, anything else is a SQLite file. Callers hold the result as a
 from __future__ import annotations
 
 import os
+from urllib.parse import urlsplit, urlunsplit
 
 from queuetop.engine.store.protocol import Backend
 
@@ -15,6 +16,19 @@ from queuetop.engine.store.protocol import Backend
 def is_postgres_url(target: object) -> bool:
     """True for a ``postgresql://`` (or ``postgres://``) URL."""
     return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
+
+
+def shown(target: object) -> str:
+    """``target`` as it may be shown or logged: a URL's password replaced by ``***``."""
+    text = str(target)
+    if not is_postgres_url(text):
+        return text
+    parts = urlsplit(text)
+    if parts.password is None:
+        return text
+    netloc = parts.netloc.rsplit("@", 1)
+    user = netloc[0].split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
 
 
 async def open_store(target: str | os.PathLike[str]) -> Backend:
@@ -28,4 +42,4 @@ async def open_store(target: str | os.PathLike[str]) -> Backend:
     return await Database.open(target)
 
 
-__all__ = ["Backend", "is_postgres_url", "open_store"]
+__all__ = ["Backend", "is_postgres_url", "open_store", "shown"]

@@ -25,3 +25,16 @@ def test_no_loaded_query_keeps_a_tag_or_the_other_dialects_text(concern: str) ->
         assert query.postgres and "-- sqlite" not in query.postgres and "-- postgres" not in query.postgres, name
         assert "json_each" not in query.postgres, f"{concern}.{name}: SQLite's json_each sent to PostgreSQL"
         assert "jsonb" not in query, f"{concern}.{name}: PostgreSQL's jsonb sent to SQLite"
+
+
+@pytest.mark.parametrize(("target", "expected"), [
+    ("postgresql://queue:s3cret@db.internal:5432/q", "postgresql://queue:***@db.internal:5432/q"),
+    ("postgresql://queue:p%40ss@db/q?sslmode=require", "postgresql://queue:***@db/q?sslmode=require"),
+    ("postgresql://queue@db/q", "postgresql://queue@db/q"),
+    ("postgres://:pw@db/q", "postgres://:***@db/q"),
+    ("/home/me/queuetop.db", "/home/me/queuetop.db"),
+])
+def test_a_url_password_is_never_shown(target: str, expected: str) -> None:
+    from queuetop.engine.store import shown
+
+    assert shown(target) == expected
