@@ -25,7 +25,8 @@ from queuetop.engine.model.changes import CHUNKS, JOBS, QUEUE, WORKERS, Change
 from queuetop.engine.model.clock import Clock
 from queuetop.engine.api import Config
 from queuetop.engine.model.exceptions import QueuetopError
-from queuetop.engine.api import Queue, Runner, Totals, is_postgres_url, shown
+from queuetop.engine.api import Queue, Runner, Totals, is_postgres_url
+from queuetop.engine.api import shown as shown_target
 
 from .live import ALL_TOPICS, LiveUpdates
 from .messages import DataFresh, DataStale, EngineChanged, EventsArrived, LoadFailed
@@ -307,8 +308,8 @@ class QueuetopApp(App[int]):
     def engine_label(self) -> str:
         """What the header says about the engine in this process."""
         if self.demo is not None:
-            return f"demo · {shown(self.db_path)}"
+            return f"demo · {shown_target(self.db_path)}"
         if self._engine_task is not None:
             workers = len(self.runner.workers) if self.runner is not None else 0
-            return f"{workers} worker(s) in this process · {shown(self.db_path)}"
-        return f"no workers in this process · {shown(self.db_path)}"
+            return f"{workers} worker(s) in this process · {shown_target(self.db_path)}"
+        return f"no workers in this process · {shown_target(self.db_path)}"
