@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from queuetop.engine.model.states import ChunkState, JobState, ScheduleKind, WorkerState
+from queuetop.engine.model.states import ChunkState, JobState, OutcomeKind, ScheduleKind, WorkerState
 
 #: A stored row: readable by column name (sqlite3.Row, or the PostgreSQL backend's row).
 Row = Any
@@ -100,14 +100,16 @@ class Attempt:
     chunk_index: int
     attempt: int
     worker_id: str | None
-    outcome: str
+    outcome: OutcomeKind
     error: str | None
     started_at: float | None
     ended_at: float
 
     @classmethod
     def from_row(cls, row: Row) -> "Attempt":
-        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
+        data = {name: row[name] for name in cls.__dataclass_fields__}
+        data["outcome"] = OutcomeKind(data["outcome"])
+        return cls(**data)
 
 
 @dataclass(frozen=True)

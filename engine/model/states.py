@@ -1,12 +1,13 @@
 """Every state and kind, defined once: the CLI, the TUI and the SQL CHECK lists use these names.
 
-Each is a ``str`` enum, so a member equals (and stores as) its name. How a
+Each is a ``str`` enum, so a member equals (and stores as) its name; the
+newer ones are ``StrEnum``s, which also print as their name. How a
 state looks on screen is the TUI's business (``queuetop.tui.format``).
 """
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import Enum, StrEnum
 
 
 class JobState(str, Enum):
@@ -61,7 +62,7 @@ FINISHED_JOB_STATES = frozenset(
 FINISHED_CHUNK_STATES = frozenset({ChunkState.COMPLETED, ChunkState.FAILED, ChunkState.CANCELLED})
 
 
-class OutcomeKind(str, Enum):
+class OutcomeKind(StrEnum):
     """Why an attempt did not succeed: kept with the attempt's error."""
 
     TRANSIENT = "transient"  # timeouts, 5xx, network: retried with back-off
@@ -71,14 +72,14 @@ class OutcomeKind(str, Enum):
     CANCELLED = "cancelled"  # an operator cancelled the chunk while it ran
 
 
-class ScheduleKind(str, Enum):
+class ScheduleKind(StrEnum):
     """What a schedule does when it fires."""
 
     JOB = "job"                  # submits a job of its intent
     MAINTENANCE = "maintenance"  # runs a built-in maintenance task in the process that won
 
 
-class RunStatus(str, Enum):
+class RunStatus(StrEnum):
     """How one firing of a schedule went."""
 
     RUNNING = "running"  # fired, not recorded as ended yet
@@ -86,7 +87,7 @@ class RunStatus(str, Enum):
     ERROR = "error"      # submitting, the task or the job it made failed
 
 
-class CircuitState(str, Enum):
+class CircuitState(StrEnum):
     """An HTTP host's circuit breaker."""
 
     CLOSED = "closed"        # requests go through; failures are counted

@@ -22,7 +22,7 @@ from queuetop.engine.store.protocol import Connection
 from queuetop.engine.model.records import Submission
 from queuetop.engine.services.jobs import insert_job
 from queuetop.engine.services.retry import RetryPolicy
-from queuetop.engine.model.states import ChunkState
+from queuetop.engine.model.states import ChunkState, OutcomeKind
 
 SQL = queries.load("claims")
 
@@ -71,7 +71,7 @@ class Outcome:
     worker_id: str | None = None
     started_at: float | None = None
     # 'transient', 'permanent', 'timed_out', 'lost' or 'cancelled'; None on success
-    kind: str | None = None
+    kind: OutcomeKind | None = None
     error: str | None = None
     run_after: float | None = None
     finished_at: float | None = None
@@ -108,7 +108,7 @@ def failure(
     max_retries: int,
     now: float,
     policy: RetryPolicy = RetryPolicy(),
-    kind: str | None = None,
+    kind: OutcomeKind | str | None = None,
     retry_at: float | None = None,
     rng: random.Random | None = None,
 ) -> Outcome:
@@ -117,7 +117,7 @@ def failure(
     ``retry_at`` overrides the back-off (a rescue retries at once; a server's
     Retry-After names its own time).
     """
-    kind = kind or ("permanent" if permanent else "transient")
+    kind = OutcomeKind(kind) if kind else (OutcomeKind.PERMANENT if permanent else OutcomeKind.TRANSIENT)
     if permanent or RetryPolicy.exhausted(claim.attempt, max_retries):
         return Outcome(claim.chunk_id, claim.lease_token, ChunkState.FAILED, claim.attempt,
                        worker_id, claim.claimed_at, kind, error, finished_at=now)
