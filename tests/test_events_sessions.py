@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
+import session_oracle
 from conftest import scalar
 from queuetop.engine.events import parse as events
 from queuetop.engine.events import sessions
@@ -46,7 +47,7 @@ async def ingest(db: Database, clock: FrozenClock, path: Path, *lines: bytes, **
 
 
 async def consistent(db: Database) -> None:
-    assert await sessions.stored_session_summaries(db) == await sessions.rebuild_sessions_from_events(db)
+    assert await session_oracle.stored_session_summaries(db) == await session_oracle.rebuild_sessions_from_events(db)
 
 
 T0 = int(NOW * 1000) - 2 * MINUTE
@@ -95,7 +96,7 @@ async def test_incremental_batches_equal_one_batch(db: Database, clock, tmp_path
     other = await Database.open(tmp_path / "other.db")  # SQLite: on PostgreSQL, a comparison across backends
     try:
         await ingest(other, clock, tmp_path / "f.ndjson", *lines)  # one transaction
-        assert await sessions.stored_session_summaries(db) == await sessions.stored_session_summaries(other)
+        assert await session_oracle.stored_session_summaries(db) == await session_oracle.stored_session_summaries(other)
     finally:
         await other.close()
     await consistent(db)

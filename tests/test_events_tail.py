@@ -22,6 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import session_oracle
 from conftest import async_wait_until, is_postgres, postgres_schema, query
 from queuetop.engine.events import sessions
 from queuetop.engine.model.clock import FrozenClock
@@ -96,7 +97,7 @@ async def assert_exactly(db: Database, lines: Iterable[bytes]) -> None:
     expected = valid_hashes(lines)
     missing, extra = expected - set(stored), set(stored) - expected
     assert not missing and not extra, f"{len(missing)} missing, {len(extra)} unexpected"
-    assert await sessions.stored_session_summaries(db) == await sessions.rebuild_sessions_from_events(db)
+    assert await session_oracle.stored_session_summaries(db) == await session_oracle.rebuild_sessions_from_events(db)
 
 
 async def stats_for(db: Database, path: Path):
@@ -547,7 +548,7 @@ async def test_bulk_ingest_stores_what_one_process_stores(db: Database, clock, t
     single = await Database.open(tmp_path / "single.db")
     try:
         await tailer(single, clock, path, bulk_workers=0).poll_once()
-        assert await sessions.stored_session_summaries(single) == await sessions.stored_session_summaries(db)
+        assert await session_oracle.stored_session_summaries(single) == await session_oracle.stored_session_summaries(db)
     finally:
         await single.close()
 
