@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import orjson
+import pytest
 
 from conftest import async_wait_until, run_cli, write_config
 from queuetop.engine.api import Queue, SessionState
@@ -53,7 +54,9 @@ async def _tui_statuses(db: Path | str, config_path: Path | None) -> dict[str, s
         return {s.id: s.status for s in table.records}
 
 
-async def test_tui_and_cli_classify_sessions_alike(db_path: Path | str, tmp_path: Path) -> None:
+async def test_tui_and_cli_classify_sessions_alike(db_path: Path | str, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
     await _store_sessions(db_path, tmp_path / "events.ndjson", time.time())
     config = write_config(tmp_path / "queuetop.toml", "[events.thresholds]\nactive_seconds = 1000\n"
                                                       "quiet_seconds = 5000\n")
@@ -72,6 +75,9 @@ async def test_tui_and_cli_classify_sessions_alike(db_path: Path | str, tmp_path
     assert plain.returncode == 0, plain.stderr
     assert {s["id"]: s["status"] for s in json.loads(plain.stdout)} == DEFAULTS
     assert await _tui_statuses(db_path, None) == DEFAULTS
+    # The TUI once took a postgresql:// URL for a file name and made a SQLite
+    # database under ./postgresql:/...: the URL must reach PostgreSQL.
+    assert not (tmp_path / "postgresql:").exists()
 
 
 async def test_queue_reads_thresholds_from_config(db_path: Path | str, tmp_path: Path) -> None:
