@@ -99,13 +99,19 @@ class QueuetopApp(App[int]):
             raise RuntimeError("the queue is opened when the app mounts")
         return self._queue
 
+    def _data_stale(self, reason: str, since: float) -> None:
+        self.post_message(DataStale(reason, since))
+
+    def _data_fresh(self) -> None:
+        self.post_message(DataFresh())
+
     async def on_mount(self) -> None:
         self._queue = await Queue.open(self.db_path, self.config, clock=self.clock)
         self._unsubscribe.append(self.queue.changes.subscribe(self._engine_changed))
         self.live = LiveUpdates(
             data_version=lambda: self.queue.data_version(), refresh=self.refresh_data, clock=self.queue.clock,
-            on_stale=lambda reason, since: self.post_message(DataStale(reason, since)),
-            on_fresh=lambda: self.post_message(DataFresh()), path=self.db_path if isinstance(self.db_path, Path) else None,
+            on_stale=self._data_stale, on_fresh=self._data_fresh,
+            path=self.db_path if isinstance(self.db_path, Path) else None,
         )
         from .screens.dashboard import DashboardScreen
 

@@ -39,7 +39,7 @@ def chunk_ranges(fd: int, start: int, size: int, chunk_bytes: int, max_line: int
     A half-written last line is left to the normal path, and so is
     everything from a boundary that falls inside an over-long line.
     """
-    chunks = []
+    chunks: list[tuple[int, int]] = []
     low = start
     # Start small so that the first commit comes soon (the other worker has
     # nothing to overlap with until then), then grow: a bigger chunk touches

@@ -193,6 +193,7 @@ class Tailer:
         return known
 
     async def _poll_path(self, path: str) -> int:
+        st: os.stat_result | None
         try:
             st = os.stat(path)
             if not stat_module.S_ISREG(st.st_mode):

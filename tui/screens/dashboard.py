@@ -8,6 +8,8 @@ tagged jobs (``space`` tags) or else the job under the cursor.
 
 from __future__ import annotations
 
+from functools import partial
+
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
@@ -184,7 +186,8 @@ class DashboardScreen(LiveScreenBase):
         if not job_ids:
             return
         queue = host(self).queue
-        host(self).act(name, [lambda j=j: call(queue, j) for j in job_ids],
+        steps: list[Callable[[], Awaitable[Any]]] = [partial(call, queue, j) for j in job_ids]
+        host(self).act(name, steps,
                      confirm=confirm(self._describe(job_ids), len(job_ids) > 1), after=self.jobs.clear_tags)
 
     # -- drilling in ----------------------------------------------------------------------
