@@ -43,6 +43,10 @@ class EngineSettings:
     log_flush_entries: int = 100     # ... or when this many entries wait
     log_retention_days: float = 30.0
     scheduler_interval: float = 1.0  # how often due schedules are looked for
+    # What handlers hand back is cut to these many characters, with a marker.
+    max_error_chars: int = 8_000
+    max_log_chars: int = 8_000
+    max_result_chars: int = 20_000
 
     def __post_init__(self) -> None:
         for spec in fields(self):

@@ -243,9 +243,11 @@ async def cmd_workers(queue: Queue, args: argparse.Namespace) -> int:
         _print_json([{**w.as_dict(), "shown_state": w.shown_state(now, queue.stale_display_after).value}
                      for w in workers])
         return 0
-    print(table(["ID", "STATE", "HEARTBEAT", "DONE", "FAILED", "CURRENT"], [
+    print(table(["ID", "STATE", "HEARTBEAT", "DONE", "FAILED", "CURRENT", "ABANDONED"], [
         [w.id, w.shown_state(now, queue.stale_display_after).value, ago(now - w.last_heartbeat) + " ago",
-         w.chunks_done, w.chunks_failed, w.current] for w in workers]))
+         w.chunks_done, w.chunks_failed, w.current,
+         f"{w.abandoned} abandoned thread{'s' if w.abandoned != 1 else ''}" if w.abandoned else None]
+        for w in workers]))
     return 0
 
 
@@ -423,7 +425,8 @@ async def run_engine(args: argparse.Namespace, cfg: config_module.Config, db_pat
     queue = await Queue.open(db_path, cfg)
     try:
         stop = asyncio.Event()
-        install_signal_handlers(stop)
+        # Gone within grace + 5 s of SIGTERM, whatever the database does.
+        install_signal_handlers(stop, deadline=cfg.engine.grace_period + 4.5)
         paths = list(args.events) or list(cfg.events.get("paths", []))
         await Runner(queue, workers=args.workers, concurrency=args.concurrency, event_paths=paths).run(stop)
     finally:

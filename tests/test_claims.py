@@ -110,10 +110,12 @@ async def test_results_are_kept_and_truncated(queue: Queue, clock: FrozenClock) 
     job = (await queue.submit("x", chunks=[{}, {}])).job_id
     small, big = await claim(queue, "w", 2)
     await queue.settle([claims.success(small, "w", {"rows": 12}, clock.now()),
-                        claims.success(big, "w", {"blob": "x" * 10_000}, clock.now())])
+                        claims.success(big, "w", {"blob": "x" * 30_000}, clock.now(), limit=2000)])
     chunks = await queue.chunks(job)
     assert chunks[0].result == {"rows": 12}
-    assert len(chunks[1].result["truncated"]) == claims.RESULT_LIMIT
+    kept = chunks[1].result["truncated"]
+    assert kept.startswith('{"blob": "xxx') and kept.endswith("… [28,012 more characters cut]")
+    assert len(kept) == 2000 + len("… [28,012 more characters cut]")
 
 
 # -- fencing --------------------------------------------------------------------------

@@ -186,6 +186,7 @@ class WorkerInfo:
     last_heartbeat: float
     stopped_at: float | None
     current: str | None  # "job#chunk" of the chunks it holds now
+    abandoned: int = 0  # sync handler threads still running after their chunk timed out
 
     def shown_state(self, now: float, stale_after: float) -> WorkerState:
         """``stale`` for an online worker whose heartbeat is late."""

@@ -23,11 +23,11 @@ from queuetop.engine.model.records import Submission
 from queuetop.engine.services.jobs import insert_job
 from queuetop.engine.services.retry import RetryPolicy
 from queuetop.engine.model.states import ChunkState, OutcomeKind
+from queuetop.engine.model.text import ERROR_LIMIT, RESULT_LIMIT, clean, result_json
 
 SQL = queries.load("claims")
 
 # Kept on the chunk as its result: enough to see what came back, never a dump.
-RESULT_LIMIT = 2000
 
 #: Called inside the transaction that ended a job, with the job's row as it
 #: ended. The scheduler records a scheduled run's outcome this way: it hands
@@ -88,13 +88,13 @@ class Settled:
     fenced_out: int = 0
 
 
-def success(claim: Claim, worker_id: str, result: Any, now: float) -> Outcome:
-    """The outcome of an attempt whose handler returned ``result``."""
-    text = None
-    if result is not None:
-        text = json.dumps(result, default=str)
-        if len(text) > RESULT_LIMIT:
-            text = json.dumps({"truncated": text[:RESULT_LIMIT]})
+def success(claim: Claim, worker_id: str, result: Any, now: float, *, limit: int = RESULT_LIMIT) -> Outcome:
+    """The outcome of an attempt whose handler returned ``result``.
+
+    Raises :class:`~queuetop.engine.model.text.Unstorable` for a result JSON
+    cannot represent (see :func:`~queuetop.engine.model.text.result_json`).
+    """
+    text = None if result is None else result_json(result, limit)
     return Outcome(claim.chunk_id, claim.lease_token, ChunkState.COMPLETED, claim.attempt,
                    worker_id, claim.claimed_at, finished_at=now, result=text)
 
@@ -111,6 +111,7 @@ def failure(
     kind: OutcomeKind | str | None = None,
     retry_at: float | None = None,
     rng: random.Random | None = None,
+    error_limit: int | None = None,
 ) -> Outcome:
     """The outcome of a failed attempt: back to pending with back-off, or failed.
 
@@ -118,6 +119,7 @@ def failure(
     Retry-After names its own time).
     """
     kind = OutcomeKind(kind) if kind else (OutcomeKind.PERMANENT if permanent else OutcomeKind.TRANSIENT)
+    error = clean(error, ERROR_LIMIT if error_limit is None else error_limit)
     if permanent or RetryPolicy.exhausted(claim.attempt, max_retries):
         return Outcome(claim.chunk_id, claim.lease_token, ChunkState.FAILED, claim.attempt,
                        worker_id, claim.claimed_at, kind, error, finished_at=now)

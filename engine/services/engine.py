@@ -55,7 +55,8 @@ class Engine:
         # (PostgreSQL LISTEN/NOTIFY; SQLite workers poll instead).
         db.on_notify(lambda: self.changes.publish(Change.of(JOBS, CHUNKS, source="notify")))
         self.logs = LogBuffer(db, self.clock, interval=self.settings.log_flush_interval,
-                              max_entries=self.settings.log_flush_entries)
+                              max_entries=self.settings.log_flush_entries,
+                              max_chars=self.settings.max_log_chars)
         self._close_hooks: list[Callable[[], Awaitable[None]]] = []
 
     def on_close(self, hook: Callable[[], Awaitable[None]]) -> None:

@@ -15,18 +15,21 @@ from typing import Any
 
 from queuetop.engine.store import queries
 from queuetop.engine.model.clock import Clock
+from queuetop.engine.model.text import LOG_LIMIT, as_text, clean
 from queuetop.engine.store.protocol import Backend as Database
 
 SQL = queries.load("logs")
 log = logging.getLogger("queuetop.engine")
-MESSAGE_LIMIT = 4000
+LEVELS = ("debug", "info", "warning", "error")
 
 
 class LogBuffer:
     """Collects log entries and writes them in one statement per flush."""
 
-    def __init__(self, db: Database, clock: Clock, *, interval: float = 5.0, max_entries: int = 100) -> None:
+    def __init__(self, db: Database, clock: Clock, *, interval: float = 5.0, max_entries: int = 100,
+                 max_chars: int = LOG_LIMIT) -> None:
         self._db = db
+        self.max_chars = max_chars  # a longer line is cut, with a marker saying how much
         self._clock = clock
         self.interval = interval
         self.max_entries = max_entries
@@ -39,7 +42,10 @@ class LogBuffer:
 
     def add(self, job_id: int | None, chunk_id: int | None, worker_id: str | None, level: str, message: str) -> None:
         """Queue one entry; safe from any thread."""
-        entry = [job_id, chunk_id, worker_id, self._clock.now(), level, str(message)[:MESSAGE_LIMIT]]
+        # What a handler logs is untrusted: any object, NUL bytes, lone
+        # surrogates, megabytes; one bad line must not sink the batch.
+        level = level if level in LEVELS else "info"
+        entry = [job_id, chunk_id, worker_id, self._clock.now(), level, clean(as_text(message), self.max_chars)]
         with self._lock:
             self._entries.append(entry)
             full = len(self._entries) >= self.max_entries

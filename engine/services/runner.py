@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import threading
 from collections.abc import Sequence
 
 from queuetop.engine.services import scheduler as periodic
@@ -79,13 +81,37 @@ class Runner:
             log.info("engine stopped")
 
 
-def install_signal_handlers(stop: asyncio.Event) -> None:
-    """SIGTERM and SIGINT ask for a graceful stop."""
+def install_signal_handlers(stop: asyncio.Event, *, deadline: float | None = None) -> None:
+    """SIGTERM and SIGINT ask for a graceful stop; a second one, or ``deadline`` seconds, end the process.
+
+    The graceful stop lets in-flight chunks finish within the grace period
+    and releases the rest; whatever the database does meanwhile (a held lock,
+    a full disk, a server that went away), the process is gone ``deadline``
+    seconds after the first signal. Chunks whose outcome was not written are
+    taken back by the lease fence and the stuck-chunk rescue.
+    """
     loop = asyncio.get_running_loop()
+    state = {"signals": 0}
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, _on_signal, sig, stop)
+        loop.add_signal_handler(sig, _on_signal, sig, stop, state, deadline)
 
 
-def _on_signal(sig: signal.Signals, stop: asyncio.Event) -> None:
-    log.info("received %s: stopping gracefully", signal.Signals(sig).name)
+def _on_signal(sig: signal.Signals, stop: asyncio.Event, state: dict[str, int], deadline: float | None) -> None:
+    name = signal.Signals(sig).name
+    state["signals"] += 1
+    if state["signals"] > 1:
+        _exit_now(f"received {name} again: exiting now", 128 + int(sig))
+    log.info("received %s: stopping gracefully (again to exit at once)", name)
     stop.set()
+    if deadline is not None:
+        # A thread, not the loop: the loop may be what is stuck.
+        timer = threading.Timer(deadline, _exit_now,
+                                (f"still stopping {deadline:g}s after {name}: exiting now", 1))
+        timer.daemon = True
+        timer.start()
+
+
+def _exit_now(message: str, code: int) -> None:
+    log.warning(message)
+    logging.shutdown()
+    os._exit(code)

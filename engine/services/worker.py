@@ -14,6 +14,7 @@ import logging
 import os
 import secrets
 import socket
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +24,9 @@ from queuetop.engine.model.changes import CHUNKS, JOBS, WORKERS, Change
 from queuetop.engine.services.claims import Claim, JobSpec, Outcome
 from queuetop.engine.handlers.context import ChunkContext, ChunkLogger
 from queuetop.engine.model.exceptions import Deferred, PermanentError, RetryAt
-from queuetop.engine.model.states import ChunkState, WorkerState
+from queuetop.engine.model import text
+from queuetop.engine.model.states import ChunkState, OutcomeKind, WorkerState
+from queuetop.engine.model.text import Unstorable
 
 if TYPE_CHECKING:
     from queuetop.engine.services.engine import Engine
@@ -55,12 +58,30 @@ class Worker:
         self._wake = asyncio.Event()
         self._check_leases = asyncio.Event()
         self._shutting_down = False
+        self._give_up_at: float | None = None  # monotonic time after which unwritable outcomes are dropped
         # Sync handlers get threads of their own, one per slot: on the shared
         # default executor (6 threads on 2 cores) they would queue behind each
         # other and spend their timeout waiting.
-        self._threads = ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"{HANDLER_THREAD_PREFIX}{self.id}")
+        self._threads = self._new_pool()
+        self._retired_pools: list[ThreadPoolExecutor] = []
+        # Sync handler calls that outlived their timeout: their threads
+        # cannot be killed, so they are left to finish on their own, each
+        # counted here until it does (shown in the worker's row).
+        self._abandoned: set[asyncio.Future[Any]] = set()
+        # Past this many, the worker stops claiming: a handler that hangs
+        # every time would otherwise leave a thread behind per chunk.
+        self.abandoned_limit = self.concurrency
+        self._abandoned_recorded = 0
         self._unsubscribe = queue.changes.subscribe(self._on_change)
         self.claimed = 0
+
+    def _new_pool(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"{HANDLER_THREAD_PREFIX}{self.id}")
+
+    @property
+    def abandoned(self) -> int:
+        """Sync handler threads still running after their chunk timed out."""
+        return len(self._abandoned)
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -90,7 +111,8 @@ class Worker:
                 await heart
                 await self._set_status(WorkerState.OFFLINE)
                 self._unsubscribe()
-                self._threads.shutdown(wait=False, cancel_futures=True)
+                for pool in (self._threads, *self._retired_pools):
+                    pool.shutdown(wait=False, cancel_futures=True)
                 log.info("worker %s offline", self.id)
 
     async def _claim_loop(self, stop: asyncio.Event) -> None:
@@ -100,6 +122,13 @@ class Worker:
         try:
             while not stop.is_set():
                 free = self.concurrency - len(self._inflight)
+                if self.abandoned >= self.abandoned_limit:
+                    # Each left-behind thread holds memory and maybe a lock;
+                    # past the bound, stop taking work until some end.
+                    if free > 0:
+                        log.warning("worker %s: %d abandoned handler thread(s) still running (limit %d); "
+                                    "not claiming until some finish", self.id, self.abandoned, self.abandoned_limit)
+                    free = 0
                 got = 0
                 if free > 0:
                     try:
@@ -131,6 +160,8 @@ class Worker:
     async def _shutdown(self) -> None:
         """Stop claiming; let in-flight chunks finish in the grace period; release the rest."""
         self._shutting_down = True
+        # Outcomes that cannot be written by then are left to the lease fence.
+        self._give_up_at = time.monotonic() + self.queue.settings.grace_period + 2
         if not self._inflight:
             return
         await self._set_status(WorkerState.STOPPING)
@@ -173,7 +204,7 @@ class Worker:
             if handler.is_async:
                 call = handler.function(ctx)
             else:
-                call = asyncio.get_running_loop().run_in_executor(self._threads, handler.function, ctx)
+                call = await self._start_in_thread(handler.function, ctx)
             timer = asyncio.timeout(spec.timeout)
             try:
                 async with timer:
@@ -181,10 +212,16 @@ class Worker:
             except TimeoutError:
                 if not timer.expired():
                     raise
-                ctx.cancel()  # a sync handler's thread cannot be killed; ask it to stop
+                ctx.cancel()  # async: cancelled outright; sync: asked to stop, and abandoned
+                if not handler.is_async:
+                    self._abandon(call, claim)
                 outcome = self._failure(claim, spec, f"timed out after {spec.timeout:g}s", kind="timed_out")
             else:
-                outcome = claims.success(claim, self.id, result, queue.clock.now())
+                try:
+                    outcome = claims.success(claim, self.id, result, queue.clock.now(),
+                                             limit=queue.settings.max_result_chars)
+                except Unstorable as exc:
+                    outcome = self._failure(claim, spec, str(exc), permanent=True)
         except asyncio.CancelledError:
             ctx.cancel()
             # Cancelled by an operator (the chunk already ended in the
@@ -194,22 +231,62 @@ class Worker:
         except Deferred as exc:
             outcome = Outcome(claim.chunk_id, claim.lease_token, ChunkState.PENDING, claim.attempt,
                               run_after=exc.until, refund=True)
-            log.info("job %d chunk %d deferred: %s", claim.job_id, claim.chunk_index, exc)
+            log.info("job %d chunk %d deferred: %s", claim.job_id, claim.chunk_index, text.message(exc))
         except RetryAt as exc:
-            outcome = self._failure(claim, spec, str(exc), retry_at=exc.at)
+            outcome = self._failure(claim, spec, text.message(exc), retry_at=exc.at)
         except PermanentError as exc:
-            outcome = self._failure(claim, spec, str(exc) or type(exc).__name__, permanent=True)
+            outcome = self._failure(claim, spec, text.message(exc), permanent=True)
         except Exception as exc:  # any other error is transient by definition
-            outcome = self._failure(claim, spec, f"{type(exc).__name__}: {exc}")
+            outcome = self._failure(claim, spec, text.describe(exc))
         finally:
             self._inflight.pop(claim.chunk_id, None)
             self._wake.set()
         if outcome is not None:
             self._outcomes.put_nowait(outcome)
 
+    async def _start_in_thread(self, function: Any, ctx: ChunkContext) -> asyncio.Future[Any]:
+        """Run a sync handler on a pool thread; return once it has started.
+
+        The chunk's timeout is counted from here, never while it waits for a
+        thread (the pool always has a thread per slot: see :meth:`_abandon`).
+        """
+        loop = asyncio.get_running_loop()
+        started = asyncio.Event()
+
+        def run() -> Any:
+            loop.call_soon_threadsafe(started.set)
+            return function(ctx)
+
+        future = loop.run_in_executor(self._threads, run)
+        waiting = asyncio.ensure_future(started.wait())
+        await asyncio.wait({waiting, future}, return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+        return future
+
+    def _abandon(self, call: asyncio.Future[Any], claim: Claim) -> None:
+        """Leave a timed-out sync handler's thread behind and give its slot to a fresh pool.
+
+        The old pool keeps running what it has (its threads end when their
+        handlers return); new work goes to a pool with a thread per slot.
+        """
+        self._abandoned.add(call)
+        call.add_done_callback(self._abandoned_ended)
+        self._retired_pools.append(self._threads)
+        self._threads.shutdown(wait=False)
+        self._threads = self._new_pool()
+        log.warning("job %d chunk %d: sync handler still running after its timeout; its thread is abandoned "
+                    "(%d abandoned thread(s) in worker %s)", claim.job_id, claim.chunk_index, self.abandoned, self.id)
+
+    def _abandoned_ended(self, call: asyncio.Future[Any]) -> None:
+        self._abandoned.discard(call)
+        if not self._abandoned:
+            self._retired_pools.clear()  # shut down already; their last threads have returned
+        self._wake.set()  # a slot may be claimable again
+
     def _failure(self, claim: Claim, spec: JobSpec, error: str, **kw: Any) -> Outcome:
         outcome = claims.failure(claim, self.id, error, max_retries=spec.max_retries, now=self.queue.clock.now(),
-                                 policy=self.queue.retry_policy, permanent=kw.pop("permanent", False), **kw)
+                                 policy=self.queue.retry_policy, permanent=kw.pop("permanent", False),
+                                 error_limit=self.queue.settings.max_error_chars, **kw)
         if outcome.status is ChunkState.FAILED:
             log.warning("job %d chunk %d failed (attempt %d): %s", claim.job_id, claim.chunk_index,
                         claim.attempt, error)
@@ -231,20 +308,61 @@ class Worker:
                     done = True
                     break
                 batch.append(item)
-            delay = 0.05
-            while batch:
-                try:
-                    settled = await self.queue.settle(batch)
-                    break
-                except self.queue.db.Error as exc:  # keep the batch; the database may come back
-                    log.warning("worker %s: settle failed (%s); retrying in %.1fs", self.id, exc, delay)
-                    await asyncio.sleep(delay)
-                    delay = min(5.0, delay * 2)
-            else:
+            await self._write(batch)
+
+    async def _write(self, batch: list[Outcome]) -> None:
+        """Settle ``batch``; a poisoned outcome fails only its own chunk, and nothing retries forever.
+
+        A batch the database refuses as data (PostgreSQL cannot store a NUL,
+        say) is written one outcome at a time, so the good ones land and the
+        bad one fails its chunk with the storage error as its error. A
+        database that is down is retried with back-off until it answers, or,
+        once the worker is stopping, until the grace period is over: then the
+        outcomes are left to the lease fence and the stuck-chunk rescue.
+        """
+        delay = 0.05
+        while batch:
+            try:
+                settled = await self.queue.settle(batch)
+            except self.queue.db.DataError as exc:
+                if len(batch) == 1:
+                    batch = self._poisoned(batch[0], exc)
+                else:
+                    log.warning("worker %s: a settle of %d outcomes was refused (%s); writing them one by one",
+                                self.id, len(batch), text.describe(exc, 300))
+                    for outcome in batch:
+                        await self._write([outcome])
+                    return
+                continue
+            except self.queue.db.Error as exc:  # the database may come back: keep the batch
+                if self._give_up_at is not None and time.monotonic() > self._give_up_at:
+                    log.error("worker %s: %d outcome(s) not written before shutdown (%s); their chunks go back "
+                              "to pending through the lease fence and the stuck-chunk rescue",
+                              self.id, len(batch), text.describe(exc, 300))
+                    return
+                log.warning("worker %s: settle failed (%s); retrying in %.1fs", self.id, text.describe(exc, 300),
+                            delay)
+                await asyncio.sleep(delay)
+                delay = min(5.0, delay * 2)
                 continue
             if settled.fenced_out:
                 log.info("worker %s: %d result(s) discarded: lease lost (cancelled or rescued)",
                          self.id, settled.fenced_out)
+            return
+
+    def _poisoned(self, outcome: Outcome, exc: BaseException) -> list[Outcome]:
+        """What to write instead of an outcome the database refused: its chunk failed, with why."""
+        if outcome.kind is OutcomeKind.PERMANENT and outcome.result is None and outcome.error is not None \
+                and outcome.error.startswith("the database refused this chunk's outcome"):
+            log.error("worker %s: chunk %d's outcome cannot be written at all (%s); left to the stuck-chunk rescue",
+                      self.id, outcome.chunk_id, text.describe(exc, 300))
+            return []
+        error = ("the database refused this chunk's outcome: "
+                 + text.describe(exc, 500).encode("ascii", "backslashreplace").decode("ascii"))
+        log.warning("worker %s: chunk %d: %s", self.id, outcome.chunk_id, error)
+        return [Outcome(outcome.chunk_id, outcome.lease_token, ChunkState.FAILED, outcome.attempt,
+                        outcome.worker_id, outcome.started_at, OutcomeKind.PERMANENT, error,
+                        finished_at=outcome.finished_at or self.queue.clock.now())]
 
     # -- heartbeats and leases ---------------------------------------------------
 
@@ -274,6 +392,9 @@ class Worker:
         async with self.queue.db.transaction() as conn:
             cur = await conn.execute(SQL["heartbeat"], {"id": self.id, "now": self.queue.clock.now()})
             alive = cur.rowcount
+            if alive and self.abandoned != self._abandoned_recorded:
+                await conn.execute(SQL["set_abandoned"], {"id": self.id, "abandoned": self.abandoned})
+                self._abandoned_recorded = self.abandoned
         if alive:
             return
         # Marked offline while we were silent: our chunks went back to

@@ -72,6 +72,9 @@ class Backend(Protocol):
     #: The driver's base error and integrity error: what callers catch, on any backend.
     Error: type[Exception]
     IntegrityError: type[Exception]
+    #: A value the database refuses (text it cannot hold, a number out of range):
+    #: the data's fault, not the database's, so retrying the same write never helps.
+    DataError: type[Exception]
 
     def transaction(self, *, wake: bool = False) -> AbstractAsyncContextManager[Any]: ...
 

@@ -81,7 +81,9 @@ class WorkersTable(LiveTable[WorkerInfo]):
             Text(f"{worker.host}/{worker.pid}", style=row_style, no_wrap=True),
             fmt.state(shown, bold=stale, suffix=" ⚠" if stale else ""),
             Text(beat, style=f"{row_style} bold" if stale else "", no_wrap=True),
-            fmt.clip(worker.current or "-", 12),
+            fmt.clip(worker.current or "-", 12) if not worker.abandoned
+            else Text(f"{worker.abandoned} abandoned thread{'s' if worker.abandoned != 1 else ''}",
+                      style=fmt.colour_of("stale"), no_wrap=True),
             str(worker.chunks_done),
             str(worker.chunks_failed) if worker.chunks_failed else fmt.dim("0"),
         )

@@ -135,6 +135,7 @@ class PostgresDatabase:
     dialect = "postgres"
     Error: type[Exception] = Exception
     IntegrityError: type[Exception] = Exception
+    DataError: type[Exception] = Exception
 
     def __init__(self, url: str, pool: Any) -> None:
         self.path = url
@@ -144,6 +145,7 @@ class PostgresDatabase:
         self._notified: list[Callable[[], None]] = []
         self.Error = psycopg.Error
         self.IntegrityError = psycopg.IntegrityError
+        self.DataError = psycopg.DataError
 
     @classmethod
     async def open(cls, url: str) -> "PostgresDatabase":

@@ -10,6 +10,10 @@ VALUES (:id, :host, :pid, 'online', :concurrency, :now, :now);
 UPDATE workers SET last_heartbeat = :now
 WHERE id = :id AND status IN ('online', 'stopping');
 
+-- name: set_abandoned
+-- How many timed-out sync handler threads the worker has left running.
+UPDATE workers SET abandoned = :abandoned WHERE id = :id;
+
 -- name: set_status
 UPDATE workers SET status = :status,
     stopped_at = CASE WHEN :status = 'offline' THEN :now ELSE stopped_at END  -- sqlite

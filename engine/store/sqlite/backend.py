@@ -195,6 +195,7 @@ class Database:
     # What callers catch, whichever backend they run on.
     Error: type[Exception] = sqlite3.Error
     IntegrityError: type[Exception] = sqlite3.IntegrityError
+    DataError: type[Exception] = sqlite3.DataError
 
     def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection):
         self.path = path
