@@ -184,7 +184,7 @@ async def test_breaker_opens_holds_half_opens_and_closes(tmp_path: Path, server:
         state = await circuit(queue, server.host)
         assert (state.state, state.cooldown, state.half_open_at, state.opens) == \
             (CircuitState.OPEN, 60.0, t0 + 90, 2)
-        assert await attempts() == opened + 1
+        assert await attempts() == opened  # the failed probe tested the host: no attempt spent
 
         clock.set(t0 + 60)  # chunks deferred behind the probe wake up, find it open, wait again
         await asyncio.sleep(0.3)
@@ -199,7 +199,7 @@ async def test_breaker_opens_holds_half_opens_and_closes(tmp_path: Path, server:
         chunks = await queue.chunks(job)
         assert all(c.status.value == "completed" for c in chunks)
         assert server.count() == opened + 1 + 6  # each chunk succeeded with one request
-        assert await attempts() == server.count()  # every attempt was one request
+        assert await attempts() == server.count() - 1  # one request each, the failed probe not counted
         assert (await circuit(queue, server.host)).failures == 0
 
 
@@ -234,4 +234,30 @@ async def test_requests_to_a_failing_host_stay_bounded(tmp_path: Path, server: S
     assert count <= threshold + (concurrency - 1) + (opens - 1), (count, opens)
     assert cooldown == 0.5  # doubled, capped
     assert failed == 0
-    assert attempts == count  # deferred chunks gave their attempts back
+    # deferred chunks gave their attempts back, and so did the failed probes
+    assert attempts == count - (opens - 1)
+
+
+async def test_an_outage_the_breaker_handles_costs_no_chunk_its_retries(tmp_path: Path,
+                                                                       server: ScriptedServer) -> None:
+    """200 chunks against a host that answers 503 for a while, then recovers: every chunk completes."""
+    server.script("/flaky", Answer(503, "down for maintenance"))
+    threshold = 5
+    db = tmp_path / "q.db"
+    http = http_table(server, {"collect.ads": {"path": "/flaky", "timeout": 1, "failure_threshold": threshold,
+                                               "cooldown": 0.2, "max_cooldown": 0.8}})
+    async with running(db, http, concurrency=8, retry_base=0.01, retry_cap=0.05) as queue:
+        job = (await queue.submit("collect.ads", chunks=[{"n": n} for n in range(200)], max_retries=3)).job_id
+
+        async def probes_failed(n: int) -> bool:
+            state = await circuit(queue, server.host)
+            return state is not None and state.opens >= n
+
+        await async_wait_until(lambda: probes_failed(4), timeout=20, message="the outage to outlast three probes")
+        server.script("/flaky", Answer(200, "ok"))  # the host is back
+        await async_wait_until(lambda: job_finished(queue, job), timeout=60, message="the job to end")
+        assert (await queue.job(job)).status.value == "completed"
+        chunks = await queue.chunks(job)
+        assert all(c.status.value == "completed" for c in chunks)
+        assert max(c.attempt for c in chunks) <= 2  # the outage cost at most the one pre-breaker try
+    assert server.count() < 200 + threshold + 8 + 10  # bounded: no retry storm during the outage

@@ -66,7 +66,7 @@ from queuetop.engine.handlers.registry import Registry
 from queuetop.engine.model.changes import ChangeBus
 from queuetop.engine.model.clock import Clock
 from queuetop.engine.model.display import timestamp
-from queuetop.engine.model.exceptions import ConfigError, PermanentError, RetryAt
+from queuetop.engine.model.exceptions import ConfigError, Deferred, PermanentError, RetryAt
 from queuetop.engine.store.protocol import Backend
 
 
@@ -534,6 +534,11 @@ class HttpService:
             raise PermanentHttpError(reply.message)
         if open_until is not None:
             ctx.log.warning(f"circuit for {endpoint.host} is open: no requests until {timestamp(open_until)}")
+        if admission.is_probe:
+            # The probe tested the host, not this chunk: an outage the breaker
+            # handles must cost no chunk its retries, however long it lasts.
+            until = open_until if open_until is not None else self.queue.clock.now() + endpoint.breaker.cooldown
+            raise Deferred(f"{reply.message} (the circuit's probe: not counted as an attempt)", until)
         retry_at = max((t for t in (reply.retry_at, open_until) if t is not None), default=None)
         if retry_at is not None:
             raise RetryAt(reply.message, retry_at)
