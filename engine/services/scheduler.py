@@ -29,6 +29,7 @@ from queuetop.engine.store.protocol import Backend as Database
 from queuetop.engine.model.exceptions import NotFound, UsageError
 from queuetop.engine.model.records import Schedule, ScheduleRun, Submission
 from queuetop.engine.model.states import ScheduleKind
+from queuetop.engine.model.text import describe
 from queuetop.engine.services.jobs import insert_job
 
 if TYPE_CHECKING:
@@ -139,7 +140,7 @@ async def fire(queue: "Engine", schedule: Schedule, *, forced: bool = False) -> 
                 await conn.execute("RELEASE submit")
             except queue.db.Error as exc:
                 await conn.execute("ROLLBACK TO submit")
-                error = f"submit failed: {exc}"
+                error = f"submit failed: {describe(exc)}"
             await _record(conn, schedule.id, run_id, now, job_id, error)
     if schedule.kind is ScheduleKind.MAINTENANCE:
         try:
@@ -147,7 +148,7 @@ async def fire(queue: "Engine", schedule: Schedule, *, forced: bool = False) -> 
             summary = await queue.run_maintenance(schedule.intent)
             log.info("maintenance %s: %s", schedule.name, summary)
         except Exception as exc:  # recorded on the schedule; it stays scheduled
-            error = f"{type(exc).__name__}: {exc}"
+            error = describe(exc)
         async with queue.db.transaction() as conn:
             await _record(conn, schedule.id, run_id, queue.clock.now(), None, error)
     if error:
