@@ -95,7 +95,9 @@ CREATE TABLE workers (
     chunks_failed   INTEGER NOT NULL DEFAULT 0,
     started_at      REAL NOT NULL,
     last_heartbeat  REAL NOT NULL,
-    stopped_at      REAL
+    stopped_at      REAL,
+    -- sync handler threads still running after their chunk timed out
+    abandoned       INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX workers_status ON workers (status, last_heartbeat);
 
