@@ -79,11 +79,15 @@ def configure(conn: sqlite3.Connection) -> None:
 
 def _create_private(path: Path) -> None:
     """Create an empty file that only its owner can read and write."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
     except FileExistsError:
+        if path.is_dir():
+            raise DatabaseError(f"cannot use {path} as a database: it is a folder") from None
         return
+    except OSError as exc:
+        raise DatabaseError(f"cannot create database {path}: {exc.strerror or exc}") from None
     os.close(fd)
 
 
@@ -260,13 +264,20 @@ class Database:
         """Nothing to subscribe to on SQLite: other processes are polled."""
 
 
-async def open_database(target: str | os.PathLike[str]) -> "Database | PostgresDatabase":
-    """Open a SQLite file, or a PostgreSQL database given as a postgresql:// URL."""
+async def open_database(target: str | os.PathLike[str], *, create: bool = True) -> "Database | PostgresDatabase":
+    """Open a SQLite file, or a PostgreSQL database given as a postgresql:// URL.
+
+    ``create=False`` refuses a SQLite file that does not exist (read-only
+    commands must not leave a new database, or its folders, behind).
+    """
     from .pg import PostgresDatabase, is_postgres_url
 
     if is_postgres_url(target):
         return await PostgresDatabase.open(str(target))
-    return await Database.open(target)
+    path = Path(target)
+    if not create and not path.exists():
+        raise DatabaseError(f"no database at {path}")
+    return await Database.open(path)
 
 
 async def _connect(path: Path) -> aiosqlite.Connection:

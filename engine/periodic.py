@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 from croniter import croniter
 
-from . import queries
+from . import config, queries
 from .changes import JOBS, SCHEDULES, Change
 from .clock import Clock
 from .config import ScheduleSpec
 from .db import Database
-from .exceptions import NotFound, UsageError
+from .exceptions import ConfigError, NotFound, UsageError
 from .jobs import Submission, insert_job
 
 if TYPE_CHECKING:
@@ -89,8 +89,11 @@ def next_run(cron: str, after: float) -> float:
 
 
 def check_cron(cron: str) -> None:
-    if not isinstance(cron, str) or not croniter.is_valid(cron):
-        raise UsageError(f"invalid cron expression {cron!r}")
+    """5 fields, 6 with seconds, or an @-alias (see :func:`queuetop.engine.config.check_cron`)."""
+    try:
+        config.check_cron(cron)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
 
 
 async def upsert(db: Database, clock: Clock, spec: ScheduleSpec, kind: str = "job") -> Schedule:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -24,7 +25,21 @@ from .queries import to_psycopg
 log = logging.getLogger("queuetop.engine")
 
 CHANNEL = "queuetop_changes"
-SCHEMA_VERSION = 1
+def _migrations() -> list[tuple[int, str]]:
+    """(version, sql) of migrations/postgres/NNNN_*.sql, in order."""
+    folder = resources.files(__package__).joinpath("migrations", "postgres")
+    if not folder.is_dir():
+        return []
+    found = []
+    for entry in folder.iterdir():
+        match = re.match(r"^(\d{4})_\w+\.sql$", entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.read_text("utf-8")))
+    return sorted(found)
+
+
+# A fresh schema is schema.postgres.sql whole, stamped with the newest migration's number.
+SCHEMA_VERSION = max((number for number, _ in _migrations()), default=1)
 _SCHEMA_LOCK = 0x51544F50  # advisory lock key: "QTOP"
 
 try:
@@ -242,6 +257,13 @@ async def _prepare(url: str) -> None:
                     raise DatabaseError(
                         f"the PostgreSQL schema was written by a newer queuetop (v{version}, this one "
                         f"knows v{SCHEMA_VERSION}); upgrade queuetop, nothing was changed")
+                if version < SCHEMA_VERSION:
+                    async with conn.transaction():
+                        for number, sql in _migrations():
+                            if number > version:
+                                await conn.execute(sql)
+                        await conn.execute("UPDATE queuetop_meta SET value = %s WHERE key = 'schema_version'",
+                                           (str(SCHEMA_VERSION),))
                 return
             if has_jobs:
                 raise DatabaseError("the PostgreSQL schema already has a jobs table that is not queuetop's")

@@ -25,7 +25,7 @@ from .db import Database, open_database
 from .exceptions import NotFound, UsageError
 from .jobs import Attempt, Chunk, Job, Submission
 from .logbuffer import LogBuffer
-from .registry import Registry
+from .registry import Problem, Registry, add_search_path
 from .retry import RetryPolicy
 from .worker import SQL as WORKER_SQL
 from .worker import WorkerInfo
@@ -81,7 +81,16 @@ class Queue:
         self.config = config or Config()
         self.settings = self.config.engine
         self.clock = clock or SystemClock()
-        self.registry = registry or Registry(self.config.handlers)
+        self.handler_problems: list[Problem] = []  # configured targets this process cannot find
+        if registry is None:
+            # Handler modules live beside queuetop.toml (and in handler_path),
+            # not only on the interpreter's path: a console script does not
+            # put the working directory there.
+            folders = [str(self.config.path.resolve().parent)] if self.config.path else [os.getcwd()]
+            add_search_path([*folders, *self.settings.handler_path])
+            registry = Registry(self.config.handlers)
+            self.handler_problems = registry.check()
+        self.registry = registry
         self.retry_policy = RetryPolicy(self.settings.retry_base, self.settings.retry_cap)
         self.changes = ChangeBus()
         self.process_id = f"{socket.gethostname()}-{os.getpid()}"
@@ -94,9 +103,21 @@ class Queue:
 
     @classmethod
     async def open(cls, path: str | os.PathLike[str], config: Config | None = None, *,
-                   clock: Clock | None = None, registry: Registry | None = None) -> "Queue":
-        """Open (creating if needed) the database at ``path``."""
-        return cls(await open_database(path), config, clock=clock, registry=registry)
+                   clock: Clock | None = None, registry: Registry | None = None,
+                   create: bool = True) -> "Queue":
+        """Open the database at ``path`` (a file, or a postgresql:// URL).
+
+        ``create=False`` (read-only commands) refuses a SQLite file that does
+        not exist yet, instead of creating it and its folders.
+        """
+        db = await open_database(path, create=create)
+        try:
+            return cls(db, config, clock=clock, registry=registry)
+        except BaseException:
+            # A bad handler target must not leave the connections (and their
+            # non-daemon threads) open: the process would never exit.
+            await db.close()
+            raise
 
     def on_close(self, hook: Callable[[], Awaitable[None]]) -> None:
         """Have :meth:`close` await ``hook`` first (e.g. the http handler's shared client)."""
@@ -132,19 +153,25 @@ class Queue:
         priority: int = 0,
         timeout: float | None = None,
         on_finalize: str | None = None,
+        max_chunks: int = jobs.MAX_CHUNKS,
     ) -> SubmitResult:
         """Make one job and all its chunks, in one transaction.
 
         Chunks come from ``date_range`` ("2024-01-01..2025-12-31") split every
         ``chunk_days`` days, or from ``chunks`` (a list of params objects), or
-        the job has one chunk with empty params.
+        the job has one chunk with empty params. More than ``max_chunks``
+        chunks is refused as a likely mistake.
         """
         if date_range is not None and chunks is not None:
             raise UsageError("give either a date range or a list of chunks, not both")
         if date_range is not None:
-            chunks = jobs.date_chunks(*jobs.parse_range(date_range), 1 if chunk_days is None else chunk_days)
+            chunks = jobs.date_chunks(*jobs.parse_range(date_range), 1 if chunk_days is None else chunk_days,
+                                      max_chunks=max_chunks)
         elif chunk_days is not None:
             raise UsageError("--chunk-days needs --range")
+        if chunks is not None and len(chunks) > max_chunks:
+            raise UsageError(f"{len(chunks):,} chunks is over the limit of {max_chunks:,}; "
+                             "raise it with --max-chunks N if you mean it")
         sub = Submission(
             intent=intent, chunks=chunks if chunks is not None else ({},), params=params,
             priority=priority, dedupe_key=dedupe_key, on_finalize=on_finalize,
@@ -238,6 +265,22 @@ class Queue:
             paused=await actions.is_paused(self.db),
         )
 
+    async def unrunnable_intents(self) -> dict[str, int]:
+        """Intents with unfinished work that no online worker can run: intent -> jobs waiting.
+
+        A chunk of such an intent stays pending, its attempts untouched,
+        until a process with its handler comes online.
+        """
+        rows = await self.db.fetchall(WORKER_SQL["unrunnable_intents"],
+                                      {"cutoff": self.clock.now() - self.stale_display_after})
+        return {row["intent"]: row["jobs"] for row in rows}
+
+    async def workers_elsewhere(self) -> int:
+        """Online workers with fresh heartbeats in other processes (e.g. a headless engine)."""
+        return await self.db.scalar(WORKER_SQL["online_elsewhere"], {
+            "cutoff": self.clock.now() - self.stale_display_after,
+            "host": socket.gethostname(), "pid": os.getpid()})
+
     @property
     def stale_display_after(self) -> float:
         """A worker whose heartbeat is this late is shown as stale (three missed beats)."""
@@ -285,8 +328,15 @@ class Queue:
         return await periodic.list_runs(self.db, name, limit)
 
     async def add_schedule(self, name: str, cron: str, intent: str, params: Mapping[str, Any] | None = None,
-                           *, active: bool = True) -> periodic.Schedule:
-        """Add (or update) a user schedule that submits a job each time it fires."""
+                           *, active: bool = True, replace: bool = True) -> periodic.Schedule:
+        """Add a user schedule that submits a job each time it fires.
+
+        With ``replace=False`` an existing schedule of that name is an error
+        instead of being overwritten.
+        """
+        periodic.check_cron(cron)  # a bad cron is the first thing to hear about
+        if not replace and any(s.name == name for s in await periodic.list_schedules(self.db)):
+            raise UsageError(f"schedule {name!r} already exists; use --replace to overwrite it")
         schedule = await periodic.upsert(self.db, self.clock, periodic.ScheduleSpec(
             name=name, cron=cron, intent=intent, params=dict(params or {}), active=active))
         self.changes.publish(Change.of(SCHEDULES, source="schedule"))

@@ -10,6 +10,7 @@ their attempt, and marks itself offline.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import secrets
@@ -24,6 +25,7 @@ from .changes import CHUNKS, JOBS, WORKERS, Change
 from .claims import Claim, JobSpec, Outcome
 from .context import ChunkContext, ChunkLogger
 from .exceptions import Deferred, PermanentError, RetryAt
+from .registry import HandlerUnavailable
 from .states import ChunkState, WorkerState
 
 if TYPE_CHECKING:
@@ -53,6 +55,7 @@ class WorkerInfo:
     last_heartbeat: float
     stopped_at: float | None
     current: str | None  # "job#chunk" of the chunks it holds now
+    intents: list[str] | None = None  # what its process can run; None: not recorded (all)
 
     def shown_state(self, now: float, stale_after: float) -> WorkerState:
         """``stale`` for an online worker whose heartbeat is late."""
@@ -64,6 +67,7 @@ class WorkerInfo:
     def from_row(cls, row: sqlite3.Row) -> "WorkerInfo":
         data = dict(row)
         data["status"] = WorkerState(data["status"])
+        data["intents"] = json.loads(data["intents"]) if data.get("intents") else None
         return cls(**data)
 
     def as_dict(self) -> dict[str, Any]:
@@ -103,7 +107,8 @@ class Worker:
         now = self.queue.clock.now()
         async with self.queue.db.transaction() as conn:
             await conn.execute(SQL["register"], {"id": self.id, "host": socket.gethostname(), "pid": os.getpid(),
-                                                 "concurrency": self.concurrency, "now": now})
+                                                 "concurrency": self.concurrency, "now": now,
+                                                 "intents": json.dumps(self.queue.registry.runnable())})
         log.info("worker %s online (concurrency %d)", self.id, self.concurrency)
         self.queue.changes.publish(Change.of(WORKERS, source="worker"))
 
@@ -138,7 +143,8 @@ class Worker:
                 got = 0
                 if free > 0:
                     try:
-                        batch, specs = await claims.claim(self.queue.db, self.id, free, self.queue.clock.now())
+                        batch, specs = await claims.claim(self.queue.db, self.id, free, self.queue.clock.now(),
+                                                          self.queue.registry.runnable())
                         backoff = 0.0
                     except self.queue.db.Error as exc:
                         # Back off instead of hammering a database that errors.
@@ -226,6 +232,13 @@ class Worker:
             # database) or by a lost lease: nothing to write. At shutdown:
             # give the chunk back without spending its attempt.
             outcome = claims.release(claim, queue.clock.now()) if self._shutting_down else None
+        except HandlerUnavailable as exc:
+            # The module is there but does not load here: not the chunk's
+            # fault. Give it back unspent for a process that can run it.
+            if spec.intent in queue.registry.runnable():
+                log.warning("%s; this process stops claiming intent %r", exc, spec.intent)
+                queue.registry.disable(spec.intent, str(exc))
+            outcome = claims.release(claim, queue.clock.now())
         except Deferred as exc:
             outcome = Outcome(claim.chunk_id, claim.lease_token, ChunkState.PENDING, claim.attempt,
                               run_after=exc.until, refund=True)
@@ -307,7 +320,8 @@ class Worker:
 
     async def _heartbeat(self) -> None:
         async with self.queue.db.transaction() as conn:
-            cur = await conn.execute(SQL["heartbeat"], {"id": self.id, "now": self.queue.clock.now()})
+            cur = await conn.execute(SQL["heartbeat"], {"id": self.id, "now": self.queue.clock.now(),
+                                                        "intents": json.dumps(self.queue.registry.runnable())})
             alive = cur.rowcount
         if alive:
             return

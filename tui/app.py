@@ -23,7 +23,7 @@ from textual.screen import Screen
 
 from queuetop.engine.changes import CHUNKS, JOBS, QUEUE, WORKERS, Change
 from queuetop.engine.clock import Clock
-from queuetop.engine.config import Config
+from queuetop.engine.config import Config, display_db, resolve_db
 from queuetop.engine.exceptions import QueuetopError
 from queuetop.engine.queue import Queue, Totals
 
@@ -67,7 +67,8 @@ class QueuetopApp(App[int]):
                  concurrency: int | None = None, event_paths: Sequence[str] = (),
                  demo: Any = None, live: bool = True) -> None:
         super().__init__()
-        self.db_path = Path(db_path)
+        # A postgresql:// URL stays a string: Path() would fold its // into /.
+        self.db_path: Path | str = Path(db_path) if isinstance(db_path, Path) else resolve_db(str(db_path))
         self.config = config or Config()
         self.clock = clock
         self.read_only = read_only
@@ -87,20 +88,41 @@ class QueuetopApp(App[int]):
         self._engine_task: asyncio.Task[None] | None = None
         self._live_task: asyncio.Task[None] | None = None
         self._unsubscribe: list[Callable[[], None]] = []
+        self.startup_error: str | None = None  # why the app could not open its database
+        self.engine_note: str | None = None  # why no workers run here, when that was not asked for
 
     # -- start and stop --------------------------------------------------------------
 
     async def on_mount(self) -> None:
-        self.queue = await Queue.open(self.db_path, self.config, clock=self.clock)
+        try:
+            self.queue = await Queue.open(self.db_path, self.config, clock=self.clock)
+        except QueuetopError as exc:
+            # One line on stderr from launch(), not a traceback over the screen.
+            self.startup_error = str(exc)
+            self.exit(return_code=2)
+            return
         self._unsubscribe.append(self.queue.changes.subscribe(self._engine_changed))
         self.live = LiveUpdates(
             data_version=lambda: self.queue.data_version(), refresh=self.refresh_data, clock=self.queue.clock,
             on_stale=lambda reason, since: self.post_message(DataStale(reason, since)),
-            on_fresh=lambda: self.post_message(DataFresh()), path=self.db_path,
+            on_fresh=lambda: self.post_message(DataFresh()),
+            path=self.db_path if isinstance(self.db_path, Path) else None,
         )
         from .screens.dashboard import DashboardScreen
 
         await self.push_screen(DashboardScreen())
+        if self.engine_wanted and self.engine_workers is None and self.demo is None:
+            # Beside a running engine, watch: its handlers may not be
+            # importable here, and two sets of workers was not asked for.
+            elsewhere = await self.queue.workers_elsewhere()
+            if elsewhere:
+                self.engine_wanted = False
+                self.engine_note = (f"{elsewhere} worker(s) online in other processes; "
+                                    "none in this one (--workers N to run some)")
+        if self.queue.handler_problems:
+            cannot = ", ".join(p.key for p in self.queue.handler_problems)
+            self.notify(f"this process cannot run intent(s) {cannot}: "
+                        f"{self.queue.handler_problems[0].reason}", severity="warning", timeout=20)
         if self.engine_wanted:
             self._start_engine()
         if self.demo is not None:
@@ -300,9 +322,12 @@ class QueuetopApp(App[int]):
 
     def engine_label(self) -> str:
         """What the header says about the engine in this process."""
+        where = display_db(self.db_path)
         if self.demo is not None:
-            return f"demo · {self.db_path}"
+            return f"demo · {where}"
         if self._engine_task is not None:
             workers = len(self.runner.workers) if self.runner is not None else 0
-            return f"{workers} worker(s) in this process · {self.db_path}"
-        return f"no workers in this process · {self.db_path}"
+            return f"{workers} worker(s) in this process · {where}"
+        if self.engine_note is not None:
+            return f"{self.engine_note} · {where}"
+        return f"no workers in this process · {where}"

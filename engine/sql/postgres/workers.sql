@@ -14,3 +14,15 @@ FROM workers w
 WHERE (:include_offline::boolean OR w.status != 'offline')
 ORDER BY (w.status = 'offline'), w.started_at DESC, w.id
 LIMIT :limit OFFSET :offset;
+
+-- name: unrunnable_intents
+SELECT j.intent, count(*) AS jobs
+FROM jobs j
+WHERE j.status IN ('pending', 'running')
+  AND j.chunks_completed + j.chunks_failed + j.chunks_cancelled < j.chunks_total
+  AND NOT EXISTS (
+      SELECT 1 FROM workers w
+      WHERE w.status = 'online' AND w.last_heartbeat >= :cutoff
+        AND (w.intents IS NULL OR w.intents::jsonb ? j.intent))
+GROUP BY j.intent
+ORDER BY j.intent;
