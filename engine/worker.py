@@ -100,15 +100,17 @@ class Worker:
         self._threads = ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"{HANDLER_THREAD_PREFIX}{self.id}")
         self._unsubscribe = queue.changes.subscribe(self._on_change)
         self.claimed = 0
+        self._intents_recorded = "[]"  # what the worker row says this process can run
 
     # -- lifecycle -----------------------------------------------------------
 
     async def register(self) -> None:
         now = self.queue.clock.now()
+        self._intents_recorded = json.dumps(self.queue.registry.runnable())
         async with self.queue.db.transaction() as conn:
             await conn.execute(SQL["register"], {"id": self.id, "host": socket.gethostname(), "pid": os.getpid(),
                                                  "concurrency": self.concurrency, "now": now,
-                                                 "intents": json.dumps(self.queue.registry.runnable())})
+                                                 "intents": self._intents_recorded})
         log.info("worker %s online (concurrency %d)", self.id, self.concurrency)
         self.queue.changes.publish(Change.of(WORKERS, source="worker"))
 
@@ -320,9 +322,12 @@ class Worker:
 
     async def _heartbeat(self) -> None:
         async with self.queue.db.transaction() as conn:
-            cur = await conn.execute(SQL["heartbeat"], {"id": self.id, "now": self.queue.clock.now(),
-                                                        "intents": json.dumps(self.queue.registry.runnable())})
+            cur = await conn.execute(SQL["heartbeat"], {"id": self.id, "now": self.queue.clock.now()})
             alive = cur.rowcount
+            intents = json.dumps(self.queue.registry.runnable())
+            if alive and intents != self._intents_recorded:  # an intent failed to import since
+                await conn.execute(SQL["set_intents"], {"id": self.id, "intents": intents})
+                self._intents_recorded = intents
         if alive:
             return
         # Marked offline while we were silent: our chunks went back to

@@ -7,10 +7,13 @@ VALUES (:id, :host, :pid, 'online', :concurrency, :now, :now, :intents);
 -- name: heartbeat
 -- One UPDATE of the worker's own row. It never inserts: a worker that was
 -- marked offline learns it from the row count and does not come back to life.
--- It also carries the intents the process can still run (one that failed to
--- import at first use is dropped).
-UPDATE workers SET last_heartbeat = :now, intents = :intents
+UPDATE workers SET last_heartbeat = :now
 WHERE id = :id AND status IN ('online', 'stopping');
+
+-- name: set_intents
+-- The intents the worker's process can still run (one whose module failed
+-- to import at first use is dropped).
+UPDATE workers SET intents = :intents WHERE id = :id;
 
 -- name: set_status
 UPDATE workers SET status = :status,
@@ -33,12 +36,13 @@ SELECT status, count(*) AS n FROM workers GROUP BY status;
 SELECT count(*) FROM workers WHERE status = 'online' AND last_heartbeat < :cutoff;
 
 -- name: unrunnable_intents
--- Intents of unfinished jobs with pending chunks that no online worker can
--- run: that work waits for a process with the handler. A worker with NULL
+-- Intents of unfinished jobs that no online worker can run, while some worker
+-- is online: that work waits for a process with the handler. A worker with NULL
 -- intents (recorded before workers said) counts as able to run anything.
 SELECT j.intent, count(*) AS jobs
 FROM jobs j
 WHERE j.status IN ('pending', 'running')
+  AND EXISTS (SELECT 1 FROM workers WHERE status = 'online' AND last_heartbeat >= :cutoff)
   AND j.chunks_completed + j.chunks_failed + j.chunks_cancelled < j.chunks_total
   AND NOT EXISTS (
       SELECT 1 FROM workers w

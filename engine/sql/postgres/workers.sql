@@ -19,6 +19,7 @@ LIMIT :limit OFFSET :offset;
 SELECT j.intent, count(*) AS jobs
 FROM jobs j
 WHERE j.status IN ('pending', 'running')
+  AND EXISTS (SELECT 1 FROM workers WHERE status = 'online' AND last_heartbeat >= :cutoff)
   AND j.chunks_completed + j.chunks_failed + j.chunks_cancelled < j.chunks_total
   AND NOT EXISTS (
       SELECT 1 FROM workers w
