@@ -162,6 +162,14 @@ def test_schedule_add_replace(tmp_path: Path, db_path: Path | str) -> None:
     assert scalar(db_path, "SELECT cron FROM schedules WHERE name = 'n'") == "0 4 * * *"
 
 
+def test_a_url_password_is_never_shown() -> None:
+    from queuetop.engine.config import display_db
+
+    assert display_db("postgresql://app:s3cret@db.internal:5432/q") == "postgresql://app:***@db.internal:5432/q"
+    assert display_db("postgres://app@db/q") == "postgres://app@db/q"
+    assert display_db(Path("/var/q.db")) == "/var/q.db"
+
+
 def test_db_url_forms(tmp_path: Path) -> None:
     """sqlite:///relative and a plain path name the same file; $QUEUETOP_DB is honoured."""
     assert run_cli("submit", "demo.noop", "--db", "sqlite:///rel.db", cwd=tmp_path).returncode == 0
@@ -174,3 +182,49 @@ def test_db_url_forms(tmp_path: Path) -> None:
     assert bad.stderr.splitlines() == ["queuetop: error: $QUEUETOP_DB 'mysql://x@y/z': unsupported database scheme "
                                        "'mysql'; use a file path, sqlite:///PATH or postgresql://…"]
     assert os.listdir(tmp_path) == ["rel.db"] or set(os.listdir(tmp_path)) <= {"rel.db", "rel.db-wal", "rel.db-shm"}
+
+
+# -- the TUI beside a running engine ------------------------------------------------------------
+
+
+async def test_tui_beside_a_running_engine_runs_no_workers(tmp_path: Path, db_path: Path | str,
+                                                           engines: Engines) -> None:
+    """An engine process is online: the TUI watches (no workers) unless --workers N asks for some."""
+    from queuetop.engine.config import Config
+    from queuetop.tui.app import QueuetopApp
+
+    from conftest import async_wait_until
+
+    folder = project(tmp_path / "proj", '"my.collect" = "myjobs:collect"')
+    submit(db_path, tmp_path, "my.collect")  # the database exists before the engine and the TUI open it
+    engines.start(db_path, cwd=folder)
+    await async_wait_until(lambda: scalar(db_path, "SELECT count(*) FROM workers WHERE status = 'online'") == 1,
+                           timeout=20, message=engines.logs)
+
+    watching = QueuetopApp(str(db_path), Config(), engine=True)
+    async with watching.run_test(size=(160, 50)):
+        await watching.settle()
+        assert watching.runner is None
+        assert watching.engine_label().startswith("1 worker(s) online in other processes; none in this one")
+    asked = QueuetopApp(str(db_path), Config(), engine=True, workers=1)
+    async with asked.run_test(size=(160, 50)):
+        await asked.settle()
+        assert asked.runner is not None
+        assert asked.engine_label().startswith("1 worker(s) in this process")
+        await asked.action_quit()
+
+
+async def test_tui_says_which_intents_it_cannot_run(tmp_path: Path, db_path: Path | str,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from queuetop.engine import config as config_module
+    from queuetop.tui.app import QueuetopApp
+
+    folder = project(tmp_path / "proj", '"my.collect" = "gonejobs:collect"')
+    monkeypatch.chdir(tmp_path)
+    app = QueuetopApp(str(db_path), config_module.load(folder / "queuetop.toml"), engine=True, workers=1)
+    async with app.run_test(size=(80, 24)):
+        await app.settle()
+        notes = [n.message for n in app._notifications]
+        assert any("cannot run intent(s) my.collect" in n and "gonejobs" in n for n in notes), notes
+        assert "my.collect" not in app.queue.registry.runnable()
+        await app.action_quit()

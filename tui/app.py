@@ -141,6 +141,12 @@ class QueuetopApp(App[int]):
         """
         await self.ready.wait()
         for _ in range(2):
+            # Messages already posted (an in-process change notice, say) are
+            # handled first: each pump runs call_later callbacks in order.
+            for pump in (self, self.screen):
+                handled = asyncio.Event()
+                pump.call_later(handled.set)
+                await handled.wait()
             await self.workers.wait_for_complete()
             if self.live is not None:
                 await self.live.cycle()
