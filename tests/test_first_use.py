@@ -228,3 +228,36 @@ async def test_tui_says_which_intents_it_cannot_run(tmp_path: Path, db_path: Pat
         assert any("cannot run intent(s) my.collect" in n and "gonejobs" in n for n in notes), notes
         assert "my.collect" not in app.queue.registry.runnable()
         await app.action_quit()
+
+
+# -- the README's first job, as written ------------------------------------------------------------
+
+
+def readme_blocks() -> dict[str, str]:
+    """The fenced blocks of README.md that follow a ``<!-- first-job: NAME -->`` marker."""
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    blocks = {}
+    for part in text.split("<!-- first-job: ")[1:]:
+        name, _, rest = part.partition(" -->")
+        body = rest.split("```", 2)[1]
+        blocks[name] = body.split("\n", 1)[1]  # drop the fence's language tag
+    return blocks
+
+
+def test_the_readme_first_job_runs_as_written(tmp_path: Path, db_path: Path | str, engines: Engines) -> None:
+    blocks = readme_blocks()
+    assert set(blocks) == {"queuetop.toml", "myjobs.py", "commands"}
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    (folder / "queuetop.toml").write_text(blocks["queuetop.toml"])
+    (folder / "myjobs.py").write_text(blocks["myjobs.py"])
+    commands = [line.split("#")[0].split() for line in blocks["commands"].splitlines() if line.strip()]
+    assert commands[0][:2] == ["queuetop", "submit"] and commands[1] == ["queuetop", "--engine-only"]
+    submitted = run_cli(*commands[0][1:], "--db", db_path, cwd=folder)
+    assert submitted.returncode == 0, submitted.stderr
+    job = int(submitted.stdout)
+    engines.start(db_path, cwd=folder)
+    wait_until(lambda: job_status(db_path, job) == "completed", timeout=30, message=engines.logs)
+    assert scalar(db_path, "SELECT chunks_completed FROM jobs WHERE id = 1") == 9  # two years in 90-day chunks
+    listing = run_cli(*commands[3][1:], "--db", db_path, cwd=folder)
+    assert "reports.collect  completed" in listing.stdout
