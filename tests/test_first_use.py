@@ -205,7 +205,7 @@ async def test_tui_beside_a_running_engine_runs_no_workers(tmp_path: Path, db_pa
     async with watching.run_test(size=(160, 50)):
         await watching.settle()
         assert watching.runner is None
-        assert watching.engine_label().startswith("1 worker(s) online in other processes; none in this one")
+        assert watching.engine_label().startswith("watching: 1 worker(s) elsewhere, none here")
     asked = QueuetopApp(str(db_path), Config(), engine=True, workers=1)
     async with asked.run_test(size=(160, 50)):
         await asked.settle()

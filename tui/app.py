@@ -117,8 +117,8 @@ class QueuetopApp(App[int]):
             elsewhere = await self.queue.workers_elsewhere()
             if elsewhere:
                 self.engine_wanted = False
-                self.engine_note = (f"{elsewhere} worker(s) online in other processes; "
-                                    "none in this one (--workers N to run some)")
+                # short: the header has a third of 80 columns for it
+                self.engine_note = f"watching: {elsewhere} worker(s) elsewhere, none here"
         if self.queue.handler_problems:
             cannot = ", ".join(p.key for p in self.queue.handler_problems)
             self.notify(f"this process cannot run intent(s) {cannot}: "
