@@ -100,7 +100,8 @@ CREATE TABLE workers (
     chunks_failed   integer NOT NULL DEFAULT 0,
     started_at      double precision NOT NULL,
     last_heartbeat  double precision NOT NULL,
-    stopped_at      double precision
+    stopped_at      double precision,
+    intents         text  -- JSON list of runnable intents; NULL: all
 );
 CREATE INDEX workers_status ON workers (status, last_heartbeat);
 

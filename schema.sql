@@ -95,7 +95,10 @@ CREATE TABLE workers (
     chunks_failed   INTEGER NOT NULL DEFAULT 0,
     started_at      REAL NOT NULL,
     last_heartbeat  REAL NOT NULL,
-    stopped_at      REAL
+    stopped_at      REAL,
+    -- JSON list of the intents this worker's process can run; NULL: all
+    -- (a worker from before queuetop recorded it)
+    intents         TEXT
 );
 CREATE INDEX workers_status ON workers (status, last_heartbeat);
 

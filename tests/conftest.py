@@ -305,14 +305,15 @@ class Engines:
         self.tmp_path = tmp_path
         self.started: list[Engine] = []
 
-    def start(self, db: Path, *args: str | os.PathLike[str], config: Path | None = None) -> Engine:
+    def start(self, db: Path | str, *args: str | os.PathLike[str], config: Path | None = None,
+              cwd: Path | None = None) -> Engine:
         log_path = self.tmp_path / f"engine-{len(self.started)}.log"
         command = [*queuetop_command(), "--engine-only", "--db", str(db)]
         if config is not None:
             command += ["--config", str(config)]
         command += [str(a) for a in args]
         with open(log_path, "wb") as log_file:
-            popen = subprocess.Popen(command, cwd=self.tmp_path, env=subprocess_env(), stdin=subprocess.DEVNULL,
+            popen = subprocess.Popen(command, cwd=cwd or self.tmp_path, env=subprocess_env(), stdin=subprocess.DEVNULL,
                                      stdout=log_file, stderr=subprocess.STDOUT)
         engine = Engine(popen, log_path)
         self.started.append(engine)
