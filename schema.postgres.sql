@@ -101,6 +101,7 @@ CREATE TABLE workers (
     started_at      double precision NOT NULL,
     last_heartbeat  double precision NOT NULL,
     stopped_at      double precision,
+    intents         text,  -- JSON list of runnable intents; NULL: all
     abandoned       integer NOT NULL DEFAULT 0  -- sync handler threads left running after a timeout
 );
 CREATE INDEX workers_status ON workers (status, last_heartbeat);

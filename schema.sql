@@ -96,6 +96,9 @@ CREATE TABLE workers (
     started_at      REAL NOT NULL,
     last_heartbeat  REAL NOT NULL,
     stopped_at      REAL,
+    -- JSON list of the intents this worker's process can run; NULL: all
+    -- (a worker from before queuetop recorded it)
+    intents         TEXT,
     -- sync handler threads still running after their chunk timed out
     abandoned       INTEGER NOT NULL DEFAULT 0
 );

@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from queuetop.engine.config import Config
+from queuetop.engine.config import Config, display_db, resolve_db
 from queuetop.engine.config import load as load_config
 from queuetop.engine.events import parse as events
 from queuetop.engine.events import sessions
@@ -35,7 +36,7 @@ from queuetop.engine.services.engine import Engine
 from queuetop.engine.services.runner import Runner, install_signal_handlers
 from queuetop.engine.services.worker import HANDLER_THREAD_PREFIX
 from queuetop.engine.services.worker import SQL as WORKER_SQL
-from queuetop.engine.store import is_postgres_url, open_store, shown
+from queuetop.engine.store import is_postgres_url, open_store
 from queuetop.engine.store.protocol import Backend
 
 JOB_SQL = jobs.SQL
@@ -100,9 +101,21 @@ class Queue(Engine):
 
     @classmethod
     async def open(cls, path: str | os.PathLike[str], config: Config | None = None, *,
-                   clock: Clock | None = None, registry: Registry | None = None) -> "Queue":
-        """Open (creating if needed) the database at ``path``."""
-        return cls(await open_store(path), config, clock=clock, registry=registry)
+                   clock: Clock | None = None, registry: Registry | None = None,
+                   create: bool = True) -> "Queue":
+        """Open the database at ``path`` (a file, or a postgresql:// URL).
+
+        ``create=False`` (read-only commands) refuses a SQLite file that does
+        not exist yet, instead of creating it and its folders.
+        """
+        db = await open_store(path, create=create)
+        try:
+            return cls(db, config, clock=clock, registry=registry)
+        except BaseException:
+            # A bad handler target must not leave the connections (and their
+            # non-daemon threads) open: the process would never exit.
+            await db.close()
+            raise
 
     async def __aenter__(self) -> "Queue":
         return self
@@ -125,19 +138,25 @@ class Queue(Engine):
         priority: int = 0,
         timeout: float | None = None,
         on_finalize: str | None = None,
+        max_chunks: int = jobs.MAX_CHUNKS,
     ) -> SubmitResult:
         """Make one job and all its chunks, in one transaction.
 
         Chunks come from ``date_range`` ("2024-01-01..2025-12-31") split every
         ``chunk_days`` days, or from ``chunks`` (a list of params objects), or
-        the job has one chunk with empty params.
+        the job has one chunk with empty params. More than ``max_chunks``
+        chunks is refused as a likely mistake.
         """
         if date_range is not None and chunks is not None:
             raise UsageError("give either a date range or a list of chunks, not both")
         if date_range is not None:
-            chunks = jobs.date_chunks(*jobs.parse_range(date_range), 1 if chunk_days is None else chunk_days)
+            chunks = jobs.date_chunks(*jobs.parse_range(date_range), 1 if chunk_days is None else chunk_days,
+                                      max_chunks=max_chunks)
         elif chunk_days is not None:
             raise UsageError("--chunk-days needs --range")
+        if chunks is not None and len(chunks) > max_chunks:
+            raise UsageError(f"{len(chunks):,} chunks is over the limit of {max_chunks:,}; "
+                             "raise it with --max-chunks N if you mean it")
         sub = Submission(
             intent=intent, chunks=chunks if chunks is not None else ({},), params=params,
             priority=priority, dedupe_key=dedupe_key, on_finalize=on_finalize,
@@ -222,6 +241,22 @@ class Queue(Engine):
             paused=await actions.is_paused(self.db),
         )
 
+    async def unrunnable_intents(self) -> dict[str, int]:
+        """Intents with unfinished work that no online worker can run: intent -> jobs waiting.
+
+        A chunk of such an intent stays pending, its attempts untouched,
+        until a process with its handler comes online.
+        """
+        rows = await self.db.fetchall(WORKER_SQL["unrunnable_intents"],
+                                      {"cutoff": self.clock.now() - self.stale_display_after})
+        return {row["intent"]: row["jobs"] for row in rows}
+
+    async def workers_elsewhere(self) -> int:
+        """Online workers with fresh heartbeats in other processes (e.g. a headless engine)."""
+        return await self.db.scalar(WORKER_SQL["online_elsewhere"], {
+            "cutoff": self.clock.now() - self.stale_display_after,
+            "host": socket.gethostname(), "pid": os.getpid()})
+
     @property
     def stale_display_after(self) -> float:
         """A worker whose heartbeat is this late is shown as stale (three missed beats)."""
@@ -271,8 +306,15 @@ class Queue(Engine):
         return await periodic.list_runs(self.db, name, limit)
 
     async def add_schedule(self, name: str, cron: str, intent: str, params: Mapping[str, Any] | None = None,
-                           *, active: bool = True) -> Schedule:
-        """Add (or update) a user schedule that submits a job each time it fires."""
+                           *, active: bool = True, replace: bool = True) -> Schedule:
+        """Add a user schedule that submits a job each time it fires.
+
+        With ``replace=False`` an existing schedule of that name is an error
+        instead of being overwritten.
+        """
+        periodic.check_cron(cron)  # a bad cron is the first thing to hear about
+        if not replace and any(s.name == name for s in await periodic.list_schedules(self.db)):
+            raise UsageError(f"schedule {name!r} already exists; use --replace to overwrite it")
         schedule = await periodic.upsert(self.db, self.clock, periodic.ScheduleSpec(
             name=name, cron=cron, intent=intent, params=dict(params or {}), active=active))
         self.changes.publish(Change.of(SCHEDULES, source="schedule"))
@@ -345,5 +387,5 @@ class Queue(Engine):
 __all__ = [
     "HANDLER_THREAD_PREFIX", "Attempt", "Chunk", "Config", "ConfigError", "Event", "FileStats", "Job", "LogLine",
     "NotFound", "Queue", "QueuetopError", "Runner", "Schedule", "ScheduleRun", "Session", "SessionState", "SessionThresholds", "Submission",
-    "SubmitResult", "Thread", "UsageError", "Totals", "WorkerInfo", "install_signal_handlers", "is_postgres_url", "load_config", "shown", "write_demo_events",
+    "SubmitResult", "Thread", "UsageError", "Totals", "WorkerInfo", "display_db", "install_signal_handlers", "is_postgres_url", "load_config", "resolve_db", "write_demo_events",
 ]

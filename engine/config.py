@@ -6,7 +6,9 @@ errors, so a typo never silently leaves a default in force.
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -48,13 +50,47 @@ class EngineSettings:
     max_log_chars: int = 8_000
     max_result_chars: int = 20_000
 
+    handler_path: tuple[str, ...] = ()  # more folders to import handler modules from
+
     def __post_init__(self) -> None:
         for spec in fields(self):
-            value = getattr(self, spec.name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ConfigError(f"[engine] {spec.name} must be a number, got {value!r}")
-            if value < 0 or (value == 0 and spec.name != "max_retries"):
-                raise ConfigError(f"[engine] {spec.name} must be positive, got {value!r}")
+            if spec.name == "handler_path":
+                continue
+            check_number(f"[engine] {spec.name}", getattr(self, spec.name),
+                         integer=spec.name in _INTEGER_SETTINGS, minimum=0 if spec.name == "max_retries" else None)
+        path = self.handler_path
+        if not isinstance(path, (list, tuple)) or not all(isinstance(p, str) and p for p in path):
+            raise ConfigError(f"[engine] handler_path must be a list of folder paths, got {path!r}")
+        object.__setattr__(self, "handler_path", tuple(path))
+
+
+# Settings that count things: a fraction there is a mistake, not a setting.
+_INTEGER_SETTINGS = {"concurrency", "workers", "max_retries", "log_flush_entries"}
+
+
+def check_number(name: str, value: object, *, integer: bool = False, minimum: float | None = None,
+                 maximum: float | None = None) -> None:
+    """Refuse a value that is not a finite number in range, naming it.
+
+    ``minimum`` None means "must be positive" (> 0); the message says what
+    was expected and what was given, e.g. ``[engine] concurrency must be an
+    integer ≥ 1, got 2.5``.
+    """
+    kind = "an integer" if integer else "a number"
+    if minimum is None:
+        bound = "≥ 1" if integer else "> 0"
+    else:
+        bound = f"≥ {minimum:g}"
+    if maximum is not None:
+        bound += f" and ≤ {maximum:g}"
+    ok = False
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and (isinstance(value, int) or not integer):
+        number = float(value)
+        ok = math.isfinite(number) and (number > 0 if minimum is None else number >= minimum)
+        if maximum is not None and number > maximum:
+            ok = False
+    if not ok:
+        raise ConfigError(f"{name} must be {kind} {bound}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -88,6 +124,28 @@ class Config:
 _SECTIONS = {"engine", "handlers", "schedules", "maintenance", "events", "http"}
 # [events] is read by the tailer (engine/tail.py, enrich.py, sessions.py) and maintenance.
 _EVENT_KEYS = {"paths", "max_line_bytes", "retention_days", "thresholds", "rules"}
+
+
+CRON_ALIASES = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
+
+
+def check_cron(cron: object, where: str = "") -> None:
+    """Refuse anything but 5 cron fields, 6 with seconds last, or an @-alias such as @daily.
+
+    ``where`` prefixes the message (``"queuetop.toml: schedule 'x': "``).
+    """
+    from croniter import croniter  # only configs and schedule commands need it
+
+    if not isinstance(cron, str):
+        raise ConfigError(f"{where}invalid cron expression {cron!r}: it must be a string")
+    if cron.strip().lower() in CRON_ALIASES:
+        return
+    count = len(cron.split())
+    if count not in (5, 6):
+        raise ConfigError(f"{where}invalid cron expression {cron!r}: {count} fields; expected 5 "
+                          "(minute hour day month weekday), 6 with seconds last, or @daily-style")
+    if not croniter.is_valid(cron):
+        raise ConfigError(f"{where}invalid cron expression {cron!r}")
 
 
 def load(path: str | os.PathLike[str] | None, *, required: bool = False) -> Config:
@@ -125,7 +183,17 @@ def parse(data: dict[str, Any], path: Path | None = None) -> Config:
     bad = set(engine_data) - known
     if bad:
         raise ConfigError(f"{where}: unknown [engine] key(s): {', '.join(sorted(bad))}")
-    engine = EngineSettings(**engine_data)
+    if "handler_path" in engine_data:
+        engine_data = dict(engine_data)
+        raw = engine_data["handler_path"]
+        if not isinstance(raw, list) or not all(isinstance(p, str) and p for p in raw):
+            raise ConfigError(f"{where}: [engine] handler_path must be a list of folder paths, got {raw!r}")
+        base = path.parent if path else Path.cwd()
+        engine_data["handler_path"] = tuple(str((base / p).expanduser()) for p in raw)
+    try:
+        engine = EngineSettings(**engine_data)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
     handlers = _table(data, "handlers", where)
     for key, target in handlers.items():
@@ -137,8 +205,7 @@ def parse(data: dict[str, Any], path: Path | None = None) -> Config:
         if name not in MAINTENANCE_CRONS:
             raise ConfigError(f"{where}: unknown maintenance task {name!r} "
                               f"(known: {', '.join(MAINTENANCE_CRONS)})")
-        if not isinstance(cron, str):
-            raise ConfigError(f"{where}: [maintenance] {name} must be a cron string")
+        check_cron(cron, f"{where}: [maintenance] {name}: ")
         maintenance[name] = cron
 
     schedules = []
@@ -154,8 +221,17 @@ def parse(data: dict[str, Any], path: Path | None = None) -> Config:
         extra = set(entry) - {"name", "cron", "intent", "params", "active"}
         if extra:
             raise ConfigError(f"{where}: unknown [[schedules]] key(s): {', '.join(sorted(extra))}")
+        name = entry["name"]
+        for key in ("name", "intent"):
+            if not isinstance(entry[key], str) or not entry[key].strip():
+                raise ConfigError(f"{where}: [[schedules]] {key} must be a non-empty string, got {entry[key]!r}")
         if not isinstance(entry.get("params", {}), dict):
-            raise ConfigError(f"{where}: schedule {entry['name']!r}: params must be a table")
+            raise ConfigError(f"{where}: schedule {name!r}: params must be a table")
+        if not isinstance(entry.get("active", True), bool):
+            raise ConfigError(f"{where}: schedule {name!r}: active must be true or false, got {entry['active']!r}")
+        check_cron(entry["cron"], f"{where}: schedule {name!r}: ")
+        if name in {s.name for s in schedules}:
+            raise ConfigError(f"{where}: two [[schedules]] are named {name!r}")
         schedules.append(ScheduleSpec(**entry))
 
     events = _table(data, "events", where)
@@ -177,18 +253,45 @@ def _table(data: dict[str, Any], name: str, where: str) -> dict[str, Any]:
     return value
 
 
+SUPPORTED_DB = "a file path, sqlite:///PATH or postgresql://…"
+
+
 def resolve_db(given: str | None) -> Path | str:
-    """The database to open: ``given``, else the default; URLs stay strings."""
-    target = given or os.environ.get("QUEUETOP_DB") or str(default_db_path())
+    """The database to open, from ``--db``, else ``$QUEUETOP_DB``, else the default.
+
+    One rule for the CLI, the engine and the TUI: a plain path or
+    ``sqlite:///path`` is a SQLite file (a :class:`Path`); a
+    ``postgresql://`` (or ``postgres://``) URL stays a string. Any other
+    scheme is an error naming the supported ones, never a file called
+    ``mysql:/...`` in the working directory.
+    """
+    target = given if given is not None else os.environ.get("QUEUETOP_DB") or str(default_db_path())
+    source = "--db" if given is not None else "$QUEUETOP_DB"
+    if not target.strip():
+        raise ConfigError(f"{source} is empty: give {SUPPORTED_DB}")
+    if "\x00" in target:
+        raise ConfigError(f"{source} contains a NUL byte")
     if target.startswith(("postgresql://", "postgres://")):
         return target
+    if target.startswith("sqlite://"):
+        rest = target[len("sqlite://"):]
+        if not rest.startswith("/") or rest == "/":
+            raise ConfigError(f"{source} {target!r}: a SQLite URL is sqlite:///relative/path or sqlite:////absolute/path")
+        return Path(rest[1:]).expanduser()
+    scheme = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", target)
+    if scheme:
+        raise ConfigError(f"{source} {target!r}: unsupported database scheme {scheme.group(1)!r}; "
+                          f"use {SUPPORTED_DB}")
     return Path(target).expanduser()
 
 
 def default_db_path() -> Path:
-    """``$QUEUETOP_DB``, else ``queuetop.db`` in the user's data directory."""
-    env = os.environ.get("QUEUETOP_DB")
-    if env:
-        return Path(env)
+    """``queuetop.db`` in the user's data directory (``$XDG_DATA_HOME`` or ~/.local/share)."""
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
     return Path(base) / "queuetop" / "queuetop.db"
+
+
+def display_db(target: Path | str) -> str:
+    """``target`` as shown to an operator: a URL's password is never printed."""
+    text = str(target)
+    return re.sub(r"^(postgres(?:ql)?://[^:/@]*:)[^@]*@", r"\1***@", text)

@@ -16,145 +16,17 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from queuetop.engine import config as config_module
 from queuetop.engine.api import HANDLER_THREAD_PREFIX, Queue, Runner, install_signal_handlers, write_demo_events
 from queuetop.engine.model.clock import SystemClock
 from queuetop.engine.model.display import ago, duration, table, timestamp
 from queuetop.engine.model.exceptions import QueuetopError, UsageError
+from queuetop import cli_args
 
 log = logging.getLogger("queuetop.engine")
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse, but errors are one line and exit status 2."""
-
-    def error(self, message: str) -> NoReturn:
-        sys.stderr.write(f"queuetop: error: {message}\n")
-        raise SystemExit(2)
-
-
-def _json_arg(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise argparse.ArgumentTypeError(f"invalid JSON {text!r}: {exc.msg} at column {exc.colno}") from None
-
-
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", metavar="PATH", default=argparse.SUPPRESS,
-                        help="database file (default: $QUEUETOP_DB, else ~/.local/share/queuetop/queuetop.db)")
-    parser.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
-                        help="config file (default: ./queuetop.toml when present)")
-
-
-def build_parser() -> Parser:
-    parser = Parser(prog="queuetop", description="A local job-queue monitor with its engine inside.")
-    _common(parser)
-    parser.add_argument("--engine-only", action="store_true",
-                        help="run workers, schedules and maintenance headless (no TUI)")
-    parser.add_argument("--demo", action="store_true",
-                        help="open the TUI on a temporary database with demo jobs, workers and events")
-    parser.add_argument("--read-only", action="store_true", help="TUI: disable every action")
-    parser.add_argument("--no-workers", action="store_true", help="TUI: run no workers in this process")
-    parser.add_argument("--workers", type=int, metavar="N", help="worker tasks in this process")
-    parser.add_argument("--concurrency", type=int, metavar="N", help="chunks each worker runs at once")
-    parser.add_argument("--events", action="append", metavar="PATH", default=[],
-                        help="NDJSON event file or glob to follow (repeatable)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug lines too")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-
-    def command(name: str, help: str, handler: Callable[..., Awaitable[int]], *,
-                needs_db: bool = True) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help, description=help)
-        _common(p)
-        p.set_defaults(handler=handler, needs_db=needs_db)
-        return p
-
-    p = command("submit", "submit a job and print its id", cmd_submit)
-    p.add_argument("intent", help="the intent key of the handler to run")
-    source = p.add_mutually_exclusive_group()
-    source.add_argument("--range", dest="date_range", metavar="A..B", help="date range to split, e.g. 2024-01-01..2025-12-31")
-    source.add_argument("--chunks", metavar="FILE", help="JSON file with a list of chunk params objects ('-' for stdin)")
-    p.add_argument("--chunk-days", type=int, metavar="N", help="days per chunk with --range (default 1)")
-    p.add_argument("--params", type=_json_arg, metavar="JSON", help="job params, a JSON object")
-    p.add_argument("--dedupe-key", metavar="K", help="return the unfinished job with this key instead of a new one")
-    p.add_argument("--max-retries", type=int, metavar="N", help="retries after a transient error (default 3)")
-    p.add_argument("--priority", type=int, default=0, metavar="N", help="higher runs first (default 0)")
-    p.add_argument("--timeout", type=float, metavar="S", help="seconds a chunk may run (default 3600)")
-    p.add_argument("--on-finalize", metavar="INTENT", help="intent to enqueue when the job ends")
-    p.add_argument("--json", action="store_true", help="print {job_id, created} as JSON")
-
-    p = command("jobs", "list jobs, newest first", cmd_jobs)
-    p.add_argument("--status", help="only jobs in this state")
-    p.add_argument("--limit", type=int, default=50, help="how many (default 50)")
-    p.add_argument("--json", action="store_true", help="print JSON")
-
-    p = command("chunks", "list a job's chunks with every failed attempt", cmd_chunks)
-    p.add_argument("job", type=int, help="job id")
-    p.add_argument("--json", action="store_true", help="print JSON")
-
-    p = command("logs", "print a job's log lines", cmd_logs)
-    p.add_argument("job", type=int, help="job id")
-    p.add_argument("--limit", type=int, default=200, help="newest N lines (default 200)")
-    p.add_argument("--json", action="store_true", help="print JSON")
-
-    p = command("workers", "list workers and their heartbeats", cmd_workers)
-    p.add_argument("--json", action="store_true", help="print JSON")
-
-    p = command("circuits", "list HTTP circuit breakers by host (open ones first)", cmd_circuits)
-    p.add_argument("--json", action="store_true", help="print JSON")
-
-    p = command("schedules", "list schedules with their last run", cmd_schedules)
-    p.add_argument("--json", action="store_true", help="print JSON")
-
-    p = command("schedule", "add, enable, disable, run or remove a schedule", cmd_schedule)
-    p.add_argument("action", choices=["add", "enable", "disable", "run", "remove", "runs"], help="what to do")
-    p.add_argument("name", help="schedule name")
-    p.add_argument("cron", nargs="?", help="cron expression (add)")
-    p.add_argument("intent", nargs="?", help="intent to submit each time it fires (add)")
-    p.add_argument("--params", type=_json_arg, metavar="JSON", help="job params (add)")
-    p.add_argument("--json", action="store_true", help="print JSON")
-
-    for name, text in (("retry", "failed chunks of a job (or one chunk) back to pending"),
-                       ("cancel", "cancel a job (or one chunk): pending and running chunks stop"),
-                       ("finalize", "end a job now: unfinished chunks cancelled, final status set")):
-        p = command(name, text, cmd_action)
-        p.add_argument("job", type=int, help="job id")
-        p.add_argument("--chunk", type=int, metavar="N", help="only this chunk index")
-        p.add_argument("--json", action="store_true", help="print JSON")
-
-    for name, text in (("pause", "stop new claims (running chunks finish)"), ("resume", "allow claims again")):
-        p = command(name, text, cmd_pause)
-        p.add_argument("--json", action="store_true", help="print JSON")
-
-    p = command("events", "print stored coordination events, oldest first (or --stats per event file)", cmd_events)
-    p.add_argument("--session", metavar="ID", help="only this work session's events")
-    p.add_argument("--since", type=int, metavar="ID", help="events after this event id (default: the newest --limit)")
-    p.add_argument("--limit", type=int, default=50, help="how many (default 50)")
-    p.add_argument("--follow", action="store_true", help="keep printing new events as they are stored")
-    p.add_argument("--stats", action="store_true", help="per event file: progress, restarts, bad lines by reason")
-    p.add_argument("--json", action="store_true", help="print JSON (one object per line with --follow)")
-
-    p = command("sessions", "list work sessions, latest activity first", cmd_sessions)
-    p.add_argument("--status", type=str.upper, choices=["ACTIVE", "QUIET", "ARCHIVED"], help="only this status")
-    p.add_argument("--search", metavar="TEXT", help="match session id, category or agent")
-    p.add_argument("--limit", type=int, default=50, help="how many (default 50)")
-    p.add_argument("--json", action="store_true", help="print JSON")
-
-    p = command("demo-events", "append realistic demo events to an NDJSON file", cmd_demo_events, needs_db=False)
-    p.add_argument("path", help="the file to append to (created if missing)")
-    p.add_argument("--rate", type=float, default=5.0, help="events per second; 0 for as fast as possible (default 5)")
-    p.add_argument("--count", type=int, metavar="N", help="stop after N events (default: until interrupted)")
-    p.add_argument("--seed", type=int, default=0, help="the same seed writes the same events (default 0)")
-
-    return parser
-
-
-# -- commands ------------------------------------------------------------------
 
 
 def _print_json(value: Any) -> None:
@@ -170,7 +42,7 @@ async def cmd_submit(queue: Queue, args: argparse.Namespace) -> int:
     result = await queue.submit(
         args.intent, chunks=chunks, date_range=args.date_range, chunk_days=args.chunk_days, params=args.params,
         dedupe_key=args.dedupe_key, max_retries=args.max_retries, priority=args.priority, timeout=args.timeout,
-        on_finalize=args.on_finalize,
+        on_finalize=args.on_finalize, max_chunks=args.max_chunks,
     )
     if args.json:
         _print_json({"job_id": result.job_id, "created": result.created})
@@ -181,9 +53,13 @@ async def cmd_submit(queue: Queue, args: argparse.Namespace) -> int:
 
 def _read_chunks(path: str) -> list[Any]:
     try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text("utf-8")
+        data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
     except OSError as exc:
-        raise UsageError(f"cannot read chunks file {path}: {exc.strerror}") from None
+        raise UsageError(f"cannot read chunks file {path}: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"chunks file {path} is not UTF-8 text (byte {exc.start})") from None
     try:
         chunks = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -195,13 +71,17 @@ def _read_chunks(path: str) -> list[Any]:
 
 async def cmd_jobs(queue: Queue, args: argparse.Namespace) -> int:
     jobs = await queue.jobs(status=args.status, limit=args.limit)
+    waiting = await queue.unrunnable_intents()
     if args.json:
-        _print_json([job.as_dict() for job in jobs])
+        _print_json([{**job.as_dict(), "waiting_for_handler": job.intent in waiting and not job.status.finished}
+                     for job in jobs])
         return 0
     now = queue.clock.now()
     print(table(["ID", "INTENT", "STATUS", "DONE", "FAILED", "TOTAL", "LOGS", "AGE"], [
-        [j.id, j.intent, j.status.value, j.chunks_completed, j.chunks_failed, j.chunks_total, j.log_count,
-         ago(now - j.created_at)] for j in jobs]))
+        [j.id, j.intent, j.status.value + (" (waiting)" if j.intent in waiting and not j.status.finished else ""),
+         j.chunks_completed, j.chunks_failed, j.chunks_total, j.log_count, ago(now - j.created_at)] for j in jobs]))
+    for intent, count in waiting.items():
+        print(f"waiting: no worker can run intent {intent} ({count} job{'s' if count != 1 else ''})")
     return 0
 
 
@@ -282,7 +162,8 @@ async def cmd_schedule(queue: Queue, args: argparse.Namespace) -> int:
             raise UsageError("schedule add needs NAME CRON INTENT")
         if args.params is not None and not isinstance(args.params, dict):
             raise UsageError("--params must be a JSON object")
-        result: Any = await queue.add_schedule(args.name, args.cron, args.intent, args.params)
+        result: Any = await queue.add_schedule(args.name, args.cron, args.intent, args.params,
+                                               replace=args.replace)
     elif args.action in ("enable", "disable"):
         result = await queue.set_schedule_active(args.name, args.action == "enable")
     elif args.action == "run":
@@ -420,10 +301,15 @@ async def cmd_demo_events(queue: Queue | None, args: argparse.Namespace) -> int:
     return 0
 
 
-async def run_engine(args: argparse.Namespace, cfg: config_module.Config, db_path: Path) -> int:
+async def run_engine(args: argparse.Namespace, cfg: config_module.Config, db_path: Path | str) -> int:
 
     queue = await Queue.open(db_path, cfg)
     try:
+        if queue.handler_problems:
+            # A headless engine that cannot run what it was configured for is
+            # a deployment mistake: say so now, not when chunks fail.
+            raise config_module.ConfigError(str(queue.handler_problems[0]) + (
+                f" (and {len(queue.handler_problems) - 1} more)" if len(queue.handler_problems) > 1 else ""))
         stop = asyncio.Event()
         # Gone within grace + 5 s of SIGTERM, whatever the database does.
         install_signal_handlers(stop, deadline=cfg.engine.grace_period + 4.5)
@@ -447,17 +333,17 @@ def _setup_logging(verbose: bool) -> None:
 
 def _settings_overrides(args: argparse.Namespace, cfg: config_module.Config) -> config_module.Config:
     changes = {}
-    if getattr(args, "workers", None) is not None:
+    if getattr(args, "workers", None):  # 0 (TUI: run none) is not a worker count to configure
         changes["workers"] = args.workers
     if getattr(args, "concurrency", None) is not None:
         changes["concurrency"] = args.concurrency
     return cfg.with_engine(**changes) if changes else cfg
 
 
-async def _run_command(args: argparse.Namespace, cfg: config_module.Config, db_path: Path) -> int:
+async def _run_command(args: argparse.Namespace, cfg: config_module.Config, db_path: Path | str) -> int:
     if not args.needs_db:
         return await args.handler(None, args)
-    queue = await Queue.open(db_path, cfg)
+    queue = await Queue.open(db_path, cfg, create=not args.reads)
     try:
         return await args.handler(queue, args)
     finally:
@@ -488,10 +374,68 @@ def _leave_stuck_handlers(code: int) -> int:
     os._exit(code)
 
 
+def _check_flags(args: argparse.Namespace) -> None:
+    """Refuse flag combinations that would do something other than what they say."""
+    writes = args.command and not args.reads
+    if args.command == "schedule" and args.action == "runs":
+        writes = False
+    if args.read_only and writes:
+        raise UsageError(f"--read-only cannot be used with '{args.command}', which changes the queue")
+    if args.demo and (args.command or args.engine_only):
+        raise UsageError("--demo opens the TUI on a throwaway database; it cannot be combined with "
+                         + (f"'{args.command}'" if args.command else "--engine-only"))
+    if args.engine_only:
+        if args.command:
+            raise UsageError(f"--engine-only runs the engine; it cannot be combined with '{args.command}'")
+        for flag, given in (("--read-only", args.read_only), ("--no-workers", args.no_workers),
+                            ("--workers 0", args.workers == 0)):
+            if given:
+                raise UsageError(f"--engine-only runs workers; {flag} would leave it doing nothing")
+    if args.command and (args.no_workers or args.workers is not None or args.concurrency is not None
+                         or args.events):
+        raise UsageError(f"--workers, --no-workers, --concurrency and --events are for the TUI and "
+                         f"--engine-only, not '{args.command}'")
+
+
+def build_parser() -> cli_args.Parser:
+    """The command line parser, each subcommand bound to its function here."""
+    return cli_args.build_parser(COMMANDS)
+
+
+# What each subcommand runs, by the name build_parser knows it under.
+COMMANDS = {
+    "cmd_action": cmd_action,
+    "cmd_chunks": cmd_chunks,
+    "cmd_circuits": cmd_circuits,
+    "cmd_demo_events": cmd_demo_events,
+    "cmd_events": cmd_events,
+    "cmd_jobs": cmd_jobs,
+    "cmd_logs": cmd_logs,
+    "cmd_pause": cmd_pause,
+    "cmd_schedule": cmd_schedule,
+    "cmd_schedules": cmd_schedules,
+    "cmd_sessions": cmd_sessions,
+    "cmd_submit": cmd_submit,
+    "cmd_workers": cmd_workers,
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``queuetop`` console script."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # `queuetop jobs | head`: the reader left; that is not an error. Point
+        # stdout at /dev/null so the interpreter's final flush stays quiet.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        _check_flags(args)
         config_path = getattr(args, "config", None)
         cfg = config_module.load(config_path, required=config_path is not None)
         cfg = _settings_overrides(args, cfg)

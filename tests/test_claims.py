@@ -26,7 +26,7 @@ async def claim(queue: Queue, worker: str, limit: int = 1) -> list[Claim]:
 
 async def register(queue: Queue, worker_id: str) -> None:
     async with queue.db.transaction() as conn:
-        await conn.execute(WORKER_SQL["register"], {"id": worker_id, "host": "test", "pid": 1, "concurrency": 1,
+        await conn.execute(WORKER_SQL["register"], {"id": worker_id, "host": "test", "pid": 1, "concurrency": 1, "intents": None,
                                                     "now": queue.clock.now()})
 
 

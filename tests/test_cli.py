@@ -191,7 +191,7 @@ BAD_INPUT: dict[str, tuple[list[str], str]] = {
     "malformed range": (["submit", "x", "--range", "2024-01-01", "--db", "{db}"], "malformed range"),
     "range end before start": (["submit", "x", "--range", "2024-02-01..2024-01-01", "--db", "{db}"], "malformed range"),
     "zero chunk days": (["submit", "x", "--range", "2024-01-01..2024-02-01", "--chunk-days", "0", "--db", "{db}"],
-                        "chunk days must be at least 1"),
+                        "--chunk-days: must be between 1"),
     "range and chunks": (["submit", "x", "--range", "2024-01-01..2024-02-01", "--chunks", "f.json", "--db", "{db}"],
                          "not allowed with argument"),
     "invalid JSON params": (["submit", "x", "--params", "{account: 7}", "--db", "{db}"], "invalid JSON"),
@@ -216,6 +216,66 @@ BAD_INPUT: dict[str, tuple[list[str], str]] = {
                                  "invalid cron expression"),
     "unknown schedule": (["schedule", "run", "nope", "--db", "{db}"], "no schedule 'nope'"),
     "unknown command": (["frobnicate", "--db", "{db}"], "invalid choice"),
+    # numbers: finite, in range, the right kind
+    "timeout nan": (["submit", "x", "--timeout", "nan", "--db", "{db}"], "finite number of seconds"),
+    "timeout inf": (["submit", "x", "--timeout", "inf", "--db", "{db}"], "finite number of seconds"),
+    "timeout zero": (["submit", "x", "--timeout", "0", "--db", "{db}"], "finite number of seconds"),
+    "retries too many": (["submit", "x", "--max-retries", "100000", "--db", "{db}"], "--max-retries: must be between"),
+    "retries negative": (["submit", "x", "--max-retries=-1", "--db", "{db}"], "--max-retries: must be between"),
+    "priority not an integer": (["submit", "x", "--priority", "1e20", "--db", "{db}"], "expected an integer"),
+    "priority overflows": (["submit", "x", "--priority", "99999999999999999999", "--db", "{db}"],
+                           "--priority: must be between"),
+    "chunk days overflow": (["submit", "x", "--range", "2024-01-01..2024-02-01", "--chunk-days", "99999999999999",
+                             "--db", "{db}"], "--chunk-days: must be between"),
+    "range of millions of chunks": (["submit", "x", "--range", "0001-01-01..9999-12-31", "--db", "{db}"],
+                                    "over the limit of 1,000,000"),
+    "chunks file over the limit": (["submit", "x", "--chunks", "{tmp}/three.json", "--max-chunks", "2",
+                                    "--db", "{db}"], "over the limit of 2"),
+    "workers negative": (["--engine-only", "--workers=-1", "--db", "{db}"], "--workers: must be between 0"),
+    "concurrency zero": (["--engine-only", "--concurrency", "0", "--db", "{db}"], "--concurrency: must be between 1"),
+    "jobs limit negative": (["jobs", "--limit=-1", "--db", "{db}"], "--limit: must be between 1"),
+    "events rate nan": (["demo-events", "{tmp}/ev.ndjson", "--rate", "nan"], "finite number"),
+    # files and paths
+    "chunks file not UTF-8": (["submit", "x", "--chunks", "{tmp}/latin1.json", "--db", "{db}"], "is not UTF-8"),
+    "config file not UTF-8": (["jobs", "--config", "{tmp}/latin1.toml", "--db", "{db}"], "cannot read config"),
+    "database folder cannot be created": (["submit", "x", "--db", "{tmp}/notes.txt/sub/q.db"],
+                                          "cannot create database"),
+    "database is a folder": (["submit", "x", "--db", "{tmp}"], "it is a folder"),
+    "read command on a missing database": (["jobs", "--db", "{tmp}/missing/q.db"], "no database at"),
+    "events on a missing database": (["events", "--db", "{tmp}/missing/q.db"], "no database at"),
+    "unsupported scheme": (["jobs", "--db", "mysql://root@localhost/q"], "unsupported database scheme 'mysql'"),
+    "empty --db": (["jobs", "--db", ""], "--db is empty"),
+    "TUI on another program's database": (["--db", "{tmp}/other.db"], "not a queuetop database"),
+    # config values: type-checked, the key named
+    "config fraction for a count": (["jobs", "--config", "{tmp}/fraction.toml", "--db", "{db}"],
+                                    "[engine] concurrency must be an integer ≥ 1, got 2.5"),
+    "config string for a number": (["jobs", "--config", "{tmp}/string.toml", "--db", "{db}"],
+                                   "[engine] poll_interval must be a number > 0, got '1'"),
+    "config infinite number": (["jobs", "--config", "{tmp}/inf.toml", "--db", "{db}"],
+                               "[engine] chunk_timeout must be a number > 0, got inf"),
+    "config active not a boolean": (["jobs", "--config", "{tmp}/active.toml", "--db", "{db}"],
+                                    "active must be true or false, got 'no'"),
+    "config 7-field cron": (["jobs", "--config", "{tmp}/cron7.toml", "--db", "{db}"], "7 fields"),
+    "config handler_path not a list": (["jobs", "--config", "{tmp}/hpath.toml", "--db", "{db}"],
+                                       "handler_path must be a list"),
+    "handler target without a colon": (["--engine-only", "--config", "{tmp}/nocolon.toml", "--db", "{db}"],
+                                       "is not 'package.module:function'"),
+    "handler module missing": (["--engine-only", "--config", "{tmp}/nomodule.toml", "--db", "{db}"],
+                               "no module named 'nosuchmodule'"),
+    # choices and flag conflicts
+    "unknown status": (["jobs", "--status", "bogus", "--db", "{db}"], "invalid choice: 'bogus'"),
+    "read-only submit": (["--read-only", "submit", "x", "--db", "{db}"], "--read-only cannot be used with 'submit'"),
+    "read-only retry": (["--read-only", "retry", "1", "--db", "{db}"], "--read-only cannot be used with 'retry'"),
+    "demo with engine-only": (["--engine-only", "--demo"], "cannot be combined with --engine-only"),
+    "demo with a command": (["--demo", "jobs"], "cannot be combined with 'jobs'"),
+    "engine-only read-only": (["--engine-only", "--read-only", "--db", "{db}"], "--read-only would leave it"),
+    "engine-only no-workers": (["--engine-only", "--no-workers", "--db", "{db}"], "--no-workers would leave it"),
+    "engine-only zero workers": (["--engine-only", "--workers", "0", "--db", "{db}"], "--workers 0 would leave it"),
+    "workers flag on a command": (["--workers", "2", "jobs", "--db", "{db}"], "are for the TUI"),
+    "7-field cron": (["schedule", "add", "n7", "* * * * * * *", "demo.noop", "--db", "{db}"], "7 fields"),
+    "schedule add on an existing name": (["schedule", "add", "nightly", "0 3 * * *", "demo.noop", "--db", "{db}"],
+                                         "already exists; use --replace"),
+    "intent key with a space": (["submit", "bad intent", "--db", "{db}"], "not a valid intent key"),
 }
 
 
@@ -228,11 +288,23 @@ def bad_input_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dic
     (tmp_path / "typo.toml").write_text("[engine]\nconcurency = 4\n")
     (tmp_path / "events-typo.toml").write_text("[events]\nmax_line_byte = 4\n")
     (tmp_path / "notes.txt").write_text("not a database\n" * 100)
+    (tmp_path / "three.json").write_text('[{}, {}, {}]')
+    (tmp_path / "latin1.json").write_bytes('[{"name": "Zoë"}]'.encode("latin-1"))
+    (tmp_path / "latin1.toml").write_bytes('# Zoë\n[engine]\n'.encode("latin-1"))
+    (tmp_path / "fraction.toml").write_text("[engine]\nconcurrency = 2.5\n")
+    (tmp_path / "string.toml").write_text('[engine]\npoll_interval = "1"\n')
+    (tmp_path / "inf.toml").write_text("[engine]\nchunk_timeout = inf\n")
+    (tmp_path / "active.toml").write_text('[[schedules]]\nname = "n"\ncron = "0 3 * * *"\nintent = "x"\nactive = "no"\n')
+    (tmp_path / "cron7.toml").write_text('[[schedules]]\nname = "n"\ncron = "* * * * * * *"\nintent = "x"\n')
+    (tmp_path / "hpath.toml").write_text('[engine]\nhandler_path = "lib"\n')
+    (tmp_path / "nocolon.toml").write_text('[handlers]\n"my.collect" = "myjobs.collect"\n')
+    (tmp_path / "nomodule.toml").write_text('[handlers]\n"my.collect" = "nosuchmodule:collect"\n')
     _other_sqlite(tmp_path / "other.db")
     _newer_queuetop(tmp_path / "newer.db")
     paused = tmp_path / "paused.db"
     ok("pause", "--db", paused, cwd=tmp_path)
     ok("submit", "demo.noop", "--db", db, cwd=tmp_path)
+    ok("schedule", "add", "nightly", "0 3 * * *", "demo.noop", "--db", db, cwd=tmp_path)
     return tmp_path, {"db": str(db), "tmp": str(tmp_path), "paused": str(paused)}
 
 
@@ -265,6 +337,8 @@ def test_bad_input_gets_one_line_and_status_2(bad_input_files: tuple[Path, dict[
                 proc.wait(5)
     assert not problems, "\n\n".join(problems)
     assert {name: (tmp_path / name).read_bytes() for name in protected} == protected  # never modified
+    assert not (tmp_path / "missing").exists()  # read commands create no database and no folder
+    assert not list(tmp_path.glob("mysql*")) and not list(tmp_path.glob("postgres*"))
 
 
 # -- headless means no Textual ----------------------------------------------------------------

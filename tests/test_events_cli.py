@@ -79,6 +79,8 @@ confidence = 0.9
 def test_events_follow_prints_what_arrives(db_path: Path | str, tmp_path: Path, engines: Engines) -> None:
     db = db_path
     run_cli("demo-events", "e.ndjson", "--rate", "0", "--count", "5", "--db", db, cwd=tmp_path)
+    # a read command never creates the database: make it before following it
+    assert run_cli("submit", "demo.noop", "--db", db, cwd=tmp_path).returncode == 0
     follow = subprocess.Popen([*queuetop_command(), "events", "--db", str(db), "--follow", "--json", "--since", "0"],
                               cwd=tmp_path, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True)

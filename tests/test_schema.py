@@ -147,7 +147,9 @@ def _scans_of(plan: list[str], table: str) -> list[str]:
 def test_claim_walks_the_partial_claim_index(db_path: Path) -> None:
     db.prepare(db_path)
     _populate(db_path)
-    plan = _plan(db_path, claims.SQL["claim"], {"worker_id": "w", "now": 50.0, "limit": 8})
+    # as a worker claims: only the intents its process can run
+    plan = _plan(db_path, claims.SQL["claim"], {"worker_id": "w", "now": 50.0, "limit": 8,
+                                                "intents": '["demo.noop", "reports.collect"]'})
     chunk_steps = [step for step in plan if " chunks" in f" {step}"]
     assert chunk_steps, plan
     for step in chunk_steps:

@@ -89,7 +89,7 @@ async def run_steps(db_path: Path, steps: list[tuple[str, int]]) -> None:
                 worker = f"w{workers}"
                 async with queue.db.transaction() as conn:
                     await conn.execute(WORKER_SQL["register"], {"id": worker, "host": "h", "pid": 1,
-                                                                "concurrency": arg, "now": clock.now()})
+                                                                "concurrency": arg, "now": clock.now(), "intents": None})
                 batch, specs = await claims.claim(queue.db, worker, arg, clock.now())
                 for c in batch:
                     assert c.attempt <= specs[c.job_id].max_retries + 1

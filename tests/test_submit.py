@@ -64,7 +64,7 @@ async def test_malformed_range_is_refused(queue: Queue, text: str) -> None:
 
 
 async def test_bad_submissions_are_refused_before_writing(queue: Queue) -> None:
-    with pytest.raises(UsageError, match="at least 1"):
+    with pytest.raises(UsageError, match="chunk days must be an integer ≥ 1"):
         await queue.submit("x", date_range="2024-01-01..2024-01-31", chunk_days=0)
     with pytest.raises(UsageError, match="--chunk-days needs --range"):
         await queue.submit("x", chunk_days=5)
@@ -76,8 +76,17 @@ async def test_bad_submissions_are_refused_before_writing(queue: Queue) -> None:
         await queue.submit("x", chunks=[])
     with pytest.raises(UsageError, match="params must be a JSON object"):
         await queue.submit("x", params=[1, 2])  # type: ignore[arg-type]
-    with pytest.raises(UsageError, match="negative"):
+    with pytest.raises(UsageError, match="max retries must be an integer ≥ 0"):
         await queue.submit("x", max_retries=-1)
+    for timeout in (float("nan"), float("inf"), 0, -1):
+        with pytest.raises(UsageError, match="timeout must be a number > 0"):
+            await queue.submit("x", timeout=timeout)
+    with pytest.raises(UsageError, match="priority must be an integer"):
+        await queue.submit("x", priority=2 ** 70)
+    with pytest.raises(UsageError, match="not a valid intent key"):
+        await queue.submit("reports.collect\n")
+    with pytest.raises(UsageError, match="over the limit of 10"):
+        await queue.submit("x", chunks=[{}] * 11, max_chunks=10)
     with pytest.raises(UsageError, match="intent"):
         await queue.submit("")
     assert await queue.count_jobs() == 0

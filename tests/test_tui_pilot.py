@@ -1,6 +1,7 @@
 """Pilots: press the TUI's keys and check that the engine's state changed.
 
-Each test runs the app on a fresh copy of the fixture database (see
+Tests that take ``any_db`` run on SQLite and on PostgreSQL (the same scene
+built in a new schema). Each test runs the app on a fresh copy of the fixture database (see
 tests/tui_fixtures.py) with a frozen clock and no workers, presses keys and
 waits with ``app.settle()`` (pending actions, page loads, one refresh cycle).
 Jobs on the dashboard, newest first: 7 pending, 6 pending, 5 running,
@@ -20,7 +21,7 @@ from queuetop.tui.screens.job_detail import JobDetailScreen
 from queuetop.tui.widgets.jobs_table import JobsTable
 from queuetop.tui.widgets.stale_banner import StaleBanner
 
-from tui_app import db, fixture_cache, make_app  # noqa: F401 (fixtures)
+from tui_app import any_db, db, fixture_cache, make_app  # noqa: F401 (fixtures)
 from tui_fixtures import SIZE
 
 
@@ -45,8 +46,8 @@ async def statuses(app: QueuetopApp, job_id: int) -> dict[int, str]:
     return {c.chunk_index: c.status.value for c in await app.queue.chunks(job_id)}
 
 
-async def test_retry_makes_the_jobs_failed_chunks_pending(db: Path) -> None:
-    app = make_app()
+async def test_retry_makes_the_jobs_failed_chunks_pending(any_db: Path | str) -> None:
+    app = make_app(any_db)
     async with app.run_test(size=SIZE) as pilot:
         await app.settle()
         assert (await statuses(app, 2))[3] == "failed"
@@ -57,8 +58,8 @@ async def test_retry_makes_the_jobs_failed_chunks_pending(db: Path) -> None:
         assert any("back to pending" in m for m in messages(app))
 
 
-async def test_retry_in_job_detail_retries_the_selected_chunk(db: Path) -> None:
-    app = make_app()
+async def test_retry_in_job_detail_retries_the_selected_chunk(any_db: Path | str) -> None:
+    app = make_app(any_db)
     async with app.run_test(size=SIZE) as pilot:
         await app.settle()
         await press(app, pilot, "j", "j", "enter")
@@ -71,8 +72,8 @@ async def test_retry_in_job_detail_retries_the_selected_chunk(db: Path) -> None:
         assert not isinstance(app.screen, JobDetailScreen)
 
 
-async def test_cancel_asks_then_ends_the_job(db: Path) -> None:
-    app = make_app()
+async def test_cancel_asks_then_ends_the_job(any_db: Path | str) -> None:
+    app = make_app(any_db)
     async with app.run_test(size=SIZE) as pilot:
         await app.settle()
         await press(app, pilot, "j", "j", "c")
@@ -85,8 +86,8 @@ async def test_cancel_asks_then_ends_the_job(db: Path) -> None:
         assert set((await statuses(app, 5)).values()) <= {"completed", "failed", "cancelled"}
 
 
-async def test_finalize_ends_the_job_with_its_final_status(db: Path) -> None:
-    app = make_app()
+async def test_finalize_ends_the_job_with_its_final_status(any_db: Path | str) -> None:
+    app = make_app(any_db)
     async with app.run_test(size=SIZE) as pilot:
         await app.settle()
         await press(app, pilot, "j", "j", "f", "y")
@@ -97,8 +98,8 @@ async def test_finalize_ends_the_job_with_its_final_status(db: Path) -> None:
         assert any("already ended" in m for m in messages(app))
 
 
-async def test_bulk_retry_of_tagged_jobs_asks_first(db: Path) -> None:
-    app = make_app()
+async def test_bulk_retry_of_tagged_jobs_asks_first(any_db: Path | str) -> None:
+    app = make_app(any_db)
     async with app.run_test(size=SIZE) as pilot:
         await app.settle()
         await press(app, pilot, "j", "j", "j", "j", "space", "space")  # tags 3 and 2
@@ -111,8 +112,8 @@ async def test_bulk_retry_of_tagged_jobs_asks_first(db: Path) -> None:
         assert not app.screen.query_one(JobsTable).tagged
 
 
-async def test_pause_stops_claims_and_resume_allows_them(db: Path) -> None:
-    app = make_app()
+async def test_pause_stops_claims_and_resume_allows_them(any_db: Path | str) -> None:
+    app = make_app(any_db)
     async with app.run_test(size=SIZE) as pilot:
         await app.settle()
         await press(app, pilot, "p")
@@ -126,8 +127,8 @@ async def test_pause_stops_claims_and_resume_allows_them(db: Path) -> None:
         assert len(got) == 1
 
 
-async def test_filter_narrows_the_list_and_escape_clears_it(db: Path) -> None:
-    app = make_app()
+async def test_filter_narrows_the_list_and_escape_clears_it(any_db: Path | str) -> None:
+    app = make_app(any_db)
     async with app.run_test(size=SIZE) as pilot:
         await app.settle()
         assert jobs_shown(app) == ["7", "6", "5", "4", "3", "2", "1"]
@@ -137,8 +138,8 @@ async def test_filter_narrows_the_list_and_escape_clears_it(db: Path) -> None:
         assert jobs_shown(app) == ["7", "6", "5", "4", "3", "2", "1"]
 
 
-async def test_read_only_refuses_every_action_and_says_so(db: Path) -> None:
-    app = make_app(read_only=True)
+async def test_read_only_refuses_every_action_and_says_so(any_db: Path | str) -> None:
+    app = make_app(any_db, read_only=True)
     async with app.run_test(size=SIZE) as pilot:
         await app.settle()
         await press(app, pilot, "j", "j", "c", "f", "r", "p")
@@ -148,16 +149,17 @@ async def test_read_only_refuses_every_action_and_says_so(db: Path) -> None:
         assert sum("Read-only" in m for m in messages(app)) == 4
 
 
-async def test_selection_follows_its_job_when_rows_move(db: Path) -> None:
-    app = make_app()
+async def test_selection_follows_its_job_when_rows_move(any_db: Path | str) -> None:
+    app = make_app(any_db)
     async with app.run_test(size=SIZE) as pilot:
         await app.settle()
         await press(app, pilot, "j", "j")
         table = app.screen.query_one(JobsTable)
         assert table.selected_key == "5" and table.cursor_row == 2
-        await app.queue.submit("demo.noop")  # a new job lands on top: in-process change notice
+        new = await app.queue.submit("demo.noop")  # a new job lands on top: in-process change notice
         await app.settle()
-        assert jobs_shown(app)[0] == "8"
+        # (PostgreSQL's sequence may have passed 8: an ON CONFLICT insert spends a value)
+        assert jobs_shown(app)[0] == str(new.job_id) and new.job_id >= 8
         assert table.selected_key == "5" and table.cursor_row == 3
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from textual.pilot import Pilot
 from queuetop.engine.model.clock import FrozenClock
 from queuetop.tui.app import QueuetopApp
 
+from conftest import postgres_schema
 from tui_fixtures import NOW, build, fixture_config
 
 DB_NAME = "queuetop.db"  # relative: the header shows it, so it must not vary
@@ -31,8 +32,11 @@ def fixture_copy(cache: Path, workdir: Path) -> Path:
 
 
 def make_app(db: Path | str = DB_NAME, **kwargs: Any) -> QueuetopApp:
-    """The app as a snapshot sees it: frozen clock, no engine, no animation, no blinking."""
-    app = QueuetopApp(Path(db), fixture_config(), clock=FrozenClock(NOW), **kwargs)
+    """The app as a snapshot sees it: frozen clock, no engine, no animation, no blinking.
+
+    ``db`` is a SQLite path or a postgresql:// URL, as ``--db`` takes it.
+    """
+    app = QueuetopApp(db if isinstance(db, Path) else str(db), fixture_config(), clock=FrozenClock(NOW), **kwargs)
     app.animation_level = "none"
     return app
 
@@ -105,3 +109,16 @@ def db(fixture_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     """A fresh copy of the fixture database for one test, in its own working directory."""
     monkeypatch.chdir(tmp_path)
     return fixture_copy(fixture_cache, tmp_path)
+
+
+@pytest.fixture
+def any_db(backend: str, fixture_cache: Path, tmp_path: Path,
+           monkeypatch: pytest.MonkeyPatch) -> Iterator[Path | str]:
+    """The fixture database on each backend: a SQLite copy, or the same scene built in a new PostgreSQL schema."""
+    monkeypatch.chdir(tmp_path)
+    if backend == "sqlite":
+        yield fixture_copy(fixture_cache, tmp_path)
+        return
+    with postgres_schema("qt_tui") as url:
+        build(url)
+        yield url

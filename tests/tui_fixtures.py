@@ -116,7 +116,7 @@ class Builder:
         self.queue.logs.add(job_id, chunk_id, worker_id, level, message)
 
 
-async def build_dashboard_db(path: Path) -> None:
+async def build_dashboard_db(path: Path | str) -> None:
     """A queue with every job state, a stale and an offline worker, logs and schedules.
 
     Jobs, newest first: 7 pending (fired by a schedule), 6 pending, 5 running
@@ -205,7 +205,10 @@ async def build_dashboard_db(path: Path) -> None:
         b.at(10)
         await queue.run_schedule_now("nightly-ads")
 
-        await add_events(queue, clock, path.with_name(path.name + ".events.ndjson"))
+        # the event file the tailer read goes beside a SQLite file, or in the working directory
+        events_file = (path.with_name(path.name + ".events.ndjson") if isinstance(path, Path)
+                       else Path("fixture.events.ndjson"))
+        await add_events(queue, clock, events_file)
         await add_circuits(queue, clock)
 
         await b.heartbeat(ALPHA, at=2)
@@ -260,7 +263,7 @@ async def add_circuits(queue: Queue, clock: FrozenClock) -> None:
     await breaker.failed(admission, settings, "HTTP 503: service unavailable", intents=())
 
 
-def build(path: Path) -> Path:
-    """Build the dashboard fixture at ``path`` (from sync code); returns ``path``."""
+def build(path: Path | str) -> Path | str:
+    """Build the dashboard fixture at ``path``, a file or a postgresql:// URL (from sync code)."""
     asyncio.run(build_dashboard_db(path))
     return path

@@ -21,12 +21,10 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
+from queuetop.engine.api import Config, Queue, Runner, Totals, display_db, resolve_db
 from queuetop.engine.model.changes import CHUNKS, JOBS, QUEUE, WORKERS, Change
 from queuetop.engine.model.clock import Clock
-from queuetop.engine.api import Config
 from queuetop.engine.model.exceptions import QueuetopError
-from queuetop.engine.api import Queue, Runner, Totals, is_postgres_url
-from queuetop.engine.api import shown as shown_target
 
 from .live import ALL_TOPICS, LiveUpdates
 from .messages import DataFresh, DataStale, EngineChanged, EventsArrived, LoadFailed
@@ -68,8 +66,8 @@ class QueuetopApp(App[int]):
                  concurrency: int | None = None, event_paths: Sequence[str] = (),
                  demo: Any = None, live: bool = True) -> None:
         super().__init__()
-        # A postgresql:// URL stays a string: as a Path it would name a SQLite file.
-        self.db_path: str | Path = str(db_path) if is_postgres_url(str(db_path)) else Path(db_path)
+        # A postgresql:// URL stays a string: Path() would fold its // into /.
+        self.db_path: Path | str = Path(db_path) if isinstance(db_path, Path) else resolve_db(str(db_path))
         self.config = config or Config()
         self.clock = clock
         self.read_only = read_only
@@ -89,6 +87,8 @@ class QueuetopApp(App[int]):
         self._engine_task: asyncio.Task[None] | None = None
         self._live_task: asyncio.Task[None] | None = None
         self._unsubscribe: list[Callable[[], None]] = []
+        self.startup_error: str | None = None  # why the app could not open its database
+        self.engine_note: str | None = None  # why no workers run here, when that was not asked for
 
     # -- start and stop --------------------------------------------------------------
 
@@ -106,7 +106,13 @@ class QueuetopApp(App[int]):
         self.post_message(DataFresh())
 
     async def on_mount(self) -> None:
-        self._queue = await Queue.open(self.db_path, self.config, clock=self.clock)
+        try:
+            self._queue = await Queue.open(self.db_path, self.config, clock=self.clock)
+        except QueuetopError as exc:
+            # One line on stderr from launch(), not a traceback over the screen.
+            self.startup_error = str(exc)
+            self.exit(return_code=2)
+            return
         self._unsubscribe.append(self.queue.changes.subscribe(self._engine_changed))
         self.live = LiveUpdates(
             data_version=lambda: self.queue.data_version(), refresh=self.refresh_data, clock=self.queue.clock,
@@ -116,6 +122,18 @@ class QueuetopApp(App[int]):
         from .screens.dashboard import DashboardScreen
 
         await self.push_screen(DashboardScreen())
+        if self.engine_wanted and self.engine_workers is None and self.demo is None:
+            # Beside a running engine, watch: its handlers may not be
+            # importable here, and two sets of workers was not asked for.
+            elsewhere = await self.queue.workers_elsewhere()
+            if elsewhere:
+                self.engine_wanted = False
+                # short: the header has a third of 80 columns for it
+                self.engine_note = f"watching: {elsewhere} worker(s) elsewhere, none here"
+        if self.queue.handler_problems:
+            cannot = ", ".join(p.key for p in self.queue.handler_problems)
+            self.notify(f"this process cannot run intent(s) {cannot}: "
+                        f"{self.queue.handler_problems[0].reason}", severity="warning", timeout=20)
         if self.engine_wanted:
             self._start_engine()
         if self.demo is not None:
@@ -134,6 +152,12 @@ class QueuetopApp(App[int]):
         """
         await self.ready.wait()
         for _ in range(2):
+            # Messages already posted (an in-process change notice, say) are
+            # handled first: each pump runs call_later callbacks in order.
+            for pump in (self, self.screen):
+                handled = asyncio.Event()
+                pump.call_later(handled.set)
+                await handled.wait()
             await self.workers.wait_for_complete()
             if self.live is not None:
                 await self.live.cycle()
@@ -313,9 +337,12 @@ class QueuetopApp(App[int]):
 
     def engine_label(self) -> str:
         """What the header says about the engine in this process."""
+        where = display_db(self.db_path)
         if self.demo is not None:
-            return f"demo · {shown_target(self.db_path)}"
+            return f"demo · {where}"
         if self._engine_task is not None:
             workers = len(self.runner.workers) if self.runner is not None else 0
-            return f"{workers} worker(s) in this process · {shown_target(self.db_path)}"
-        return f"no workers in this process · {shown_target(self.db_path)}"
+            return f"{workers} worker(s) in this process · {where}"
+        if self.engine_note is not None:
+            return f"{self.engine_note} · {where}"
+        return f"no workers in this process · {where}"

@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
+import sys
 from pathlib import Path
 
-from queuetop.engine.api import Config
+from queuetop.engine.api import Config, Queue
+
+
+async def _check_database(db_path: Path | str, config: Config) -> None:
+    """Open and close the database before the screen takes over the terminal.
+
+    A file that is not queuetop's, a folder that cannot be created or a
+    PostgreSQL server that does not answer is then one line on stderr.
+    """
+    queue = await Queue.open(db_path, config)
+    await queue.close()
 
 
 def quiet_engine_logs() -> None:
@@ -16,12 +28,14 @@ def quiet_engine_logs() -> None:
     logger.propagate = False
 
 
-def launch(args: argparse.Namespace, config: Config, db_path: Path) -> int:
+def launch(args: argparse.Namespace, config: Config, db_path: Path | str) -> int:
     """Run the Textual app; returns the process exit status.
 
     The engine (workers, schedules, tailer) runs inside the app's event loop
-    unless ``--no-workers`` or ``--read-only`` is given. ``--demo`` uses a
-    temporary database, demo jobs, in-process workers and a demo event file.
+    unless ``--no-workers``, ``--workers 0`` or ``--read-only`` is given, or
+    (without ``--workers N``) other processes' workers are already online.
+    ``--demo`` uses a temporary database, demo jobs, in-process workers and a
+    demo event file. A start-up error is one line on stderr and status 2.
     """
     from .app import QueuetopApp
     from .demo import Demo, DemoWorkspace
@@ -29,8 +43,8 @@ def launch(args: argparse.Namespace, config: Config, db_path: Path) -> int:
     quiet_engine_logs()
     demo = workspace = None
     event_paths = list(args.events) or list(config.events.get("paths", []))
-    engine = not args.no_workers and not args.read_only
-    workers = args.workers
+    engine = not args.no_workers and not args.read_only and args.workers != 0
+    workers = args.workers or None
     if args.demo:
         workspace = DemoWorkspace()
         config = workspace.config(config)
@@ -39,6 +53,8 @@ def launch(args: argparse.Namespace, config: Config, db_path: Path) -> int:
         demo = Demo(workspace)
         engine = not args.no_workers
         workers = workers or 2
+    else:
+        asyncio.run(_check_database(db_path, config))
     app = QueuetopApp(db_path, config, read_only=args.read_only, engine=engine, workers=workers,
                       concurrency=args.concurrency, event_paths=event_paths, demo=demo)
     try:
@@ -46,4 +62,7 @@ def launch(args: argparse.Namespace, config: Config, db_path: Path) -> int:
     finally:
         if workspace is not None:
             workspace.remove()
+    if app.startup_error is not None:
+        sys.stderr.write(f"queuetop: error: {app.startup_error}\n")
+        return 2
     return status or 0

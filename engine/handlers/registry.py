@@ -9,13 +9,19 @@ string that came from job data: job data only ever names a *key*.
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
+import importlib.util
 import inspect
+import logging
 import re
-from collections.abc import Callable, Mapping
+import sys
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from queuetop.engine.model.exceptions import ConfigError, UnknownIntent
+
+log = logging.getLogger("queuetop.engine")
 
 _KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 _TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
@@ -29,6 +35,70 @@ BUILTIN: dict[str, str] = {
     "demo.log": "queuetop.engine.handlers.demo:log_lines",
     "demo.report": "queuetop.engine.handlers.demo:report",
 }
+
+
+def is_intent_key(key: str) -> bool:
+    """Whether ``key`` is a well-formed intent key (``reports.collect``)."""
+    return len(key) <= 200 and _KEY.fullmatch(key) is not None
+
+
+class HandlerUnavailable(Exception):
+    """A registered handler's module exists but failed to import (or lacks the function).
+
+    Not the chunk's fault: the worker gives the chunk back without spending
+    an attempt and stops claiming the intent, so a process that cannot run
+    it never burns another process's retries.
+    """
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why a configured handler target cannot run in this process."""
+
+    key: str
+    target: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"handler {self.key!r} = {self.target!r}: {self.reason}"
+
+
+def add_search_path(folders: Iterable[str]) -> None:
+    """Make handler modules in ``folders`` importable (the config's folder first).
+
+    They go after the interpreter's own entries, so a project file named like
+    a standard module (``queue.py``) never shadows it.
+    """
+    for folder in folders:
+        if folder not in sys.path:
+            sys.path.append(folder)
+
+
+def find_module(name: str) -> str | None:
+    """Why module ``name`` cannot be found, or None when it can, without running it.
+
+    ``importlib.util.find_spec`` imports a dotted name's parent packages; a
+    parent that is not imported yet is looked up on its package's path
+    instead, so no user code runs before the intent first runs.
+    """
+    parts = name.split(".")
+    try:
+        spec = importlib.util.find_spec(parts[0])
+        for depth in range(1, len(parts)):
+            if spec is None:
+                break
+            prefix = ".".join(parts[: depth + 1])
+            if ".".join(parts[:depth]) in sys.modules:
+                spec = importlib.util.find_spec(prefix)
+            elif spec.submodule_search_locations is None:
+                return f"{'.'.join(parts[:depth])!r} is a module, not a package"
+            else:
+                spec = importlib.machinery.PathFinder.find_spec(prefix, list(spec.submodule_search_locations))
+    except (ImportError, ValueError) as exc:
+        return f"module {name!r} cannot be found: {exc}"
+    if spec is None:
+        return f"no module named {name!r} (looked in the config's folder, handler_path and sys.path)"
+    return None
 
 
 @dataclass(frozen=True)
@@ -46,6 +116,7 @@ class Registry:
     def __init__(self, targets: Mapping[str, str] | None = None, *, builtins: bool = True) -> None:
         self._targets: dict[str, str | Callable[..., Any]] = {}
         self._resolved: dict[str, Handler] = {}
+        self._unavailable: dict[str, str] = {}  # key -> why this process cannot run it
         if builtins:
             self.update(BUILTIN)
         if targets:
@@ -58,15 +129,16 @@ class Registry:
 
     def add(self, key: str, target: str | Callable[..., Any]) -> None:
         """Register one handler under ``key``."""
-        if not isinstance(key, str) or not _KEY.match(key):
+        if not isinstance(key, str) or not _KEY.fullmatch(key):
             raise ConfigError(f"handler key {key!r} is not a valid intent key")
         if isinstance(target, str):
-            if not _TARGET.match(target):
+            if not _TARGET.fullmatch(target):
                 raise ConfigError(f"handler {key!r}: target {target!r} is not 'package.module:function'")
         elif not callable(target):
             raise ConfigError(f"handler {key!r}: target must be 'module:function' or a callable")
         self._targets[key] = target
         self._resolved.pop(key, None)
+        self._unavailable.pop(key, None)
 
     def handler(self, key: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Decorator: ``@registry.handler("reports.collect")``."""
@@ -80,6 +152,34 @@ class Registry:
     def keys(self) -> list[str]:
         return sorted(self._targets)
 
+    def check(self) -> list[Problem]:
+        """Check every string target without importing it; mark the missing ones unavailable.
+
+        Built-in targets ship with queuetop and are not checked. Returns the
+        problems found (the intents this process will not claim).
+        """
+        problems = []
+        for key, target in sorted(self._targets.items()):
+            if not isinstance(target, str) or BUILTIN.get(key) == target:
+                continue
+            reason = find_module(target.partition(":")[0])
+            if reason is not None:
+                problems.append(Problem(key, target, reason))
+                self._unavailable[key] = reason
+        return problems
+
+    def runnable(self) -> list[str]:
+        """The intents this process can run: registered, found, not failed at import."""
+        return sorted(key for key in self._targets if key not in self._unavailable)
+
+    def unavailable(self) -> dict[str, str]:
+        """Intents this process will not run, with why."""
+        return dict(self._unavailable)
+
+    def disable(self, key: str, reason: str) -> None:
+        """Stop running ``key`` in this process (its module failed to import)."""
+        self._unavailable[key] = reason
+
     def __contains__(self, key: object) -> bool:
         return key in self._targets
 
@@ -87,7 +187,8 @@ class Registry:
         """The handler for ``key``, importing its module on first use.
 
         Raises :class:`UnknownIntent` (a permanent error) for a key that is not
-        registered, or whose target cannot be imported.
+        registered, and :class:`HandlerUnavailable` when its module fails to
+        import or lacks the function.
         """
         found = self._resolved.get(key)
         if found is not None:
@@ -99,10 +200,21 @@ class Registry:
             module_name, _, attr = target.partition(":")
             try:
                 function = getattr(importlib.import_module(module_name), attr)
-            except (ImportError, AttributeError) as exc:
-                raise UnknownIntent(f"intent {key!r}: cannot load handler {target}: {exc}") from None
+            except Exception as exc:  # a broken module raises anything at import time
+                raise HandlerUnavailable(
+                    f"intent {key!r}: cannot load handler {target}: {type(exc).__name__}: {_text(exc)}") from None
+            if not callable(function):
+                raise HandlerUnavailable(f"intent {key!r}: handler {target} is not callable")
         else:
             function = target
         found = Handler(key, function, inspect.iscoroutinefunction(function))
         self._resolved[key] = found
         return found
+
+
+def _text(exc: BaseException) -> str:
+    """``str(exc)``, or its type name when even that raises."""
+    try:
+        return str(exc)
+    except Exception:
+        return f"<{type(exc).__name__} whose message cannot be shown>"

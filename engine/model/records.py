@@ -186,6 +186,7 @@ class WorkerInfo:
     last_heartbeat: float
     stopped_at: float | None
     current: str | None  # "job#chunk" of the chunks it holds now
+    intents: list[str] | None = None  # what its process can run; None: not recorded (all)
     abandoned: int = 0  # sync handler threads still running after their chunk timed out
 
     def shown_state(self, now: float, stale_after: float) -> WorkerState:
@@ -198,6 +199,7 @@ class WorkerInfo:
     def from_row(cls, row: Row) -> "WorkerInfo":
         data = dict(row)
         data["status"] = WorkerState(data["status"])
+        data["intents"] = json.loads(data["intents"]) if data.get("intents") else None
         return cls(**data)
 
     def as_dict(self) -> dict[str, Any]:

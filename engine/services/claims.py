@@ -134,17 +134,24 @@ def release(claim: Claim, now: float) -> Outcome:
                    run_after=now, refund=True)
 
 
-async def claim(db: Database, worker_id: str, limit: int, now: float) -> tuple[list[Claim], dict[int, JobSpec]]:
-    """Claim up to ``limit`` due chunks for ``worker_id`` in one transaction.
+async def claim(db: Database, worker_id: str, limit: int, now: float,
+                intents: Sequence[str] | None = None) -> tuple[list[Claim], dict[int, JobSpec]]:
+    """Claim up to ``limit`` due chunks of ``intents`` for ``worker_id`` in one transaction.
 
     Returns the claims and the specs of their jobs. Nothing is claimed while
-    the queue is paused.
+    the queue is paused. Chunks of other intents are left pending, their
+    attempts untouched, for a process that can run them; ``None`` claims
+    every intent (tools and tests that settle by hand).
     """
+    if intents is not None and not intents:
+        return [], {}
     async with db.transaction() as conn:
         async with conn.execute(SQL["is_paused"]) as cur:
             if (await cur.fetchone())[0]:
                 return [], {}
-        async with conn.execute(SQL["claim"], {"worker_id": worker_id, "now": now, "limit": limit}) as cur:
+        intent_list = None if intents is None else json.dumps(sorted(intents))
+        async with conn.execute(SQL["claim"], {"worker_id": worker_id, "now": now, "limit": limit,
+                                             "intents": intent_list}) as cur:
             rows = await cur.fetchall()
         if not rows:
             return [], {}

@@ -20,7 +20,7 @@ import socket
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from queuetop.engine.config import Config
-from queuetop.engine.handlers.registry import Registry
+from queuetop.engine.handlers.registry import Problem, Registry, add_search_path
 from queuetop.engine.model.changes import CHUNKS, JOBS, ChangeBus, Change
 from queuetop.engine.model.clock import Clock, SystemClock
 from queuetop.engine.services import claims
@@ -45,7 +45,16 @@ class Engine:
         self.config = config or Config()
         self.settings = self.config.engine
         self.clock = clock or SystemClock()
-        self.registry = registry or Registry(self.config.handlers)
+        self.handler_problems: list[Problem] = []  # configured targets this process cannot find
+        if registry is None:
+            # Handler modules live beside queuetop.toml (and in handler_path),
+            # not only on the interpreter's path: a console script does not
+            # put the working directory there.
+            folders = [str(self.config.path.resolve().parent)] if self.config.path else [os.getcwd()]
+            add_search_path([*folders, *self.settings.handler_path])
+            registry = Registry(self.config.handlers)
+            self.handler_problems = registry.check()
+        self.registry = registry
         self.retry_policy = RetryPolicy(self.settings.retry_base, self.settings.retry_cap)
         self.changes = ChangeBus()
         self.process_id = f"{socket.gethostname()}-{os.getpid()}"

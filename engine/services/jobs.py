@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
+from queuetop.engine.handlers.registry import is_intent_key
 from queuetop.engine.store import queries
 from queuetop.engine.model.clock import Clock
 from queuetop.engine.store.protocol import Backend as Database
@@ -36,23 +38,65 @@ def parse_range(text: str) -> tuple[dt.date, dt.date]:
     return first, last
 
 
-def date_chunks(first: dt.date, last: dt.date, days: int) -> list[dict[str, str]]:
-    """Split ``first..last`` (inclusive) into consecutive ranges of ``days`` days."""
-    if days < 1:
-        raise UsageError(f"chunk days must be at least 1, got {days}")
+# A job this large is almost always a typo in a range or a chunk size.
+MAX_CHUNKS = 1_000_000
+
+
+def date_chunks(first: dt.date, last: dt.date, days: int, *, max_chunks: int = MAX_CHUNKS) -> list[dict[str, str]]:
+    """Split ``first..last`` (inclusive) into consecutive ranges of ``days`` days.
+
+    Refuses more than ``max_chunks`` chunks before building any of them.
+    """
+    if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+        raise UsageError(f"chunk days must be an integer ≥ 1, got {days!r}")
+    span = (last - first).days + 1
+    count = -(-span // days)
+    if count > max_chunks:
+        raise UsageError(f"{first}..{last} in {days}-day chunks makes {count:,} chunks, over the limit of "
+                         f"{max_chunks:,}; raise it with --max-chunks N if you mean it")
     chunks = []
     start = first
     while start <= last:
-        end = min(last, start + dt.timedelta(days=days - 1))
+        # Compare in days, not dates: start + days can pass 9999-12-31.
+        end = last if (last - start).days < days else start + dt.timedelta(days=days - 1)
         chunks.append({"start": start.isoformat(), "end": end.isoformat()})
+        if end == last:
+            break
         start = end + dt.timedelta(days=1)
     return chunks
+
+
+# Bounds that keep every stored number finite and inside a 64-bit integer.
+MAX_RETRIES = 1000
+MAX_TIMEOUT = 366 * 86400.0  # a year: longer is a mistake, and nan/inf are never stored
+MAX_PRIORITY = 1_000_000_000
+
+
+def check_value(name: str, value: object, *, integer: bool = False, low: float, high: float,
+                strict_low: bool = False) -> None:
+    """Refuse a value that is not a finite number (an integer where asked) in [low, high]."""
+    number: float | None = None
+    if isinstance(value, bool):
+        pass
+    elif isinstance(value, int):
+        number = float(value) if abs(value) < 2 ** 62 else math.inf  # beyond every bound anyway
+    elif isinstance(value, float) and not integer:
+        number = value
+    ok = (number is not None and math.isfinite(number)
+          and (number > low if strict_low else number >= low) and number <= high)
+    if not ok:
+        kind = "an integer" if integer else "a number"
+        lower = f"> {low:g}" if strict_low else f"≥ {low:g}"
+        raise UsageError(f"{name} must be {kind} {lower} and ≤ {high:g}, got {value!r}")
 
 
 def check_submission(sub: Submission) -> None:
     """Refuse a submission that could never run, before touching the database."""
     if not sub.intent or not isinstance(sub.intent, str):
         raise UsageError("an intent key is required")
+    for what, key in (("intent", sub.intent), ("on-finalize intent", sub.on_finalize)):
+        if key is not None and (not isinstance(key, str) or not is_intent_key(key)):
+            raise UsageError(f"{what} {key!r} is not a valid intent key (letters, digits, '_', '.', '-')")
     if not sub.chunks:
         raise UsageError("a job needs at least one chunk")
     for index, chunk in enumerate(sub.chunks):
@@ -60,10 +104,11 @@ def check_submission(sub: Submission) -> None:
             raise UsageError(f"chunk {index} must be a JSON object, got {type(chunk).__name__}")
     if sub.params is not None and not isinstance(sub.params, Mapping):
         raise UsageError("job params must be a JSON object")
-    if sub.max_retries < 0:
-        raise UsageError("max retries cannot be negative")
-    if sub.timeout <= 0:
-        raise UsageError("timeout must be positive")
+    check_value("max retries", sub.max_retries, integer=True, low=0, high=MAX_RETRIES)
+    check_value("timeout", sub.timeout, low=0, high=MAX_TIMEOUT, strict_low=True)
+    check_value("priority", sub.priority, integer=True, low=-MAX_PRIORITY, high=MAX_PRIORITY)
+    if sub.dedupe_key is not None and (not isinstance(sub.dedupe_key, str) or not sub.dedupe_key):
+        raise UsageError("a dedupe key must be a non-empty string")
 
 
 async def insert_job(conn: Any, sub: Submission, now: float) -> tuple[int, bool]:

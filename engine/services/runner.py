@@ -18,7 +18,7 @@ from queuetop.engine.handlers.http import register_http_intents
 from queuetop.engine.services.scheduler import Scheduler
 from queuetop.engine.services.engine import Engine
 from queuetop.engine.services.worker import Worker
-from queuetop.engine.store import shown
+from queuetop.engine.config import display_db
 
 log = logging.getLogger("queuetop.engine")
 
@@ -65,7 +65,7 @@ class Runner:
             background.append(asyncio.create_task(self.scheduler.run(stop), name="scheduler"))
         worker_tasks = [asyncio.create_task(w.run(stop), name=f"worker-{w.id}") for w in self.workers]
         self.started.set()
-        log.info("engine started: %d worker(s), database %s", len(self.workers), shown(queue.db.path))
+        log.info("engine started: %d worker(s), database %s", len(self.workers), display_db(queue.db.path))
         try:
             await stop.wait()
         finally:

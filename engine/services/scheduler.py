@@ -24,9 +24,10 @@ from croniter import croniter
 from queuetop.engine.store import queries
 from queuetop.engine.model.changes import JOBS, SCHEDULES, Change
 from queuetop.engine.model.clock import Clock
+from queuetop.engine import config
 from queuetop.engine.config import ScheduleSpec
 from queuetop.engine.store.protocol import Backend as Database
-from queuetop.engine.model.exceptions import NotFound, UsageError
+from queuetop.engine.model.exceptions import ConfigError, NotFound, UsageError
 from queuetop.engine.model.records import Schedule, ScheduleRun, Submission
 from queuetop.engine.model.states import ScheduleKind
 from queuetop.engine.model.text import describe
@@ -48,8 +49,11 @@ def next_run(cron: str, after: float) -> float:
 
 
 def check_cron(cron: str) -> None:
-    if not isinstance(cron, str) or not croniter.is_valid(cron):
-        raise UsageError(f"invalid cron expression {cron!r}")
+    """5 fields, 6 with seconds, or an @-alias (see :func:`queuetop.engine.config.check_cron`)."""
+    try:
+        config.check_cron(cron)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
 
 
 async def upsert(db: Database, clock: Clock, spec: ScheduleSpec, kind: ScheduleKind | str = ScheduleKind.JOB) -> Schedule:

@@ -10,6 +10,7 @@ their attempt, and marks itself offline.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import secrets
@@ -23,6 +24,7 @@ from queuetop.engine.store import queries
 from queuetop.engine.model.changes import CHUNKS, JOBS, WORKERS, Change
 from queuetop.engine.services.claims import Claim, JobSpec, Outcome
 from queuetop.engine.handlers.context import ChunkContext, ChunkLogger
+from queuetop.engine.handlers.registry import HandlerUnavailable
 from queuetop.engine.model.exceptions import Deferred, PermanentError, RetryAt
 from queuetop.engine.model import text
 from queuetop.engine.model.states import ChunkState, OutcomeKind, WorkerState
@@ -74,6 +76,7 @@ class Worker:
         self._abandoned_recorded = 0
         self._unsubscribe = queue.changes.subscribe(self._on_change)
         self.claimed = 0
+        self._intents_recorded = "[]"  # what the worker row says this process can run
 
     def _new_pool(self) -> ThreadPoolExecutor:
         return ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"{HANDLER_THREAD_PREFIX}{self.id}")
@@ -87,9 +90,11 @@ class Worker:
 
     async def register(self) -> None:
         now = self.queue.clock.now()
+        self._intents_recorded = json.dumps(self.queue.registry.runnable())
         async with self.queue.db.transaction() as conn:
             await conn.execute(SQL["register"], {"id": self.id, "host": socket.gethostname(), "pid": os.getpid(),
-                                                 "concurrency": self.concurrency, "now": now})
+                                                 "concurrency": self.concurrency, "now": now,
+                                                 "intents": self._intents_recorded})
         log.info("worker %s online (concurrency %d)", self.id, self.concurrency)
         self.queue.changes.publish(Change.of(WORKERS, source="worker"))
 
@@ -132,7 +137,8 @@ class Worker:
                 got = 0
                 if free > 0:
                     try:
-                        batch, specs = await claims.claim(self.queue.db, self.id, free, self.queue.clock.now())
+                        batch, specs = await claims.claim(self.queue.db, self.id, free, self.queue.clock.now(),
+                                                          self.queue.registry.runnable())
                         backoff = 0.0
                     except self.queue.db.Error as exc:
                         # Back off instead of hammering a database that errors.
@@ -228,6 +234,13 @@ class Worker:
             # database) or by a lost lease: nothing to write. At shutdown:
             # give the chunk back without spending its attempt.
             outcome = claims.release(claim, queue.clock.now()) if self._shutting_down else None
+        except HandlerUnavailable as exc:
+            # The module is there but does not load here: not the chunk's
+            # fault. Give it back unspent for a process that can run it.
+            if spec.intent in queue.registry.runnable():
+                log.warning("%s; this process stops claiming intent %r", exc, spec.intent)
+                queue.registry.disable(spec.intent, str(exc))
+            outcome = claims.release(claim, queue.clock.now())
         except Deferred as exc:
             outcome = Outcome(claim.chunk_id, claim.lease_token, ChunkState.PENDING, claim.attempt,
                               run_after=exc.until, refund=True)
@@ -392,6 +405,10 @@ class Worker:
         async with self.queue.db.transaction() as conn:
             cur = await conn.execute(SQL["heartbeat"], {"id": self.id, "now": self.queue.clock.now()})
             alive = cur.rowcount
+            intents = json.dumps(self.queue.registry.runnable())
+            if alive and intents != self._intents_recorded:  # an intent failed to import since
+                await conn.execute(SQL["set_intents"], {"id": self.id, "intents": intents})
+                self._intents_recorded = intents
             if alive and self.abandoned != self._abandoned_recorded:
                 await conn.execute(SQL["set_abandoned"], {"id": self.id, "abandoned": self.abandoned})
                 self._abandoned_recorded = self.abandoned

@@ -8,8 +8,9 @@ opens PostgreSQL, anything else is a SQLite file. Callers hold the result as a
 from __future__ import annotations
 
 import os
-from urllib.parse import urlsplit, urlunsplit
+from pathlib import Path
 
+from queuetop.engine.model.exceptions import DatabaseError
 from queuetop.engine.store.protocol import Backend
 
 
@@ -18,28 +19,22 @@ def is_postgres_url(target: object) -> bool:
     return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
 
 
-def shown(target: object) -> str:
-    """``target`` as it may be shown or logged: a URL's password replaced by ``***``."""
-    text = str(target)
-    if not is_postgres_url(text):
-        return text
-    parts = urlsplit(text)
-    if parts.password is None:
-        return text
-    netloc = parts.netloc.rsplit("@", 1)
-    user = netloc[0].split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
+async def open_store(target: str | os.PathLike[str], *, create: bool = True) -> Backend:
+    """Open (creating or upgrading) the database at ``target``.
 
-
-async def open_store(target: str | os.PathLike[str]) -> Backend:
-    """Open (creating or upgrading) the database at ``target``."""
+    ``create=False`` refuses a SQLite file that does not exist (read-only
+    commands must not leave a new database, or its folders, behind).
+    """
     if is_postgres_url(target):
         from queuetop.engine.store.postgres.backend import PostgresDatabase  # psycopg is an optional extra
 
         return await PostgresDatabase.open(str(target))
     from queuetop.engine.store.sqlite.backend import Database
 
-    return await Database.open(target)
+    path = Path(target)
+    if not create and not path.exists():
+        raise DatabaseError(f"no database at {path}")
+    return await Database.open(path)
 
 
-__all__ = ["Backend", "is_postgres_url", "open_store", "shown"]
+__all__ = ["Backend", "is_postgres_url", "open_store"]

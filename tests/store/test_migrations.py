@@ -1,7 +1,8 @@
 """Schema versions: a v1 database of each kind is upgraded and keeps its data; a newer one is refused.
 
-No migration past v1 has shipped yet, so the upgrade runs a v2 made up for
-the test through the same code path a real one takes.
+A v1 database is made from today's schema by undoing what the shipped
+migrations add (0002: workers.intents) and stamping it v1. A further
+migration made up for the test checks the mechanism past the newest one.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from queuetop.engine.store.postgres import backend as postgres_backend
 from queuetop.engine.store.sqlite import backend as sqlite_backend
 
 # A new table filled from the old data: the shape of a real migration's work.
-V2 = (2, "CREATE TABLE job_notes (job_id INTEGER NOT NULL REFERENCES jobs (id), note TEXT NOT NULL);\n"
+NEXT = max(sqlite_backend.schema_version(), postgres_backend.schema_version()) + 1
+V2 = (NEXT, "CREATE TABLE job_notes (job_id INTEGER NOT NULL REFERENCES jobs (id), note TEXT NOT NULL);\n"
          "INSERT INTO job_notes (job_id, note) SELECT id, intent FROM jobs;\n")
 
 
@@ -32,43 +34,75 @@ def _version(db_path: Path | str) -> int:
     return scalar(db_path, "PRAGMA user_version")
 
 
-def test_a_fresh_database_is_v1_while_no_migration_ships(db_path: Path | str) -> None:
-    assert sqlite_backend.schema_version() == 1
-    assert postgres_backend.schema_version() == 1
+def test_both_backends_ship_the_same_migration_numbers() -> None:
+    assert [n for n, _ in sqlite_backend._migrations()] == [n for n, _ in postgres_backend._migrations()]
+    assert sqlite_backend.schema_version() == postgres_backend.schema_version() >= 2
 
 
-async def test_a_v1_database_is_upgraded_and_keeps_its_data(db_path: Path | str,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+async def _make_v1(db_path: Path | str) -> None:
+    """Today's schema taken back to v1: what 0002 adds is removed, the version stamped 1."""
+    import psycopg
+    import sqlite3
+
+    if is_postgres(db_path):
+        with psycopg.connect(str(db_path), autocommit=True) as conn:
+            conn.execute("ALTER TABLE workers DROP COLUMN intents")
+            conn.execute("UPDATE queuetop_meta SET value = '1' WHERE key = 'schema_version'")
+    else:
+        with sqlite3.connect(db_path) as conn:
+            conn.execute("ALTER TABLE workers DROP COLUMN intents")
+            conn.execute("PRAGMA user_version = 1")
+
+
+async def test_a_real_v1_database_gets_the_shipped_migrations_and_keeps_its_data(db_path: Path | str) -> None:
+    async with await Queue.open(db_path) as queue:
+        made = await queue.submit("keep.me", chunks=[{"n": 1}], params={"k": "v"})
+    await _make_v1(db_path)
+    assert _version(db_path) == 1
+    with pytest.raises(Exception):
+        scalar(db_path, "SELECT intents FROM workers")
+    async with await Queue.open(db_path) as queue:
+        job = await queue.job(made.job_id)
+        assert (job.intent, job.params, job.chunks_total) == ("keep.me", {"k": "v"}, 1)
+    assert _version(db_path) == sqlite_backend.schema_version()
+    assert scalar(db_path, "SELECT count(intents) FROM workers") == 0  # the column is back
+
+
+async def test_a_further_migration_runs_once_and_keeps_the_data(db_path: Path | str,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     async with await Queue.open(db_path) as queue:
         made = await queue.submit("keep.me", chunks=[{"n": 1}, {"n": 2}], params={"k": "v"})
-    assert _version(db_path) == 1
+    assert _version(db_path) == _backend(db_path).schema_version()
 
-    monkeypatch.setattr(_backend(db_path), "_migrations", lambda: [V2])
+    shipped = _backend(db_path)._migrations()
+    current = _version(db_path)
+    monkeypatch.setattr(_backend(db_path), "_migrations", lambda: [*shipped, V2])
     async with await Queue.open(db_path) as queue:
         job = await queue.job(made.job_id)
         assert (job.intent, job.params, job.chunks_total) == ("keep.me", {"k": "v"}, 2)
         assert [c.params for c in await queue.chunks(made.job_id)] == [{"n": 1}, {"n": 2}]
-    assert _version(db_path) == 2
+    assert _version(db_path) == current + 1 == NEXT
     assert scalar(db_path, "SELECT note FROM job_notes WHERE job_id = %d" % made.job_id) == "keep.me"
 
-    # Opening again at v2 changes nothing.
+    # Opening again at that version changes nothing.
     async with await Queue.open(db_path) as queue:
         assert (await queue.job(made.job_id)).intent == "keep.me"
-    assert _version(db_path) == 2
+    assert _version(db_path) == NEXT
 
 
 async def test_a_database_newer_than_the_code_is_refused_untouched(db_path: Path | str,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     async with await Queue.open(db_path) as queue:
         await queue.submit("x")
+    shipped = _backend(db_path)._migrations()
     with monkeypatch.context() as patch:
-        patch.setattr(_backend(db_path), "_migrations", lambda: [V2])
+        patch.setattr(_backend(db_path), "_migrations", lambda: [*shipped, V2])
         store = await open_store(db_path)
         await store.close()
-    assert _version(db_path) == 2
-    with pytest.raises(DatabaseError, match=r"newer queuetop \(.*v2, this one knows v1\)"):
+    assert _version(db_path) == NEXT
+    with pytest.raises(DatabaseError, match=rf"newer queuetop \(.*v{NEXT}, this one knows v{NEXT - 1}\)"):
         await open_store(db_path)
-    assert _version(db_path) == 2
+    assert _version(db_path) == NEXT
     assert scalar(db_path, "SELECT count(*) FROM jobs") == 1
 
 
@@ -76,12 +110,13 @@ async def test_a_failing_migration_leaves_the_database_at_its_version(db_path: P
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     async with await Queue.open(db_path) as queue:
         await queue.submit("x")
-    monkeypatch.setattr(_backend(db_path), "_migrations",
-                        lambda: [(2, "CREATE TABLE job_notes (job_id INTEGER);\nALTER TABLE no_such_table ADD x INT;\n")])
+    shipped = _backend(db_path)._migrations()
+    monkeypatch.setattr(_backend(db_path), "_migrations", lambda: [
+        *shipped, (NEXT, "CREATE TABLE job_notes (job_id INTEGER);\nALTER TABLE no_such_table ADD x INT;\n")])
     with pytest.raises(Exception):
         await open_store(db_path)
     monkeypatch.undo()
-    assert _version(db_path) == 1
+    assert _version(db_path) == NEXT - 1
     async with await Queue.open(db_path) as queue:
         assert len(await queue.jobs()) == 1
     with pytest.raises(Exception):

@@ -35,6 +35,6 @@ def test_no_loaded_query_keeps_a_tag_or_the_other_dialects_text(concern: str) ->
     ("/home/me/queuetop.db", "/home/me/queuetop.db"),
 ])
 def test_a_url_password_is_never_shown(target: str, expected: str) -> None:
-    from queuetop.engine.store import shown
+    from queuetop.engine.config import display_db
 
-    assert shown(target) == expected
+    assert display_db(target) == expected

@@ -14,6 +14,10 @@ SET status = 'processing',
 WHERE id IN (
     SELECT id FROM chunks
     WHERE status = 'pending' AND run_after <= :now
+      -- only intents this process can run: the others wait, unspent, for a process that can
+      AND (:intents IS NULL OR EXISTS (SELECT 1 FROM jobs
+                                       WHERE jobs.id = chunks.job_id
+                                         AND jobs.intent IN (SELECT value FROM json_each(:intents))))
     ORDER BY priority DESC, id
     LIMIT :limit
 )

@@ -1,14 +1,19 @@
 -- Workers: registration, heartbeats, listing.
 
 -- name: register
-INSERT INTO workers (id, host, pid, status, concurrency, started_at, last_heartbeat)
-VALUES (:id, :host, :pid, 'online', :concurrency, :now, :now);
+INSERT INTO workers (id, host, pid, status, concurrency, started_at, last_heartbeat, intents)
+VALUES (:id, :host, :pid, 'online', :concurrency, :now, :now, :intents);
 
 -- name: heartbeat
 -- One UPDATE of the worker's own row. It never inserts: a worker that was
 -- marked offline learns it from the row count and does not come back to life.
 UPDATE workers SET last_heartbeat = :now
 WHERE id = :id AND status IN ('online', 'stopping');
+
+-- name: set_intents
+-- The intents the worker's process can still run (one whose module failed
+-- to import at first use is dropped).
+UPDATE workers SET intents = :intents WHERE id = :id;
 
 -- name: set_abandoned
 -- How many timed-out sync handler threads the worker has left running.
@@ -36,3 +41,25 @@ SELECT status, count(*) AS n FROM workers GROUP BY status;
 
 -- name: stale_online_count
 SELECT count(*) FROM workers WHERE status = 'online' AND last_heartbeat < :cutoff;
+
+-- name: unrunnable_intents
+-- Intents of unfinished jobs that no online worker can run, while some worker
+-- is online: that work waits for a process with the handler. A worker with NULL
+-- intents (recorded before workers said) counts as able to run anything.
+SELECT j.intent, count(*) AS jobs
+FROM jobs j
+WHERE j.status IN ('pending', 'running')
+  AND EXISTS (SELECT 1 FROM workers WHERE status = 'online' AND last_heartbeat >= :cutoff)
+  AND j.chunks_completed + j.chunks_failed + j.chunks_cancelled < j.chunks_total
+  AND NOT EXISTS (
+      SELECT 1 FROM workers w
+      WHERE w.status = 'online' AND w.last_heartbeat >= :cutoff
+        AND (w.intents IS NULL OR EXISTS (SELECT 1 FROM json_each(w.intents) WHERE value = j.intent)))  -- sqlite
+        AND (w.intents IS NULL OR w.intents::jsonb ? j.intent))  -- postgres
+GROUP BY j.intent
+ORDER BY j.intent;
+
+-- name: online_elsewhere
+-- Workers with a fresh heartbeat in processes other than this one.
+SELECT count(*) FROM workers
+WHERE status = 'online' AND last_heartbeat >= :cutoff AND NOT (host = :host AND pid = :pid);

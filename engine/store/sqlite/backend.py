@@ -76,11 +76,15 @@ def configure(conn: sqlite3.Connection) -> None:
 
 def _create_private(path: Path) -> None:
     """Create an empty file that only its owner can read and write."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
     except FileExistsError:
+        if path.is_dir():
+            raise DatabaseError(f"cannot use {path} as a database: it is a folder") from None
         return
+    except OSError as exc:
+        raise DatabaseError(f"cannot create database {path}: {exc.strerror or exc}") from None
     os.close(fd)
 
 

@@ -7,6 +7,10 @@
 WITH picked AS MATERIALIZED (
     SELECT id FROM chunks
     WHERE status = 'pending' AND run_after <= :now
+      AND (:intents::jsonb IS NULL OR EXISTS (
+               SELECT 1 FROM jobs
+               WHERE jobs.id = chunks.job_id
+                 AND jobs.intent IN (SELECT jsonb_array_elements_text(:intents::jsonb))))
     ORDER BY priority DESC, id
     LIMIT :limit
     FOR UPDATE SKIP LOCKED

@@ -1,0 +1,208 @@
+"""The ``queuetop`` command line: its arguments and their types.
+
+Every value is checked here, as argparse parses it, so that a bad one is one
+line on stderr and exit status 2 before anything is opened.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, NoReturn
+
+from queuetop.engine.model.states import JobState
+
+#: A command: ``(queue or None, parsed args) -> exit status``.
+Handler = Callable[..., Awaitable[int]]
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but errors are one line and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"queuetop: error: {message}\n")
+        raise SystemExit(2)
+
+
+def _json_arg(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"invalid JSON {text!r}: {exc.msg} at column {exc.colno}") from None
+
+
+def _integer(low: int, high: int = 2 ** 31) -> Callable[[str], int]:
+    """An argparse type: an integer in [low, high], with a one-line error otherwise."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low} and {high}, got {value}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
+def _seconds(text: str) -> float:
+    """An argparse type: a finite, positive number of seconds (no nan, no inf)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds > 0, got {text!r}")
+    return value
+
+
+_LIMIT = _integer(1, 1_000_000)
+
+
+def _rate(text: str) -> float:
+    """An argparse type: events per second, finite and ≥ 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number ≥ 0, got {text!r}")
+    return value
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("queuetop")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", metavar="PATH", default=argparse.SUPPRESS,
+                        help="database file (default: $QUEUETOP_DB, else ~/.local/share/queuetop/queuetop.db)")
+    parser.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
+                        help="config file (default: ./queuetop.toml when present)")
+
+
+def build_parser(handlers: Mapping[str, Handler]) -> Parser:
+    parser = Parser(prog="queuetop", description="A local job-queue monitor with its engine inside.")
+    parser.add_argument("--version", action="version", version=f"queuetop {_version()}")
+    _common(parser)
+    parser.add_argument("--engine-only", action="store_true",
+                        help="run workers, schedules and maintenance headless (no TUI)")
+    parser.add_argument("--demo", action="store_true",
+                        help="open the TUI on a temporary database with demo jobs, workers and events")
+    parser.add_argument("--read-only", action="store_true", help="TUI: disable every action")
+    parser.add_argument("--no-workers", action="store_true", help="TUI: run no workers in this process")
+    parser.add_argument("--workers", type=_integer(0, 256), metavar="N",
+                        help="worker tasks in this process (TUI: 0 = none; by default the TUI runs none "
+                             "while another process's workers are online)")
+    parser.add_argument("--concurrency", type=_integer(1, 10_000), metavar="N", help="chunks each worker runs at once")
+    parser.add_argument("--events", action="append", metavar="PATH", default=[],
+                        help="NDJSON event file or glob to follow (repeatable)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug lines too")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+
+    def command(name: str, help: str, handler: Callable[..., Awaitable[int]], *,
+                needs_db: bool = True, reads: bool = False) -> argparse.ArgumentParser:
+        # reads: the command only reads, so it never creates a database and
+        # --read-only allows it.
+        p = sub.add_parser(name, help=help, description=help)
+        _common(p)
+        p.set_defaults(handler=handler, needs_db=needs_db, reads=reads)
+        return p
+
+    p = command("submit", "submit a job and print its id", handlers["cmd_submit"])
+    p.add_argument("intent", help="the intent key of the handler to run")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--range", dest="date_range", metavar="A..B", help="date range to split, e.g. 2024-01-01..2025-12-31")
+    source.add_argument("--chunks", metavar="FILE", help="JSON file with a list of chunk params objects ('-' for stdin)")
+    p.add_argument("--chunk-days", type=_integer(1, 10 ** 7), metavar="N", help="days per chunk with --range (default 1)")
+    p.add_argument("--max-chunks", type=_integer(1, 10 ** 9), default=1_000_000, metavar="N",
+                   help="refuse a job of more chunks than this (default 1,000,000)")
+    p.add_argument("--params", type=_json_arg, metavar="JSON", help="job params, a JSON object")
+    p.add_argument("--dedupe-key", metavar="K", help="return the unfinished job with this key instead of a new one")
+    p.add_argument("--max-retries", type=_integer(0, 1000), metavar="N", help="retries after a transient error (default 3)")
+    p.add_argument("--priority", type=_integer(-10 ** 9, 10 ** 9), default=0, metavar="N",
+                   help="higher runs first (default 0)")
+    p.add_argument("--timeout", type=_seconds, metavar="S", help="seconds a chunk may run (default 3600)")
+    p.add_argument("--on-finalize", metavar="INTENT", help="intent to enqueue when the job ends")
+    p.add_argument("--json", action="store_true", help="print {job_id, created} as JSON")
+
+    p = command("jobs", "list jobs, newest first", handlers["cmd_jobs"], reads=True)
+    p.add_argument("--status", choices=[state.value for state in JobState], help="only jobs in this state")
+    p.add_argument("--limit", type=_LIMIT, default=50, help="how many (default 50)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = command("chunks", "list a job's chunks with every failed attempt", handlers["cmd_chunks"], reads=True)
+    p.add_argument("job", type=int, help="job id")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = command("logs", "print a job's log lines", handlers["cmd_logs"], reads=True)
+    p.add_argument("job", type=int, help="job id")
+    p.add_argument("--limit", type=_LIMIT, default=200, help="newest N lines (default 200)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = command("workers", "list workers and their heartbeats", handlers["cmd_workers"], reads=True)
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = command("circuits", "list HTTP circuit breakers by host (open ones first)", handlers["cmd_circuits"], reads=True)
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = command("schedules", "list schedules with their last run", handlers["cmd_schedules"], reads=True)
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = command("schedule", "add, enable, disable, run or remove a schedule", handlers["cmd_schedule"])
+    p.add_argument("action", choices=["add", "enable", "disable", "run", "remove", "runs"], help="what to do")
+    p.add_argument("name", help="schedule name")
+    p.add_argument("cron", nargs="?", help="cron expression (add)")
+    p.add_argument("intent", nargs="?", help="intent to submit each time it fires (add)")
+    p.add_argument("--params", type=_json_arg, metavar="JSON", help="job params (add)")
+    p.add_argument("--replace", action="store_true", help="add: overwrite a schedule of the same name")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    for name, text in (("retry", "failed chunks of a job (or one chunk) back to pending"),
+                       ("cancel", "cancel a job (or one chunk): pending and running chunks stop"),
+                       ("finalize", "end a job now: unfinished chunks cancelled, final status set")):
+        p = command(name, text, handlers["cmd_action"])
+        p.add_argument("job", type=int, help="job id")
+        p.add_argument("--chunk", type=int, metavar="N", help="only this chunk index")
+        p.add_argument("--json", action="store_true", help="print JSON")
+
+    for name, text in (("pause", "stop new claims (running chunks finish)"), ("resume", "allow claims again")):
+        p = command(name, text, handlers["cmd_pause"])
+        p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = command("events", "print stored coordination events, oldest first (or --stats per event file)", handlers["cmd_events"],
+                reads=True)
+    p.add_argument("--session", metavar="ID", help="only this work session's events")
+    p.add_argument("--since", type=_integer(0, 2 ** 62), metavar="ID",
+                   help="events after this event id (default: the newest --limit)")
+    p.add_argument("--limit", type=_LIMIT, default=50, help="how many (default 50)")
+    p.add_argument("--follow", action="store_true", help="keep printing new events as they are stored")
+    p.add_argument("--stats", action="store_true", help="per event file: progress, restarts, bad lines by reason")
+    p.add_argument("--json", action="store_true", help="print JSON (one object per line with --follow)")
+
+    p = command("sessions", "list work sessions, latest activity first", handlers["cmd_sessions"], reads=True)
+    p.add_argument("--status", type=str.upper, choices=["ACTIVE", "QUIET", "ARCHIVED"], help="only this status")
+    p.add_argument("--search", metavar="TEXT", help="match session id, category or agent")
+    p.add_argument("--limit", type=_LIMIT, default=50, help="how many (default 50)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = command("demo-events", "append realistic demo events to an NDJSON file", handlers["cmd_demo_events"], needs_db=False,
+                reads=True)
+    p.add_argument("path", help="the file to append to (created if missing)")
+    p.add_argument("--rate", type=_rate, default=5.0, help="events per second; 0 for as fast as possible (default 5)")
+    p.add_argument("--count", type=_integer(0, 10 ** 9), metavar="N", help="stop after N events (default: until interrupted)")
+    p.add_argument("--seed", type=int, default=0, help="the same seed writes the same events (default 0)")
+
+    return parser
+
+
+# -- commands ------------------------------------------------------------------
