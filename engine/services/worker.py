@@ -73,6 +73,7 @@ class Worker:
         # Past this many, the worker stops claiming: a handler that hangs
         # every time would otherwise leave a thread behind per chunk.
         self.abandoned_limit = self.concurrency
+        self._held_back = False
         self._abandoned_recorded = 0
         self._unsubscribe = queue.changes.subscribe(self._on_change)
         self.claimed = 0
@@ -127,13 +128,17 @@ class Worker:
         try:
             while not stop.is_set():
                 free = self.concurrency - len(self._inflight)
-                if self.abandoned >= self.abandoned_limit:
+                if self.abandoned > self.abandoned_limit:
                     # Each left-behind thread holds memory and maybe a lock;
                     # past the bound, stop taking work until some end.
-                    if free > 0:
-                        log.warning("worker %s: %d abandoned handler thread(s) still running (limit %d); "
+                    if not self._held_back:
+                        log.warning("worker %s: %d abandoned handler thread(s) still running (more than %d); "
                                     "not claiming until some finish", self.id, self.abandoned, self.abandoned_limit)
+                        self._held_back = True
                     free = 0
+                elif self._held_back:
+                    log.info("worker %s: abandoned threads ended; claiming again", self.id)
+                    self._held_back = False
                 got = 0
                 if free > 0:
                     try:
@@ -210,7 +215,10 @@ class Worker:
             if handler.is_async:
                 call = handler.function(ctx)
             else:
-                call = await self._start_in_thread(handler.function, ctx)
+                # shielded: the timeout must not cancel the future, which
+                # stays pending (counted as abandoned) until the thread returns
+                thread_call = await self._start_in_thread(handler.function, ctx)
+                call = asyncio.shield(thread_call)
             timer = asyncio.timeout(spec.timeout)
             try:
                 async with timer:
@@ -220,7 +228,7 @@ class Worker:
                     raise
                 ctx.cancel()  # async: cancelled outright; sync: asked to stop, and abandoned
                 if not handler.is_async:
-                    self._abandon(call, claim)
+                    self._abandon(thread_call, claim)
                 outcome = self._failure(claim, spec, f"timed out after {spec.timeout:g}s", kind="timed_out")
             else:
                 try:
