@@ -213,3 +213,31 @@ class _locked:
     def __exit__(self, *exc: object) -> None:
         self.conn.rollback() if is_postgres(self.db) else self.conn.execute("ROLLBACK")
         self.conn.close()
+
+
+async def test_a_batch_the_database_refuses_is_split_and_only_the_poisoned_chunk_fails(
+        db_path: Path | str) -> None:
+    """Bypassing the cleaning, a NUL reaches settle: the good outcome lands, the bad one fails its chunk."""
+    from queuetop.engine.api import Queue
+    from queuetop.engine.model.clock import FrozenClock
+    from queuetop.engine.services import claims
+    from queuetop.engine.services.worker import Worker
+
+    queue = await Queue.open(db_path, clock=FrozenClock())
+    try:
+        job = (await queue.submit("x", chunks=[{}, {}, {}])).job_id
+        batch, _ = await claims.claim(queue.db, "w", 3, queue.clock.now())
+        good, bad, good2 = batch
+        poisoned = claims.failure(bad, "w", "ok", permanent=True, max_retries=0, now=queue.clock.now())
+        poisoned = claims.Outcome(**{**poisoned.__dict__, "error": "raw\x00nul"})  # as if cleaning were skipped
+        await Worker(queue)._write([claims.success(good, "w", "fine", queue.clock.now()), poisoned,
+                                    claims.success(good2, "w", "fine", queue.clock.now())])
+        chunks = {c.chunk_index: c for c in await queue.chunks(job)}
+        assert chunks[0].status.value == chunks[2].status.value == "completed"
+        assert chunks[1].status.value == "failed"
+        if is_postgres(db_path):  # PostgreSQL cannot hold a NUL: the storage error is the chunk's error
+            assert chunks[1].last_error.startswith("the database refused this chunk's outcome: ")
+        assert (await queue.job(job)).status.value == "partial"
+    finally:
+        await queue.close()
+    assert_counters(db_path)
