@@ -119,6 +119,14 @@ class Admission:
         return self.probe_token is not None
 
 
+@dataclass(frozen=True)
+class FailureRecorded:
+    """What one transient failure did to its host's circuit."""
+
+    open_until: float | None  # when the circuit half-opens, if it is open now
+    opened_now: bool = False  # this failure opened it from closed
+
+
 class Breaker:
     """The circuit breakers of one database, for every host."""
 
@@ -185,11 +193,23 @@ class Breaker:
                      intents: Sequence[str], not_before: float | None = None) -> float | None:
         """Count a transient failure of the host; open its circuit at the threshold.
 
+        Returns the time the circuit half-opens when it is open after this
+        failure, else None (see :meth:`record_failure`).
+        """
+        return (await self.record_failure(admission, settings, error, intents=intents,
+                                          not_before=not_before)).open_until
+
+    async def record_failure(self, admission: Admission, settings: BreakerSettings, error: str, *,
+                             intents: Sequence[str], not_before: float | None = None) -> "FailureRecorded":
+        """Count a transient failure of the host; open its circuit at the threshold.
+
         ``error`` must already be redacted. ``intents`` are the intent keys
         that call this host: when the circuit opens, their pending chunks are
         held until it half-opens. ``not_before`` (a Retry-After time) keeps
-        the circuit open at least that long. Returns the time the circuit
-        half-opens when it is open after this failure, else None.
+        the circuit open at least that long. Says when the circuit half-opens
+        if it is open after this failure, and whether this failure is the one
+        that opened it from closed (the others land on a circuit already open
+        or are a failed probe: the outage's, not the chunk's).
         """
         now = self.clock.now()
         floor = not_before or 0.0  # SQLite's max() of anything and NULL is NULL
@@ -225,11 +245,11 @@ class Breaker:
                         "reopened" if admission.is_probe else "opened", recorded["failures"],
                         timestamp(opened["half_open_at"]), opened["cooldown"], held, error)
             self._publish(chunks=held > 0)
-            return float(opened["half_open_at"])
+            return FailureRecorded(float(opened["half_open_at"]), opened_now=not admission.is_probe)
         if recorded["state"] == CircuitState.OPEN.value:
             # A request sent before the circuit opened, failing late.
-            return float(recorded["half_open_at"])
-        return None
+            return FailureRecorded(float(recorded["half_open_at"]))
+        return FailureRecorded(None)
 
     async def abandon(self, admission: Admission) -> None:
         """A probe that got no answer (cancelled): let the next attempt probe at once."""

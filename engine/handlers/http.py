@@ -38,7 +38,15 @@ the chunk:
 
 Transient failures count toward the host's circuit breaker
 (:mod:`queuetop.engine.handlers.circuits`); while it is open, chunks for the host are
-deferred without sending anything and without spending an attempt.
+deferred without sending anything and without spending an attempt. The
+outage is the host's, not the chunk's: a failed half-open probe, and a
+request that fails once its host's circuit is open (sent just before it
+opened), also go back to pending without spending their attempt, so an
+outage the breaker handles costs no chunk its retries (only the failures
+counted while the circuit was closed, up to the one that opens it, spend
+one: a chunk spends at most one attempt per outage). A failed probe's
+chunk waits a little past the next half-open time, so the next probe is
+another chunk's (probes rotate).
 """
 
 from __future__ import annotations
@@ -96,6 +104,9 @@ RETRY_AFTER_STATUSES = frozenset({429, 503})
 RETRY_AFTER_CAP = 3600.0
 # A probe may take its timeout plus this before another attempt takes it over.
 PROBE_GRACE = 5.0
+# A failed probe's chunk runs this much after the circuit next half-opens, so
+# the chunks held until then are claimed first and one of them probes.
+PROBE_ROTATION = 1.0
 HEAD_BYTES = 1024        # read at most this much of a body: a summary, never a dump
 RESULT_BODY_CHARS = 300  # of it, kept in a success's result
 ERROR_BODY_CHARS = 200   # of it, kept in an error
@@ -517,9 +528,13 @@ class HttpService:
                         reply: Reply) -> dict[str, Any]:
         """Tell the breaker, log, and end the attempt as the reply says."""
         open_until = None
+        outage = False  # the circuit was already open, or this was its probe
         if reply.signal is HostSignal.FAILED:
-            open_until = await self.breaker.failed(admission, endpoint.breaker, reply.message,
-                                                   intents=self._hosts[endpoint.host], not_before=reply.retry_at)
+            recorded = await self.breaker.record_failure(admission, endpoint.breaker, reply.message,
+                                                         intents=self._hosts[endpoint.host],
+                                                         not_before=reply.retry_at)
+            open_until = recorded.open_until
+            outage = admission.is_probe or (open_until is not None and not recorded.opened_now)
         elif reply.signal is HostSignal.ANSWERED:
             if await self.breaker.succeeded(admission, endpoint.breaker):
                 ctx.log.info(f"circuit for {endpoint.host} closed: the probe got an answer")
@@ -534,11 +549,13 @@ class HttpService:
             raise PermanentHttpError(reply.message)
         if open_until is not None:
             ctx.log.warning(f"circuit for {endpoint.host} is open: no requests until {timestamp(open_until)}")
-        if admission.is_probe:
-            # The probe tested the host, not this chunk: an outage the breaker
-            # handles must cost no chunk its retries, however long it lasts.
-            until = open_until if open_until is not None else self.queue.clock.now() + endpoint.breaker.cooldown
-            raise Deferred(f"{reply.message} (the circuit's probe: not counted as an attempt)", until)
+        if outage:
+            # The host is down, not this chunk: back to pending, attempt refunded.
+            until = max((t for t in (reply.retry_at, open_until) if t is not None),
+                        default=self.queue.clock.now() + endpoint.breaker.cooldown)
+            if admission.is_probe:
+                until += PROBE_ROTATION
+            raise Deferred(f"{reply.message} (circuit for {endpoint.host} not closed; attempt not spent)", until)
         retry_at = max((t for t in (reply.retry_at, open_until) if t is not None), default=None)
         if retry_at is not None:
             raise RetryAt(reply.message, retry_at)
