@@ -3,7 +3,8 @@
 -- name: lock_job
 SELECT id, status, dedupe_key FROM jobs WHERE id = :job_id  -- sqlite
 -- FOR UPDATE: two operators acting on one job take turns.
-SELECT id, status, dedupe_key FROM jobs WHERE id = :job_id FOR UPDATE  -- postgres;
+SELECT id, status, dedupe_key FROM jobs WHERE id = :job_id FOR UPDATE  -- postgres
+;
 
 -- name: chunk_status
 SELECT id, status FROM chunks WHERE job_id = :job_id AND chunk_index = :chunk_index;

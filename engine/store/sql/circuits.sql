@@ -108,4 +108,5 @@ WHERE status = 'pending'
   AND job_id IN (SELECT id FROM jobs
                  WHERE status IN ('pending', 'running')
                    AND intent IN (SELECT value FROM json_each(:intents)))  -- sqlite
-                   AND intent IN (SELECT jsonb_array_elements_text(:intents::jsonb)))  -- postgres;
+                   AND intent IN (SELECT jsonb_array_elements_text(:intents::jsonb)))  -- postgres
+;

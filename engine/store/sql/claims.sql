@@ -32,7 +32,9 @@ WHERE id = :job_id AND status = 'pending';
 
 -- name: jobs_for_claims
 SELECT id, intent, params, max_retries, timeout FROM jobs
-WHERE id IN (SELECT value FROM json_each(:job_ids));
+WHERE id IN (SELECT value FROM json_each(:job_ids))  -- sqlite
+WHERE id IN (SELECT value::bigint FROM jsonb_array_elements_text(:job_ids::jsonb) AS t(value))  -- postgres
+;
 
 -- name: settle
 -- End attempts in one statement: each outcome applies only where its chunk
@@ -65,9 +67,13 @@ RETURNING chunks.id, chunks.job_id, chunks.status;
 
 -- name: record_attempts
 INSERT INTO chunk_attempts (chunk_id, attempt, worker_id, outcome, error, started_at, ended_at)
-SELECT value ->> 'chunk_id', value ->> 'attempt', value ->> 'worker_id', value ->> 'kind',
-       value ->> 'error', value ->> 'started_at', :now
-FROM json_each(:attempts);
+SELECT value ->> 'chunk_id', value ->> 'attempt', value ->> 'worker_id', value ->> 'kind',  -- sqlite
+       value ->> 'error', value ->> 'started_at', :now  -- sqlite
+FROM json_each(:attempts)  -- sqlite
+SELECT (v ->> 'chunk_id')::bigint, (v ->> 'attempt')::integer, v ->> 'worker_id', v ->> 'kind',  -- postgres
+       v ->> 'error', (v ->> 'started_at')::double precision, :now  -- postgres
+FROM jsonb_array_elements(:attempts::jsonb) AS t(v)  -- postgres
+;
 
 -- name: count_job_chunks
 UPDATE jobs
@@ -102,5 +108,8 @@ WHERE id = :worker_id;
 -- name: held_chunks
 -- Which of the chunks a worker thinks it holds it still holds.
 SELECT c.id FROM chunks c
-JOIN json_each(:held) h ON c.id = h.value ->> 'chunk_id'
-WHERE c.status = 'processing' AND c.lease_token = h.value ->> 'lease_token';
+JOIN json_each(:held) h ON c.id = h.value ->> 'chunk_id'  -- sqlite
+WHERE c.status = 'processing' AND c.lease_token = h.value ->> 'lease_token'  -- sqlite
+JOIN jsonb_array_elements(:held::jsonb) AS h(v) ON c.id = (h.v ->> 'chunk_id')::bigint  -- postgres
+WHERE c.status = 'processing' AND c.lease_token = h.v ->> 'lease_token'  -- postgres
+;

@@ -54,7 +54,8 @@ VALUES (:file_id, :reason, :count, :last_offset, :now)
 ON CONFLICT (file_id, reason) DO UPDATE
 SET count = count + excluded.count, last_offset = excluded.last_offset, last_at = excluded.last_at  -- sqlite
 SET count = event_file_bad_lines.count + excluded.count, last_offset = excluded.last_offset,  -- postgres
-    last_at = excluded.last_at  -- postgres;
+    last_at = excluded.last_at  -- postgres
+;
 
 -- name: lock_events
 -- Held by a batch until it commits, so that event ids grow in commit order.
@@ -63,7 +64,8 @@ SELECT 1  -- sqlite
 -- A batch holds this advisory lock until it commits, so that event ids grow in
 -- commit order as on SQLite (readers page on them, and a batch finds the rows
 -- it inserted by id). 1364477270 is "QTEV".
-SELECT pg_advisory_xact_lock(1364477270)  -- postgres;
+SELECT pg_advisory_xact_lock(1364477270)  -- postgres
+;
 
 -- name: max_event_id
 SELECT coalesce(max(id), 0) FROM events;
@@ -184,7 +186,8 @@ ON CONFLICT (session_id, thread_key) DO UPDATE SET
                             UNION SELECT value FROM json_each(excluded.agents) ORDER BY value)) END  -- sqlite
                   ELSE (SELECT '[' || string_agg(to_json(a.value)::text, ',' ORDER BY a.value COLLATE "C") || ']'  -- postgres
                         FROM (SELECT value FROM jsonb_array_elements_text(session_threads.agents::jsonb)  -- postgres
-                              UNION SELECT value FROM jsonb_array_elements_text(excluded.agents::jsonb)) AS a) END  -- postgres;
+                              UNION SELECT value FROM jsonb_array_elements_text(excluded.agents::jsonb)) AS a) END  -- postgres
+;
 
 -- name: update_thread_counts
 -- Thread counts of the sessions a batch touched, from the primary key of
@@ -192,7 +195,8 @@ ON CONFLICT (session_id, thread_key) DO UPDATE SET
 UPDATE sessions
 SET thread_count = (SELECT count(*) FROM session_threads t WHERE t.session_id = sessions.id)
 WHERE id IN (SELECT value FROM json_each(:session_ids))  -- sqlite
-WHERE id IN (SELECT jsonb_array_elements_text(:session_ids::jsonb))  -- postgres;
+WHERE id IN (SELECT jsonb_array_elements_text(:session_ids::jsonb))  -- postgres
+;
 
 -- name: events_since
 SELECT * FROM events WHERE id > :after_id ORDER BY id LIMIT :limit;
@@ -263,7 +267,8 @@ WHERE (:after_ms::double precision IS NULL OR last_ts_ms > :after_ms::double pre
   AND (:category::text IS NULL OR coalesce(category_override, category) = :category::text)  -- postgres
   AND (:search::text IS NULL OR id LIKE '%' || :search::text || '%'  -- postgres
        OR coalesce(category_override, category) LIKE '%' || :search::text || '%'  -- postgres
-       OR agents LIKE '%' || :search::text || '%')  -- postgres;
+       OR agents LIKE '%' || :search::text || '%')  -- postgres
+;
 
 -- name: session_counts_by_status
 SELECT sum(last_ts_ms > :active_ms) AS active,  -- sqlite

@@ -19,8 +19,11 @@ RETURNING id;
 -- One statement for all chunks of a job: the chunk list arrives as one JSON
 -- array, which is much cheaper than one bound statement per chunk.
 INSERT INTO chunks (job_id, chunk_index, params, priority, run_after)
-SELECT :job_id, key, json(value), :priority, :now
-FROM json_each(:chunks);
+SELECT :job_id, key, json(value), :priority, :now  -- sqlite
+FROM json_each(:chunks)  -- sqlite
+SELECT :job_id, t.ord - 1, t.value::text, :priority, :now  -- postgres
+FROM jsonb_array_elements(:chunks::jsonb) WITH ORDINALITY AS t(value, ord)  -- postgres
+;
 
 -- name: get_job
 SELECT j.*, (SELECT count(*) FROM task_logs l WHERE l.job_id = j.id) AS log_count
@@ -30,15 +33,20 @@ FROM jobs j WHERE j.id = :job_id;
 -- A page of jobs, newest first, with their log counts in the same query.
 SELECT j.*, (SELECT count(*) FROM task_logs l WHERE l.job_id = j.id) AS log_count
 FROM jobs j
-WHERE (:status IS NULL OR j.status = :status)
-  AND (:search IS NULL OR j.intent LIKE '%' || :search || '%' OR CAST(j.id AS TEXT) = :search)
+WHERE (:status IS NULL OR j.status = :status)  -- sqlite
+  AND (:search IS NULL OR j.intent LIKE '%' || :search || '%' OR CAST(j.id AS TEXT) = :search)  -- sqlite
+WHERE (:status::text IS NULL OR j.status = :status::text)  -- postgres
+  AND (:search::text IS NULL OR j.intent LIKE '%' || :search::text || '%' OR j.id::text = :search::text)  -- postgres
 ORDER BY j.id DESC
 LIMIT :limit OFFSET :offset;
 
 -- name: count_jobs
 SELECT count(*) FROM jobs j
-WHERE (:status IS NULL OR j.status = :status)
-  AND (:search IS NULL OR j.intent LIKE '%' || :search || '%' OR CAST(j.id AS TEXT) = :search);
+WHERE (:status IS NULL OR j.status = :status)  -- sqlite
+  AND (:search IS NULL OR j.intent LIKE '%' || :search || '%' OR CAST(j.id AS TEXT) = :search)  -- sqlite
+WHERE (:status::text IS NULL OR j.status = :status::text)  -- postgres
+  AND (:search::text IS NULL OR j.intent LIKE '%' || :search::text || '%' OR j.id::text = :search::text)  -- postgres
+;
 
 -- name: job_counts_by_status
 SELECT status, count(*) AS n FROM jobs GROUP BY status;

@@ -14,7 +14,8 @@ FROM chunks c JOIN jobs j ON j.id = c.job_id
 WHERE c.status = 'processing' AND c.worker_id IN (SELECT value FROM json_each(:worker_ids))  -- sqlite
 WHERE c.status = 'processing'  -- postgres
   AND c.worker_id IN (SELECT value FROM jsonb_array_elements_text(:worker_ids::jsonb) AS t(value))  -- postgres
-FOR UPDATE OF c  -- postgres;
+FOR UPDATE OF c  -- postgres
+;
 
 -- name: stuck_chunks
 -- Processing longer than their job's timeout, whoever holds them.
@@ -22,4 +23,5 @@ SELECT c.id, c.job_id, c.chunk_index, c.params, c.attempt, c.lease_token, c.clai
        j.max_retries, j.timeout
 FROM chunks c JOIN jobs j ON j.id = c.job_id
 WHERE c.status = 'processing' AND c.claimed_at < :now - j.timeout
-FOR UPDATE OF c SKIP LOCKED  -- postgres;
+FOR UPDATE OF c SKIP LOCKED  -- postgres
+;

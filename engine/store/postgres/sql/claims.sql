@@ -27,10 +27,6 @@ WHERE chunks.id = picked.id
 RETURNING chunks.id, chunks.job_id, chunks.chunk_index, chunks.params, chunks.attempt,
           chunks.lease_token, chunks.claimed_at;
 
--- name: jobs_for_claims
-SELECT id, intent, params, max_retries, timeout FROM jobs
-WHERE id IN (SELECT value::bigint FROM jsonb_array_elements_text(:job_ids::jsonb) AS t(value));
-
 -- name: settle
 UPDATE chunks
 SET status = o.status,
@@ -56,14 +52,3 @@ WHERE chunks.id = o.chunk_id
   AND chunks.status = 'processing'
   AND chunks.lease_token = o.lease_token
 RETURNING chunks.id, chunks.job_id, chunks.status;
-
--- name: record_attempts
-INSERT INTO chunk_attempts (chunk_id, attempt, worker_id, outcome, error, started_at, ended_at)
-SELECT (v ->> 'chunk_id')::bigint, (v ->> 'attempt')::integer, v ->> 'worker_id', v ->> 'kind',
-       v ->> 'error', (v ->> 'started_at')::double precision, :now
-FROM jsonb_array_elements(:attempts::jsonb) AS t(v);
-
--- name: held_chunks
-SELECT c.id FROM chunks c
-JOIN jsonb_array_elements(:held::jsonb) AS h(v) ON c.id = (h.v ->> 'chunk_id')::bigint
-WHERE c.status = 'processing' AND c.lease_token = h.v ->> 'lease_token';
