@@ -150,7 +150,7 @@ async def test_a_failing_run_is_recorded_and_the_schedule_stays(queue: Queue, cl
     (typo_run,) = await queue.schedule_runs("typo")
     assert typo_run.status == "error" and "'reports.colect'" in typo_run.error and typo_run.job_id is None
     (blocked_run,) = await queue.schedule_runs("blocked")
-    assert blocked_run.status == "error" and blocked_run.error == "submit failed: disk says no"
+    assert blocked_run.status == "error" and blocked_run.error == "submit failed: IntegrityError: disk says no"
     for name, run in (("typo", typo_run), ("blocked", blocked_run)):
         schedule = schedules[name]
         assert (schedule.active, schedule.last_status, schedule.last_error) == (True, "error", run.error)

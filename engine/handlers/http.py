@@ -1,21 +1,9 @@
 """The built-in ``http`` handler: each chunk is one request to a configured endpoint.
 
-Endpoints are configured per intent in ``queuetop.toml``; the intent keys
-become handler keys (job data only ever names a key, never a URL)::
-
-    [http]
-    max_connections = 20              # one client per engine process, all hosts together
-    max_keepalive_connections = 10
-    trust_env = true                  # honour HTTP(S)_PROXY / NO_PROXY
-
-    [http.intents."collect.ads"]
-    url = "https://ads.example.com/v1/collect"
-    method = "POST"                   # default POST; GET, PUT, PATCH, DELETE too
-    timeout = 30                      # seconds for the whole request (default 30)
-    headers = { "Authorization" = "Bearer ${COLLECT_TOKEN}" }
-    failure_threshold = 5             # the circuit breaker of the url's host
-    cooldown = 30                     # seconds open before one probe; doubles per failed probe
-    max_cooldown = 600
+Endpoints are configured per intent in ``queuetop.toml`` (``[http]`` and
+``[http.intents."KEY"]``: url, method, timeout, headers and the host's
+breaker settings, as the README's "HTTP endpoints" shows); the intent keys
+become handler keys: job data only ever names a key, never a URL.
 
 ``${NAME}`` in a header value is read from the environment when the engine
 starts (:func:`register_http_intents`); an unset variable is a
@@ -24,9 +12,8 @@ Header values are secret: they are shown as ``[redacted]``, and the
 environment values and the values of credential-like headers are scrubbed
 from every text this handler lets out (errors, logs, results).
 
-The request body is JSON: ``intent``, ``job_id``, ``chunk_index``,
-``attempt``, ``params`` (the chunk's) and ``job_params``. The answer decides
-the chunk:
+The request body is JSON (``intent``, ``job_id``, ``chunk_index``, ``attempt``,
+``params``, ``job_params``); the answer decides the chunk:
 
 - 2xx: completed; a summary (status, elapsed time, first bytes of the body)
   is the chunk's result.
@@ -39,14 +26,9 @@ the chunk:
 Transient failures count toward the host's circuit breaker
 (:mod:`queuetop.engine.handlers.circuits`); while it is open, chunks for the host are
 deferred without sending anything and without spending an attempt. The
-outage is the host's, not the chunk's: a failed half-open probe, and a
-request that fails once its host's circuit is open (sent just before it
-opened), also go back to pending without spending their attempt, so an
-outage the breaker handles costs no chunk its retries (only the failures
-counted while the circuit was closed, up to the one that opens it, spend
-one: a chunk spends at most one attempt per outage). A failed probe's
-chunk waits a little past the next half-open time, so the next probe is
-another chunk's (probes rotate).
+outage is the host's, not the chunk's: a failed half-open probe and a request
+failing on a circuit already open go back to pending unspent too, and a
+failed probe's chunk waits past the next half-open time, so probes rotate.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Schema versions: a v1 database of each kind is upgraded and keeps its data; a newer one is refused.
 
 A v1 database is made from today's schema by undoing what the shipped
-migrations add (0002: workers.intents) and stamping it v1. A further
+migrations add (0002: workers.intents, 0003: workers.abandoned) and stamping it v1. A further
 migration made up for the test checks the mechanism past the newest one.
 """
 
@@ -40,17 +40,19 @@ def test_both_backends_ship_the_same_migration_numbers() -> None:
 
 
 async def _make_v1(db_path: Path | str) -> None:
-    """Today's schema taken back to v1: what 0002 adds is removed, the version stamped 1."""
+    """Today's schema taken back to v1: what 0002 and 0003 add is removed, the version stamped 1."""
     import psycopg
     import sqlite3
 
     if is_postgres(db_path):
         with psycopg.connect(str(db_path), autocommit=True) as conn:
             conn.execute("ALTER TABLE workers DROP COLUMN intents")
+            conn.execute("ALTER TABLE workers DROP COLUMN abandoned")
             conn.execute("UPDATE queuetop_meta SET value = '1' WHERE key = 'schema_version'")
     else:
         with sqlite3.connect(db_path) as conn:
             conn.execute("ALTER TABLE workers DROP COLUMN intents")
+            conn.execute("ALTER TABLE workers DROP COLUMN abandoned")
             conn.execute("PRAGMA user_version = 1")
 
 
@@ -59,13 +61,15 @@ async def test_a_real_v1_database_gets_the_shipped_migrations_and_keeps_its_data
         made = await queue.submit("keep.me", chunks=[{"n": 1}], params={"k": "v"})
     await _make_v1(db_path)
     assert _version(db_path) == 1
-    with pytest.raises(Exception):
-        scalar(db_path, "SELECT intents FROM workers")
+    for column in ("intents", "abandoned"):
+        with pytest.raises(Exception):
+            scalar(db_path, f"SELECT {column} FROM workers")
     async with await Queue.open(db_path) as queue:
         job = await queue.job(made.job_id)
         assert (job.intent, job.params, job.chunks_total) == ("keep.me", {"k": "v"}, 1)
     assert _version(db_path) == sqlite_backend.schema_version()
-    assert scalar(db_path, "SELECT count(intents) FROM workers") == 0  # the column is back
+    assert scalar(db_path, "SELECT count(intents) FROM workers") == 0  # the columns are back
+    assert scalar(db_path, "SELECT count(abandoned) FROM workers") == 0
 
 
 async def test_a_further_migration_runs_once_and_keeps_the_data(db_path: Path | str,
