@@ -7,7 +7,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 # Where each top-level package of queuetop lives in the repository.
-ROOTS = {"queuetop.engine": REPO / "engine", "queuetop.tui": REPO / "tui", "queuetop": REPO / "queuetop"}
+ROOTS = {"queuetop.engine": REPO / "engine", "queuetop.tui": REPO / "tui", "queuetop": REPO / "front"}
 
 
 def modules() -> dict[str, Path]:
