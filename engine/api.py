@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +41,13 @@ from queuetop.engine.store.protocol import Backend
 
 JOB_SQL = jobs.SQL
 log = logging.getLogger("queuetop.engine")
+
+# submit_many writes this many jobs per transaction: one commit (one fsync)
+# per batch instead of per job, and short enough not to stall claims.
+SUBMIT_BATCH = 2000
+# What a submit_many item may say: the intent and Queue.submit's keywords.
+SUBMIT_KEYS = frozenset({"intent", "chunks", "date_range", "chunk_days", "params", "dedupe_key", "max_retries",
+                         "priority", "timeout", "on_finalize", "max_chunks"})
 
 
 @dataclass(frozen=True)
@@ -147,26 +154,76 @@ class Queue(Engine):
         the job has one chunk with empty params. More than ``max_chunks``
         chunks is refused as a likely mistake.
         """
+        sub = self._submission(intent, chunks=chunks, date_range=date_range, chunk_days=chunk_days, params=params,
+                               dedupe_key=dedupe_key, max_retries=max_retries, priority=priority, timeout=timeout,
+                               on_finalize=on_finalize, max_chunks=max_chunks)
+        job_id, created = await jobs.submit(self.db, self.clock, sub)
+        if created:
+            self.changes.publish(Change.of(JOBS, CHUNKS, job_ids=[job_id], source="submit"))
+        return SubmitResult(job_id, created)
+
+    async def submit_many(self, items: Iterable[Mapping[str, Any]], *,
+                          batch_size: int = SUBMIT_BATCH) -> list[SubmitResult]:
+        """Make many jobs: each item is ``{"intent": ..., **any keyword of submit}``.
+
+        Every item is checked before anything is written; a bad one raises
+        :class:`UsageError` naming its position (``item 7: ...``) and nothing
+        is inserted. Jobs are then written ``batch_size`` to a transaction,
+        in order; a dedupe key matches an unfinished job from earlier in the
+        same call as it matches one already stored. Workers are woken once
+        per batch. Returns one :class:`SubmitResult` per item, in order.
+        """
+        subs = []
+        for number, item in enumerate(items, 1):
+            if not isinstance(item, Mapping):
+                raise UsageError(f"item {number}: expected an object with an intent, got {type(item).__name__}")
+            unknown = set(item) - SUBMIT_KEYS
+            if unknown:
+                raise UsageError(f"item {number}: unknown key(s) {', '.join(sorted(map(str, unknown)))}; "
+                                 f"known: {', '.join(sorted(SUBMIT_KEYS))}")
+            if "intent" not in item:
+                raise UsageError(f"item {number}: an intent is required")
+            try:
+                sub = self._submission(**item)
+                jobs.check_submission(sub)
+            except (UsageError, TypeError) as exc:
+                raise UsageError(f"item {number}: {exc}") from None
+            subs.append(sub)
+        results: list[SubmitResult] = []
+        for start in range(0, len(subs), batch_size):
+            made = await jobs.submit_batch(self.db, self.clock, subs[start:start + batch_size])
+            results.extend(SubmitResult(job_id, created) for job_id, created in made)
+        created_ids = [r.job_id for r in results if r.created]
+        if created_ids:
+            self.changes.publish(Change.of(JOBS, CHUNKS, job_ids=created_ids, source="submit"))
+        return results
+
+    def _submission(self, intent: str, *, chunks: Sequence[Mapping[str, Any]] | None = None,
+                    date_range: str | None = None, chunk_days: int | None = None,
+                    params: Mapping[str, Any] | None = None, dedupe_key: str | None = None,
+                    max_retries: int | None = None, priority: int = 0, timeout: float | None = None,
+                    on_finalize: str | None = None, max_chunks: int = jobs.MAX_CHUNKS) -> Submission:
+        """What :meth:`submit` and :meth:`submit_many` write: chunks made, defaults filled in."""
         if date_range is not None and chunks is not None:
             raise UsageError("give either a date range or a list of chunks, not both")
         if date_range is not None:
+            if not isinstance(date_range, str):
+                raise UsageError(f"a date range is a string like 2024-01-01..2024-12-31, got {date_range!r}")
             chunks = jobs.date_chunks(*jobs.parse_range(date_range), 1 if chunk_days is None else chunk_days,
                                       max_chunks=max_chunks)
         elif chunk_days is not None:
             raise UsageError("--chunk-days needs --range")
+        if chunks is not None and (isinstance(chunks, (str, bytes)) or not isinstance(chunks, Sequence)):
+            raise UsageError(f"chunks must be a list of objects, got {type(chunks).__name__}")
         if chunks is not None and len(chunks) > max_chunks:
             raise UsageError(f"{len(chunks):,} chunks is over the limit of {max_chunks:,}; "
                              "raise it with --max-chunks N if you mean it")
-        sub = Submission(
+        return Submission(
             intent=intent, chunks=chunks if chunks is not None else ({},), params=params,
             priority=priority, dedupe_key=dedupe_key, on_finalize=on_finalize,
             max_retries=self.settings.max_retries if max_retries is None else max_retries,
             timeout=self.settings.chunk_timeout if timeout is None else timeout,
         )
-        job_id, created = await jobs.submit(self.db, self.clock, sub)
-        if created:
-            self.changes.publish(Change.of(JOBS, CHUNKS, job_ids=[job_id], source="submit"))
-        return SubmitResult(job_id, created)
 
     # -- reading ------------------------------------------------------------------
 

@@ -51,15 +51,49 @@ async def cmd_submit(queue: Queue, args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_chunks(path: str) -> list[Any]:
+async def cmd_submit_many(queue: Queue, args: argparse.Namespace) -> int:
+    items, lines = [], []
+    for number, line in enumerate(_read_text(args.file, "jobs file").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            items.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{args.file} line {number}: invalid JSON: {exc.msg} at column {exc.colno}") from None
+        lines.append(number)
+    try:
+        results = await queue.submit_many(items)
+    except UsageError as exc:
+        # "item N: ..." from the API: say which line of the file that was
+        text = str(exc)
+        if text.startswith("item "):
+            position, _, rest = text[5:].partition(": ")
+            if position.isdigit():
+                text = f"{args.file} line {lines[int(position) - 1]}: {rest}"
+        raise UsageError(text) from None
+    if args.json:
+        _print_json([{"job_id": r.job_id, "created": r.created} for r in results])
+    else:
+        made = sum(r.created for r in results)
+        print(f"{made} job(s) made" + (f", {len(results) - made} matched an unfinished job by dedupe key"
+                                         if made != len(results) else ""))
+    return 0
+
+
+def _read_text(path: str, what: str) -> str:
+    """A UTF-8 file (``-``: stdin) as text, or a one-line UsageError."""
     try:
         data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
     except OSError as exc:
-        raise UsageError(f"cannot read chunks file {path}: {exc.strerror or exc}") from None
+        raise UsageError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise UsageError(f"chunks file {path} is not UTF-8 text (byte {exc.start})") from None
+        raise UsageError(f"{what} {path} is not UTF-8 text (byte {exc.start})") from None
+
+
+def _read_chunks(path: str) -> list[Any]:
+    text = _read_text(path, "chunks file")
     try:
         chunks = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -416,6 +450,7 @@ COMMANDS = {
     "cmd_schedules": cmd_schedules,
     "cmd_sessions": cmd_sessions,
     "cmd_submit": cmd_submit,
+    "cmd_submit_many": cmd_submit_many,
     "cmd_workers": cmd_workers,
 }
 

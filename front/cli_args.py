@@ -135,6 +135,11 @@ def build_parser(handlers: Mapping[str, Handler]) -> Parser:
     p.add_argument("--on-finalize", metavar="INTENT", help="intent to enqueue when the job ends")
     p.add_argument("--json", action="store_true", help="print {job_id, created} as JSON")
 
+    p = command("submit-many", "submit one job per line of an NDJSON file, in batches", handlers["cmd_submit_many"])
+    p.add_argument("file", metavar="FILE", help="one JSON object per line: intent plus any of submit's keys, "
+                                                "e.g. date_range, chunks, params, dedupe_key ('-' for stdin)")
+    p.add_argument("--json", action="store_true", help="print [{job_id, created}, ...] in the file's order")
+
     p = command("jobs", "list jobs, newest first", handlers["cmd_jobs"], reads=True)
     p.add_argument("--status", choices=[state.value for state in JobState], help="only jobs in this state")
     p.add_argument("--limit", type=_LIMIT, default=50, help="how many (default 50)")

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -69,6 +69,10 @@ class Client:
             intent, chunks=chunks, date_range=date_range, chunk_days=chunk_days, params=params,
             dedupe_key=dedupe_key, max_retries=max_retries, priority=priority, timeout=timeout,
             on_finalize=on_finalize))
+
+    def submit_many(self, items: Iterable[Mapping[str, Any]]) -> list[SubmitResult]:
+        """Make many jobs, in batches (see :meth:`queuetop.engine.api.Queue.submit_many`)."""
+        return self._call(self._queue.submit_many(list(items)))
 
     # -- reading ----------------------------------------------------------------------
 

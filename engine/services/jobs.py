@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from queuetop.engine.handlers.registry import is_intent_key
@@ -157,3 +157,17 @@ async def submit(db: Database, clock: Clock, sub: Submission) -> tuple[int, bool
     check_submission(sub)
     async with db.transaction(wake=True) as conn:
         return await insert_job(conn, sub, clock.now())
+
+
+async def submit_batch(db: Database, clock: Clock, subs: Sequence[Submission]) -> list[tuple[int, bool]]:
+    """Make many jobs in one transaction: (job id, created?) for each, in order.
+
+    Each is checked first (see :func:`check_submission`). A dedupe key that
+    an earlier job of the same batch took returns that job, as one stored
+    before does: the transaction sees its own inserts.
+    """
+    for sub in subs:
+        check_submission(sub)
+    now = clock.now()
+    async with db.transaction(wake=True) as conn:
+        return [await insert_job(conn, sub, now) for sub in subs]

@@ -1,0 +1,96 @@
+"""Bulk submit: Queue.submit_many, the sync client and `queuetop submit-many`, on both backends."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import assert_counters, queuetop_command, run_cli, scalar, subprocess_env
+from queuetop.engine.api import Queue
+from queuetop.engine.model.exceptions import UsageError
+
+
+async def test_submit_many_makes_the_jobs_in_order_with_their_chunks(queue: Queue) -> None:
+    items = [{"intent": "mail.send", "params": {"to": n}} for n in range(4500)]  # three batches
+    items.insert(10, {"intent": "reports.collect", "date_range": "2024-01-01..2024-01-10", "chunk_days": 5,
+                      "priority": 3, "max_retries": 1, "timeout": 60})
+    results = await queue.submit_many(items, batch_size=2000)
+    assert len(results) == 4501 and all(r.created for r in results)
+    assert [r.job_id for r in results] == sorted(r.job_id for r in results)  # ids in the items' order
+    job = await queue.job(results[10].job_id)
+    assert (job.intent, job.chunks_total, job.priority, job.max_retries, job.timeout) == (
+        "reports.collect", 2, 3, 1, 60)
+    assert (await queue.job(results[11].job_id)).params == {"to": 10}
+    assert await queue.count_jobs() == 4501
+
+
+async def test_dedupe_keys_match_within_a_call_and_across_calls(queue: Queue) -> None:
+    (first,) = await queue.submit_many([{"intent": "x", "dedupe_key": "acct-1"}])
+    results = await queue.submit_many([{"intent": "x", "dedupe_key": "acct-1"},
+                                       {"intent": "x", "dedupe_key": "acct-2"},
+                                       {"intent": "x", "dedupe_key": "acct-2"}], batch_size=1)
+    assert [(r.job_id, r.created) for r in results] == [
+        (first.job_id, False), (results[1].job_id, True), (results[1].job_id, False)]
+    assert await queue.count_jobs() == 2
+
+
+@pytest.mark.parametrize(("item", "message"), [
+    ({"params": {}}, "item 2: an intent is required"),
+    ({"intent": "x", "chunk": []}, "item 2: unknown key(s) chunk"),
+    ({"intent": "x", "timeout": float("nan")}, "item 2: timeout must be a number > 0"),
+    ({"intent": "x", "date_range": "2024-02-01..2024-01-01"}, "item 2: malformed range"),
+    ({"intent": "x", "chunks": "abc"}, "item 2: chunks must be a list"),
+    ({"intent": "bad key"}, "item 2: intent 'bad key' is not a valid intent key"),
+    (["x"], "item 2: expected an object"),
+])
+async def test_a_bad_item_is_named_and_nothing_is_written(queue: Queue, item: object, message: str) -> None:
+    with pytest.raises(UsageError) as raised:
+        await queue.submit_many([{"intent": "fine"}, item, {"intent": "fine"}])  # type: ignore[list-item]
+    assert str(raised.value).startswith(message), str(raised.value)
+    assert await queue.count_jobs() == 0
+
+
+def test_submit_many_from_the_command_line(tmp_path: Path, db_path: Path | str) -> None:
+    lines = [json.dumps({"intent": "mail.send", "params": {"to": n}}) for n in range(50)]
+    lines.insert(3, "")  # blank lines are skipped
+    lines.append(json.dumps({"intent": "mail.send", "dedupe_key": "k"}))
+    lines.append(json.dumps({"intent": "mail.send", "dedupe_key": "k"}))
+    (tmp_path / "jobs.ndjson").write_text("\n".join(lines) + "\n")
+    done = run_cli("submit-many", "jobs.ndjson", "--db", db_path, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "51 job(s) made, 1 matched an unfinished job by dedupe key"
+    piped = subprocess.run([*queuetop_command(), "submit-many", "-", "--json", "--db", str(db_path)], cwd=tmp_path,
+                           env=subprocess_env(), input='{"intent": "a"}\n{"intent": "b"}\n', capture_output=True,
+                           text=True, timeout=30)
+    assert piped.returncode == 0, piped.stderr
+    assert [r["created"] for r in json.loads(piped.stdout)] == [True, True]
+    assert scalar(db_path, "SELECT count(*) FROM jobs") == 53
+    assert_counters(db_path)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('{"intent": "a"}\n{"intent": "b",\n', "jobs.ndjson line 2: invalid JSON"),
+    ('{"intent": "a"}\n\n{"intent": "b", "priority": 1.5}\n', "jobs.ndjson line 3: priority must be an integer"),
+    ('{"intent": "a"}\n{"intnt": "b"}\n', "jobs.ndjson line 2: unknown key(s) intnt"),
+])
+def test_a_bad_line_names_its_number_and_nothing_is_inserted(tmp_path: Path, db_path: Path | str, text: str,
+                                                              message: str) -> None:
+    assert run_cli("submit", "seed", "--db", db_path, cwd=tmp_path).returncode == 0
+    (tmp_path / "jobs.ndjson").write_text(text)
+    bad = run_cli("submit-many", "jobs.ndjson", "--db", db_path, cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.splitlines() == [bad.stderr.strip()] and bad.stderr.startswith(f"queuetop: error: {message}")
+    assert scalar(db_path, "SELECT count(*) FROM jobs") == 1
+
+
+def test_the_sync_client_submits_many(tmp_path: Path) -> None:
+    import queuetop
+
+    with queuetop.connect(tmp_path / "q.db") as client:
+        made = client.submit_many({"intent": "mail.send", "params": {"to": n}} for n in range(10))
+        assert [r.created for r in made] == [True] * 10
+        assert len(client.jobs(limit=100)) == 10
