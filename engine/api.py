@@ -186,12 +186,13 @@ class Queue(Engine):
             try:
                 sub = self._submission(**item)
                 jobs.check_submission(sub)
+                row = jobs.encode(sub)
             except (UsageError, TypeError) as exc:
                 raise UsageError(f"item {number}: {exc}") from None
-            subs.append(sub)
+            subs.append(row)
         results: list[SubmitResult] = []
         for start in range(0, len(subs), batch_size):
-            made = await jobs.submit_batch(self.db, self.clock, subs[start:start + batch_size])
+            made = await jobs.insert_batch(self.db, self.clock, subs[start:start + batch_size])
             results.extend(SubmitResult(job_id, created) for job_id, created in made)
         created_ids = [r.job_id for r in results if r.created]
         if created_ids:

@@ -185,7 +185,7 @@ JOB_QUERIES: dict[str, tuple[dict[str, Any], str | None]] = {
     "job_logs": ({"job_id": 3, "after_id": 0, "limit": 50}, "task_logs_job"),
     "get_job": ({"job_id": 3}, "task_logs_job"),
     "list_jobs": ({"status": None, "search": None, "limit": 50, "offset": 0}, "task_logs_job"),
-    "find_unfinished_by_dedupe_key": ({"dedupe_key": "k"}, "jobs_dedupe"),
+    "unfinished_by_dedupe_keys": ({"keys": '["k", "l"]'}, "jobs_dedupe"),
 }
 
 

@@ -111,45 +111,95 @@ def check_submission(sub: Submission) -> None:
         raise UsageError("a dedupe key must be a non-empty string")
 
 
-async def insert_job(conn: Any, sub: Submission, now: float) -> tuple[int, bool]:
-    """Insert ``sub`` inside an open transaction: (job id, created?).
+def encode(sub: Submission) -> dict[str, Any]:
+    """``sub`` as one row of :func:`insert_jobs`, its params and chunks as JSON text.
 
-    With a dedupe key that names an unfinished job, that job's id comes back
-    and nothing is inserted. The caller holds the write lock (BEGIN
-    IMMEDIATE), so two submits of one key cannot both miss each other.
+    Done before any transaction opens, so params JSON cannot hold (an
+    object, NaN) are refused with nothing written.
     """
-    if sub.dedupe_key is not None:
-        async with conn.execute(SQL["find_unfinished_by_dedupe_key"], {"dedupe_key": sub.dedupe_key}) as cur:
-            row = await cur.fetchone()
-        if row is not None:
-            return row[0], False
-    async with conn.execute(
-        SQL["insert_job"],
-        {
-            "intent": sub.intent,
-            "params": json.dumps(dict(sub.params or {})),
-            "priority": sub.priority,
-            "max_retries": sub.max_retries,
-            "timeout": sub.timeout,
-            "dedupe_key": sub.dedupe_key,
-            "on_finalize": sub.on_finalize,
-            "parent_job_id": sub.parent_job_id,
-            "schedule_id": sub.schedule_id,
-            "chunks_total": len(sub.chunks),
-            "now": now,
-        },
-    ) as cur:
-        row = await cur.fetchone()
-    if row is None:  # a concurrent submit of the same dedupe key won
-        async with conn.execute(SQL["find_unfinished_by_dedupe_key"], {"dedupe_key": sub.dedupe_key}) as cur:
-            return (await cur.fetchone())[0], False
-    job_id = row[0]
-    await conn.execute(
-        SQL["insert_chunks"],
-        {"job_id": job_id, "chunks": json.dumps([dict(c) for c in sub.chunks]),
-         "priority": sub.priority, "now": now},
-    )
-    return job_id, True
+    try:
+        params = json.dumps(dict(sub.params or {}), allow_nan=False)
+        chunks = json.dumps([dict(c) for c in sub.chunks], allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"params must be JSON: {exc}") from None
+    return {
+        "intent": sub.intent,
+        "params": params,
+        "priority": sub.priority,
+        "max_retries": sub.max_retries,
+        "timeout": sub.timeout,
+        "dedupe_key": sub.dedupe_key,
+        "on_finalize": sub.on_finalize,
+        "parent_job_id": sub.parent_job_id,
+        "schedule_id": sub.schedule_id,
+        "chunks_total": len(sub.chunks),
+        "chunks": chunks,
+    }
+
+
+async def insert_job(conn: Any, sub: Submission, now: float) -> tuple[int, bool]:
+    """Insert ``sub`` inside an open transaction: (job id, created?) (see :func:`insert_jobs`)."""
+    return (await insert_jobs(conn, [encode(sub)], now))[0]
+
+
+async def insert_jobs(conn: Any, rows: Sequence[dict[str, Any]], now: float) -> list[tuple[int, bool]]:
+    """Insert many encoded jobs (see :func:`encode`) and all their chunks: (job id, created?) for each, in order.
+
+    A constant number of statements however many jobs: look up the dedupe
+    keys already taken, reserve ids, insert the jobs, insert every chunk.
+    A dedupe key that names an unfinished job, stored before or earlier in
+    ``rows``, returns that job's id and inserts nothing. On SQLite the
+    caller holds the write lock (BEGIN IMMEDIATE), so two submits of one key
+    cannot both miss each other; on PostgreSQL the unique index decides and
+    the loser reads the winner's id.
+    """
+    results: list[tuple[int, bool] | None] = [None] * len(rows)
+    keys = sorted({row["dedupe_key"] for row in rows if row["dedupe_key"] is not None})
+    taken: dict[str, int] = {}
+    if keys:
+        async with conn.execute(SQL["unfinished_by_dedupe_keys"], {"keys": json.dumps(keys)}) as cur:
+            taken = {key: job_id for job_id, key in await cur.fetchall()}
+    fresh: list[int] = []  # positions in rows of the jobs to insert
+    first_of: dict[str, int] = {}  # dedupe key -> position of the row that will insert it
+    for position, row in enumerate(rows):
+        key = row["dedupe_key"]
+        if key is not None and key in taken:
+            results[position] = (taken[key], False)
+        elif key is not None and key in first_of:
+            continue  # an earlier row of this call takes the key: filled in below
+        else:
+            if key is not None:
+                first_of[key] = position
+            fresh.append(position)
+    if fresh:
+        async with conn.execute(SQL["reserve_job_ids"], {"n": len(fresh)}) as cur:
+            ids = [row[0] for row in await cur.fetchall()]
+        batch = []
+        for position, job_id in zip(fresh, ids):
+            rows[position]["id"] = job_id
+            batch.append({key: value for key, value in rows[position].items() if key != "chunks"})
+        async with conn.execute(SQL["insert_jobs"], {"jobs": json.dumps(batch), "now": now}) as cur:
+            inserted = {row[0] for row in await cur.fetchall()}
+        lost = [rows[p]["dedupe_key"] for p in fresh if rows[p]["id"] not in inserted]
+        if lost:  # PostgreSQL only: a concurrent submit took these keys first
+            async with conn.execute(SQL["unfinished_by_dedupe_keys"], {"keys": json.dumps(sorted(lost))}) as cur:
+                taken.update({key: job_id for job_id, key in await cur.fetchall()})
+        chunks = []
+        for position in fresh:
+            row = rows[position]
+            if row["id"] in inserted:
+                results[position] = (row["id"], True)
+                chunks.append({"job_id": row["id"], "priority": row["priority"], "chunks": row["chunks"]})
+            else:
+                results[position] = (taken[row["dedupe_key"]], False)
+        if chunks:
+            await conn.execute(SQL["insert_chunks"], {"jobs": json.dumps(chunks), "now": now})
+    for position, row in enumerate(rows):
+        if results[position] is None:  # a repeat of a key an earlier row took
+            winner = results[first_of[row["dedupe_key"]]]
+            assert winner is not None
+            results[position] = (winner[0], False)
+    return [result for result in results if result is not None]
 
 
 async def submit(db: Database, clock: Clock, sub: Submission) -> tuple[int, bool]:
@@ -162,12 +212,18 @@ async def submit(db: Database, clock: Clock, sub: Submission) -> tuple[int, bool
 async def submit_batch(db: Database, clock: Clock, subs: Sequence[Submission]) -> list[tuple[int, bool]]:
     """Make many jobs in one transaction: (job id, created?) for each, in order.
 
-    Each is checked first (see :func:`check_submission`). A dedupe key that
-    an earlier job of the same batch took returns that job, as one stored
-    before does: the transaction sees its own inserts.
+    Each is checked and encoded first (see :func:`check_submission`); a
+    dedupe key that an earlier job of the same batch took returns that job,
+    as one stored before does.
     """
+    rows = []
     for sub in subs:
         check_submission(sub)
-    now = clock.now()
+        rows.append(encode(sub))
+    return await insert_batch(db, clock, rows)
+
+
+async def insert_batch(db: Database, clock: Clock, rows: Sequence[dict[str, Any]]) -> list[tuple[int, bool]]:
+    """Insert already-encoded jobs (see :func:`encode`) in one transaction that wakes workers."""
     async with db.transaction(wake=True) as conn:
-        return [await insert_job(conn, sub, now) for sub in subs]
+        return await insert_jobs(conn, rows, clock.now())

@@ -1,28 +1,61 @@
 -- Jobs and chunks: submitting and reading.
 
--- name: find_unfinished_by_dedupe_key
-SELECT id FROM jobs
-WHERE dedupe_key = :dedupe_key AND status IN ('pending', 'running');
+-- name: unfinished_by_dedupe_keys
+-- The unfinished jobs that already hold any of these dedupe keys: one probe
+-- of the partial index jobs_dedupe per key (CROSS JOIN keeps the keys the
+-- outer loop in SQLite; the IS NOT NULL and the status list are what let it
+-- use that index).
+SELECT j.id, j.dedupe_key
+FROM json_each(:keys) AS k CROSS JOIN jobs AS j ON j.dedupe_key = k.value  -- sqlite
+FROM jsonb_array_elements_text(:keys::jsonb) AS k(value) JOIN jobs AS j ON j.dedupe_key = k.value  -- postgres
+WHERE j.dedupe_key IS NOT NULL AND j.status IN ('pending', 'running');
 
--- name: insert_job
--- A concurrent submit of the same dedupe key makes this insert nothing
--- (PostgreSQL waits for the other transaction first); the caller then reads
--- the winner's id.
-INSERT INTO jobs (intent, params, priority, max_retries, timeout, dedupe_key,
+-- name: reserve_job_ids
+-- :n new job ids, in increasing order, so that each job's chunks can name it
+-- in the same statement that inserts them all. SQLite: the caller holds the
+-- write lock, so nothing else can take the ids after the current maximum.
+-- PostgreSQL: taken from the identity sequence, so concurrent submitters
+-- never collide.
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :n)  -- sqlite
+SELECT (SELECT coalesce(max(id), 0) FROM jobs) + i AS id FROM n ORDER BY i  -- sqlite
+SELECT nextval(pg_get_serial_sequence('jobs', 'id')) AS id FROM generate_series(1, :n)  -- postgres
+;
+
+-- name: insert_jobs
+-- Many jobs in one statement, from one JSON array; params arrive as JSON
+-- text so they are stored byte for byte as given. Rows go in dedupe-key
+-- order, so two concurrent PostgreSQL submitters meet their shared keys in
+-- the same order and cannot deadlock. A key a concurrent submit took first
+-- makes its row insert nothing (PostgreSQL waits for that transaction); the
+-- caller reads the winner's id.
+INSERT INTO jobs (id, intent, params, priority, max_retries, timeout, dedupe_key,
                   on_finalize, parent_job_id, schedule_id, chunks_total, created_at)
-VALUES (:intent, :params, :priority, :max_retries, :timeout, :dedupe_key,
-        :on_finalize, :parent_job_id, :schedule_id, :chunks_total, :now)
+SELECT value ->> 'id', value ->> 'intent', value ->> 'params', value ->> 'priority',  -- sqlite
+       value ->> 'max_retries', value ->> 'timeout', value ->> 'dedupe_key',  -- sqlite
+       value ->> 'on_finalize', value ->> 'parent_job_id', value ->> 'schedule_id',  -- sqlite
+       value ->> 'chunks_total', :now  -- sqlite
+FROM json_each(:jobs)  -- sqlite
+-- SQLite needs a WHERE here to tell the ON CONFLICT clause from a join's ON
+WHERE true ORDER BY value ->> 'dedupe_key', key  -- sqlite
+SELECT (v ->> 'id')::bigint, v ->> 'intent', v ->> 'params', (v ->> 'priority')::integer,  -- postgres
+       (v ->> 'max_retries')::integer, (v ->> 'timeout')::double precision, v ->> 'dedupe_key',  -- postgres
+       v ->> 'on_finalize', (v ->> 'parent_job_id')::bigint, (v ->> 'schedule_id')::bigint,  -- postgres
+       (v ->> 'chunks_total')::integer, :now  -- postgres
+FROM jsonb_array_elements(:jobs::jsonb) WITH ORDINALITY AS t(v, ord)  -- postgres
+ORDER BY v ->> 'dedupe_key', ord  -- postgres
 ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL AND status IN ('pending', 'running') DO NOTHING
 RETURNING id;
 
 -- name: insert_chunks
--- One statement for all chunks of a job: the chunk list arrives as one JSON
--- array, which is much cheaper than one bound statement per chunk.
+-- Every chunk of many jobs in one statement: one JSON array of
+-- {job_id, priority, chunks: "[...]"} (each job's chunk list as JSON text),
+-- much cheaper than a bound statement per chunk or per job.
 INSERT INTO chunks (job_id, chunk_index, params, priority, run_after)
-SELECT :job_id, key, json(value), :priority, :now  -- sqlite
-FROM json_each(:chunks)  -- sqlite
-SELECT :job_id, t.ord - 1, t.value::text, :priority, :now  -- postgres
-FROM jsonb_array_elements(:chunks::jsonb) WITH ORDINALITY AS t(value, ord)  -- postgres
+SELECT j.value ->> 'job_id', c.key, json(c.value), j.value ->> 'priority', :now  -- sqlite
+FROM json_each(:jobs) AS j, json_each(j.value ->> 'chunks') AS c  -- sqlite
+SELECT (j.v ->> 'job_id')::bigint, c.ord - 1, c.value::text, (j.v ->> 'priority')::integer, :now  -- postgres
+FROM jsonb_array_elements(:jobs::jsonb) AS j(v)  -- postgres
+CROSS JOIN LATERAL jsonb_array_elements((j.v ->> 'chunks')::jsonb) WITH ORDINALITY AS c(value, ord)  -- postgres
 ;
 
 -- name: get_job
