@@ -156,8 +156,7 @@ async def claim(db: Database, worker_id: str, limit: int, now: float,
         if not rows:
             return [], {}
         job_ids = sorted({row["job_id"] for row in rows})
-        await conn.executemany(SQL["mark_job_running"], [{"job_id": j, "now": now} for j in job_ids])
-        async with conn.execute(SQL["jobs_for_claims"], {"job_ids": json.dumps(job_ids)}) as cur:
+        async with conn.execute(SQL["start_jobs"], {"job_ids": json.dumps(job_ids), "now": now}) as cur:
             specs = {
                 row["id"]: JobSpec(row["id"], row["intent"], json.loads(row["params"]),
                                    row["max_retries"], row["timeout"])
@@ -217,11 +216,11 @@ async def settle_in(conn: Any, outcomes: Sequence[Outcome], now: float, *,
         per_job.setdefault(job_id, Counter())[status] += 1
     ended = [
         {"job_id": job_id, "completed": c["completed"], "failed": c["failed"], "cancelled": c["cancelled"]}
-        for job_id, c in per_job.items()
+        for job_id, c in sorted(per_job.items())  # in id order: concurrent settles lock jobs alike
         if c["completed"] or c["failed"] or c["cancelled"]
     ]
     if ended:
-        await conn.executemany(SQL["count_job_chunks"], ended)
+        await conn.execute(SQL["count_job_chunks"], {"counts": json.dumps(ended)})
         done.finalized = await finalize_ended(conn, [e["job_id"] for e in ended], now, on_job_ended=on_job_ended)
 
     per_worker: dict[str, Counter[str]] = {}
@@ -229,10 +228,8 @@ async def settle_in(conn: Any, outcomes: Sequence[Outcome], now: float, *,
         if o.worker_id and o.chunk_id in applied_ids and o.status.finished:
             per_worker.setdefault(o.worker_id, Counter())[o.status.value] += 1
     if per_worker:
-        await conn.executemany(
-            SQL["count_worker_chunks"],
-            [{"worker_id": w, "done": c["completed"], "failed": c["failed"]} for w, c in per_worker.items()],
-        )
+        counts = [{"worker_id": w, "done": c["completed"], "failed": c["failed"]} for w, c in sorted(per_worker.items())]
+        await conn.execute(SQL["count_worker_chunks"], {"counts": json.dumps(counts)})
     return done
 
 
@@ -244,15 +241,15 @@ async def finalize_ended(conn: Any, job_ids: Iterable[int], now: float, *,
     not count against the job's status (see :func:`actions.finalize`). Each
     job that ends goes through :func:`job_ended`.
     """
-    finalized = []
-    for job_id in job_ids:
-        async with conn.execute(SQL["finalize_if_ended"],
-                                {"job_id": job_id, "now": now, "cut_short": cut_short}) as cur:
-            row = await cur.fetchone()
-        if row is None:
-            continue
-        finalized.append(await job_ended(conn, dict(row), now, on_job_ended=on_job_ended))
-    return finalized
+    ids = sorted(set(job_ids))
+    if not ids:
+        return []
+    # One statement for every job, however many; the follow-ups of the few
+    # that ended (hooks, on-finalize jobs) come after, in id order.
+    async with conn.execute(SQL["finalize_if_ended"],
+                            {"job_ids": json.dumps(ids), "now": now, "cut_short": cut_short}) as cur:
+        rows = sorted((dict(row) for row in await cur.fetchall()), key=lambda row: row["id"])
+    return [await job_ended(conn, row, now, on_job_ended=on_job_ended) for row in rows]
 
 
 async def job_ended(conn: Any, outcome: dict[str, Any], now: float, *,

@@ -26,15 +26,16 @@ RETURNING id, job_id, chunk_index, params, attempt, lease_token, claimed_at;
 -- name: is_paused
 SELECT paused FROM queue_state WHERE id = 1;
 
--- name: mark_job_running
-UPDATE jobs SET status = 'running', started_at = :now
-WHERE id = :job_id AND status = 'pending';
-
--- name: jobs_for_claims
-SELECT id, intent, params, max_retries, timeout FROM jobs
+-- name: start_jobs
+-- The jobs of a claim batch, all in one statement: each pending one becomes
+-- running, and every one comes back with what its worker needs. (Writing a
+-- running job's row again changes nothing in it.)
+UPDATE jobs
+SET status = CASE WHEN status = 'pending' THEN 'running' ELSE status END,
+    started_at = CASE WHEN status = 'pending' THEN :now ELSE started_at END
 WHERE id IN (SELECT value FROM json_each(:job_ids))  -- sqlite
 WHERE id IN (SELECT value::bigint FROM jsonb_array_elements_text(:job_ids::jsonb) AS t(value))  -- postgres
-;
+RETURNING id, intent, params, max_retries, timeout;
 
 -- name: settle
 -- End attempts in one statement: each outcome applies only where its chunk
@@ -76,14 +77,24 @@ FROM jsonb_array_elements(:attempts::jsonb) AS t(v)  -- postgres
 ;
 
 -- name: count_job_chunks
+-- Move the counters of every job a settle touched, in one statement.
 UPDATE jobs
-SET chunks_completed = chunks_completed + :completed,
-    chunks_failed = chunks_failed + :failed,
-    chunks_cancelled = chunks_cancelled + :cancelled
-WHERE id = :job_id;
+SET chunks_completed = chunks_completed + c.completed,
+    chunks_failed = chunks_failed + c.failed,
+    chunks_cancelled = chunks_cancelled + c.cancelled
+FROM (
+    SELECT value ->> 'job_id' AS job_id, value ->> 'completed' AS completed,  -- sqlite
+           value ->> 'failed' AS failed, value ->> 'cancelled' AS cancelled  -- sqlite
+    FROM json_each(:counts)  -- sqlite
+    SELECT (v ->> 'job_id')::bigint AS job_id, (v ->> 'completed')::integer AS completed,  -- postgres
+           (v ->> 'failed')::integer AS failed, (v ->> 'cancelled')::integer AS cancelled  -- postgres
+    FROM jsonb_array_elements(:counts::jsonb) AS t(v)  -- postgres
+) AS c
+WHERE jobs.id = c.job_id;
 
 -- name: finalize_if_ended
--- A job whose every chunk has ended gets its final status, once.
+-- Each of these jobs whose every chunk has ended gets its final status,
+-- once: the status guard makes a second pass change nothing.
 -- :cut_short is the number of chunks an operator's finalize has just
 -- cancelled (0 otherwise): the status follows the chunks that had ended
 -- before it, so a job finalized with nothing but completed chunks behind it
@@ -95,15 +106,23 @@ SET status = CASE
         WHEN chunks_failed > 0 THEN 'failed'
         ELSE 'cancelled' END,
     finished_at = :now
-WHERE id = :job_id
+WHERE id IN (SELECT value FROM json_each(:job_ids))  -- sqlite
+WHERE id IN (SELECT value::bigint FROM jsonb_array_elements_text(:job_ids::jsonb) AS t(value))  -- postgres
   AND status IN ('pending', 'running')
   AND chunks_completed + chunks_failed + chunks_cancelled = chunks_total
 RETURNING id, status, on_finalize, schedule_id, chunks_total, chunks_completed, chunks_failed, chunks_cancelled;
 
 -- name: count_worker_chunks
 UPDATE workers
-SET chunks_done = chunks_done + :done, chunks_failed = chunks_failed + :failed
-WHERE id = :worker_id;
+SET chunks_done = chunks_done + c.done, chunks_failed = chunks_failed + c.failed
+FROM (
+    SELECT value ->> 'worker_id' AS worker_id, value ->> 'done' AS done, value ->> 'failed' AS failed  -- sqlite
+    FROM json_each(:counts)  -- sqlite
+    SELECT v ->> 'worker_id' AS worker_id, (v ->> 'done')::integer AS done,  -- postgres
+           (v ->> 'failed')::integer AS failed  -- postgres
+    FROM jsonb_array_elements(:counts::jsonb) AS t(v)  -- postgres
+) AS c
+WHERE workers.id = c.worker_id;
 
 -- name: held_chunks
 -- Which of the chunks a worker thinks it holds it still holds.
