@@ -18,6 +18,7 @@ import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 from queuetop.engine.config import Config
 from queuetop.engine.handlers.registry import Problem, Registry, add_search_path
@@ -30,6 +31,9 @@ from queuetop.engine.services.retry import RetryPolicy
 from queuetop.engine.store.protocol import Backend
 
 log = logging.getLogger("queuetop.engine")
+
+# A settle that completes this many one-chunk jobs logs them as one line.
+ENDED_LOG_SUMMARY = 10
 
 #: A built-in maintenance task: runs against the engine, returns a one-line summary.
 MaintenanceTask = Callable[["Engine"], Awaitable[str]]
@@ -87,13 +91,31 @@ class Engine:
         if settled.applied:
             job_ids = {job_id for _, job_id, _ in settled.applied}
             self.changes.publish(Change.of(JOBS, CHUNKS, job_ids=job_ids, source="settle"))
+        self._log_ended(settled.finalized)
         for job in settled.finalized:
-            log.info("job %d ended %s (%d/%d completed, %d failed, %d cancelled)", job["id"],
-                     job["status"], job["chunks_completed"], job["chunks_total"], job["chunks_failed"],
-                     job["chunks_cancelled"])
             if job.get("follow_up_job_id"):
                 self.changes.publish(Change.of(JOBS, job_ids=[job["follow_up_job_id"]], source="submit"))
         return settled
+
+    @staticmethod
+    def _log_ended(finalized: Sequence[dict[str, Any]]) -> None:
+        """A line per ended job; jobs that simply completed, many at once, share one line.
+
+        A queue of small jobs ends thousands a second: a line each would be
+        most of the engine's work and bury the few that did not complete.
+        """
+        quiet = [job for job in finalized if job["status"] == "completed" and job["chunks_total"] == 1]
+        if len(quiet) < ENDED_LOG_SUMMARY:
+            quiet = []
+        quiet_ids = {job["id"] for job in quiet}
+        for job in finalized:
+            if job["id"] not in quiet_ids:
+                log.info("job %d ended %s (%d/%d completed, %d failed, %d cancelled)", job["id"],
+                         job["status"], job["chunks_completed"], job["chunks_total"], job["chunks_failed"],
+                         job["chunks_cancelled"])
+        if quiet:
+            log.info("%d one-chunk jobs completed (ids %d to %d)", len(quiet),
+                     min(job["id"] for job in quiet), max(job["id"] for job in quiet))
 
     async def run_maintenance(self, name: str) -> str:
         """Run one built-in maintenance task by name; unknown names are refused."""
