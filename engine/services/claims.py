@@ -22,10 +22,11 @@ from queuetop.engine.store.protocol import Connection
 from queuetop.engine.model.records import Submission
 from queuetop.engine.services.jobs import insert_job
 from queuetop.engine.services.retry import RetryPolicy
-from queuetop.engine.model.states import ChunkState, OutcomeKind
+from queuetop.engine.model.states import ChunkState, JobState, OutcomeKind
 from queuetop.engine.model.text import ERROR_LIMIT, RESULT_LIMIT, clean, result_json
 
 SQL = queries.load("claims")
+UNFINISHED = frozenset({JobState.PENDING.value, JobState.RUNNING.value})
 
 # Kept on the chunk as its result: enough to see what came back, never a dump.
 
@@ -220,8 +221,12 @@ async def settle_in(conn: Any, outcomes: Sequence[Outcome], now: float, *,
         if c["completed"] or c["failed"] or c["cancelled"]
     ]
     if ended:
-        await conn.execute(SQL["count_job_chunks"], {"counts": json.dumps(ended)})
-        done.finalized = await finalize_ended(conn, [e["job_id"] for e in ended], now, on_job_ended=on_job_ended)
+        async with conn.execute(SQL["count_job_chunks"], {"counts": json.dumps(ended), "now": now}) as cur:
+            rows = [dict(row) for row in await cur.fetchall()]
+        # The jobs this statement ended (see the query), in id order; their
+        # follow-ups (hooks, on-finalize jobs) run here, in this transaction.
+        ended_now = sorted((row for row in rows if row["status"] not in UNFINISHED), key=lambda row: row["id"])
+        done.finalized = [await job_ended(conn, row, now, on_job_ended=on_job_ended) for row in ended_now]
 
     per_worker: dict[str, Counter[str]] = {}
     for o in outcomes:

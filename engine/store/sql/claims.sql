@@ -77,11 +77,29 @@ FROM jsonb_array_elements(:attempts::jsonb) AS t(v)  -- postgres
 ;
 
 -- name: count_job_chunks
--- Move the counters of every job a settle touched, in one statement.
+-- Move the counters of every job a settle touched and end each job whose
+-- last chunk this was, all in one statement. The SET expressions see the
+-- row as it was, so the counters after this update are written out as
+-- (old + delta). Every job here had a chunk in flight a moment ago, so none
+-- had ended: a final status among the returned rows was set by this
+-- statement (settle_in relies on that).
 UPDATE jobs
 SET chunks_completed = chunks_completed + c.completed,
     chunks_failed = chunks_failed + c.failed,
-    chunks_cancelled = chunks_cancelled + c.cancelled
+    chunks_cancelled = chunks_cancelled + c.cancelled,
+    status = CASE
+        WHEN status NOT IN ('pending', 'running')
+          OR chunks_completed + c.completed + chunks_failed + c.failed
+             + chunks_cancelled + c.cancelled < chunks_total THEN status
+        WHEN chunks_completed + c.completed = chunks_total THEN 'completed'
+        WHEN chunks_completed + c.completed > 0 THEN 'partial'
+        WHEN chunks_failed + c.failed > 0 THEN 'failed'
+        ELSE 'cancelled' END,
+    finished_at = CASE
+        WHEN status IN ('pending', 'running')
+         AND chunks_completed + c.completed + chunks_failed + c.failed
+             + chunks_cancelled + c.cancelled = chunks_total THEN :now
+        ELSE finished_at END
 FROM (
     SELECT value ->> 'job_id' AS job_id, value ->> 'completed' AS completed,  -- sqlite
            value ->> 'failed' AS failed, value ->> 'cancelled' AS cancelled  -- sqlite
@@ -90,7 +108,9 @@ FROM (
            (v ->> 'failed')::integer AS failed, (v ->> 'cancelled')::integer AS cancelled  -- postgres
     FROM jsonb_array_elements(:counts::jsonb) AS t(v)  -- postgres
 ) AS c
-WHERE jobs.id = c.job_id;
+WHERE jobs.id = c.job_id
+RETURNING jobs.id, jobs.status, jobs.on_finalize, jobs.schedule_id, jobs.chunks_total,
+          jobs.chunks_completed, jobs.chunks_failed, jobs.chunks_cancelled;
 
 -- name: finalize_if_ended
 -- Each of these jobs whose every chunk has ended gets its final status,
