@@ -147,22 +147,28 @@ async def claim(db: Database, worker_id: str, limit: int, now: float,
     if intents is not None and not intents:
         return [], {}
     async with db.transaction() as conn:
-        async with conn.execute(SQL["is_paused"]) as cur:
-            if (await cur.fetchone())[0]:
-                return [], {}
         intent_list = None if intents is None else json.dumps(sorted(intents))
         async with conn.execute(SQL["claim"], {"worker_id": worker_id, "now": now, "limit": limit,
                                              "intents": intent_list}) as cur:
             rows = await cur.fetchall()
         if not rows:
             return [], {}
-        job_ids = sorted({row["job_id"] for row in rows})
-        async with conn.execute(SQL["start_jobs"], {"job_ids": json.dumps(job_ids), "now": now}) as cur:
-            specs = {
-                row["id"]: JobSpec(row["id"], row["intent"], json.loads(row["params"]),
-                                   row["max_retries"], row["timeout"])
-                for row in await cur.fetchall()
-            }
+        if "intent" in rows[0].keys():
+            # PostgreSQL's claim started the jobs in the same statement and
+            # returned each chunk with its job's columns.
+            specs = {}
+            for row in rows:
+                if row["job_id"] not in specs:
+                    specs[row["job_id"]] = JobSpec(row["job_id"], row["intent"], json.loads(row["job_params"]),
+                                                   row["max_retries"], row["timeout"])
+        else:
+            job_ids = sorted({row["job_id"] for row in rows})
+            async with conn.execute(SQL["start_jobs"], {"job_ids": json.dumps(job_ids), "now": now}) as cur:
+                specs = {
+                    row["id"]: JobSpec(row["id"], row["intent"], json.loads(row["params"]),
+                                       row["max_retries"], row["timeout"])
+                    for row in await cur.fetchall()
+                }
     claims = [
         Claim(row["id"], row["job_id"], row["chunk_index"], json.loads(row["params"]),
               row["attempt"], row["lease_token"], row["claimed_at"])

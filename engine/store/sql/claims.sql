@@ -14,6 +14,8 @@ SET status = 'processing',
 WHERE id IN (
     SELECT id FROM chunks
     WHERE status = 'pending' AND run_after <= :now
+      -- nothing while the queue is paused (one statement fewer per claim than asking first)
+      AND NOT EXISTS (SELECT 1 FROM queue_state WHERE id = 1 AND paused = 1)
       -- only intents this process can run: the others wait, unspent, for a process that can
       AND (:intents IS NULL OR EXISTS (SELECT 1 FROM jobs
                                        WHERE jobs.id = chunks.job_id
@@ -22,9 +24,6 @@ WHERE id IN (
     LIMIT :limit
 )
 RETURNING id, job_id, chunk_index, params, attempt, lease_token, claimed_at;
-
--- name: is_paused
-SELECT paused FROM queue_state WHERE id = 1;
 
 -- name: start_jobs
 -- The jobs of a claim batch, all in one statement: each pending one becomes

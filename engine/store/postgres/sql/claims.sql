@@ -2,11 +2,16 @@
 -- every other query of ../claims.sql runs on PostgreSQL as it is.
 
 -- name: claim
--- SKIP LOCKED lets concurrent claimers pass over each other's rows instead
--- of queueing on them; MATERIALIZED keeps the LIMIT inside the lock.
+-- One statement does the whole claim: pick due chunks, hold them under
+-- fresh lease tokens, start their jobs, and return each chunk with what its
+-- worker needs of the job. SKIP LOCKED lets concurrent claimers pass over
+-- each other's rows instead of queueing on them; MATERIALIZED keeps the
+-- LIMIT inside the lock. Jobs are locked in id order (the `locked` step) so
+-- two claimers that share jobs cannot deadlock on them.
 WITH picked AS MATERIALIZED (
     SELECT id FROM chunks
     WHERE status = 'pending' AND run_after <= :now
+      AND NOT EXISTS (SELECT 1 FROM queue_state WHERE id = 1 AND paused = 1)
       AND (:intents::jsonb IS NULL OR EXISTS (
                SELECT 1 FROM jobs
                WHERE jobs.id = chunks.job_id
@@ -14,18 +19,30 @@ WITH picked AS MATERIALIZED (
     ORDER BY priority DESC, id
     LIMIT :limit
     FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE chunks
+    SET status = 'processing',
+        worker_id = :worker_id,
+        attempt = chunks.attempt + 1,
+        lease_token = md5(random()::text || chunks.id::text || clock_timestamp()::text),
+        claimed_at = :now,
+        finished_at = NULL
+    FROM picked
+    WHERE chunks.id = picked.id
+    RETURNING chunks.id, chunks.job_id, chunks.chunk_index, chunks.params, chunks.attempt,
+              chunks.lease_token, chunks.claimed_at
+), locked AS (
+    SELECT id FROM jobs WHERE id IN (SELECT job_id FROM claimed) ORDER BY id FOR UPDATE
+), started AS (
+    UPDATE jobs
+    SET status = CASE WHEN status = 'pending' THEN 'running' ELSE status END,
+        started_at = CASE WHEN status = 'pending' THEN :now ELSE started_at END
+    FROM locked
+    WHERE jobs.id = locked.id
+    RETURNING jobs.id, jobs.intent, jobs.params, jobs.max_retries, jobs.timeout
 )
-UPDATE chunks
-SET status = 'processing',
-    worker_id = :worker_id,
-    attempt = chunks.attempt + 1,
-    lease_token = md5(random()::text || chunks.id::text || clock_timestamp()::text),
-    claimed_at = :now,
-    finished_at = NULL
-FROM picked
-WHERE chunks.id = picked.id
-RETURNING chunks.id, chunks.job_id, chunks.chunk_index, chunks.params, chunks.attempt,
-          chunks.lease_token, chunks.claimed_at;
+SELECT claimed.*, started.intent, started.params AS job_params, started.max_retries, started.timeout
+FROM claimed JOIN started ON started.id = claimed.job_id;
 
 -- name: settle
 UPDATE chunks
