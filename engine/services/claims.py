@@ -20,7 +20,7 @@ from queuetop.engine.store import queries
 from queuetop.engine.store.protocol import Backend as Database
 from queuetop.engine.store.protocol import Connection
 from queuetop.engine.model.records import Submission
-from queuetop.engine.services.jobs import insert_job
+from queuetop.engine.services.jobs import encode, insert_jobs
 from queuetop.engine.services.retry import RetryPolicy
 from queuetop.engine.model.states import ChunkState, JobState, OutcomeKind
 from queuetop.engine.model.text import ERROR_LIMIT, RESULT_LIMIT, clean, result_json
@@ -232,7 +232,7 @@ async def settle_in(conn: Any, outcomes: Sequence[Outcome], now: float, *,
         # The jobs this statement ended (see the query), in id order; their
         # follow-ups (hooks, on-finalize jobs) run here, in this transaction.
         ended_now = sorted((row for row in rows if row["status"] not in UNFINISHED), key=lambda row: row["id"])
-        done.finalized = [await job_ended(conn, row, now, on_job_ended=on_job_ended) for row in ended_now]
+        done.finalized = await jobs_ended(conn, ended_now, now, on_job_ended=on_job_ended)
 
     per_worker: dict[str, Counter[str]] = {}
     for o in outcomes:
@@ -260,30 +260,41 @@ async def finalize_ended(conn: Any, job_ids: Iterable[int], now: float, *,
     async with conn.execute(SQL["finalize_if_ended"],
                             {"job_ids": json.dumps(ids), "now": now, "cut_short": cut_short}) as cur:
         rows = sorted((dict(row) for row in await cur.fetchall()), key=lambda row: row["id"])
-    return [await job_ended(conn, row, now, on_job_ended=on_job_ended) for row in rows]
+    return await jobs_ended(conn, rows, now, on_job_ended=on_job_ended)
 
 
 async def job_ended(conn: Any, outcome: dict[str, Any], now: float, *,
                     on_job_ended: Sequence[JobEndedHook] = ()) -> dict[str, Any]:
-    """What follows the end of a job, in the transaction that ended it, however it ended.
+    """What follows the end of one job (see :func:`jobs_ended`)."""
+    return (await jobs_ended(conn, [outcome], now, on_job_ended=on_job_ended))[0]
 
-    ``outcome`` is the job's row as it ended (id, status, on_finalize,
-    schedule_id and its counters). Each ``on_job_ended`` hook runs (the
-    scheduler's records how a scheduled run ended); an on-finalize intent
-    gets a follow-up job whose params carry the outcome (its id is added as
-    ``follow_up_job_id``).
+
+async def jobs_ended(conn: Any, outcomes: Sequence[dict[str, Any]], now: float, *,
+                     on_job_ended: Sequence[JobEndedHook] = ()) -> list[dict[str, Any]]:
+    """What follows the end of jobs, in the transaction that ended them, however they ended.
+
+    Each of ``outcomes`` is a job's row as it ended (id, status, on_finalize,
+    schedule_id and its counters). Each ``on_job_ended`` hook runs for each
+    (the scheduler's records how a scheduled run ended, and acts only on
+    scheduled jobs that did not complete); every on-finalize intent gets a
+    follow-up job whose params carry the outcome, all inserted together
+    (each follow-up's id is added to its row as ``follow_up_job_id``).
     """
-    for hook in on_job_ended:
-        await hook(conn, outcome, now)
-    if outcome["on_finalize"]:
-        params = {key: outcome[key] for key in
-                  ("status", "chunks_total", "chunks_completed", "chunks_failed", "chunks_cancelled")}
-        params["job_id"] = outcome["id"]
-        follow_up, _ = await insert_job(
-            conn, Submission(intent=outcome["on_finalize"], params=params, parent_job_id=outcome["id"]), now
-        )
-        outcome["follow_up_job_id"] = follow_up
-    return outcome
+    for outcome in outcomes:
+        for hook in on_job_ended:
+            await hook(conn, outcome, now)
+    asking = [outcome for outcome in outcomes if outcome["on_finalize"]]
+    if asking:
+        rows = []
+        for outcome in asking:
+            params = {key: outcome[key] for key in
+                      ("status", "chunks_total", "chunks_completed", "chunks_failed", "chunks_cancelled")}
+            params["job_id"] = outcome["id"]
+            rows.append(encode(Submission(intent=outcome["on_finalize"], params=params, parent_job_id=outcome["id"])))
+        made = await insert_jobs(conn, rows, now)
+        for outcome, (follow_up, _) in zip(asking, made):
+            outcome["follow_up_job_id"] = follow_up
+    return list(outcomes)
 
 
 async def still_held(db: Database, held: Sequence[Claim]) -> set[int]:

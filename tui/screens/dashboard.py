@@ -100,7 +100,10 @@ class DashboardScreen(LiveScreenBase):
         totals = host(self).totals
         if totals is not None:
             ended = totals.chunks_completed + totals.chunks_failed + totals.chunks_cancelled
-            self.query_one(Throughput).sample(host(self).queue.clock.now(), ended)
+            # query, not query_one: a tick can come while the screen is
+            # still composing or already torn down (quitting mid-refresh)
+            for meter in self.query(Throughput):
+                meter.sample(host(self).queue.clock.now(), ended)
 
     # -- keys ------------------------------------------------------------------------
 

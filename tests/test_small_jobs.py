@@ -1,0 +1,171 @@
+"""Many small jobs: claims, settles and finalization are set-wise, with every invariant kept.
+
+A claim batch, a settle batch and the end of the jobs they touch take the
+same number of statements whether the batch holds one job's chunks or a
+chunk each of many jobs. Run on both backends; statements are counted by
+wrapping the backend's own connections, nothing is replaced.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Any
+
+from conftest import assert_counters, queuetop_command, query, scalar, subprocess_env
+from queuetop.engine.api import Queue
+from queuetop.engine.model.clock import FrozenClock
+from queuetop.engine.model.states import ChunkState
+from queuetop.engine.services import claims
+
+
+class _Counting:
+    """A backend connection that counts the statements sent through it."""
+
+    def __init__(self, conn: Any, counts: list[int]) -> None:
+        self._conn, self._counts = conn, counts
+
+    def execute(self, sql: str, params: Any = ()) -> Any:
+        self._counts[-1] += 1
+        return self._conn.execute(sql, params)
+
+    async def executemany(self, sql: str, params: Any) -> Any:
+        rows = list(params)
+        self._counts[-1] += len(rows)  # one statement per row, however it is sent
+        return await self._conn.executemany(sql, rows)
+
+
+@contextmanager
+def counting_statements(queue: Queue) -> Iterator[list[int]]:
+    """Statements per transaction of ``queue``'s backend, one entry per transaction."""
+    counts: list[int] = []
+    original = queue.db.transaction
+
+    @asynccontextmanager
+    async def transaction(**kw: Any) -> AsyncIterator[Any]:
+        counts.append(0)
+        async with original(**kw) as conn:
+            yield _Counting(conn, counts)
+
+    setattr(queue.db, "transaction", transaction)  # on this instance only
+    try:
+        yield counts
+    finally:
+        delattr(queue.db, "transaction")
+
+
+async def _claim_and_settle(queue: Queue, clock: FrozenClock, n: int,
+                            intent: str) -> tuple[int, int, list[dict[str, Any]]]:
+    """Claim ``n`` chunks of ``intent`` in one batch and complete them in one settle: statements of each."""
+    with counting_statements(queue) as counts:
+        batch, _ = await claims.claim(queue.db, "w1", n, clock.now(), [intent])
+        assert len(batch) == n
+        settled = await claims.settle(queue.db, [claims.success(c, "w1", {"ok": c.chunk_index}, clock.now())
+                                                 for c in batch], clock.now(), on_job_ended=queue.job_ended_hooks)
+    assert len(counts) == 2
+    return counts[0], counts[1], settled.finalized
+
+
+async def test_statements_per_batch_do_not_grow_with_the_jobs_it_touches(queue: Queue, clock: FrozenClock,
+                                                                          db_path: Path | str) -> None:
+    n = 60
+    (one,) = await queue.submit_many([{"intent": "big", "chunks": [{"i": i} for i in range(n)],
+                                       "on_finalize": "after"}])
+    one_job = await _claim_and_settle(queue, clock, n, "big")
+    many = await queue.submit_many([{"intent": "small", "params": {"i": i}, "on_finalize": "after"}
+                                    for i in range(n)])
+    many_jobs = await _claim_and_settle(queue, clock, n, "small")
+
+    assert one_job[0] == many_jobs[0], "a claim of many jobs takes more statements than a claim of one"
+    assert one_job[1] == many_jobs[1], "a settle that ends many jobs takes more statements than one that ends one"
+    assert [job["id"] for job in one_job[2]] == [one.job_id]
+    assert sorted(job["id"] for job in many_jobs[2]) == [r.job_id for r in many]
+    # every job ended once, as completed, and got exactly one follow-up job
+    assert all(job["status"] == "completed" for job in one_job[2] + many_jobs[2])
+    parents = Counter(row[0] for row in query(db_path, "SELECT parent_job_id FROM jobs WHERE intent = 'after'"))
+    assert parents == Counter([one.job_id] + [r.job_id for r in many])
+    follow_up = await queue.job(many_jobs[2][0]["follow_up_job_id"])
+    assert follow_up.params["job_id"] == many_jobs[2][0]["id"] and follow_up.params["status"] == "completed"
+
+
+async def test_a_mixed_batch_settles_each_job_by_its_own_chunks(queue: Queue, clock: FrozenClock,
+                                                                 db_path: Path | str) -> None:
+    """One settle of chunks of many jobs: completed, failed, retried and fenced-out outcomes together."""
+    made = await queue.submit_many([{"intent": "x", "chunks": [{"c": c} for c in range(3)], "max_retries": 0}
+                                    for _ in range(20)])
+    batch, _ = await claims.claim(queue.db, "w1", 60, clock.now())
+    assert len(batch) == 60
+    # one job is cancelled while its chunks are held: their results must be fenced out
+    cancelled_job = made[7].job_id
+    await queue.cancel(cancelled_job)
+    rng = random.Random(7)
+    outcomes, expected = [], {}
+    for claim in batch:
+        roll = rng.random()
+        if claim.job_id == made[3].job_id:  # every chunk of this one fails: the job fails
+            outcomes.append(claims.failure(claim, "w1", "boom", permanent=True, max_retries=0, now=clock.now()))
+        elif claim.job_id == made[5].job_id and claim.chunk_index == 0:  # released: the job stays running
+            outcomes.append(claims.release(claim, clock.now()))
+        elif roll < 0.2 and claim.job_id not in (made[3].job_id, cancelled_job):
+            outcomes.append(claims.failure(claim, "w1", "boom", permanent=True, max_retries=0, now=clock.now()))
+        else:
+            outcomes.append(claims.success(claim, "w1", None, clock.now()))
+        expected[claim.chunk_id] = outcomes[-1].status
+    rng.shuffle(outcomes)
+    settled = await queue.settle(outcomes)
+
+    assert settled.fenced_out == 3  # the cancelled job's three chunks
+    statuses = {job["id"]: job["status"] for job in settled.finalized}
+    assert statuses[made[3].job_id] == "failed"
+    assert made[5].job_id not in statuses and cancelled_job not in statuses
+    assert len(statuses) == 18
+    for job_id, status in statuses.items():
+        chunk_states = {row[0] for row in query(db_path, "SELECT status FROM chunks WHERE job_id = ?", (job_id,))}
+        want = ("completed" if chunk_states == {"completed"} else "failed" if chunk_states == {"failed"}
+                else "partial")
+        assert status == want, (job_id, chunk_states)
+    assert (await queue.job(made[5].job_id)).status == "running"
+    # a second settle of the same outcomes changes nothing: the leases are gone
+    again = await queue.settle(outcomes)
+    assert again.applied == [] and again.finalized == [] and again.fenced_out == len(outcomes)
+    assert scalar(db_path, "SELECT count(*) FROM chunks WHERE status = 'processing'") == 0
+    assert_counters(db_path)
+    assert all(state in (ChunkState.COMPLETED, ChunkState.FAILED, ChunkState.PENDING) for state in expected.values())
+
+
+def test_two_processes_submitting_the_same_keys_make_each_job_once(tmp_path: Path, db_path: Path | str) -> None:
+    """Two real processes bulk-submit overlapping dedupe keys in different orders at once."""
+    keys = [f"acct-{n}" for n in range(3000)]
+    files = []
+    for name, seed in (("a", 1), ("b", 2)):
+        order = keys[:]
+        random.Random(seed).shuffle(order)
+        path = tmp_path / f"{name}.ndjson"
+        path.write_text("".join(json.dumps({"intent": "mail.send", "dedupe_key": k, "params": {"by": name}}) + "\n"
+                                for k in order))
+        files.append((path, order))
+    # the schema exists before the race, so both processes only insert
+    assert subprocess.run([*queuetop_command(), "submit", "seed", "--db", str(db_path)], env=subprocess_env(),
+                          capture_output=True, timeout=60).returncode == 0
+    procs = [subprocess.Popen([*queuetop_command(), "submit-many", str(path), "--json", "--db", str(db_path)],
+                              env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for path, _ in files]
+    outputs = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        outputs.append(json.loads(out))
+    ids_by_key = []
+    for (_, order), results in zip(files, outputs):
+        assert len(results) == len(order)
+        ids_by_key.append({key: r["job_id"] for key, r in zip(order, results)})
+    assert ids_by_key[0] == ids_by_key[1], "the two processes disagree on which job holds a key"
+    assert sum(r["created"] for out in outputs for r in out) == len(keys)
+    assert scalar(db_path, "SELECT count(*) FROM jobs WHERE intent = 'mail.send'") == len(keys)
+    assert scalar(db_path, "SELECT count(DISTINCT dedupe_key) FROM jobs WHERE intent = 'mail.send'") == len(keys)
+    assert_counters(db_path)
