@@ -31,7 +31,7 @@ MAINTENANCE_CRONS: dict[str, str] = {
 class EngineSettings:
     """``[engine]``: how workers and maintenance behave."""
 
-    concurrency: int = 4             # chunks one worker runs at once
+    concurrency: int = 16            # chunks one worker runs at once (README, Performance: why 16)
     workers: int = 1                 # worker tasks per engine process
     heartbeat_interval: float = 5.0  # seconds between heartbeats
     stale_after: float = 300.0       # a worker silent this long is marked offline
