@@ -30,8 +30,12 @@ SELECT kind, state, sum(n) AS n FROM counts GROUP BY kind, state;
 ;
 
 -- name: error
-j.id IN (SELECT job_id FROM chunks WHERE last_error IS NOT NULL AND last_error LIKE :pattern ESCAPE '\')  -- sqlite
-j.id IN (SELECT job_id FROM chunks WHERE last_error IS NOT NULL AND last_error ILIKE :pattern)  -- postgres
+-- Per job (chunks_errors by job_id), so that with a state filter only the
+-- few jobs in that state have their chunks read.
+EXISTS (SELECT 1 FROM chunks c WHERE c.job_id = j.id AND c.last_error IS NOT NULL  -- sqlite
+        AND c.last_error LIKE :pattern ESCAPE '\')  -- sqlite
+EXISTS (SELECT 1 FROM chunks c WHERE c.job_id = j.id AND c.last_error IS NOT NULL  -- postgres
+        AND c.last_error ILIKE :pattern)  -- postgres
 ;
 
 -- name: state
