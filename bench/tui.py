@@ -1,9 +1,17 @@
 """TUI figures on a big database: dashboard open time, refresh-cycle time, idle CPU.
 
     python bench/tui.py [--db PATH] [--keep] [--idle-seconds 10]
+                        [--jobs 10000] [--chunks-per-job 20] [--sessions 20000] [--queries-only]
 
 Builds (or reuses with --db of an existing file) a database with 10,000 jobs,
-200,000 chunks, 500 workers and 20,000 work sessions, then prints:
+200,000 chunks, 500 workers and 20,000 work sessions (sizes are options;
+twelve of the jobs are failed, whatever their number), then prints:
+
+* find: Queue.find_jobs for the queries an operator types (``state:failed``,
+  free text, ``err:``, ``intent:``, a sort), median and worst of a few runs,
+  with the match count (``--queries-only`` prints only these);
+* counters: what a trigger-kept counter costs a write (the same chunk update
+  timed with and without the counting triggers, on a copy of the database);
 
 * dashboard open time: from starting the app until its first refresh has
   filled every pane (headless, 160x50), and until that is painted;
@@ -48,7 +56,12 @@ SIZE = (160, 50)
 
 
 def build_rows(path: Path) -> None:
-    """Jobs (every state), their chunks, workers (online/stale/offline), attempts and logs."""
+    """Jobs (every state), their chunks, workers (online/stale/offline), attempts and logs.
+
+    Of every ten jobs seven are completed, one partial, one running, one
+    pending; twelve jobs spread over the whole range are failed instead,
+    every chunk of theirs failed with a timeout.
+    """
     with closing(sqlite3.connect(path)) as conn:
         conn.execute("PRAGMA synchronous = OFF")
         conn.execute("BEGIN")
@@ -58,25 +71,32 @@ def build_rows(path: Path) -> None:
             INSERT INTO jobs (id, intent, params, status, chunks_total, chunks_completed, chunks_failed,
                               created_at, started_at, finished_at)
             SELECT i, 'bench.collect.' || (i % 7), '{"n":' || i || '}',
-                   CASE WHEN i <= 7000 THEN 'completed' WHEN i <= 8000 THEN 'partial'
-                        WHEN i <= 9000 THEN 'running' ELSE 'pending' END,
+                   CASE WHEN i % :every_failed = 0 THEN 'failed'
+                        WHEN i <= :completed THEN 'completed' WHEN i <= :partial THEN 'partial'
+                        WHEN i <= :running THEN 'running' ELSE 'pending' END,
                    :per,
-                   CASE WHEN i <= 7000 THEN :per WHEN i <= 8000 THEN :per - 2 WHEN i <= 9000 THEN 10 ELSE 0 END,
-                   CASE WHEN i <= 7000 THEN 0 WHEN i <= 8000 THEN 2 WHEN i <= 9000 THEN 1 ELSE 0 END,
+                   CASE WHEN i % :every_failed = 0 THEN 0
+                        WHEN i <= :completed THEN :per WHEN i <= :partial THEN :per - 2
+                        WHEN i <= :running THEN :per / 2 ELSE 0 END,
+                   CASE WHEN i % :every_failed = 0 THEN :per
+                        WHEN i <= :completed THEN 0 WHEN i <= :partial THEN 2 WHEN i <= :running THEN 1 ELSE 0 END,
                    :now - (:jobs - i) * 10,
-                   CASE WHEN i <= 9000 THEN :now - (:jobs - i) * 10 + 1 END,
-                   CASE WHEN i <= 8000 THEN :now - (:jobs - i) * 10 + 60 END
+                   CASE WHEN i <= :running OR i % :every_failed = 0 THEN :now - (:jobs - i) * 10 + 1 END,
+                   CASE WHEN i <= :partial OR i % :every_failed = 0 THEN :now - (:jobs - i) * 10 + 60 END
             FROM n
-            """, {"jobs": JOBS, "per": CHUNKS_PER_JOB, "now": NOW})
+            """, {"jobs": JOBS, "per": CHUNKS_PER_JOB, "now": NOW, "every_failed": max(1, JOBS // 12),
+                  "completed": JOBS * 7 // 10, "partial": JOBS * 8 // 10, "running": JOBS * 9 // 10})
         conn.execute(
             """
             WITH RECURSIVE k(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM k WHERE i < :per - 1),
             s AS (SELECT j.id AS job_id, j.created_at, k.i, CASE
                 WHEN j.status = 'completed' THEN 'completed'
+                WHEN j.status = 'failed' THEN 'failed'
                 WHEN j.status = 'partial' THEN CASE WHEN k.i < :per - 2 THEN 'completed' ELSE 'failed' END
-                WHEN j.status = 'running' THEN CASE WHEN k.i < 10 THEN 'completed' WHEN k.i = 10 THEN 'failed'
-                                                    WHEN k.i < 13 THEN 'processing' ELSE 'pending' END
-                ELSE 'pending' END AS status
+                WHEN j.status = 'running' THEN CASE WHEN k.i < :per / 2 THEN 'completed'
+                                                    WHEN k.i = :per / 2 THEN 'failed'
+                                                    WHEN k.i = :per / 2 + 1 THEN 'processing' ELSE 'pending' END
+                ELSE 'pending' END AS status, j.status AS job_status
                 FROM jobs j CROSS JOIN k)
             INSERT INTO chunks (job_id, chunk_index, params, status, run_after, attempt, worker_id, lease_token,
                                 claimed_at, finished_at, last_error)
@@ -86,7 +106,8 @@ def build_rows(path: Path) -> None:
                    CASE WHEN s.status = 'processing' THEN hex(randomblob(8)) END,
                    CASE WHEN s.status != 'pending' THEN s.created_at + 1 END,
                    CASE WHEN s.status IN ('completed', 'failed') THEN s.created_at + 2 END,
-                   CASE WHEN s.status = 'failed' THEN 'HTTP 503: service unavailable' END
+                   CASE WHEN s.job_status = 'failed' THEN 'ReadTimeout: api.example.com read timed out'
+                        WHEN s.status = 'failed' THEN 'HTTP 503: service unavailable' END
             FROM s ORDER BY s.job_id, s.i
             """, {"per": CHUNKS_PER_JOB})
         conn.execute(
@@ -190,6 +211,68 @@ async def measure_app(path: Path, cycles: int) -> dict[str, float]:
             "full_p50": pct(full, 0.5), "full_p99": pct(full, 0.99), "cycles": len(times)}
 
 
+FIND_QUERIES = [
+    ("state:failed", "id:desc"),
+    ("state:failed", "updated:desc"),
+    ("state:pending", "id:desc"),
+    ("state:failed err:timeout", "id:desc"),
+    ("err:timeout", "id:desc"),
+    ("timed out", "id:desc"),
+    ("4242", "id:desc"),
+    ("intent:bench.collect.3", "id:desc"),
+    ("age:<1h", "id:desc"),
+    ("", "intent:asc"),
+    ("", "progress:desc"),
+    ("", "updated:desc"),
+]
+
+
+async def measure_queries(path: Path, runs: int = 5) -> list[tuple[str, str, int, float, float]]:
+    """(query, sort, matches, median ms, worst ms) of Queue.find_jobs for a 50-row page."""
+    out = []
+    async with await Queue.open(path, clock=FrozenClock(NOW)) as queue:
+        await queue.find_jobs("state:failed")  # warm the page cache as a running TUI has it
+        for query, sort in FIND_QUERIES:
+            times, matched = [], 0
+            for _ in range(runs):
+                t = time.perf_counter()
+                found = await queue.find_jobs(query, sort=sort, limit=50)
+                times.append(time.perf_counter() - t)
+                matched = found.matched
+            out.append((query, sort, matched, pct(times, 0.5) * 1000, max(times) * 1000))
+    return out
+
+
+def measure_counter_cost(path: Path, rows: int = 20_000) -> tuple[float, float]:
+    """µs per chunk-row status change with the counting triggers, and without (on a copy)."""
+    copy = path.with_name(path.name + ".counters")
+    shutil.copyfile(path, copy)
+    try:
+        with closing(sqlite3.connect(copy, isolation_level=None)) as conn:
+            conn.execute("PRAGMA journal_mode = WAL")
+            ids = [row[0] for row in conn.execute(
+                "SELECT id FROM chunks WHERE status = 'completed' ORDER BY id LIMIT ?", (rows,))]
+
+            def flip(status: str) -> float:
+                conn.execute("BEGIN IMMEDIATE")
+                t = time.perf_counter()
+                conn.executemany("UPDATE chunks SET status = ? WHERE id = ?", [(status, i) for i in ids])
+                took = time.perf_counter() - t
+                conn.execute("COMMIT")
+                return took
+
+            flip("cancelled"), flip("completed")  # warm
+            with_triggers = min(flip("cancelled") + flip("completed") for _ in range(3))
+            for trigger in ("chunks_count_insert", "chunks_count_delete", "chunks_count_update"):
+                conn.execute(f"DROP TRIGGER {trigger}")
+            without = min(flip("cancelled") + flip("completed") for _ in range(3))
+        n = 2 * len(ids)
+        return with_triggers / n * 1e6, without / n * 1e6
+    finally:
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(copy) + suffix).unlink(missing_ok=True)
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
@@ -238,12 +321,20 @@ def measure_idle(path: Path, seconds: float) -> float:
 
 
 def main() -> int:
+    global JOBS, CHUNKS_PER_JOB, SESSIONS
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", type=Path, help="use (or build) the database here")
     parser.add_argument("--keep", action="store_true", help="keep the temporary database")
     parser.add_argument("--cycles", type=int, default=200, help="refresh cycles to time (default 200)")
     parser.add_argument("--idle-seconds", type=float, default=10.0, help="idle CPU window (default 10)")
+    parser.add_argument("--jobs", type=int, default=JOBS, help=f"jobs to build (default {JOBS:,})")
+    parser.add_argument("--chunks-per-job", type=int, default=CHUNKS_PER_JOB,
+                        help=f"chunks per job (default {CHUNKS_PER_JOB})")
+    parser.add_argument("--sessions", type=int, default=SESSIONS, help=f"work sessions (default {SESSIONS:,})")
+    parser.add_argument("--queries-only", action="store_true",
+                        help="print only the find and counter figures (no app, no idle CPU)")
     args = parser.parse_args()
+    JOBS, CHUNKS_PER_JOB, SESSIONS = args.jobs, args.chunks_per_job, args.sessions
     workdir = Path(tempfile.mkdtemp(prefix="queuetop-bench-"))
     path = args.db or workdir / "bench.db"
     try:
@@ -253,6 +344,14 @@ def main() -> int:
                   f"{sessions:,} sessions in {took:.1f}s")
             if not sessions:
                 print("  (no work sessions: this build has no event tailer)")
+        for query, sort, matched, median, worst in asyncio.run(measure_queries(path)):
+            print(f"find {query or '(everything)'!s:<26} by {sort:<13} {matched:>9,} matches  "
+                  f"median {median:7.1f} ms, worst {worst:7.1f} ms")
+        with_triggers, without = measure_counter_cost(path)
+        print(f"counters:         {with_triggers:.2f} µs per chunk status change with the counting trigger, "
+              f"{without:.2f} µs without")
+        if args.queries_only:
+            return 0
         figures = asyncio.run(measure_app(path, args.cycles))
         print(f"dashboard open:   {figures['open'] * 1000:.0f} ms to data in every pane, "
               f"{figures['painted'] * 1000:.0f} ms painted (target < 1000 ms)")

@@ -28,6 +28,7 @@ from queuetop.engine.handlers.registry import Registry
 from queuetop.engine.model.changes import CHUNKS, JOBS, LOGS, QUEUE, SCHEDULES, SESSIONS, Change
 from queuetop.engine.model.clock import Clock
 from queuetop.engine.model.exceptions import ConfigError, NotFound, QueuetopError, UsageError
+from queuetop.engine.model.query import DEFAULT_SORT, JobQuery, JobSort, parse, parse_sort
 from queuetop.engine.model.records import Attempt, Chunk, Job, Schedule, ScheduleRun, Submission, WorkerInfo
 from queuetop.engine.services import actions, jobs, maintenance
 from queuetop.engine.services import scheduler as periodic
@@ -36,7 +37,7 @@ from queuetop.engine.services.engine import Engine
 from queuetop.engine.services.runner import Runner, install_signal_handlers
 from queuetop.engine.services.worker import HANDLER_THREAD_PREFIX
 from queuetop.engine.services.worker import SQL as WORKER_SQL
-from queuetop.engine.store import is_postgres_url, open_store
+from queuetop.engine.store import find, is_postgres_url, open_store
 from queuetop.engine.store.protocol import Backend
 
 JOB_SQL = jobs.SQL
@@ -86,6 +87,17 @@ class Totals:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class FoundJobs:
+    """A page of the jobs a query matched, how many it matched, and how many jobs there are."""
+
+    jobs: list[Job]
+    matched: int
+    total: int  # every job, from the state counters
+    query: JobQuery
+    sort: JobSort
 
 
 class Queue(Engine):
@@ -238,6 +250,40 @@ class Queue(Engine):
     async def count_jobs(self, *, status: str | None = None, search: str | None = None) -> int:
         return await self.db.scalar(JOB_SQL["count_jobs"], {"status": status, "search": search or None})
 
+    async def find_jobs(self, query: JobQuery | str = "", *, sort: JobSort | str = DEFAULT_SORT,
+                        limit: int = 50, offset: int = 0) -> FoundJobs:
+        """A page of the jobs ``query`` matches (see :mod:`queuetop.engine.model.query`), sorted.
+
+        ``query`` and ``sort`` may be given as text (``"state:failed err:timeout"``,
+        ``"updated:desc"``); text that does not parse raises
+        :class:`~queuetop.engine.model.query.QueryError`. The match count comes
+        from the state counters when the query names nothing but states,
+        else from one count query with the same filters.
+        """
+        query = parse(query) if isinstance(query, str) else query
+        sort = parse_sort(sort) if isinstance(sort, str) else sort
+        if not (0 < limit <= 10_000) or offset < 0:
+            raise UsageError("limit is 1 to 10000 and offset at least 0")
+        counts = await self._counts()
+        by_state = counts.get("jobs", {})
+        total = sum(by_state.values())
+        page, count, params = find.find_jobs(query, sort, now=self.clock.now(), limit=limit, offset=offset)
+        rows = [] if query.nothing else await self.db.fetchall(page, params)
+        if query.nothing:
+            matched = 0
+        elif query.counted:
+            matched = sum(n for state, n in by_state.items() if query.states is None or state in query.states)
+        else:
+            matched = await self.db.scalar(count, params)
+        return FoundJobs([Job.from_row(row) for row in rows], matched, total, query, sort)
+
+    async def _counts(self) -> dict[str, dict[str, int]]:
+        """Rows by kind and state, from the counters the schema's triggers keep."""
+        counts: dict[str, dict[str, int]] = {"jobs": {}, "chunks": {}}
+        for row in await self.db.fetchall(find.totals_query()):
+            counts.setdefault(row["kind"], {})[row["state"]] = int(row["n"])
+        return counts
+
     async def job(self, job_id: int) -> Job:
         row = await self.db.fetchone(JOB_SQL["get_job"], {"job_id": job_id})
         if row is None:
@@ -283,19 +329,19 @@ class Queue(Engine):
         return [WorkerInfo.from_row(row) for row in rows]
 
     async def totals(self) -> Totals:
-        """Counts for the dashboard header: no table is read row by row."""
-        job_counts = {row["status"]: row["n"] for row in await self.db.fetchall(JOB_SQL["job_counts_by_status"])}
-        chunk = await self.db.fetchone(JOB_SQL["chunk_totals"])
+        """Counts for the dashboard header, from the counters kept with the rows: no table is counted."""
+        counts = await self._counts()
+        job_counts = {state: n for state, n in counts["jobs"].items() if n}
+        chunk = counts["chunks"]
         workers = {row["status"]: row["n"] for row in await self.db.fetchall(WORKER_SQL["worker_counts"])}
         stale = await self.db.scalar(WORKER_SQL["stale_online_count"],
                                      {"cutoff": self.clock.now() - self.stale_display_after})
         workers["stale"] = stale
         workers["online"] = workers.get("online", 0) - stale
-        ended = chunk["completed"] + chunk["failed"] + chunk["cancelled"]
         return Totals(
-            jobs=job_counts, chunks_total=chunk["total"], chunks_processing=chunk["processing"],
-            chunks_pending=chunk["total"] - ended - chunk["processing"], chunks_completed=chunk["completed"],
-            chunks_failed=chunk["failed"], chunks_cancelled=chunk["cancelled"], workers=workers,
+            jobs=job_counts, chunks_total=sum(chunk.values()), chunks_processing=chunk.get("processing", 0),
+            chunks_pending=chunk.get("pending", 0), chunks_completed=chunk.get("completed", 0),
+            chunks_failed=chunk.get("failed", 0), chunks_cancelled=chunk.get("cancelled", 0), workers=workers,
             paused=await actions.is_paused(self.db),
         )
 

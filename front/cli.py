@@ -104,7 +104,9 @@ def _read_chunks(path: str) -> list[Any]:
 
 
 async def cmd_jobs(queue: Queue, args: argparse.Namespace) -> int:
-    jobs = await queue.jobs(status=args.status, limit=args.limit)
+    where = " ".join(part for part in (args.where, args.status and f"state:{args.status}") if part)
+    found = await queue.find_jobs(where, sort=args.sort, limit=args.limit)
+    jobs = found.jobs
     waiting = await queue.unrunnable_intents()
     if args.json:
         _print_json([{**job.as_dict(), "waiting_for_handler": job.intent in waiting and not job.status.finished}
@@ -114,6 +116,9 @@ async def cmd_jobs(queue: Queue, args: argparse.Namespace) -> int:
     print(table(["ID", "INTENT", "STATUS", "DONE", "FAILED", "TOTAL", "LOGS", "AGE"], [
         [j.id, j.intent, j.status.value + (" (waiting)" if j.intent in waiting and not j.status.finished else ""),
          j.chunks_completed, j.chunks_failed, j.chunks_total, j.log_count, ago(now - j.created_at)] for j in jobs]))
+    if args.where:
+        print(f"{found.matched:,} of {found.total:,} jobs match {found.query}"
+              + (f" (the first {len(jobs):,} shown)" if found.matched > len(jobs) else ""))
     for intent, count in waiting.items():
         print(f"waiting: no worker can run intent {intent} ({count} job{'s' if count != 1 else ''})")
     return 0

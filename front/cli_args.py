@@ -13,6 +13,7 @@ import sys
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, NoReturn
 
+from queuetop.engine.model.query import QueryError, SortColumn, parse, parse_sort
 from queuetop.engine.model.states import JobState
 
 #: A command: ``(queue or None, parsed args) -> exit status``.
@@ -24,6 +25,23 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"queuetop: error: {message}\n")
         raise SystemExit(2)
+
+
+def _where(text: str) -> str:
+    """A jobs query, checked here so a bad one is refused before the database is opened."""
+    try:
+        parse(text)
+    except QueryError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _sort(text: str) -> str:
+    try:
+        parse_sort(text)
+    except QueryError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def _json_arg(text: str) -> Any:
@@ -140,8 +158,13 @@ def build_parser(handlers: Mapping[str, Handler]) -> Parser:
                                                 "e.g. date_range, chunks, params, dedupe_key ('-' for stdin)")
     p.add_argument("--json", action="store_true", help="print [{job_id, created}, ...] in the file's order")
 
-    p = command("jobs", "list jobs, newest first", handlers["cmd_jobs"], reads=True)
+    p = command("jobs", "list jobs, newest first (or as --sort says)", handlers["cmd_jobs"], reads=True)
     p.add_argument("--status", choices=[state.value for state in JobState], help="only jobs in this state")
+    p.add_argument("--where", type=_where, metavar="QUERY",
+                   help="only the jobs this query matches, e.g. 'state:failed err:timeout' (words: free text, "
+                        "state:, intent:GLOB, queue:, age:>1h/<30m, err:, id:; all must match)")
+    p.add_argument("--sort", type=_sort, default="id:desc", metavar="COLUMN[:asc|:desc]",
+                   help=f"sort by {', '.join(c.value for c in SortColumn)} (default id:desc, the newest first)")
     p.add_argument("--limit", type=_LIMIT, default=50, help="how many (default 50)")
     p.add_argument("--json", action="store_true", help="print JSON")
 

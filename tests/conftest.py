@@ -73,6 +73,21 @@ def assert_counters(db_path: str | os.PathLike[str]) -> None:
             problems.append(f"job {job_id} is {status} but {n_open} chunk(s) have not ended")
         if not finished and not n_open:
             problems.append(f"job {job_id} is {status} but every chunk has ended")
+    # The state counters the triggers keep agree with the rows (one statement: one snapshot).
+    counted: dict[tuple[str, str], int] = {}
+    actual: dict[tuple[str, str], int] = {}
+    for source, kind, state, n in query(
+        db_path,
+        """
+        SELECT 'rows', 'jobs', status, count(*) FROM jobs GROUP BY status
+        UNION ALL SELECT 'rows', 'chunks', status, count(*) FROM chunks GROUP BY status
+        UNION ALL SELECT 'counts', kind, state, sum(n) FROM counts GROUP BY kind, state
+        """,
+    ):
+        if int(n):
+            (counted if source == "counts" else actual)[(kind, state)] = int(n)
+    if counted != actual:
+        problems.append(f"state counters {sorted(counted.items())} but the rows say {sorted(actual.items())}")
     assert not problems, "counter invariant broken:\n" + "\n".join(problems)
 
 

@@ -81,3 +81,14 @@ def load(concern: str) -> dict[str, Query]:
         query.postgres = to_psycopg(postgres.get(name) or for_dialect(text, "postgres"))
         queries[name] = query
     return queries
+
+
+@cache
+def fragments(concern: str) -> dict[str, str]:
+    """The pieces of ``sql/<concern>.sql`` by name, still tagged for both dialects.
+
+    For queries put together from parts (see :mod:`queuetop.engine.store.find`):
+    the caller joins them, then keeps its dialect's lines with :func:`for_dialect`.
+    """
+    folder = resources.files(__package__) / "sql"
+    return _split((folder / f"{concern}.sql").read_text("utf-8"), f"sql/{concern}.sql")

@@ -1,7 +1,8 @@
 """Schema versions: a v1 database of each kind is upgraded and keeps its data; a newer one is refused.
 
 A v1 database is made from today's schema by undoing what the shipped
-migrations add (0002: workers.intents, 0003: workers.abandoned) and stamping it v1. A further
+migrations add (0002: workers.intents, 0003: workers.abandoned, 0006: the state counters
+and the find indexes) and stamping it v1. A further
 migration made up for the test checks the mechanism past the newest one.
 """
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import is_postgres, scalar
+from conftest import assert_counters, is_postgres, scalar
 from queuetop.engine.api import Queue
 from queuetop.engine.model.exceptions import DatabaseError
 from queuetop.engine.store import open_store
@@ -22,6 +23,9 @@ from queuetop.engine.store.sqlite import backend as sqlite_backend
 NEXT = max(sqlite_backend.schema_version(), postgres_backend.schema_version()) + 1
 V2 = (NEXT, "CREATE TABLE job_notes (job_id INTEGER NOT NULL REFERENCES jobs (id), note TEXT NOT NULL);\n"
          "INSERT INTO job_notes (job_id, note) SELECT id, intent FROM jobs;\n")
+
+
+UNDONE_INDEXES = ("jobs_intent", "jobs_created", "chunks_errors")
 
 
 def _backend(db_path: Path | str):  # the module of the backend under test
@@ -40,7 +44,7 @@ def test_both_backends_ship_the_same_migration_numbers() -> None:
 
 
 async def _make_v1(db_path: Path | str) -> None:
-    """Today's schema taken back to v1: what 0002 and 0003 add is removed, the version stamped 1."""
+    """Today's schema taken back to v1: what 0002, 0003 and 0006 add is removed, the version stamped 1."""
     import psycopg
     import sqlite3
 
@@ -48,18 +52,33 @@ async def _make_v1(db_path: Path | str) -> None:
         with psycopg.connect(str(db_path), autocommit=True) as conn:
             conn.execute("ALTER TABLE workers DROP COLUMN intents")
             conn.execute("ALTER TABLE workers DROP COLUMN abandoned")
+            conn.execute("DROP TABLE counts")
+            conn.execute("DROP FUNCTION queuetop_count_rows CASCADE")  # and its triggers
+            conn.execute("DROP FUNCTION queuetop_counts_fold")
+            for index in UNDONE_INDEXES:
+                conn.execute(f"DROP INDEX {index}")
             conn.execute("UPDATE queuetop_meta SET value = '1' WHERE key = 'schema_version'")
     else:
         with sqlite3.connect(db_path) as conn:
             conn.execute("ALTER TABLE workers DROP COLUMN intents")
             conn.execute("ALTER TABLE workers DROP COLUMN abandoned")
+            conn.execute("DROP TABLE counts")
+            for trigger in ("jobs_count_insert", "jobs_count_delete", "jobs_count_update",
+                            "chunks_count_insert", "chunks_count_delete", "chunks_count_update"):
+                conn.execute(f"DROP TRIGGER {trigger}")
+            for index in UNDONE_INDEXES:
+                conn.execute(f"DROP INDEX {index}")
             conn.execute("PRAGMA user_version = 1")
 
 
 async def test_a_real_v1_database_gets_the_shipped_migrations_and_keeps_its_data(db_path: Path | str) -> None:
     async with await Queue.open(db_path) as queue:
         made = await queue.submit("keep.me", chunks=[{"n": 1}], params={"k": "v"})
+        other = await queue.submit("keep.too", chunks=[{"n": 1}, {"n": 2}])
+        await queue.cancel(other.job_id)
     await _make_v1(db_path)
+    with pytest.raises(Exception):
+        scalar(db_path, "SELECT count(*) FROM counts")
     assert _version(db_path) == 1
     for column in ("intents", "abandoned"):
         with pytest.raises(Exception):
@@ -70,6 +89,17 @@ async def test_a_real_v1_database_gets_the_shipped_migrations_and_keeps_its_data
     assert _version(db_path) == sqlite_backend.schema_version()
     assert scalar(db_path, "SELECT count(intents) FROM workers") == 0  # the columns are back
     assert scalar(db_path, "SELECT count(abandoned) FROM workers") == 0
+    # 0006: the counters start from the rows there were, and the triggers keep them from then on.
+    assert_counters(db_path)
+    async with await Queue.open(db_path) as queue:
+        totals = await queue.totals()
+        assert (totals.jobs, totals.chunks_pending, totals.chunks_cancelled) == (
+            {"pending": 1, "cancelled": 1}, 1, 2)
+        await queue.cancel(made.job_id)
+        found = await queue.find_jobs("state:cancelled intent:keep.*")
+        assert ([job.id for job in found.jobs], found.matched, found.total) == (
+            [other.job_id, made.job_id], 2, 2)
+    assert_counters(db_path)
 
 
 async def test_a_further_migration_runs_once_and_keeps_the_data(db_path: Path | str,

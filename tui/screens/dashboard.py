@@ -17,7 +17,9 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Footer
+from textual.widgets import Footer, Static
+
+from queuetop.engine.model.query import QueryError, parse
 
 from queuetop.engine.model.changes import CHUNKS, CIRCUITS, EVENTS, JOBS, LOGS, SESSIONS, WORKERS
 
@@ -54,6 +56,7 @@ class DashboardScreen(LiveScreenBase):
             yield Throughput(id="throughput")
         yield StaleBanner(id="stale")
         yield FilterInput(id="filter")
+        yield Static(id="filter-error")
         with Horizontal(id="panes"):
             with Vertical(id="left"):
                 yield JobsTable(id="jobs")
@@ -121,7 +124,8 @@ class DashboardScreen(LiveScreenBase):
         box = self.query_one(FilterInput)
         box.placeholder = ("filter sessions: text (enter keeps it, esc clears)"
                            if isinstance(self._filter_target, SessionsTable)
-                           else "filter jobs: intent text or job id (enter keeps it, esc clears)")
+                           else "find jobs: text state:failed intent:a.* age:>1h err:timeout id:7"
+                                " (enter keeps it, esc clears)")
         box.value = self._filter_target.search or ""
         box.display = True
         box.focus()
@@ -135,15 +139,30 @@ class DashboardScreen(LiveScreenBase):
         box = self.query_one(FilterInput)
         if event.cleared:
             box.display = False
+            self._show_query_error("")
         self._filter_target.focus()
+
+    def _show_query_error(self, message: str) -> None:
+        error = self.query_one("#filter-error", Static)
+        error.update(message)
+        error.display = bool(message)
 
     @work(group="filter", exclusive=True)
     async def _apply_filter(self, text: str) -> None:
         table = self._filter_target
-        table.search = text.strip() or None
-        table.window_start = 0
-        table.border_title = f"{table.TITLE} · filter: {table.search}" if table.search else table.TITLE
         try:
+            if isinstance(table, JobsTable):
+                try:
+                    query = parse(text)
+                except QueryError as exc:  # the table keeps what it shows
+                    self._show_query_error(str(exc))
+                    return
+                self._show_query_error("")
+                await table.set_query(query)
+                return
+            table.search = text.strip() or None
+            table.window_start = 0
+            table.border_title = f"{table.TITLE} · filter: {table.search}" if table.search else table.TITLE
             await table.reload()
         except Exception as exc:
             from ..messages import LoadFailed
@@ -156,6 +175,7 @@ class DashboardScreen(LiveScreenBase):
         if box.value or box.display:
             box.value = ""
             box.display = False
+            self._show_query_error("")
             self._apply_filter("")
         elif self.jobs.tagged:
             self.jobs.clear_tags()

@@ -1,4 +1,10 @@
-"""The Jobs pane: a window of jobs, newest first, with progress and errors."""
+"""The Jobs pane: a window of the jobs its query matches, sorted, with progress and errors.
+
+The query (``/``) uses the engine's query language; the title shows it with
+the match count (``Jobs · state:failed · 12 of 1,048,213``) and the sort
+when it is not the default. ``o`` sorts by the next column, ``O`` flips the
+direction.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ from textual import on
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
+from queuetop.engine.model.query import DEFAULT_SORT, JobQuery, JobSort
 from queuetop.engine.model.records import Job
 
 from ..host import host
@@ -31,6 +38,8 @@ class JobsTable(LiveTable[Job]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "select_cursor", "Open", id="jobs.open"),
         Binding("space", "toggle_tag", "Tag", id="jobs.tag"),
+        Binding("o", "sort_next", "Sort by next column", show=False, id="jobs.sort"),
+        Binding("O", "sort_flip", "Flip the sort", show=False, id="jobs.sort_flip"),
     ]
     COLUMNS: ClassVar[tuple[Col, ...]] = (
         Col("id", "ID"),
@@ -44,18 +53,57 @@ class JobsTable(LiveTable[Job]):
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
-        self.search: str | None = None
-        self.status: str | None = None
+        self.query = JobQuery()
+        self.order: JobSort = DEFAULT_SORT
+        self.matched = 0
+        self.all_jobs = 0
         # job id -> (row signature, failed attempts, when asked)
         self._errors: dict[int, tuple[tuple[object, ...], int, float]] = {}
         self.stale_jobs: set[int] = set()
 
     async def fetch(self, offset: int, limit: int) -> tuple[Sequence[Job], int]:
         queue = host(self).queue
-        jobs = await queue.jobs(status=self.status, search=self.search, limit=limit, offset=offset)
-        total = await queue.count_jobs(status=self.status, search=self.search)
-        await self._count_errors(jobs)
-        return jobs, total
+        found = await queue.find_jobs(self.query, sort=self.order, limit=limit, offset=offset)
+        await self._count_errors(found.jobs)
+        self.matched, self.all_jobs = found.matched, found.total
+        self.border_title = self.title_text()
+        return found.jobs, found.matched
+
+    @property
+    def search(self) -> str | None:
+        """The query as the operator wrote it (None: no query)."""
+        return str(self.query) or None
+
+    def title_text(self) -> str:
+        """``Jobs``, then the query and its match count, then the sort if it is not the default."""
+        parts = [self.TITLE]
+        if not self.query.empty:
+            parts += [str(self.query), f"{self.matched:,} of {self.all_jobs:,}"]
+        if self.order != DEFAULT_SORT:
+            parts.append(f"by {self.order}")
+        return " · ".join(parts)
+
+    async def set_query(self, query: JobQuery) -> None:
+        """Show the jobs ``query`` matches, from the top."""
+        self.query = query
+        self.window_start = 0
+        await self.reload()
+
+    async def action_sort_next(self) -> None:
+        await self._resort(self.order.next_column())
+
+    async def action_sort_flip(self) -> None:
+        await self._resort(self.order.flipped())
+
+    async def _resort(self, sort: JobSort) -> None:
+        self.order = sort
+        self.window_start = 0
+        try:
+            await self.reload()
+        except Exception as exc:  # the stale banner says why; the table keeps its rows
+            from ..messages import LoadFailed
+
+            self.post_message(LoadFailed(exc))
 
     async def _count_errors(self, jobs: Sequence[Job]) -> None:
         """Failed attempts per shown job, asked again only for jobs that moved."""

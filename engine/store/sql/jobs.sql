@@ -81,21 +81,6 @@ WHERE (:status::text IS NULL OR j.status = :status::text)  -- postgres
   AND (:search::text IS NULL OR j.intent LIKE '%' || :search::text || '%' OR j.id::text = :search::text)  -- postgres
 ;
 
--- name: job_counts_by_status
-SELECT status, count(*) AS n FROM jobs GROUP BY status;
-
--- name: chunk_totals
--- Chunk totals from the job counters: no scan of the chunks table. The
--- processing count must walk the small partial index of held chunks; left to
--- itself SQLite counts through chunks_job_status, one entry per chunk ever
--- submitted (26 ms per call at 500,000 chunks instead of 0.03 ms).
-SELECT coalesce(sum(chunks_total), 0) AS total,
-       coalesce(sum(chunks_completed), 0) AS completed,
-       coalesce(sum(chunks_failed), 0) AS failed,
-       coalesce(sum(chunks_cancelled), 0) AS cancelled,
-       (SELECT count(*) FROM chunks INDEXED BY chunks_processing WHERE status = 'processing') AS processing
-FROM jobs;
-
 -- name: list_chunks
 SELECT * FROM chunks WHERE job_id = :job_id
 ORDER BY chunk_index LIMIT :limit OFFSET :offset;

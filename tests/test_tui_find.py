@@ -1,0 +1,99 @@
+"""The `/` query line on the dashboard: find the failed jobs among many, read the count, open one.
+
+Runs on both backends (``any_db``: the pilot fixture's seven jobs, of which
+job 3 is failed) with 400 more jobs submitted first, two of them failed
+through the real claim and settle path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import Static
+
+from queuetop.engine.api import Queue
+from queuetop.engine.model.clock import FrozenClock
+from queuetop.engine.services import claims
+from queuetop.tui.app import QueuetopApp
+from queuetop.tui.screens.job_detail import JobDetailScreen
+from queuetop.tui.widgets.filter_input import FilterInput
+from queuetop.tui.widgets.jobs_table import JobsTable
+
+from tui_app import any_db, fixture_cache, make_app  # noqa: F401 (fixtures)
+from tui_fixtures import NOW, SIZE
+
+KEYS = {" ": "space", ":": "colon", ">": "greater_than_sign", "<": "less_than_sign", ",": "comma",
+        ".": "full_stop", "*": "asterisk", '"': "quotation_mark"}
+
+
+async def type_text(app: QueuetopApp, pilot, text: str) -> None:
+    await pilot.press(*(KEYS.get(char, char) for char in text))
+    await app.settle()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def shown(app: QueuetopApp) -> list[str]:
+    return [row.key.value for row in app.screen.query_one(JobsTable).ordered_rows]
+
+
+async def _many_jobs(db: Path | str) -> list[int]:
+    """400 more jobs; the first two (highest priority) fail."""
+    clock = FrozenClock(NOW - 120)
+    async with await Queue.open(db, clock=clock) as queue:
+        made = await queue.submit_many([{"intent": "bulk.fetch", "chunks": [{"n": n}], "params": {"n": n},
+                                         "priority": 10 if n < 2 else 0} for n in range(400)])
+        got, _ = await claims.claim(queue.db, "w", 2, clock.now())
+        assert len(got) == 2
+        await queue.settle([claims.failure(c, "w", "ReadTimeout: upstream read timed out", permanent=True,
+                                           max_retries=0, now=clock.now()) for c in got])
+    return [m.job_id for m in made[:2]]
+
+
+async def test_find_the_failed_jobs_among_many_and_open_one(any_db: Path | str) -> None:
+    failed = await _many_jobs(any_db)
+    app = make_app(any_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.settle()
+        table = app.screen.query_one(JobsTable)
+        assert table.border_title == "Jobs" and table.total == 407
+
+        await pilot.press("slash")
+        await type_text(app, pilot, "state:failed")
+        assert shown(app) == [str(failed[1]), str(failed[0]), "3"]
+        assert table.border_title == "Jobs · state:failed · 3 of 407"
+
+        # A bad query (an empty state after the comma): one line under the input, the table as it was.
+        await type_text(app, pilot, ",")
+        error = app.screen.query_one("#filter-error", Static)
+        assert error.display and "unknown state ''" in str(error.render())
+        assert shown(app) == [str(failed[1]), str(failed[0]), "3"]
+        assert table.border_title == "Jobs · state:failed · 3 of 407"
+        await pilot.press("backspace")
+        await type_text(app, pilot, " err:timeout")
+        assert not error.display
+        assert shown(app) == [str(failed[1]), str(failed[0])]
+        assert table.border_title == "Jobs · state:failed err:timeout · 2 of 407"
+
+        await pilot.press("enter")  # keep the query, back to the table
+        await app.settle()
+        assert app.screen.query_one(FilterInput).value == "state:failed err:timeout"
+        await pilot.press("o")  # sort by intent, shown in the title
+        await app.settle()
+        assert table.border_title == "Jobs · state:failed err:timeout · 2 of 407 · by intent ↑"
+        await pilot.press("O")
+        await app.settle()
+        assert table.border_title.endswith("by intent ↓")
+
+        await pilot.press("enter")  # open the job under the cursor
+        await app.settle()
+        assert isinstance(app.screen, JobDetailScreen)
+        assert app.screen.job_id == failed[1]
+
+        await pilot.press("escape")
+        await app.settle()
+        await pilot.press("escape")  # clears the query: every job again
+        await app.settle()
+        await app.workers.wait_for_complete()
+        await app.settle()
+        assert table.border_title == "Jobs · by intent ↓" and table.total == 407
