@@ -100,15 +100,22 @@ def check_submission(sub: Submission) -> None:
     if not sub.chunks:
         raise UsageError("a job needs at least one chunk")
     for index, chunk in enumerate(sub.chunks):
-        if not isinstance(chunk, Mapping):
+        # `type(...) is dict` first: the ABC check is slow, and most chunks are plain dicts
+        if type(chunk) is not dict and not isinstance(chunk, Mapping):
             raise UsageError(f"chunk {index} must be a JSON object, got {type(chunk).__name__}")
-    if sub.params is not None and not isinstance(sub.params, Mapping):
+    if sub.params is not None and type(sub.params) is not dict and not isinstance(sub.params, Mapping):
         raise UsageError("job params must be a JSON object")
     check_value("max retries", sub.max_retries, integer=True, low=0, high=MAX_RETRIES)
     check_value("timeout", sub.timeout, low=0, high=MAX_TIMEOUT, strict_low=True)
     check_value("priority", sub.priority, integer=True, low=-MAX_PRIORITY, high=MAX_PRIORITY)
     if sub.dedupe_key is not None and (not isinstance(sub.dedupe_key, str) or not sub.dedupe_key):
         raise UsageError("a dedupe key must be a non-empty string")
+
+
+# One encoder for every job: json.dumps builds a new one per call when given options.
+_JSON = json.JSONEncoder(allow_nan=False)
+# The params and chunk list of a job submitted with neither, already encoded.
+_NO_PARAMS, _ONE_EMPTY_CHUNK = "{}", "[{}]"
 
 
 def encode(sub: Submission) -> dict[str, Any]:
@@ -118,8 +125,10 @@ def encode(sub: Submission) -> dict[str, Any]:
     object, NaN) are refused with nothing written.
     """
     try:
-        params = json.dumps(dict(sub.params or {}), allow_nan=False)
-        chunks = json.dumps([dict(c) for c in sub.chunks], allow_nan=False)
+        params = _JSON.encode(dict(sub.params)) if sub.params else _NO_PARAMS
+        only = sub.chunks[0] if len(sub.chunks) == 1 else None
+        chunks = (_ONE_EMPTY_CHUNK if only is not None and not only
+                  else _JSON.encode([dict(c) for c in sub.chunks]))
     except (TypeError, ValueError) as exc:
         raise UsageError(f"params must be JSON: {exc}") from None
     return {
@@ -135,6 +144,12 @@ def encode(sub: Submission) -> dict[str, Any]:
         "chunks_total": len(sub.chunks),
         "chunks": chunks,
     }
+
+
+# The order of a job's fields in insert_jobs' JSON rows (arrays, not objects:
+# no key repeated for every job).
+JOB_FIELDS = ("id", "intent", "params", "priority", "max_retries", "timeout", "dedupe_key",
+              "on_finalize", "parent_job_id", "schedule_id", "chunks_total")
 
 
 async def insert_job(conn: Any, sub: Submission, now: float) -> tuple[int, bool]:
@@ -176,8 +191,9 @@ async def insert_jobs(conn: Any, rows: Sequence[dict[str, Any]], now: float) -> 
             ids = [row[0] for row in await cur.fetchall()]
         batch = []
         for position, job_id in zip(fresh, ids):
-            rows[position]["id"] = job_id
-            batch.append({key: value for key, value in rows[position].items() if key != "chunks"})
+            row = rows[position]
+            row["id"] = job_id
+            batch.append([row[key] for key in JOB_FIELDS])
         async with conn.execute(SQL["insert_jobs"], {"jobs": json.dumps(batch), "now": now}) as cur:
             inserted = {row[0] for row in await cur.fetchall()}
         lost = [rows[p]["dedupe_key"] for p in fresh if rows[p]["id"] not in inserted]
@@ -189,7 +205,7 @@ async def insert_jobs(conn: Any, rows: Sequence[dict[str, Any]], now: float) -> 
             row = rows[position]
             if row["id"] in inserted:
                 results[position] = (row["id"], True)
-                chunks.append({"job_id": row["id"], "priority": row["priority"], "chunks": row["chunks"]})
+                chunks.append([row["id"], row["priority"], row["chunks"]])
             else:
                 results[position] = (taken[row["dedupe_key"]], False)
         if chunks:

@@ -22,40 +22,39 @@ SELECT nextval(pg_get_serial_sequence('jobs', 'id')) AS id FROM generate_series(
 ;
 
 -- name: insert_jobs
--- Many jobs in one statement, from one JSON array; params arrive as JSON
--- text so they are stored byte for byte as given. Rows go in dedupe-key
--- order, so two concurrent PostgreSQL submitters meet their shared keys in
--- the same order and cannot deadlock. A key a concurrent submit took first
--- makes its row insert nothing (PostgreSQL waits for that transaction); the
--- caller reads the winner's id.
+-- Many jobs in one statement, from one JSON array of rows, each an array in
+-- the order of jobs.JOB_FIELDS (id, intent, params, priority, max_retries,
+-- timeout, dedupe_key, on_finalize, parent_job_id, schedule_id,
+-- chunks_total); params arrive as JSON text so they are stored byte for
+-- byte as given. Rows go in dedupe-key order, so two concurrent PostgreSQL
+-- submitters meet their shared keys in the same order and cannot deadlock.
+-- A key a concurrent submit took first makes its row insert nothing
+-- (PostgreSQL waits for that transaction); the caller reads the winner's id.
 INSERT INTO jobs (id, intent, params, priority, max_retries, timeout, dedupe_key,
                   on_finalize, parent_job_id, schedule_id, chunks_total, created_at)
-SELECT value ->> 'id', value ->> 'intent', value ->> 'params', value ->> 'priority',  -- sqlite
-       value ->> 'max_retries', value ->> 'timeout', value ->> 'dedupe_key',  -- sqlite
-       value ->> 'on_finalize', value ->> 'parent_job_id', value ->> 'schedule_id',  -- sqlite
-       value ->> 'chunks_total', :now  -- sqlite
+SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5,  -- sqlite
+       value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10, :now  -- sqlite
 FROM json_each(:jobs)  -- sqlite
 -- SQLite needs a WHERE here to tell the ON CONFLICT clause from a join's ON
-WHERE true ORDER BY value ->> 'dedupe_key', key  -- sqlite
-SELECT (v ->> 'id')::bigint, v ->> 'intent', v ->> 'params', (v ->> 'priority')::integer,  -- postgres
-       (v ->> 'max_retries')::integer, (v ->> 'timeout')::double precision, v ->> 'dedupe_key',  -- postgres
-       v ->> 'on_finalize', (v ->> 'parent_job_id')::bigint, (v ->> 'schedule_id')::bigint,  -- postgres
-       (v ->> 'chunks_total')::integer, :now  -- postgres
+WHERE true ORDER BY value ->> 6, key  -- sqlite
+SELECT (v ->> 0)::bigint, v ->> 1, v ->> 2, (v ->> 3)::integer, (v ->> 4)::integer,  -- postgres
+       (v ->> 5)::double precision, v ->> 6, v ->> 7, (v ->> 8)::bigint, (v ->> 9)::bigint,  -- postgres
+       (v ->> 10)::integer, :now  -- postgres
 FROM jsonb_array_elements(:jobs::jsonb) WITH ORDINALITY AS t(v, ord)  -- postgres
-ORDER BY v ->> 'dedupe_key', ord  -- postgres
+ORDER BY v ->> 6, ord  -- postgres
 ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL AND status IN ('pending', 'running') DO NOTHING
 RETURNING id;
 
 -- name: insert_chunks
 -- Every chunk of many jobs in one statement: one JSON array of
--- {job_id, priority, chunks: "[...]"} (each job's chunk list as JSON text),
+-- [job_id, priority, chunks] rows, each job's chunk list as JSON text;
 -- much cheaper than a bound statement per chunk or per job.
 INSERT INTO chunks (job_id, chunk_index, params, priority, run_after)
-SELECT j.value ->> 'job_id', c.key, json(c.value), j.value ->> 'priority', :now  -- sqlite
-FROM json_each(:jobs) AS j, json_each(j.value ->> 'chunks') AS c  -- sqlite
-SELECT (j.v ->> 'job_id')::bigint, c.ord - 1, c.value::text, (j.v ->> 'priority')::integer, :now  -- postgres
+SELECT j.value ->> 0, c.key, json(c.value), j.value ->> 1, :now  -- sqlite
+FROM json_each(:jobs) AS j, json_each(j.value ->> 2) AS c  -- sqlite
+SELECT (j.v ->> 0)::bigint, c.ord - 1, c.value::text, (j.v ->> 1)::integer, :now  -- postgres
 FROM jsonb_array_elements(:jobs::jsonb) AS j(v)  -- postgres
-CROSS JOIN LATERAL jsonb_array_elements((j.v ->> 'chunks')::jsonb) WITH ORDINALITY AS c(value, ord)  -- postgres
+CROSS JOIN LATERAL jsonb_array_elements((j.v ->> 2)::jsonb) WITH ORDINALITY AS c(value, ord)  -- postgres
 ;
 
 -- name: get_job
