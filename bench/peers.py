@@ -35,7 +35,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 HERE = Path(__file__).resolve().parent
 DRIVERS = HERE / "peer_drivers"
@@ -295,8 +295,16 @@ def table(qt: dict[str, dict[str, Any] | None], peers: dict[str, dict[str, Any]]
     return "\n".join(out)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument error is one line on stderr and exit 2, without the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"peers.py: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=5_000, help="one-chunk no-op jobs for every system")
     parser.add_argument("--chunks", type=int, default=20_000, help="chunks of queuetop's single-job shape")
     parser.add_argument("--db", default=DEFAULT_DB, help=f"PostgreSQL URL (default {DEFAULT_DB})")
@@ -308,6 +316,12 @@ def main() -> None:
     if not args.db.startswith("postgresql://"):
         parser.error(f"--db must be a postgresql:// URL, got {args.db!r}")
 
+    try:
+        import psycopg
+
+        psycopg.connect(args.db, autocommit=True, connect_timeout=10).close()
+    except Exception as exc:  # a bad URL or no server: say so before installing anything
+        parser.error(f"cannot use {args.db}: {(str(exc).strip() or type(exc).__name__).splitlines()[0]}")
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="queuetop-peers-") as tmp_name:
         tmp = Path(tmp_name)

@@ -40,7 +40,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from queuetop.engine.api import Queue
 
@@ -163,8 +163,16 @@ def backend_version(db: str) -> str:
         conn.close()
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument error is one line on stderr and exit 2, without the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"throughput.py: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shape", choices=("chunks", "jobs"), default="chunks",
                         help="chunks: one job of --chunks chunks (default); jobs: --jobs one-chunk jobs")
     parser.add_argument("--chunks", type=int, default=20_000, help="chunks shape: how many chunks")
@@ -184,8 +192,11 @@ def main(argv: list[str] | None = None) -> None:
     args.concurrency = args.concurrency or DEFAULT_CONCURRENCY[args.shape]
 
     with tempfile.TemporaryDirectory() as tmp:
-        with database(args.db, Path(tmp) / "probe.db") as db:
-            args.backend = backend_version(db)
+        try:
+            with database(args.db, Path(tmp) / "probe.db") as db:
+                args.backend = backend_version(db)
+        except Exception as exc:  # psycopg's errors; psycopg is imported only for PostgreSQL
+            parser.error(f"cannot use {args.db}: {(str(exc).strip() or type(exc).__name__).splitlines()[0]}")
         figures: dict[str, Any] = {"shape": args.shape, "backend": "postgresql" if args.db else "sqlite",
                                    "backend_version": args.backend, "concurrency": args.concurrency,
                                    "cores": os.cpu_count(), "python": sys.version.split()[0]}
