@@ -54,13 +54,13 @@ class Peer:
     needs_python: tuple[int, int] = (3, 8)
 
 
-# Concurrency per peer, measured on 2 cores with 5,000 no-op jobs: huey's
-# thread count barely matters past a few (8); pgqueuer's batch size is the
-# figure other comparisons quote (100; 500 drains faster still, see the
-# closing note of the run); procrastinate 10 (1 and 50 were no faster);
-# Oban for Python 50 (10 was a third slower).
+# Concurrency per peer, measured on 2 cores with 5,000 no-op jobs: huey 16
+# worker threads (8 drained ~35% slower, 1 and 4 slower still); pgqueuer's
+# dequeue batch 100, the figure other comparisons quote (500 drains faster
+# still, 10 far slower); procrastinate 10 (1 and 50 were no faster); Oban for
+# Python 50 (10 was a third slower).
 PEERS = (
-    Peer("huey", ("huey",), "huey_driver.py", "sqlite", 8),
+    Peer("huey", ("huey",), "huey_driver.py", "sqlite", 16),
     Peer("pgqueuer", ("pgqueuer[asyncpg]",), "pgqueuer_driver.py", "postgresql", 100),
     Peer("procrastinate", ("procrastinate", "psycopg[binary]"), "procrastinate_driver.py", "postgresql", 10),
     Peer("Oban for Python", ("oban", "psycopg[binary]"), "oban_driver.py", "postgresql", 50, needs_python=(3, 12)),

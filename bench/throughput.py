@@ -229,7 +229,8 @@ def run_chunks(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         figures[f"drain_chunks_per_s_{processes}p"] = args.chunks / span
         figures[f"latency_p50_ms_{processes}p"] = percentile(latencies, 50) * 1000
         figures[f"latency_p99_ms_{processes}p"] = percentile(latencies, 99) * 1000
-        say(args, f"drain, {processes} process{'es' if processes > 1 else '':<2}:    {args.chunks / span:>10,.0f} chunks/s")
+        plural = "es" if processes > 1 else ""
+        say(args, f"drain, {processes} process{plural:<2}:    {args.chunks / span:>10,.0f} chunks/s")
         say(args, f"  claim-to-complete:   p50 {percentile(latencies, 50) * 1000:7.1f} ms   "
                   f"p99 {percentile(latencies, 99) * 1000:7.1f} ms")
     return figures

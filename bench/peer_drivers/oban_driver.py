@@ -34,7 +34,7 @@ async def main() -> None:
         await client.enqueue_many([Noop.new() for _ in range(args.jobs)])
         submit_seconds = time.perf_counter() - started
         async with pool.connection() as conn:
-            await conn.execute(f'ANALYZE "{args.schema}".oban_jobs')  # what autovacuum would soon do, as for every PostgreSQL peer
+            await conn.execute(f'ANALYZE "{args.schema}".oban_jobs')  # as autovacuum soon would
         server = Oban(pool=pool, prefix=args.schema, queues={"default": args.concurrency})
         await server.start()
         try:

@@ -38,7 +38,7 @@ async def main() -> None:
     started = time.perf_counter()
     await queries.enqueue(["noop"] * args.jobs, [None] * args.jobs, [0] * args.jobs)
     submit_seconds = time.perf_counter() - started
-    await setup.execute("ANALYZE pgqueuer")  # what autovacuum would soon do, as for every PostgreSQL peer
+    await setup.execute("ANALYZE pgqueuer")  # as autovacuum soon would
 
     qm = QueueManager(Queries(AsyncpgDriver(await connect())))
 

@@ -32,7 +32,7 @@ async def main() -> None:
         await noop.batch_defer_async(*({} for _ in range(args.jobs)))
         submit_seconds = time.perf_counter() - started
         async with app.connector.pool.connection() as conn:
-            await conn.execute("ANALYZE procrastinate_jobs")  # what autovacuum would soon do, as for every PostgreSQL peer
+            await conn.execute("ANALYZE procrastinate_jobs")  # as autovacuum soon would
         worker = asyncio.create_task(app.run_worker_async(concurrency=args.concurrency,
                                                           install_signal_handlers=False))
         await stamps.wait_async(args.jobs, args.timeout)
