@@ -94,13 +94,17 @@ class _Cursor:
 class _Execution:
     """What ``conn.execute`` returns: awaitable, and usable with ``async with``."""
 
-    def __init__(self, conn: Any, sql: str, params: Any) -> None:
-        self._run = self._execute(conn, sql, params)
+    def __init__(self, owner: "_Connection", sql: str, params: Any) -> None:
+        self._run = self._execute(owner, sql, params)
 
     @staticmethod
-    async def _execute(conn: Any, sql: str, params: Any) -> _Cursor:
-        cursor = conn.cursor(row_factory=_row_factory)
+    async def _execute(owner: "_Connection", sql: str, params: Any) -> _Cursor:
+        cursor = owner.conn.cursor(row_factory=_row_factory)
         await cursor.execute(_text(sql), params or None)
+        # "UPDATE 0", "SELECT 0": nothing changed (a claim that found no
+        # work is a WITH … SELECT); anything else may have.
+        if not (cursor.statusmessage or "").endswith(" 0"):
+            owner.changed = True
         return _Cursor(cursor)
 
     def __await__(self) -> Any:
@@ -117,14 +121,16 @@ class _Connection:
     """One pooled connection inside a transaction, with aiosqlite's calls."""
 
     def __init__(self, conn: Any) -> None:
-        self._conn = conn
+        self.conn = conn
+        self.changed = False  # did any statement touch a row (then the commit notifies)
 
     def execute(self, sql: str, params: Mapping[str, Any] | Sequence[Any] = ()) -> _Execution:
-        return _Execution(self._conn, sql, params)
+        return _Execution(self, sql, params)
 
     async def executemany(self, sql: str, params: Iterable[Mapping[str, Any]]) -> _Cursor:
         """Run ``sql`` once per parameter set; the cursor's rowcount is their total, as on aiosqlite."""
-        cursor = self._conn.cursor()
+        self.changed = True
+        cursor = self.conn.cursor()
         await cursor.executemany(_text(sql), list(params))
         return _Cursor(cursor)
 
@@ -196,15 +202,19 @@ class PostgresDatabase:
 
     @asynccontextmanager
     async def transaction(self, *, wake: bool = False) -> AsyncIterator[_Connection]:
-        """One transaction; its commit notifies every listening process.
+        """One transaction; if it touched a row, its commit notifies every listening process.
 
         ``wake`` marks a transaction that made chunks claimable: only those
         wake idle workers, so a busy queue's settles do not stir them.
         """
         async with self._pool.connection() as conn:
             async with conn.transaction():
-                yield _Connection(conn)
-                await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, "wake" if wake else ""))
+                wrapped = _Connection(conn)
+                yield wrapped
+                # A transaction that touched nothing (an idle worker's claim)
+                # tells nobody: every listener would re-read for nothing.
+                if wrapped.changed or wake:
+                    await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, "wake" if wake else ""))
 
     async def fetchall(self, sql: str, params: Any = ()) -> list[Row]:
         async with self._pool.connection() as conn:
