@@ -86,7 +86,7 @@ async def _lock_the_database(pilot: Pilot) -> None:
 SCENES: dict[str, Scene] = {
     "dashboard": steps(),
     # Jobs 3 and 2 tagged, then the list filtered to "ads".
-    "dashboard_tagged_filtered": steps("j", "j", "j", "j", "space", "space", "slash", "a", "d", "s", "enter"),
+    "dashboard_tagged_filtered": steps("j", "j", "j", "j", "space", "j", "space", "slash", "a", "d", "s", "enter"),
     # Job 5 (third row), then its chunk 5: failed after four attempts.
     "job_detail": steps("j", "j", "enter", "j", "j", "j", "j", "j", screen="JobDetailScreen"),
     # The Work sessions pane (tab: from jobs to the pane below), its first session.

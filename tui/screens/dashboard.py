@@ -43,7 +43,7 @@ class DashboardScreen(LiveScreenBase):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "Filter", key_display="/", id="dashboard.filter"),
         Binding("escape", "clear", "Clear filter/tags", id="dashboard.clear"),
-        Binding("r", "retry", "Retry failed", id="dashboard.retry"),
+        Binding("r", "retry", "Retry", id="dashboard.retry"),
         Binding("c", "cancel", "Cancel", id="dashboard.cancel"),
         Binding("f", "finalize", "Finalize", id="dashboard.finalize"),
     ]
@@ -167,9 +167,9 @@ class DashboardScreen(LiveScreenBase):
         return f"{len(job_ids)} jobs ({shown})"
 
     def action_retry(self) -> None:
-        """All failed chunks of the tagged jobs, or of the job under the cursor."""
+        """Every failed and cancelled chunk of the tagged jobs, or of the job under the cursor."""
         self._act_on_targets("retry", lambda queue, j: queue.retry(j),
-                             lambda what, many: f"Retry every failed chunk of {what}?" if many else None)
+                             lambda what, many: f"Retry every failed and cancelled chunk of {what}?" if many else None)
 
     def action_cancel(self) -> None:
         self._act_on_targets("cancel", lambda queue, j: queue.cancel(j),
@@ -181,14 +181,34 @@ class DashboardScreen(LiveScreenBase):
 
     def _act_on_targets(self, name: str, call: Callable[[Any, int], Awaitable[Any]],
                         confirm: Callable[[str, bool], str | None]) -> None:
-        """Run one engine action per targeted job, after ``confirm``'s question if it asks one."""
+        """Run one engine action per targeted job, after ``confirm``'s question if it asks one.
+
+        Jobs the action would refuse are said at once and left out; when all
+        are, nothing is asked.
+        """
         job_ids = self._targets()
         if not job_ids:
             return
         queue = host(self).queue
         steps: list[Callable[[], Awaitable[Any]]] = [partial(call, queue, j) for j in job_ids]
-        host(self).act(name, steps,
-                     confirm=confirm(self._describe(job_ids), len(job_ids) > 1), after=self.jobs.clear_tags)
+        checks = [partial(queue.refusal, name, j) for j in job_ids]
+        question = confirm(self._describe(job_ids), len(job_ids) > 1)
+        host(self).act(name, steps, checks=checks, after=self.jobs.clear_tags,
+                       confirm=None if question is None else
+                       (lambda left: question if left == len(job_ids)
+                        else f"{question} ({len(job_ids) - left} of the {len(job_ids)} left out: refused)"))
+
+    def palette_commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
+        """The command palette's actions, each naming its target."""
+        job_ids = self._targets()
+        if not job_ids:
+            return []
+        what = self._describe(job_ids)
+        return [
+            (f"Retry {what}", "Failed and cancelled chunks back to pending", self.action_retry),
+            (f"Cancel {what}", "Pending and running chunks stop", self.action_cancel),
+            (f"Finalize {what}", "End now; unfinished chunks are cancelled", self.action_finalize),
+        ]
 
     # -- drilling in ----------------------------------------------------------------------
 
@@ -196,10 +216,10 @@ class DashboardScreen(LiveScreenBase):
     def _open_job(self, message: JobSelected) -> None:
         from .job_detail import JobDetailScreen
 
-        self.app.push_screen(JobDetailScreen(message.job_id))
+        host(self).open_screen(JobDetailScreen(message.job_id))
 
     @on(SessionSelected)
     def _open_session(self, message: SessionSelected) -> None:
         from .session_detail import SessionDetailScreen
 
-        self.app.push_screen(SessionDetailScreen(message.session_id))
+        host(self).open_screen(SessionDetailScreen(message.session_id))
