@@ -228,7 +228,7 @@ class QueuetopApp(App[int]):
         self.forced = True
         if self._engine_task is not None and not self._engine_task.done():
             self._engine_task.cancel()
-        self.exit(130)
+        self.exit(130, return_code=130)
 
     async def on_unmount(self) -> None:
         for unsubscribe in self._unsubscribe:

@@ -16,11 +16,12 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from queuetop.engine.model.exceptions import NotFound
 
 from ..host import host
+from ..widgets.key_footer import KeyFooter
 from ..widgets.stale_banner import StaleBanner
 from .base import LiveScreenBase
 
@@ -68,7 +69,7 @@ class DetailScreen(LiveScreenBase):
         yield StaleBanner(id="stale")
         with VerticalScroll(id="detail"):
             yield Static("loading…", id="detail-body")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         super().on_mount()

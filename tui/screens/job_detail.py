@@ -12,7 +12,8 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Footer, Static
+from textual.events import Resize
+from textual.widgets import DataTable, Static
 
 from queuetop.engine.model.changes import CHUNKS, JOBS, LOGS
 from queuetop.engine.model.exceptions import NotFound
@@ -23,6 +24,7 @@ from .. import format as fmt
 from ..widgets.attempts_table import AttemptsTable
 from ..widgets.chunks_table import ChunksTable
 from ..widgets.log_tail import LogTail
+from ..widgets.key_footer import KeyFooter
 from ..widgets.stale_banner import StaleBanner
 from .base import LiveScreenBase
 
@@ -52,11 +54,16 @@ class JobDetailScreen(LiveScreenBase):
             with Vertical(id="job-side"):
                 yield AttemptsTable(self.job_id, id="attempts")
                 yield LogTail(self.job_id, id="log-tail")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
+        super().on_mount()
         self.query_one("#job-fields", Static).border_title = f"Job {self.job_id}"
         self.query_one(ChunksTable).focus()
+
+    def on_resize(self, event: Resize) -> None:
+        # Under 120 columns the chunks take the width; enter on a chunk shows its attempts.
+        self.query_one("#job-side").display = event.size.width >= 120
 
     async def refresh_data(self, topics: frozenset[str], job_ids: frozenset[int]) -> None:
         mine = not job_ids or self.job_id in job_ids

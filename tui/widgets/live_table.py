@@ -135,9 +135,9 @@ class LiveTable(DataTable[RenderableType], Generic[R]):
             widths = [col.min + (w - col.min) * spare // above for w, col in zip(wanted, flex)]
         fitted = {col.key: w for col, w in zip(flex, widths)}
         changed = False
-        for key, width in fitted.items():
-            column = self.columns.get(key)  # type: ignore[call-overload]
-            if column is not None and (column.width != width or column.auto_width):
+        for column_key, column in self.columns.items():
+            width = fitted.get(str(column_key.value))
+            if width is not None and (column.width != width or column.auto_width):
                 column.width, column.auto_width = width, False
                 changed = True
         if changed:
@@ -145,6 +145,18 @@ class LiveTable(DataTable[RenderableType], Generic[R]):
             self._clear_caches()
             self.refresh()
         return fitted
+
+    def _refresh_content_widths(self) -> None:
+        """Measure the content-sized columns now (DataTable does it only when it next paints)."""
+        if self._updated_cells:
+            updated = self._updated_cells.copy()
+            self._updated_cells.clear()
+            self._update_column_widths(updated)
+        if self._require_update_dimensions:
+            self._require_update_dimensions = False
+            new_rows = self._new_rows.copy()
+            self._new_rows.clear()
+            self._update_dimensions(new_rows)
 
     def _fit(self, cells: tuple[RenderableType, ...], widths: dict[str, int]) -> tuple[RenderableType, ...]:
         """Cut the flex columns' cells to their widths, ending with ``…``."""
@@ -185,8 +197,14 @@ class LiveTable(DataTable[RenderableType], Generic[R]):
     def rerender(self) -> None:
         """Render the held records again (ages move on) and apply the difference."""
         now = self.now()
+        rendered = [(self.key_of(r), tuple(self.render_record(r, now))) for r in self.records]
         widths = self.fit_columns()
-        self.sync([(self.key_of(r), self._fit(tuple(self.render_record(r, now)), widths)) for r in self.records])
+        self.sync([(key, self._fit(cells, widths)) for key, cells in rendered])
+        # The columns that size to content may have grown with these rows: share the rest again.
+        self._refresh_content_widths()
+        again = self.fit_columns()
+        if again != widths:
+            self.sync([(key, self._fit(cells, again)) for key, cells in rendered])
         self._update_subtitle()
 
     def sync(self, rows: Sequence[tuple[str, tuple[RenderableType, ...]]]) -> int:
