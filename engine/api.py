@@ -84,6 +84,8 @@ class Totals:
     chunks_cancelled: int
     workers: dict[str, int]  # online / stale / stopping / offline
     paused: bool
+    engines: int = 0       # engine processes with a fresh worker heartbeat
+    engines_here: int = 0  # of those, this process (0 or 1)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -338,12 +340,30 @@ class Queue(Engine):
                                      {"cutoff": self.clock.now() - self.stale_display_after})
         workers["stale"] = stale
         workers["online"] = workers.get("online", 0) - stale
+        engines, here = await self.engines_online()
         return Totals(
             jobs=job_counts, chunks_total=sum(chunk.values()), chunks_processing=chunk.get("processing", 0),
             chunks_pending=chunk.get("pending", 0), chunks_completed=chunk.get("completed", 0),
             chunks_failed=chunk.get("failed", 0), chunks_cancelled=chunk.get("cancelled", 0), workers=workers,
-            paused=await actions.is_paused(self.db),
+            paused=await actions.is_paused(self.db), engines=engines, engines_here=here,
         )
+
+    async def engines_online(self) -> tuple[int, int]:
+        """Engine processes whose workers heartbeat (fresh within three beats), and how many are this one."""
+        row = await self.db.fetchone(WORKER_SQL["engines_online"], {
+            "cutoff": self.clock.now() - self.stale_display_after,
+            "host": socket.gethostname(), "pid": os.getpid()})
+        return int(row["engines"]), int(row["here"])
+
+    async def held_chunks(self, worker_id: str) -> list[Chunk]:
+        """The chunks ``worker_id`` holds now (processing), oldest claim first."""
+        rows = await self.db.fetchall(WORKER_SQL["held_chunks"], {"worker_id": worker_id})
+        return [Chunk.from_row(row) for row in rows]
+
+    async def worker_errors(self, worker_id: str, *, limit: int = 20) -> list[tuple[int, Attempt]]:
+        """The newest failed attempts ``worker_id`` ran, newest first, each with its job id."""
+        rows = await self.db.fetchall(WORKER_SQL["worker_errors"], {"worker_id": worker_id, "limit": limit})
+        return [(row["job_id"], Attempt.from_row(row)) for row in rows]
 
     async def unrunnable_intents(self) -> dict[str, int]:
         """Intents with unfinished work that no online worker can run: intent -> jobs waiting.
@@ -379,7 +399,12 @@ class Queue(Engine):
 
     # -- operator actions -----------------------------------------------------------
 
+    async def refusal(self, action: str, job_id: int, chunk_index: int | None = None) -> str | None:
+        """Why ``action`` (``retry``, ``cancel``, ``finalize``) would be refused now, or ``None``: ask before confirming."""
+        return await actions.refusal(self.db, action, job_id, chunk_index)
+
     async def retry(self, job_id: int, chunk_index: int | None = None) -> actions.ActionResult:
+        """Failed and cancelled chunks of a job (or one chunk) back to pending, attempts reset."""
         return self._publish(await actions.retry(self.db, self.clock, job_id, chunk_index), "retry")
 
     async def cancel(self, job_id: int, chunk_index: int | None = None) -> actions.ActionResult:

@@ -114,6 +114,7 @@ class Config:
     maintenance: dict[str, str] = field(default_factory=lambda: dict(MAINTENANCE_CRONS))
     events: dict[str, Any] = field(default_factory=dict)
     http: dict[str, Any] = field(default_factory=dict)
+    tui: dict[str, Any] = field(default_factory=dict)  # [tui] tag_moves_down
     path: Path | None = None
 
     def with_engine(self, **changes: Any) -> "Config":
@@ -121,7 +122,8 @@ class Config:
         return replace(self, engine=replace(self.engine, **changes))
 
 
-_SECTIONS = {"engine", "handlers", "schedules", "maintenance", "events", "http"}
+_SECTIONS = {"engine", "handlers", "schedules", "maintenance", "events", "http", "tui"}
+_TUI_KEYS = {"tag_moves_down"}
 # [events] is read by the tailer (engine/tail.py, enrich.py, sessions.py) and maintenance.
 _EVENT_KEYS = {"paths", "max_line_bytes", "retention_days", "thresholds", "rules"}
 
@@ -241,9 +243,15 @@ def parse(data: dict[str, Any], path: Path | None = None) -> Config:
                           f"(known: {', '.join(sorted(_EVENT_KEYS))})")
     if not isinstance(events.get("paths", []), list) or not all(isinstance(p, str) for p in events.get("paths", [])):
         raise ConfigError(f"{where}: [events] paths must be a list of file paths or globs")
+    tui = _table(data, "tui", where)
+    if set(tui) - _TUI_KEYS:
+        raise ConfigError(f"{where}: unknown [tui] key(s): {', '.join(sorted(set(tui) - _TUI_KEYS))} "
+                          f"(known: {', '.join(sorted(_TUI_KEYS))})")
+    if not isinstance(tui.get("tag_moves_down", False), bool):
+        raise ConfigError(f"{where}: [tui] tag_moves_down must be true or false")
     return Config(engine=engine, handlers=dict(handlers), schedules=tuple(schedules),
                   maintenance=maintenance, events=events,
-                  http=_table(data, "http", where), path=path)
+                  http=_table(data, "http", where), tui=tui, path=path)
 
 
 def _table(data: dict[str, Any], name: str, where: str) -> dict[str, Any]:

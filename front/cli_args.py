@@ -195,7 +195,7 @@ def build_parser(handlers: Mapping[str, Handler]) -> Parser:
     p.add_argument("--replace", action="store_true", help="add: overwrite a schedule of the same name")
     p.add_argument("--json", action="store_true", help="print JSON")
 
-    for name, text in (("retry", "failed chunks of a job (or one chunk) back to pending"),
+    for name, text in (("retry", "failed and cancelled chunks of a job (or one chunk) back to pending"),
                        ("cancel", "cancel a job (or one chunk): pending and running chunks stop"),
                        ("finalize", "end a job now: unfinished chunks cancelled, final status set")):
         p = command(name, text, handlers["cmd_action"])

@@ -273,7 +273,7 @@ async def test_retry_one_chunk(queue: Queue) -> None:
     result = await queue.retry(job, 2)
     assert result.chunks == 1
     assert [c.status.value for c in await queue.chunks(job)] == ["completed", "failed", "pending"]
-    with pytest.raises(ActionRefused, match=f"job {job} chunk 0 is completed, not failed: nothing to retry"):
+    with pytest.raises(ActionRefused, match=f"job {job} chunk 0 is completed, not failed or cancelled: nothing to retry"):
         await queue.retry(job, 0)
     with pytest.raises(NotFound, match=f"job {job} has no chunk 5"):
         await queue.retry(job, 5)
@@ -287,8 +287,50 @@ async def test_retry_refusals(queue: Queue) -> None:
     with pytest.raises(NotFound, match="no job 12"):
         await queue.retry(12)
     job, _ = await _job_with(queue, completed=1)
-    with pytest.raises(ActionRefused, match=f"job {job} has no failed chunks to retry"):
+    with pytest.raises(ActionRefused, match=f"job {job} has no failed or cancelled chunks to retry"):
         await queue.retry(job)
+
+
+async def test_retry_takes_cancelled_chunks_back_too(queue: Queue) -> None:
+    job, held = await _job_with(queue, completed=1, failed=1, cancelled=1, processing=1)
+    await queue.finalize(job)  # the processing chunk is cut short: cancelled
+    state = await queue.job(job)
+    assert (state.status.value, state.chunks_failed, state.chunks_cancelled) == ("partial", 1, 2)
+    result = await queue.retry(job, 2)  # one cancelled chunk
+    assert (result.chunks, result.status) == (1, "running")
+    state = await queue.job(job)
+    assert (state.chunks_failed, state.chunks_cancelled, state.finished_at) == (1, 1, None)
+    result = await queue.retry(job)  # the failed one and the other cancelled one
+    assert result.chunks == 2 and "1 cancelled chunk(s) and 1 failed chunk(s)" in result.message
+    assert [c.status.value for c in await queue.chunks(job)] == ["completed", "pending", "pending", "pending"]
+    await complete(queue, await claim_all(queue))
+    assert (await queue.job(job)).status.value == "completed"
+
+
+async def test_retry_of_a_cancelled_job_reopens_it(queue: Queue) -> None:
+    job = (await queue.submit("x", chunks=[{}] * 3)).job_id
+    await queue.cancel(job)
+    assert (await queue.retry(job)).status == "pending"
+    state = await queue.job(job)
+    assert (state.status.value, state.chunks_cancelled) == ("pending", 0)
+
+
+async def test_refusal_is_known_before_acting(queue: Queue) -> None:
+    job, _ = await _job_with(queue, completed=1, failed=1, pending=1)
+    assert await queue.refusal("retry", job) is None
+    assert await queue.refusal("retry", job, 0) == (
+        f"job {job} chunk 0 is completed, not failed or cancelled: nothing to retry")
+    assert await queue.refusal("cancel", job) is None and await queue.refusal("finalize", job) is None
+    assert await queue.refusal("cancel", job, 1) == f"job {job} chunk 1 already ended failed"
+    assert await queue.refusal("retry", 999) == "no job 999"
+    assert await queue.refusal("retry", job, 9) == f"job {job} has no chunk 9"
+    await queue.finalize(job)
+    refused = await queue.refusal("finalize", job)
+    assert refused is not None and "already ended" in refused
+    with pytest.raises(ActionRefused, match=refused):
+        await queue.finalize(job)  # the action says the same
+    await queue.retry(job)
+    assert await queue.refusal("retry", job) == f"job {job} has no failed or cancelled chunks to retry"
 
 
 async def test_retry_refused_when_the_dedupe_key_was_taken(queue: Queue) -> None:

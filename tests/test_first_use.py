@@ -205,12 +205,13 @@ async def test_tui_beside_a_running_engine_runs_no_workers(tmp_path: Path, db_pa
     async with watching.run_test(size=(160, 50)):
         await watching.settle()
         assert watching.runner is None
-        assert watching.engine_label().startswith("watching: 1 worker(s) elsewhere, none here")
+        assert watching.engine_label().startswith("1 engine online, 0 in this process")
     asked = QueuetopApp(str(db_path), Config(), engine=True, workers=1)
     async with asked.run_test(size=(160, 50)):
         await asked.settle()
         assert asked.runner is not None
-        assert asked.engine_label().startswith("1 worker(s) in this process")
+        await async_wait_until(lambda: asked.totals is not None and asked.totals.engines_here == 1, timeout=20)
+        assert asked.engine_label().startswith("2 engines online, 1 in this process")
         await asked.action_quit()
 
 

@@ -5,7 +5,7 @@ releases, cancels, retries, finalizes, rescues and clock steps run against
 one small job (and the follow-up jobs its on-finalize intent makes). Results
 are settled with every lease ever handed out, stale ones included. After
 every step: the counter invariant holds, no chunk leaves a finished state
-except failed -> pending through retry, a fenced-out write changes nothing,
+except failed or cancelled -> pending through retry, a fenced-out write changes nothing,
 and attempts never exceed the job's allowance.
 """
 
@@ -128,7 +128,7 @@ async def run_steps(db_path: Path, steps: list[tuple[str, int]]) -> None:
                 except ActionRefused:
                     fenced = True
             elif op == "retry":
-                failed = {r[0] for r in before["chunks"] if r[1] == job and r[2] == "failed"}
+                failed = {r[0] for r in before["chunks"] if r[1] == job and r[2] in ("failed", "cancelled")}
                 try:
                     result = await queue.retry(job, arg)
                 except ActionRefused:
@@ -158,13 +158,13 @@ async def run_steps(db_path: Path, steps: list[tuple[str, int]]) -> None:
                 chunk_id, job_id, status, attempt, worker_id, lease_token, _, _ = row
                 was = old.get(chunk_id)
                 if was is not None and was[2] in FINISHED and status != was[2]:
-                    assert (op, was[2], status) == ("retry", "failed", "pending"), (
+                    assert op == "retry" and was[2] in ("failed", "cancelled") and status == "pending", (
                         f"{op}({arg}) moved chunk {chunk_id} from {was[2]} to {status}")
                 assert attempt <= allowed[job_id]
                 assert (status == "processing") == (lease_token is not None)
                 if status == "processing":
                     assert worker_id is not None
-                if status == "pending" and was is not None and was[2] == "failed":
+                if status == "pending" and was is not None and was[2] in ("failed", "cancelled"):
                     assert attempt == 0  # retry resets attempts
     finally:
         await queue.close()
@@ -199,8 +199,10 @@ def test_a_known_tricky_sequence(db_path: Path | str) -> None:
     asyncio.run(run_steps(db_path, steps))
     # The job ended partial (one chunk failed), which made a follow-up job; the failed chunk was
     # retried and the job finalized while it ran: completed, counting only the chunks that had
-    # ended, and a second follow-up. The first follow-up ran; the second is still running.
+    # ended, and a second follow-up. The chunk that finalize cut short was retried (a cancelled
+    # chunk goes back to pending too), reopening the job, and the operator then cancelled it: a
+    # third follow-up. The first follow-up ran; the other two are still running.
     assert query(db_path, "SELECT id, status, parent_job_id, chunks_cancelled FROM jobs ORDER BY id") == [
-        (1, "completed", None, 1), (2, "completed", 1, 0), (3, "running", 1, 0)]
+        (1, "cancelled", None, 1), (2, "completed", 1, 0), (3, "running", 1, 0), (4, "running", 1, 0)]
     assert query(db_path, "SELECT chunk_index, status, attempt FROM chunks WHERE job_id = 1 ORDER BY 1") == [
-        (0, "completed", 2), (1, "cancelled", 1), (2, "completed", 3)]
+        (0, "completed", 2), (1, "cancelled", 0), (2, "completed", 3)]

@@ -102,7 +102,7 @@ async def test_bulk_retry_of_tagged_jobs_asks_first(any_db: Path | str) -> None:
     app = make_app(any_db)
     async with app.run_test(size=SIZE) as pilot:
         await app.settle()
-        await press(app, pilot, "j", "j", "j", "j", "space", "space")  # tags 3 and 2
+        await press(app, pilot, "j", "j", "j", "j", "space", "j", "space")  # tags 3 and 2
         assert app.screen.query_one(JobsTable).tagged == {"3", "2"}
         await press(app, pilot, "r")
         assert isinstance(app.screen, ConfirmScreen)

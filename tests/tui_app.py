@@ -86,7 +86,7 @@ async def _lock_the_database(pilot: Pilot) -> None:
 SCENES: dict[str, Scene] = {
     "dashboard": steps(),
     # Jobs 3 and 2 tagged, then the list filtered to "ads".
-    "dashboard_tagged_filtered": steps("j", "j", "j", "j", "space", "space", "slash", "a", "d", "s", "enter"),
+    "dashboard_tagged_filtered": steps("j", "j", "j", "j", "space", "j", "space", "slash", "a", "d", "s", "enter"),
     # Job 5 (third row), then its chunk 5: failed after four attempts.
     "job_detail": steps("j", "j", "enter", "j", "j", "j", "j", "j", screen="JobDetailScreen"),
     # The Work sessions pane (tab: from jobs to the pane below), its first session.
@@ -94,6 +94,11 @@ SCENES: dict[str, Scene] = {
     "schedules": steps("s", screen="SchedulesScreen"),
     "help": steps("question_mark", screen="HelpScreen"),
     "confirm": steps("j", "j", then=_ask_to_cancel, screen="ConfirmScreen"),
+    # Chunk 5 of job 5: params, result, the whole error and its four failed attempts.
+    "chunk_detail": steps("j", "j", "enter", "j", "j", "j", "j", "j", "enter", screen="ChunkDetailScreen"),
+    # The newest event's whole payload; the first worker's held chunk and last errors.
+    "event_detail": steps("4", "enter", screen="EventDetailScreen"),
+    "worker_detail": steps("3", "enter", screen="WorkerDetailScreen"),
     "stale_banner": steps(then=_lock_the_database),
 }
 

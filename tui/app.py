@@ -24,10 +24,12 @@ from textual.screen import Screen
 from queuetop.engine.api import Config, Queue, Runner, Totals, display_db, resolve_db
 from queuetop.engine.model.changes import CHUNKS, JOBS, QUEUE, WORKERS, Change
 from queuetop.engine.model.clock import Clock
+from queuetop.engine.model.display import engines_line
 from queuetop.engine.model.exceptions import QueuetopError
 
 from .live import ALL_TOPICS, LiveUpdates
-from .messages import DataFresh, DataStale, EngineChanged, EventsArrived, LoadFailed
+from .messages import (ChunkSelected, DataFresh, DataStale, EngineChanged, EventSelected, EventsArrived, LoadFailed,
+                       RunSelected, WorkerSelected)
 
 log = logging.getLogger("queuetop.tui")
 
@@ -59,6 +61,8 @@ class QueuetopApp(App[int]):
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
         Binding("s", "schedules", "Schedules", id="app.schedules"),
         Binding("p", "toggle_pause", "Pause/resume", id="app.pause"),
+        # The first ctrl+c stops as q does (in-flight chunks finish or go back); a second exits at once.
+        Binding("ctrl+c", "interrupt", "Quit", show=False, priority=True, system=True, id="app.interrupt"),
     ]
 
     def __init__(self, db_path: str | Path, config: Config | None = None, *, clock: Clock | None = None,
@@ -89,6 +93,8 @@ class QueuetopApp(App[int]):
         self._unsubscribe: list[Callable[[], None]] = []
         self.startup_error: str | None = None  # why the app could not open its database
         self.engine_note: str | None = None  # why no workers run here, when that was not asked for
+        self.quitting = False  # set by the first q / ctrl+c: no screen opens after it
+        self.forced = False  # a second ctrl+c: leave without waiting for the engine
 
     # -- start and stop --------------------------------------------------------------
 
@@ -185,14 +191,44 @@ class QueuetopApp(App[int]):
                 self._unsubscribe.append(unsubscribe)
 
     async def action_quit(self) -> None:
-        """Stop the engine gracefully (in-flight chunks finish or go back), then leave."""
+        """Stop the engine gracefully (in-flight chunks finish or go back), then leave.
+
+        The wait runs beside the app, so keys still work meanwhile: a second
+        ctrl+c (or q) exits at once.
+        """
+        if self.quitting:
+            self.action_interrupt()
+            return
+        self.quitting = True
         if self.demo is not None:
             self.demo.stop()
         if self._engine_task is not None and not self._engine_task.done():
-            self.notify("Stopping workers: in-flight chunks finish or go back to pending…", timeout=60)
+            self.notify("Stopping workers: in-flight chunks finish or go back to pending… "
+                        "(ctrl+c again to exit at once)", timeout=60)
             self._stop_engine.set()
+            self.run_worker(self._leave_when_stopped(), group="quit", exit_on_error=False)
+            return
+        self.exit(0)
+
+    async def _leave_when_stopped(self) -> None:
+        if self._engine_task is not None:
             await asyncio.wait({self._engine_task}, timeout=self.config.engine.grace_period + 5)
         self.exit(0)
+
+    def action_interrupt(self) -> None:
+        """ctrl+c: the first stops gracefully as ``q`` does; a second exits now.
+
+        Exiting now does not wait for in-flight chunks: as after a second
+        SIGTERM to ``--engine-only``, their leases fence out late results and
+        the stuck-chunk rescue gives them back.
+        """
+        if not self.quitting:
+            self.run_worker(self.action_quit(), group="quit", exit_on_error=False)
+            return
+        self.forced = True
+        if self._engine_task is not None and not self._engine_task.done():
+            self._engine_task.cancel()
+        self.exit(130, return_code=130)
 
     async def on_unmount(self) -> None:
         for unsubscribe in self._unsubscribe:
@@ -200,7 +236,7 @@ class QueuetopApp(App[int]):
         if self._live_task is not None:
             self._live_task.cancel()
         self._stop_engine.set()
-        if self._engine_task is not None and not self._engine_task.done():
+        if self._engine_task is not None and not self._engine_task.done() and not self.forced:
             await asyncio.wait({self._engine_task}, timeout=self.config.engine.grace_period + 5)
         if self._queue is not None:
             await self._queue.close()
@@ -273,13 +309,39 @@ class QueuetopApp(App[int]):
 
     @work(group="actions")
     async def act(self, what: str, steps: Sequence[Callable[[], Awaitable[Any]]], *,
-                  confirm: str | None = None, after: Callable[[], None] | None = None) -> None:
+                  confirm: str | Callable[[int], str] | None = None, after: Callable[[], None] | None = None,
+                  checks: Sequence[Callable[[], Awaitable[str | None]]] | None = None) -> None:
         """Run engine actions (one per step), after a confirmation when asked; notify the outcome.
 
-        ``after`` runs once the steps ran (not when the operator said no).
+        ``checks`` (one per step) say beforehand why a step would be refused:
+        refused steps are dropped and said at once, and nobody is asked to
+        confirm an action that would only be refused. ``confirm`` may be a
+        function of the number of steps left. ``after`` runs once the steps
+        ran (not when the operator said no or every step was refused).
         """
         if self.refuse_read_only(what):
             return
+        if checks is not None:
+            kept: list[Callable[[], Awaitable[Any]]] = []
+            refusals: list[str] = []
+            for step, check in zip(steps, checks):
+                try:
+                    reason = await check()
+                except Exception as exc:  # the check could not run: let the action itself say
+                    reason = None
+                    log.debug("refusal check failed: %r", exc)
+                if reason is None:
+                    kept.append(step)
+                else:
+                    refusals.append(reason)
+            if refusals:
+                self.notify("\n".join(refusals[:5]) + (f"\n… and {len(refusals) - 5} more" if len(refusals) > 5 else ""),
+                            title=f"{what.capitalize()}: refused", severity="error", timeout=8)
+            steps = kept
+            if not steps:
+                return
+        if callable(confirm):
+            confirm = confirm(len(steps))
         if confirm is not None:
             from .screens.confirm import ConfirmScreen
 
@@ -316,33 +378,61 @@ class QueuetopApp(App[int]):
         else:
             self.act("pause", [lambda: self.queue.pause(by="tui")])
 
+    def open_screen(self, screen: Screen[Any]) -> None:
+        """Push ``screen`` unless the app is quitting (``q`` then ``s`` pressed fast opens nothing)."""
+        if self.quitting or self._exit or not self.is_running:
+            return
+        self.push_screen(screen)
+
+    # -- detail views (their messages bubble up from any screen) ----------------------------
+
+    def on_chunk_selected(self, message: ChunkSelected) -> None:
+        from .screens.chunk_detail import ChunkDetailScreen
+
+        self.open_screen(ChunkDetailScreen(message.job_id, message.chunk_index))
+
+    def on_event_selected(self, message: EventSelected) -> None:
+        from .screens.event_detail import EventDetailScreen
+
+        self.open_screen(EventDetailScreen(message.event))
+
+    def on_worker_selected(self, message: WorkerSelected) -> None:
+        from .screens.worker_detail import WorkerDetailScreen
+
+        self.open_screen(WorkerDetailScreen(message.worker))
+
+    def on_run_selected(self, message: RunSelected) -> None:
+        from .screens.run_detail import RunDetailScreen
+
+        self.open_screen(RunDetailScreen(message.run, message.schedule))
+
     def action_schedules(self) -> None:
         from .screens.schedules import SchedulesScreen
 
         if not isinstance(self.screen, SchedulesScreen):
-            self.push_screen(SchedulesScreen())
+            self.open_screen(SchedulesScreen())
 
     def action_help(self) -> None:
         from .screens.help import HelpScreen
 
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen(self.screen))
+            self.open_screen(HelpScreen(self.screen))
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        # Textual's own "Keys" panel would duplicate ours (the help screen, from the same bindings).
+        yield from (command for command in super().get_system_commands(screen) if command.title != "Keys")
+        yield SystemCommand("Keys", "Every key that applies on this screen", self.action_help)
         yield SystemCommand("Pause or resume the queue", "Stop new claims, or allow them again",
                             self.action_toggle_pause)
         yield SystemCommand("Schedules", "Cron schedules: toggle active, run now", self.action_schedules)
-        yield SystemCommand("Keys", "Every key that applies on this screen", self.action_help)
+        commands = getattr(screen, "palette_commands", None)
+        if callable(commands):
+            for title, help_text, callback in commands():
+                yield SystemCommand(title, help_text, callback)
 
     def engine_label(self) -> str:
-        """What the header says about the engine in this process."""
+        """What the header says about engines: which are alive (fresh heartbeats), and the database."""
         where = display_db(self.db_path)
-        if self.demo is not None:
-            return f"demo · {where}"
-        if self._engine_task is not None:
-            workers = len(self.runner.workers) if self.runner is not None else 0
-            return f"{workers} worker(s) in this process · {where}"
-        if self.engine_note is not None:
-            return f"{self.engine_note} · {where}"
-        return f"no workers in this process · {where}"
+        totals = self.totals
+        alive = engines_line(totals.engines, totals.engines_here) if totals is not None else "engines: …"
+        return f"demo · {alive} · {where}" if self.demo is not None else f"{alive} · {where}"

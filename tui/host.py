@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol, cast
 
 from textual.dom import DOMNode
+from textual.screen import Screen
 
 from queuetop.engine.api import Queue, Totals
 
@@ -23,7 +24,10 @@ class Host(Protocol):
     read_only: bool
 
     def act(self, what: str, steps: Sequence[Callable[[], Awaitable[Any]]], *,
-            confirm: str | None = None, after: Callable[[], None] | None = None) -> Any: ...
+            confirm: str | Callable[[int], str] | None = None, after: Callable[[], None] | None = None,
+            checks: Sequence[Callable[[], Awaitable[str | None]]] | None = None) -> Any: ...
+
+    def open_screen(self, screen: Screen[Any]) -> None: ...
 
     def request_refresh(self, topics: Iterable[str] = ...) -> None: ...
 

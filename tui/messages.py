@@ -66,3 +66,37 @@ class SessionSelected(Message):
     def __init__(self, session_id: str) -> None:
         super().__init__()
         self.session_id = session_id
+
+
+class ChunkSelected(Message):
+    """Enter on a chunk: open its detail (params, result, error, every attempt)."""
+
+    def __init__(self, job_id: int, chunk_index: int) -> None:
+        super().__init__()
+        self.job_id = job_id
+        self.chunk_index = chunk_index
+
+
+class EventSelected(Message):
+    """Enter on an event: open its whole payload."""
+
+    def __init__(self, event: Any) -> None:
+        super().__init__()
+        self.event = event
+
+
+class WorkerSelected(Message):
+    """Enter on a worker: what it holds and its last errors."""
+
+    def __init__(self, worker: Any) -> None:
+        super().__init__()
+        self.worker = worker
+
+
+class RunSelected(Message):
+    """Enter on a schedule run: its whole error."""
+
+    def __init__(self, run: Any, schedule: str) -> None:
+        super().__init__()
+        self.run = run
+        self.schedule = schedule

@@ -46,6 +46,7 @@ class EventView:
     session_id: str | None
     category: str | None
     summary: str
+    data: Any = field(default=None, compare=False)  # the whole payload, for the detail view
 
 
 def session_view(record: Session) -> SessionView:
@@ -92,6 +93,7 @@ def event_view(record: Event) -> EventView:
         session_id=record.session_id,
         category=record.category,
         summary=" ".join(parts),
+        data=record.data,
     )
 
 

@@ -1,4 +1,4 @@
-"""Turning stored values into what an operator reads: times, ages, tables."""
+"""Turning stored values into what an operator reads: times, ages, tables, and how states look."""
 
 from __future__ import annotations
 
@@ -38,3 +38,69 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     cells = [[str(h) for h in headers]] + [["-" if c is None else str(c) for c in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells)
+
+
+# How every state looks, defined once for the TUI and the CLI: a colour and a
+# glyph each, so states stay apart without colour (NO_COLOR) and cancelled
+# never reads as pending.
+STATE_LOOKS: dict[str, tuple[str, str]] = {
+    # jobs and chunks
+    "pending": ("grey70", "○"),
+    "running": ("dodger_blue1", "▶"),
+    "processing": ("dodger_blue1", "▶"),
+    "completed": ("green3", "✓"),
+    "partial": ("dark_orange", "◐"),
+    "failed": ("red1", "✗"),
+    "cancelled": ("orchid", "⊘"),
+    # workers
+    "online": ("green3", "●"),
+    "stopping": ("yellow", "◌"),
+    "offline": ("grey50", "◦"),
+    "stale": ("red1", "⚠"),
+    # work sessions
+    "ACTIVE": ("green3", "●"),
+    "QUIET": ("yellow", "◐"),
+    "ARCHIVED": ("grey50", "◦"),
+    # circuit breakers
+    "open": ("red1", "✗"),
+    "half_open": ("yellow", "◐"),
+    "closed": ("green3", "✓"),
+    # schedule runs
+    "ok": ("green3", "✓"),
+    "error": ("red1", "✗"),
+}
+
+
+def state_colour(name: str) -> str:
+    """The colour of a state name; ``white`` for a name without one."""
+    return STATE_LOOKS.get(name, ("white", ""))[0]
+
+
+def state_glyph(name: str) -> str:
+    """The glyph of a state name; ``·`` for a name without one."""
+    return STATE_LOOKS.get(name, ("", "·"))[1]
+
+
+def job_outcome(status: str, completed: int, failed: int, cancelled: int, total: int) -> str:
+    """A job's state and, once it ended short of its total, what was cut.
+
+    ``completed · 12/25, 13 cancelled`` for a job finalized at 12 of 25
+    chunks; a job still running, or one whose every chunk completed, is
+    just its state.
+    """
+    finished = status in ("completed", "partial", "failed", "cancelled")
+    if not finished or completed >= total:
+        return status
+    parts = [f"{completed}/{total}"]
+    if failed:
+        parts.append(f"{failed} failed")
+    if cancelled:
+        parts.append(f"{cancelled} cancelled")
+    return f"{status} · " + ", ".join(parts)
+
+
+def engines_line(engines: int, here: int) -> str:
+    """What the header says about engines alive (fresh heartbeats), here and elsewhere."""
+    if not engines:
+        return "no engine online: work is not running"
+    return f"{engines} engine{'s' if engines != 1 else ''} online, {here} in this process"

@@ -1,4 +1,4 @@
-"""Operator actions: retry, cancel, finalize, pause, resume.
+"""Operator actions: retry, cancel, finalize, pause, resume, and their refusals known beforehand.
 
 Each is one transaction. Each refuses, with a reason an operator can act on,
 when it does not apply (finalize on a finished job, retry with nothing
@@ -20,6 +20,9 @@ from queuetop.engine.model.exceptions import ActionRefused, NotFound
 from queuetop.engine.model.states import JobState
 
 SQL = queries.load("actions")
+
+# Chunk states a retry takes back to pending.
+RETRYABLE = frozenset({"failed", "cancelled"})
 
 
 @dataclass(frozen=True)
@@ -53,26 +56,73 @@ async def _check_chunk(conn: Any, job_id: int, chunk_index: int | None) -> str |
     return row["status"]
 
 
+def _retry_refusal(job_id: int, chunk_index: int | None, chunk_status: str | None,
+                   counts: dict[str, int]) -> str | None:
+    """Why a retry does not apply (``None``: it does), from what it would take back."""
+    if chunk_status is not None and chunk_status not in RETRYABLE:
+        return f"job {job_id} chunk {chunk_index} is {chunk_status}, not failed or cancelled: nothing to retry"
+    if not sum(counts.values()):
+        return f"job {job_id} has no failed or cancelled chunks to retry"
+    return None
+
+
 async def retry(db: Database, clock: Clock, job_id: int, chunk_index: int | None = None) -> ActionResult:
-    """Failed chunks of a job (or one chunk) back to pending, attempts reset."""
+    """Failed and cancelled chunks of a job (or one chunk) back to pending, attempts reset.
+
+    The job's counters lose what went back; a finished job is running (or
+    pending) again.
+    """
+    params = {"job_id": job_id, "chunk_index": chunk_index}
     async with db.transaction(wake=True) as conn:
         await _job(conn, job_id)
         status = await _check_chunk(conn, job_id, chunk_index)
-        if status is not None and status != "failed":
-            raise ActionRefused(f"job {job_id} chunk {chunk_index} is {status}, not failed: nothing to retry")
-        async with conn.execute(SQL["retry_chunks"], {"job_id": job_id, "chunk_index": chunk_index,
-                                                      "now": clock.now()}) as cur:
+        async with conn.execute(SQL["retry_counts"], params) as cur:
+            counts = {row["status"]: row["n"] for row in await cur.fetchall()}
+        refusal = _retry_refusal(job_id, chunk_index, status, counts)
+        if refusal is not None:
+            raise ActionRefused(refusal)
+        async with conn.execute(SQL["retry_chunks"], {**params, "now": clock.now()}) as cur:
             retried = len(await cur.fetchall())
-        if not retried:
-            raise ActionRefused(f"job {job_id} has no failed chunks to retry")
         try:
-            await conn.execute(SQL["reopen_job"], {"job_id": job_id, "retried": retried})
+            await conn.execute(SQL["reopen_job"], {"job_id": job_id, "failed": counts.get("failed", 0),
+                                                   "cancelled": counts.get("cancelled", 0)})
         except db.IntegrityError:
             raise ActionRefused(
                 f"job {job_id} cannot reopen: another unfinished job holds its dedupe key") from None
         job = await _job(conn, job_id)
-    what = f"chunk {chunk_index}" if chunk_index is not None else f"{retried} failed chunk(s)"
+    if chunk_index is not None:
+        what = f"chunk {chunk_index}"
+    else:
+        what = " and ".join(f"{n} {name} chunk(s)" for name, n in sorted(counts.items()) if n)
     return ActionResult(job_id, retried, job["status"], f"job {job_id}: {what} back to pending")
+
+
+async def refusal(db: Database, action: str, job_id: int, chunk_index: int | None = None) -> str | None:
+    """Why ``action`` (retry, cancel, finalize) on a job or chunk would be refused now; ``None`` if it applies.
+
+    Reads only: an operator is told before being asked to confirm. The
+    action itself checks again in its own transaction (the queue may move
+    in between).
+    """
+    job = await db.fetchone(SQL["job_status"], {"job_id": job_id})
+    if job is None:
+        return f"no job {job_id}"
+    chunk_status = None
+    if chunk_index is not None:
+        row = await db.fetchone(SQL["chunk_status"], {"job_id": job_id, "chunk_index": chunk_index})
+        if row is None:
+            return f"job {job_id} has no chunk {chunk_index}"
+        chunk_status = row["status"]
+    if action == "retry":
+        rows = await db.fetchall(SQL["retry_counts"], {"job_id": job_id, "chunk_index": chunk_index})
+        return _retry_refusal(job_id, chunk_index, chunk_status, {row["status"]: row["n"] for row in rows})
+    if action in ("cancel", "finalize"):
+        if JobState(job["status"]).finished:
+            return f"job {job_id} already ended {job['status']}: nothing to {action}"
+        if chunk_status is not None and chunk_status not in ("pending", "processing"):
+            return f"job {job_id} chunk {chunk_index} already ended {chunk_status}"
+        return None
+    raise ValueError(f"unknown action {action!r}")
 
 
 async def cancel(db: Database, clock: Clock, job_id: int, chunk_index: int | None = None, *,

@@ -1,8 +1,12 @@
 """The dashboard: totals, throughput, and the live panes.
 
-Jobs and Work sessions on the left; Workers, HTTP circuits (shown only when
-some host has a breaker) and the Event feed on the right. ``enter``
-opens the job or session under the cursor; ``r``/``c``/``f`` act on the
+Wide terminals (150 columns and 34 rows or more) show every pane: Jobs and
+Work sessions on the left; Workers, HTTP circuits (shown only when some
+host has a breaker) and the Event feed on the right. Narrower ones keep
+each pane readable instead of squeezing them: from 100×30, Jobs on top and
+one other pane below; smaller, one pane at a time. A tab bar then names
+the panes; ``1``-``4`` or ``tab`` bring one up. ``enter`` opens the job,
+session, worker or event under the cursor; ``r``/``c``/``f`` act on the
 tagged jobs (``space`` tags) or else the job under the cursor.
 """
 
@@ -16,12 +20,13 @@ from typing import Any, ClassVar
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
-from textual.widgets import Footer, Static
-
-from queuetop.engine.model.query import QueryError, parse
+from textual.containers import Container, Horizontal, Vertical
+from textual.events import Resize
+from textual.widget import Widget
+from textual.widgets import Static
 
 from queuetop.engine.model.changes import CHUNKS, CIRCUITS, EVENTS, JOBS, LOGS, SESSIONS, WORKERS
+from queuetop.engine.model.query import QueryError, parse
 
 from ..host import host
 from ..messages import JobSelected, SessionSelected
@@ -29,6 +34,8 @@ from ..widgets.circuits_table import CircuitsTable
 from ..widgets.event_feed import EventFeed
 from ..widgets.filter_input import FilterInput
 from ..widgets.jobs_table import JobsTable
+from ..widgets.key_footer import KeyFooter
+from ..widgets.pane_tabs import PaneTabs
 from ..widgets.sessions_table import SessionsTable
 from ..widgets.stale_banner import StaleBanner
 from ..widgets.throughput import Throughput
@@ -38,6 +45,11 @@ from .base import LiveScreenBase
 
 JOB_ACTIONS = {"retry", "cancel", "finalize"}
 
+# The panes, in tab order: (container id, title, the table in it that takes focus).
+PANES = (("jobs", "Jobs"), ("sessions", "Work sessions"), ("workers-box", "Workers"), ("events", "Event feed"))
+WIDE = (150, 34)    # every pane at once from this size
+MEDIUM = (100, 30)  # Jobs and one other pane from this size; below it one pane at a time
+
 
 class DashboardScreen(LiveScreenBase):
     """Totals and the four live panes."""
@@ -45,9 +57,15 @@ class DashboardScreen(LiveScreenBase):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "Filter", key_display="/", id="dashboard.filter"),
         Binding("escape", "clear", "Clear filter/tags", id="dashboard.clear"),
-        Binding("r", "retry", "Retry failed", id="dashboard.retry"),
+        Binding("r", "retry", "Retry", id="dashboard.retry"),
         Binding("c", "cancel", "Cancel", id="dashboard.cancel"),
         Binding("f", "finalize", "Finalize", id="dashboard.finalize"),
+        Binding("tab", "next_pane", "Next pane", show=False, id="dashboard.next_pane"),
+        Binding("shift+tab", "next_pane(-1)", "Previous pane", show=False, id="dashboard.previous_pane"),
+        Binding("1", "pane(0)", "Jobs", show=False, id="dashboard.pane_jobs"),
+        Binding("2", "pane(1)", "Work sessions", show=False, id="dashboard.pane_sessions"),
+        Binding("3", "pane(2)", "Workers", show=False, id="dashboard.pane_workers"),
+        Binding("4", "pane(3)", "Event feed", show=False, id="dashboard.pane_events"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -57,19 +75,81 @@ class DashboardScreen(LiveScreenBase):
         yield StaleBanner(id="stale")
         yield FilterInput(id="filter")
         yield Static(id="filter-error")
-        with Horizontal(id="panes"):
-            with Vertical(id="left"):
-                yield JobsTable(id="jobs")
-                yield SessionsTable(id="sessions")
-            with Vertical(id="right"):
+        yield PaneTabs(id="pane-tabs")
+        # A grid: Jobs | Workers over Work sessions | Event feed when wide (see app.tcss).
+        with Container(id="panes"):
+            yield JobsTable(id="jobs")
+            with Vertical(id="workers-box"):
                 yield WorkersTable(id="workers")
                 yield CircuitsTable(id="circuits")
-                yield EventFeed(id="events")
-        yield Footer()
+            yield SessionsTable(id="sessions")
+            yield EventFeed(id="events")
+        yield KeyFooter()
 
     def on_mount(self) -> None:
+        super().on_mount()
         self._filter_target: JobsTable | SessionsTable = self.jobs
+        self.mode = "wide"
+        self.pane = 0   # the pane shown (narrow) or focused
+        self.lower = 1  # the pane under Jobs (medium)
+        self._arrange(self.size.width, self.size.height)
         self.jobs.focus()
+
+    # -- responsive layout ------------------------------------------------------------
+
+    def on_resize(self, event: Resize) -> None:
+        self._arrange(event.size.width, event.size.height)
+
+    def _arrange(self, width: int, height: int) -> None:
+        """Pick the layout for this size and show the panes it has room for."""
+        if not width:
+            return
+        if width >= WIDE[0] and height >= WIDE[1]:
+            mode = "wide"
+        elif width >= MEDIUM[0] and height >= MEDIUM[1]:
+            mode = "medium"
+        else:
+            mode = "narrow"
+        self.mode = mode
+        panes = self.query_one("#panes")
+        for name in ("wide", "medium", "narrow"):
+            panes.set_class(mode == name, f"-{name}")
+        if mode == "wide":
+            shown = {0, 1, 2, 3}
+        elif mode == "medium":
+            shown = {0, self.lower}
+        else:
+            shown = {self.pane}
+        for n, (pane_id, _) in enumerate(PANES):
+            self.query_one(f"#{pane_id}").display = n in shown
+        self.query_one(Throughput).display = mode != "narrow"
+        tabs = self.query_one(PaneTabs)
+        tabs.display = mode != "wide"
+        tabs.show([title for _, title in PANES], [PANES[n][1] for n in sorted(shown)])
+
+    def _pane_of(self, widget: Widget | None) -> int | None:
+        for n, (pane_id, _) in enumerate(PANES):
+            node = widget
+            while node is not None:
+                if node.id == pane_id:
+                    return n
+                node = node.parent if isinstance(node.parent, Widget) else None
+        return None
+
+    def action_pane(self, n: int) -> None:
+        """Bring pane ``n`` up (in tab order) and focus it."""
+        self.pane = n
+        if n:
+            self.lower = n
+        self._arrange(self.size.width, self.size.height)
+        pane = self.query_one(f"#{PANES[n][0]}")
+        target = pane if pane.focusable else next(iter(pane.query("LiveTable")), pane)
+        target.focus()
+
+    def action_next_pane(self, step: int = 1) -> None:
+        """``tab``: the next pane, shown if it was hidden."""
+        current = self._pane_of(self.focused)
+        self.action_pane(((self.pane if current is None else current) + step) % len(PANES))
 
     @property
     def jobs(self) -> JobsTable:
@@ -116,6 +196,12 @@ class DashboardScreen(LiveScreenBase):
         return True
 
     def on_descendant_focus(self) -> None:
+        current = self._pane_of(self.focused)
+        if current is not None and current != self.pane:
+            self.pane = current
+            if current:
+                self.lower = current
+            self._arrange(self.size.width, self.size.height)
         self.refresh_bindings()
 
     def action_filter(self) -> None:
@@ -190,9 +276,9 @@ class DashboardScreen(LiveScreenBase):
         return f"{len(job_ids)} jobs ({shown})"
 
     def action_retry(self) -> None:
-        """All failed chunks of the tagged jobs, or of the job under the cursor."""
+        """Every failed and cancelled chunk of the tagged jobs, or of the job under the cursor."""
         self._act_on_targets("retry", lambda queue, j: queue.retry(j),
-                             lambda what, many: f"Retry every failed chunk of {what}?" if many else None)
+                             lambda what, many: f"Retry every failed and cancelled chunk of {what}?" if many else None)
 
     def action_cancel(self) -> None:
         self._act_on_targets("cancel", lambda queue, j: queue.cancel(j),
@@ -204,14 +290,34 @@ class DashboardScreen(LiveScreenBase):
 
     def _act_on_targets(self, name: str, call: Callable[[Any, int], Awaitable[Any]],
                         confirm: Callable[[str, bool], str | None]) -> None:
-        """Run one engine action per targeted job, after ``confirm``'s question if it asks one."""
+        """Run one engine action per targeted job, after ``confirm``'s question if it asks one.
+
+        Jobs the action would refuse are said at once and left out; when all
+        are, nothing is asked.
+        """
         job_ids = self._targets()
         if not job_ids:
             return
         queue = host(self).queue
         steps: list[Callable[[], Awaitable[Any]]] = [partial(call, queue, j) for j in job_ids]
-        host(self).act(name, steps,
-                     confirm=confirm(self._describe(job_ids), len(job_ids) > 1), after=self.jobs.clear_tags)
+        checks = [partial(queue.refusal, name, j) for j in job_ids]
+        question = confirm(self._describe(job_ids), len(job_ids) > 1)
+        host(self).act(name, steps, checks=checks, after=self.jobs.clear_tags,
+                       confirm=None if question is None else
+                       (lambda left: question if left == len(job_ids)
+                        else f"{question} ({len(job_ids) - left} of the {len(job_ids)} left out: refused)"))
+
+    def palette_commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
+        """The command palette's actions, each naming its target."""
+        job_ids = self._targets()
+        if not job_ids:
+            return []
+        what = self._describe(job_ids)
+        return [
+            (f"Retry {what}", "Failed and cancelled chunks back to pending", self.action_retry),
+            (f"Cancel {what}", "Pending and running chunks stop", self.action_cancel),
+            (f"Finalize {what}", "End now; unfinished chunks are cancelled", self.action_finalize),
+        ]
 
     # -- drilling in ----------------------------------------------------------------------
 
@@ -219,10 +325,10 @@ class DashboardScreen(LiveScreenBase):
     def _open_job(self, message: JobSelected) -> None:
         from .job_detail import JobDetailScreen
 
-        self.app.push_screen(JobDetailScreen(message.job_id))
+        host(self).open_screen(JobDetailScreen(message.job_id))
 
     @on(SessionSelected)
     def _open_session(self, message: SessionSelected) -> None:
         from .session_detail import SessionDetailScreen
 
-        self.app.push_screen(SessionDetailScreen(message.session_id))
+        host(self).open_screen(SessionDetailScreen(message.session_id))

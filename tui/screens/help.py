@@ -13,10 +13,13 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
 NOTES = (
-    "space toggles the row under the cursor: it tags a job on the dashboard (r/c/f then act on every "
-    "tagged job) and turns a schedule on or off on the schedules screen.\n"
-    "Destructive actions (cancel, finalize, retry of several jobs) ask first. ctrl+p opens the command "
-    "palette. With --read-only every action is refused and says so."
+    "space toggles the row under the cursor and leaves the cursor where it is: it tags a job on the "
+    "dashboard (r/c/f then act on every tagged job) and turns a schedule on or off on the schedules screen.\n"
+    "enter opens the record under the cursor whole (a chunk's attempts, an event's payload, a worker's "
+    "errors, a run's error); y copies it.\n"
+    "Destructive actions (cancel, finalize, retry of several jobs) ask first; one that would be refused "
+    "says why at once instead. ctrl+p opens the command palette. A second ctrl+c exits at once. "
+    "With --read-only every action is refused and says so."
 )
 
 

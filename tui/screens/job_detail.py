@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import ClassVar
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar
 
 from rich.table import Table
 from rich.text import Text
@@ -11,7 +12,8 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Footer, Static
+from textual.events import Resize
+from textual.widgets import DataTable, Static
 
 from queuetop.engine.model.changes import CHUNKS, JOBS, LOGS
 from queuetop.engine.model.exceptions import NotFound
@@ -22,6 +24,7 @@ from .. import format as fmt
 from ..widgets.attempts_table import AttemptsTable
 from ..widgets.chunks_table import ChunksTable
 from ..widgets.log_tail import LogTail
+from ..widgets.key_footer import KeyFooter
 from ..widgets.stale_banner import StaleBanner
 from .base import LiveScreenBase
 
@@ -32,7 +35,7 @@ class JobDetailScreen(LiveScreenBase):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", id="job.back"),
         Binding("r", "retry_chunk", "Retry chunk", id="job.retry_chunk"),
-        Binding("R", "retry_job", "Retry all failed", key_display="R", id="job.retry"),
+        Binding("R", "retry_job", "Retry all", key_display="R", id="job.retry"),
         Binding("c", "cancel", "Cancel job", id="job.cancel"),
         Binding("f", "finalize", "Finalize", id="job.finalize"),
     ]
@@ -51,11 +54,16 @@ class JobDetailScreen(LiveScreenBase):
             with Vertical(id="job-side"):
                 yield AttemptsTable(self.job_id, id="attempts")
                 yield LogTail(self.job_id, id="log-tail")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
+        super().on_mount()
         self.query_one("#job-fields", Static).border_title = f"Job {self.job_id}"
         self.query_one(ChunksTable).focus()
+
+    def on_resize(self, event: Resize) -> None:
+        # Under 120 columns the chunks take the width; enter on a chunk shows its attempts.
+        self.query_one("#job-side").display = event.size.width >= 120
 
     async def refresh_data(self, topics: frozenset[str], job_ids: frozenset[int]) -> None:
         mine = not job_ids or self.job_id in job_ids
@@ -86,7 +94,10 @@ class JobDetailScreen(LiveScreenBase):
             grid.add_column()
         label = "dim"
         grid.add_row(
-            Text("state", style=label), fmt.state(job.status, bold=True),
+            Text("state", style=label),
+            fmt.state(job.status, bold=True, suffix=fmt.job_outcome(
+                job.status.value, job.chunks_completed, job.chunks_failed, job.chunks_cancelled,
+                job.chunks_total).removeprefix(job.status.value)),
             Text("intent", style=label), Text(job.intent, style="bold"),
             Text("progress", style=label),
             fmt.progress(job.chunks_completed, job.chunks_failed, job.chunks_cancelled, job.chunks_total, 20),
@@ -138,25 +149,46 @@ class JobDetailScreen(LiveScreenBase):
     def action_back(self) -> None:
         self.dismiss()
 
+    def _act(self, name: str, call: Callable[[], Awaitable[Any]], *, chunk_index: int | None = None,
+             confirm: str | None = None) -> None:
+        """One engine action on this job (or a chunk), refused before any question when it would be."""
+        queue = host(self).queue
+        host(self).act(name, [call], confirm=confirm,
+                       checks=[lambda: queue.refusal(name, self.job_id, chunk_index)])
+
     def action_retry_chunk(self) -> None:
-        """The chunk under the cursor back to pending (the engine refuses unless it failed)."""
+        """The chunk under the cursor back to pending (failed or cancelled ones; the refusal says why not)."""
         index = self.query_one(ChunksTable).selected_index
         if index is None:
             return
         queue = host(self).queue
-        host(self).act("retry", [lambda: queue.retry(self.job_id, index)])
+        self._act("retry", lambda: queue.retry(self.job_id, index), chunk_index=index)
 
     def action_retry_job(self) -> None:
         queue = host(self).queue
-        host(self).act("retry", [lambda: queue.retry(self.job_id)],
-                     confirm=f"Retry every failed chunk of job {self.job_id}?")
+        self._act("retry", lambda: queue.retry(self.job_id),
+                  confirm=f"Retry every failed and cancelled chunk of job {self.job_id}?")
 
     def action_cancel(self) -> None:
         queue = host(self).queue
-        host(self).act("cancel", [lambda: queue.cancel(self.job_id)],
-                     confirm=f"Cancel job {self.job_id}? Pending and running chunks stop.")
+        self._act("cancel", lambda: queue.cancel(self.job_id),
+                  confirm=f"Cancel job {self.job_id}? Pending and running chunks stop.")
 
     def action_finalize(self) -> None:
         queue = host(self).queue
-        host(self).act("finalize", [lambda: queue.finalize(self.job_id)],
-                     confirm=f"Finalize job {self.job_id} now? Unfinished chunks are cancelled.")
+        self._act("finalize", lambda: queue.finalize(self.job_id),
+                  confirm=f"Finalize job {self.job_id} now? Unfinished chunks are cancelled.")
+
+    def palette_commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
+        """The command palette's actions, each naming its target."""
+        job = f"job {self.job_id}"
+        commands: list[tuple[str, str, Callable[[], Any]]] = []
+        index = self.query_one(ChunksTable).selected_index
+        if index is not None:
+            commands.append((f"Retry chunk {index} of {job}", "Back to pending, attempts reset",
+                             self.action_retry_chunk))
+        return commands + [
+            (f"Retry every failed and cancelled chunk of {job}", "Back to pending", self.action_retry_job),
+            (f"Cancel {job}", "Pending and running chunks stop", self.action_cancel),
+            (f"Finalize {job}", "End now; unfinished chunks are cancelled", self.action_finalize),
+        ]

@@ -7,7 +7,7 @@ from typing import ClassVar
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable, Footer
+from textual.widgets import DataTable
 
 from queuetop.engine.model.changes import SCHEDULES
 
@@ -15,6 +15,7 @@ from ..host import host
 from ..messages import LoadFailed
 from ..widgets.schedule_runs_table import ScheduleRunsTable
 from ..widgets.schedules_table import SchedulesTable
+from ..widgets.key_footer import KeyFooter
 from ..widgets.stale_banner import StaleBanner
 from .base import LiveScreenBase
 
@@ -32,7 +33,7 @@ class SchedulesScreen(LiveScreenBase):
         yield StaleBanner(id="stale")
         yield SchedulesTable(id="schedules")
         yield ScheduleRunsTable(id="schedule-runs")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one(SchedulesTable).focus()

@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from queuetop.engine.model.changes import EVENTS, SESSIONS
 from queuetop.engine.model.exceptions import NotFound
@@ -17,6 +17,7 @@ from ..host import host
 from .. import format as fmt
 from ..sessions import SessionView, get_session
 from ..widgets.session_events_table import SessionEventsTable
+from ..widgets.key_footer import KeyFooter
 from ..widgets.stale_banner import StaleBanner
 from ..widgets.threads_table import ThreadsTable
 from .base import LiveScreenBase
@@ -39,7 +40,7 @@ class SessionDetailScreen(LiveScreenBase):
         yield Static("loading…", id="session-fields")
         yield ThreadsTable(id="threads")
         yield SessionEventsTable(self.session_id, id="session-events")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#session-fields", Static).border_title = f"Work session {self.session_id}"

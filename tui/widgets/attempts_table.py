@@ -20,11 +20,11 @@ class AttemptsTable(LiveTable[tuple[int, Attempt]]):
 
     TITLE = "Attempts"
     COLUMNS: ClassVar[tuple[Col, ...]] = (
-        Col("id", "#", 2),
-        Col("attempt", "ATT", 3),
-        Col("outcome", "OUTCOME", 9),
+        Col("id", "#"),
+        Col("attempt", "ATT"),
+        Col("outcome", "OUTCOME"),
         Col("ended", "ENDED", 8),
-        Col("error", "ERROR", 28),
+        Col("error", "ERROR", 28, flex=True, min=8),
     )
 
     def __init__(self, job_id: int, *, id: str | None = None) -> None:
@@ -52,5 +52,5 @@ class AttemptsTable(LiveTable[tuple[int, Attempt]]):
             str(a.attempt),
             Text(a.outcome, style=outcome_colour, no_wrap=True),
             fmt.timestamp(a.ended_at)[11:],
-            fmt.clip(a.error, 80),
+            fmt.clip(a.error, 400),
         )

@@ -7,11 +7,15 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from rich.console import RenderableType
+from textual import on
+from textual.binding import Binding, BindingType
+from textual.widgets import DataTable
 from rich.text import Text
 
 from queuetop.engine.model.records import Chunk
 
 from ..host import host
+from ..messages import ChunkSelected
 from .. import format as fmt
 from .live_table import Col, LiveTable
 
@@ -29,14 +33,17 @@ class ChunksTable(LiveTable[Chunk]):
     """One window of a job's chunks, in chunk order."""
 
     TITLE = "Chunks"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "select_cursor", "Open", id="chunks.open"),
+    ]
     COLUMNS: ClassVar[tuple[Col, ...]] = (
-        Col("id", "#", 3),
-        Col("params", "RANGE / PARAMS", 22),
-        Col("state", "STATE", 10),
-        Col("attempt", "ATT", 3),
-        Col("worker", "WORKER", 14),
+        Col("id", "#"),
+        Col("params", "RANGE / PARAMS", 22, flex=True, min=10),
+        Col("state", "STATE"),
+        Col("attempt", "ATT"),
+        Col("worker", "WORKER", 14, flex=True, min=6),
         Col("duration", "TOOK", 6),
-        Col("error", "LAST ERROR", 22),
+        Col("error", "LAST ERROR", 22, flex=True, min=8),
     )
 
     def __init__(self, job_id: int, *, id: str | None = None) -> None:
@@ -59,13 +66,13 @@ class ChunksTable(LiveTable[Chunk]):
             took = fmt.duration(now - c.claimed_at) + "…"
         else:
             took = "-"
-        error = Text(fmt.clip(c.last_error, 60), style=fmt.colour_of("failed") if c.status.value == "failed" else "dim")
+        error = Text(fmt.clip(c.last_error, 400), style=fmt.colour_of("failed") if c.status.value == "failed" else "dim")
         return (
             str(c.chunk_index),
-            fmt.clip(chunk_label(c.params), 22),
+            fmt.clip(chunk_label(c.params), 400),
             fmt.state(c.status),
             str(c.attempt),
-            fmt.clip(c.worker_id or "-", 14),
+            c.worker_id or "-",
             took,
             error,
         )
@@ -74,3 +81,10 @@ class ChunksTable(LiveTable[Chunk]):
     def selected_index(self) -> int | None:
         key = self.selected_key
         return int(key) if key is not None else None
+
+    @on(DataTable.RowSelected)
+    def _open(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        record = self.selected_record
+        if record is not None:
+            self.post_message(ChunkSelected(self.job_id, record.chunk_index))

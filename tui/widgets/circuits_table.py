@@ -19,12 +19,12 @@ class CircuitsTable(LiveTable[Any]):
     TITLE = "HTTP circuits"
     MARGIN = 0
     COLUMNS: ClassVar[tuple[Col, ...]] = (
-        Col("id", "HOST", 20),
-        Col("state", "STATE", 9),
+        Col("id", "HOST"),
+        Col("state", "STATE"),
         Col("failures", "FAILS", 5),
         Col("opens", "OPENS", 5),
         Col("probe", "PROBE IN", 8),
-        Col("error", "LAST ERROR", 12),
+        Col("error", "LAST ERROR", 12, flex=True, min=6),
     )
 
     def on_mount(self) -> None:
@@ -55,5 +55,5 @@ class CircuitsTable(LiveTable[Any]):
             str(c.failures),
             str(c.opens),
             probe,
-            Text(fmt.clip(c.last_error, 40), style="dim"),
+            Text(fmt.clip(c.last_error, 400), style="dim"),
         )

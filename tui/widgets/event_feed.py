@@ -10,9 +10,13 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from rich.console import RenderableType
+from textual import on
+from textual.binding import Binding, BindingType
+from textual.widgets import DataTable
 from rich.text import Text
 
 from ..host import host
+from ..messages import EventSelected
 from .. import format as fmt
 from ..sessions import EventView, events_since, latest_event_id
 from .live_table import Col, LiveTable
@@ -25,12 +29,15 @@ class EventFeed(LiveTable[EventView]):
 
     TITLE = "Event feed"
     PIN_TOP = True
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "select_cursor", "Open", id="events.open"),
+    ]
     COLUMNS: ClassVar[tuple[Col, ...]] = (
-        Col("id", "#", 5),
+        Col("id", "#"),
         Col("time", "TIME", 8),
-        Col("type", "TYPE", 14),
-        Col("agent", "AGENT", 9),
-        Col("summary", "SUMMARY · SESSION", 26),
+        Col("type", "TYPE", 14, flex=True, min=6),
+        Col("agent", "AGENT", 9, flex=True, min=5),
+        Col("summary", "SUMMARY · SESSION", 26, flex=True, min=8),
     )
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
@@ -68,7 +75,14 @@ class EventFeed(LiveTable[EventView]):
         return (
             str(e.id),
             fmt.timestamp(e.ts)[11:],
-            fmt.clip(e.type, 14),
-            fmt.clip(e.agent or "-", 9),
+            e.type,
+            e.agent or "-",
             summary,
         )
+
+    @on(DataTable.RowSelected)
+    def _open(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        record = self.selected_record
+        if record is not None:
+            self.post_message(EventSelected(record))

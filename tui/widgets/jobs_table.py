@@ -43,12 +43,12 @@ class JobsTable(LiveTable[Job]):
     ]
     COLUMNS: ClassVar[tuple[Col, ...]] = (
         Col("id", "ID"),
-        Col("intent", "INTENT", 20),
-        Col("state", "STATE", 9),
-        Col("progress", "PROGRESS", 19),
-        Col("errors", "ERR", 4),
+        Col("intent", "INTENT", 24, flex=True, min=8),
+        Col("state", "STATE"),
+        Col("progress", "PROGRESS"),
+        Col("errors", "ERR"),
         Col("age", "AGE", 4),
-        Col("logs", "LOGS", 5),
+        Col("logs", "LOGS"),
     )
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
@@ -135,7 +135,7 @@ class JobsTable(LiveTable[Job]):
         errors = self._errors.get(job.id, ((), 0, 0.0))[1]
         return (
             str(job.id),
-            fmt.clip(job.intent, 20),
+            job.intent,
             fmt.state(job.status),
             fmt.progress(job.chunks_completed, job.chunks_failed, job.chunks_cancelled, job.chunks_total, 10),
             Text(str(errors), style=fmt.colour_of("failed")) if errors else fmt.dim("0"),

@@ -20,6 +20,7 @@ from textual import work
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
+from .. import format as fmt
 from ..host import host
 from ..messages import LoadFailed
 
@@ -31,11 +32,20 @@ NO_TAG = Text(" ", no_wrap=True)
 
 @dataclass(frozen=True)
 class Col:
-    """One column: its key, its header, and an optional fixed width."""
+    """One column: its key, its header, and its width.
+
+    ``width`` None: the column sizes to its content and is never cut (ids,
+    states, counts). A ``flex`` column (params, errors, summaries) takes what
+    the pane has left, ``width`` when it fits, never less than ``min``, and
+    its cells end with ``…`` when cut; the last flex column takes any room
+    to spare. Otherwise ``width`` is fixed.
+    """
 
     key: str
     label: str
     width: int | None = None
+    flex: bool = False
+    min: int = 4
 
 
 class LiveTable(DataTable[RenderableType], Generic[R]):
@@ -66,6 +76,8 @@ class LiveTable(DataTable[RenderableType], Generic[R]):
         self._cells: dict[str, tuple[RenderableType, ...]] = {}
         self._keys: list[str] = []
         self.loaded = False
+        # [tui] tag_moves_down: space tags and moves on, as in file managers
+        self.tag_moves_down = False
 
     # -- what subclasses provide ---------------------------------------------------
 
@@ -94,6 +106,73 @@ class LiveTable(DataTable[RenderableType], Generic[R]):
             self.add_column(col.label, key=col.key, width=col.width)
         self.border_title = self.TITLE
         self._update_subtitle()
+        config = getattr(self.app, "config", None)
+        self.tag_moves_down = bool(config is not None and config.tui.get("tag_moves_down"))
+
+    def on_resize(self) -> None:
+        if self.loaded:
+            self.rerender()
+
+    # -- column widths ------------------------------------------------------------
+
+    def fit_columns(self) -> dict[str, int]:
+        """Share the pane's width among the flex columns; returns their widths (cells)."""
+        flex = [col for col in self.COLUMNS if col.flex]
+        if not flex or not self.size.width:
+            return {col.key: col.width or col.min for col in flex}
+        padding = 2 * self.cell_padding
+        keys = {col.key for col in flex}
+        fixed = sum(column.get_render_width(self) for key, column in self.columns.items()
+                    if key.value not in keys)
+        room = self.content_region.width - 1 - fixed - padding * len(flex)  # 1: the scrollbar
+        wanted = [col.width or col.min for col in flex]
+        if room >= sum(wanted):
+            widths = list(wanted)
+            widths[-1] += room - sum(wanted)
+        else:
+            spare = max(0, room - sum(col.min for col in flex))
+            above = sum(w - col.min for w, col in zip(wanted, flex)) or 1
+            widths = [col.min + (w - col.min) * spare // above for w, col in zip(wanted, flex)]
+        fitted = {col.key: w for col, w in zip(flex, widths)}
+        changed = False
+        for column_key, column in self.columns.items():
+            width = fitted.get(str(column_key.value))
+            if width is not None and (column.width != width or column.auto_width):
+                column.width, column.auto_width = width, False
+                changed = True
+        if changed:
+            self._require_update_dimensions = True
+            self._clear_caches()
+            self.refresh()
+        return fitted
+
+    def _refresh_content_widths(self) -> None:
+        """Measure the content-sized columns now (DataTable does it only when it next paints)."""
+        if self._updated_cells:
+            updated = self._updated_cells.copy()
+            self._updated_cells.clear()
+            self._update_column_widths(updated)
+        if self._require_update_dimensions:
+            self._require_update_dimensions = False
+            new_rows = self._new_rows.copy()
+            self._new_rows.clear()
+            self._update_dimensions(new_rows)
+
+    def _fit(self, cells: tuple[RenderableType, ...], widths: dict[str, int]) -> tuple[RenderableType, ...]:
+        """Cut the flex columns' cells to their widths, ending with ``…``."""
+        if not widths:
+            return cells
+        out = list(cells)
+        for n, col in enumerate(self.COLUMNS):
+            width = widths.get(col.key)
+            if width is None or n >= len(out):
+                continue
+            cell = out[n]
+            if isinstance(cell, Text):
+                out[n] = fmt.clip_text(cell, width)
+            elif isinstance(cell, str):
+                out[n] = fmt.clip(cell, width)
+        return tuple(out)
 
     @property
     def page_size(self) -> int:
@@ -118,7 +197,14 @@ class LiveTable(DataTable[RenderableType], Generic[R]):
     def rerender(self) -> None:
         """Render the held records again (ages move on) and apply the difference."""
         now = self.now()
-        self.sync([(self.key_of(r), tuple(self.render_record(r, now))) for r in self.records])
+        rendered = [(self.key_of(r), tuple(self.render_record(r, now))) for r in self.records]
+        widths = self.fit_columns()
+        self.sync([(key, self._fit(cells, widths)) for key, cells in rendered])
+        # The columns that size to content may have grown with these rows: share the rest again.
+        self._refresh_content_widths()
+        again = self.fit_columns()
+        if again != widths:
+            self.sync([(key, self._fit(cells, again)) for key, cells in rendered])
         self._update_subtitle()
 
     def sync(self, rows: Sequence[tuple[str, tuple[RenderableType, ...]]]) -> int:
@@ -182,7 +268,7 @@ class LiveTable(DataTable[RenderableType], Generic[R]):
         return None
 
     def action_toggle_tag(self) -> None:
-        """Tag or untag the row under the cursor, then move down."""
+        """Tag or untag the row under the cursor; the cursor stays (``tag_moves_down`` moves it on)."""
         key = self.selected_key
         if key is None or not self.TAGGABLE:
             return
@@ -192,7 +278,8 @@ class LiveTable(DataTable[RenderableType], Generic[R]):
         self._cells[key] = cells
         self.update_cell(key, "tag", cells[0])
         self._update_subtitle()
-        self.action_cursor_down()
+        if self.tag_moves_down:
+            self.action_cursor_down()
 
     def clear_tags(self) -> None:
         for key in list(self.tagged):

@@ -6,11 +6,15 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from rich.console import RenderableType
+from textual import on
+from textual.binding import Binding, BindingType
+from textual.widgets import DataTable
 from rich.text import Text
 
 from queuetop.engine.model.records import ScheduleRun
 
 from ..host import host
+from ..messages import RunSelected
 from .. import format as fmt
 from .live_table import Col, LiveTable
 
@@ -19,13 +23,16 @@ class ScheduleRunsTable(LiveTable[ScheduleRun]):
     """Runs of the schedule under the cursor, newest first."""
 
     TITLE = "Runs"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "select_cursor", "Open", id="runs.open"),
+    ]
     COLUMNS: ClassVar[tuple[Col, ...]] = (
         Col("id", "RUN", 6),
         Col("for", "SCHEDULED FOR", 19),
-        Col("status", "STATUS", 8),
+        Col("status", "STATUS"),
         Col("took", "TOOK", 6),
         Col("job", "JOB", 6),
-        Col("error", "ERROR", 60),
+        Col("error", "ERROR", 60, flex=True, min=8),
     )
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -50,5 +57,12 @@ class ScheduleRunsTable(LiveTable[ScheduleRun]):
             fmt.state(r.status),
             took,
             str(r.job_id) if r.job_id is not None else "-",
-            Text(fmt.clip(r.error, 80), style=fmt.colour_of("error")),
+            Text(fmt.clip(r.error, 400), style=fmt.colour_of("error")),
         )
+
+    @on(DataTable.RowSelected)
+    def _open(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        record = self.selected_record
+        if record is not None:
+            self.post_message(RunSelected(record, self.schedule_name or ""))

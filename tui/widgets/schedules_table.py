@@ -27,7 +27,7 @@ class SchedulesTable(LiveTable[Schedule]):
         Col("active", "ACTIVE", 6),
         Col("next", "NEXT RUN", 19),
         Col("last", "LAST RUN", 19),
-        Col("status", "LAST", 5),
+        Col("status", "LAST"),
         Col("error", "LAST ERROR", 18),
     )
 

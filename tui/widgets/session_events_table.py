@@ -6,8 +6,12 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from rich.console import RenderableType
+from textual import on
+from textual.binding import Binding, BindingType
+from textual.widgets import DataTable
 
 from ..host import host
+from ..messages import EventSelected
 from .. import format as fmt
 from ..sessions import EventView, session_events
 from .live_table import Col, LiveTable
@@ -17,13 +21,16 @@ class SessionEventsTable(LiveTable[EventView]):
     """Time, type, agent, category, summary; newest first."""
 
     TITLE = "Events"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "select_cursor", "Open", id="session_events.open"),
+    ]
     COLUMNS: ClassVar[tuple[Col, ...]] = (
         Col("id", "#", 7),
         Col("time", "TIME", 19),
         Col("type", "TYPE", 22),
         Col("agent", "AGENT", 14),
         Col("category", "CATEGORY", 18),
-        Col("summary", "SUMMARY", 50),
+        Col("summary", "SUMMARY", 50, flex=True, min=8),
     )
 
     def __init__(self, session_id: str, *, id: str | None = None) -> None:
@@ -46,5 +53,12 @@ class SessionEventsTable(LiveTable[EventView]):
             fmt.clip(e.type, 22),
             fmt.clip(e.agent or "-", 14),
             fmt.clip(e.category or "-", 18),
-            fmt.clip(e.summary, 80),
+            fmt.clip(e.summary, 400),
         )
+
+    @on(DataTable.RowSelected)
+    def _open(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        record = self.selected_record
+        if record is not None:
+            self.post_message(EventSelected(record))

@@ -25,11 +25,11 @@ class SessionsTable(LiveTable[SessionView]):
         Binding("enter", "select_cursor", "Open", id="sessions.open"),
     ]
     COLUMNS: ClassVar[tuple[Col, ...]] = (
-        Col("status", "STATUS", 8),
-        Col("id", "SESSION", 24),
-        Col("category", "CATEGORY", 17),
-        Col("threads", "THR", 4),
-        Col("events", "EVENTS", 6),
+        Col("status", "STATUS"),
+        Col("id", "SESSION"),
+        Col("category", "CATEGORY", 17, flex=True, min=6),
+        Col("threads", "THR"),
+        Col("events", "EVENTS"),
         Col("last", "LAST", 5),
     )
 
@@ -49,7 +49,7 @@ class SessionsTable(LiveTable[SessionView]):
         return (
             fmt.state(s.status),
             s.id,
-            fmt.clip(s.category or "-", 17),
+            s.category or "-",
             str(s.threads),
             str(s.events),
             fmt.ago(now - s.last_at) if s.last_at is not None else "-",

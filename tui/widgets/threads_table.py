@@ -18,7 +18,7 @@ class ThreadsTable(LiveTable[ThreadView]):
     TITLE = "Threads"
     COLUMNS: ClassVar[tuple[Col, ...]] = (
         Col("id", "CONVERSATION", 28),
-        Col("agents", "FROM → TO", 30),
+        Col("agents", "FROM → TO", 30, flex=True, min=8),
         Col("events", "EVENTS", 6),
         Col("first", "FIRST", 19),
         Col("last", "LAST", 19),
@@ -38,7 +38,7 @@ class ThreadsTable(LiveTable[ThreadView]):
     def render_record(self, t: ThreadView, now: float) -> Sequence[RenderableType]:
         return (
             t.id,
-            fmt.clip(f"{t.from_agent or '?'} → {t.to_agent or '?'}", 30),
+            f"{t.from_agent or '?'} → {t.to_agent or '?'}",
             str(t.events),
             fmt.timestamp(t.first_at),
             fmt.timestamp(t.last_at),

@@ -26,9 +26,11 @@ class TotalsHeader(Static):
         text.append("Queue ", style="bold")
         if totals.paused:
             text.append(" PAUSED ", style="bold reverse " + fmt.colour_of("stopping"))
-        else:
-            text.append("running", style=fmt.colour_of("running"))
-        text.append(f"   {engine}", style="dim")
+        elif totals.engines:
+            text.append(f"{fmt.state_glyph('running')} running", style=fmt.colour_of("running"))
+        else:  # nothing heartbeats: no work is being done, whatever is pending
+            text.append(f"{fmt.state_glyph('stale')} stopped", style="bold " + fmt.colour_of("stale"))
+        text.append(f"   {engine}", style="dim" if totals.engines else fmt.colour_of("stale"))
         if read_only:
             text.append("   READ-ONLY", style="bold " + fmt.colour_of("partial"))
         text.append("\n")

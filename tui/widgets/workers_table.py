@@ -7,6 +7,9 @@ from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 from rich.console import RenderableType
+from textual import on
+from textual.binding import Binding, BindingType
+from textual.widgets import DataTable
 from rich.text import Text
 from textual.timer import Timer
 
@@ -14,6 +17,7 @@ from queuetop.engine.model.states import WorkerState
 from queuetop.engine.model.records import WorkerInfo
 
 from ..host import host
+from ..messages import WorkerSelected
 from .. import format as fmt
 from .live_table import Col, LiveTable
 
@@ -27,14 +31,17 @@ class WorkersTable(LiveTable[WorkerInfo]):
     """Workers: id, host/pid, shown state, seconds since heartbeat, current chunk, done."""
 
     TITLE = "Workers"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "select_cursor", "Open", id="workers.open"),
+    ]
     COLUMNS: ClassVar[tuple[Col, ...]] = (
         Col("id", "ID"),
         Col("host", "HOST/PID"),
-        Col("state", "STATE", 8),
+        Col("state", "STATE"),
         Col("beat", "BEAT", 4),
-        Col("current", "CURRENT", 12),
-        Col("done", "DONE", 5),
-        Col("failed", "FAIL", 4),
+        Col("current", "CURRENT", 12, flex=True, min=6),
+        Col("done", "DONE"),
+        Col("failed", "FAIL"),
     )
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
@@ -79,11 +86,18 @@ class WorkersTable(LiveTable[WorkerInfo]):
         return (
             worker.id,
             Text(f"{worker.host}/{worker.pid}", style=row_style, no_wrap=True),
-            fmt.state(shown, bold=stale, suffix=" ⚠" if stale else ""),
+            fmt.state(shown, bold=stale),
             Text(beat, style=f"{row_style} bold" if stale else "", no_wrap=True),
-            fmt.clip(worker.current or "-", 12) if not worker.abandoned
+            (worker.current or "-") if not worker.abandoned
             else Text(f"{worker.abandoned} abandoned thread{'s' if worker.abandoned != 1 else ''}",
                       style=fmt.colour_of("stale"), no_wrap=True),
             str(worker.chunks_done),
             str(worker.chunks_failed) if worker.chunks_failed else fmt.dim("0"),
         )
+
+    @on(DataTable.RowSelected)
+    def _open(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        record = self.selected_record
+        if record is not None:
+            self.post_message(WorkerSelected(record))

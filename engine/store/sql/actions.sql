@@ -6,25 +6,40 @@ SELECT id, status, dedupe_key FROM jobs WHERE id = :job_id  -- sqlite
 SELECT id, status, dedupe_key FROM jobs WHERE id = :job_id FOR UPDATE  -- postgres
 ;
 
+-- name: job_status
+-- Without a lock: what the TUI reads before asking an operator to confirm.
+SELECT id, status FROM jobs WHERE id = :job_id;
+
 -- name: chunk_status
 SELECT id, status FROM chunks WHERE job_id = :job_id AND chunk_index = :chunk_index;
 
+-- name: retry_counts
+-- What a retry would take back, by status (failed and cancelled chunks).
+SELECT status, count(*) AS n FROM chunks
+WHERE job_id = :job_id AND status IN ('failed', 'cancelled')
+  AND (:chunk_index IS NULL OR chunk_index = :chunk_index)  -- sqlite
+  AND (:chunk_index::integer IS NULL OR chunk_index = :chunk_index::integer)  -- postgres
+GROUP BY status;
+
 -- name: retry_chunks
--- Failed chunks back to pending with their attempts reset; every past
--- attempt stays in chunk_attempts.
+-- Failed and cancelled chunks back to pending with their attempts reset;
+-- every past attempt stays in chunk_attempts.
 UPDATE chunks
 SET status = 'pending', attempt = 0, run_after = :now, finished_at = NULL,
     worker_id = NULL, lease_token = NULL
-WHERE job_id = :job_id AND status = 'failed'
+WHERE job_id = :job_id AND status IN ('failed', 'cancelled')
   AND (:chunk_index IS NULL OR chunk_index = :chunk_index)  -- sqlite
   AND (:chunk_index::integer IS NULL OR chunk_index = :chunk_index::integer)  -- postgres
 RETURNING id;
 
 -- name: reopen_job
+-- The counters lose what went back to pending; a job with chunks still
+-- ended (completed, or failed/cancelled ones not retried) is running.
 UPDATE jobs
-SET chunks_failed = chunks_failed - :retried,
+SET chunks_failed = chunks_failed - :failed,
+    chunks_cancelled = chunks_cancelled - :cancelled,
     status = CASE WHEN status IN ('pending', 'running') THEN status
-                  WHEN chunks_completed + chunks_cancelled > 0 THEN 'running'
+                  WHEN chunks_completed + chunks_failed - :failed + chunks_cancelled - :cancelled > 0 THEN 'running'
                   ELSE 'pending' END,
     finished_at = NULL
 WHERE id = :job_id;

@@ -63,3 +63,21 @@ ORDER BY j.intent;
 -- Workers with a fresh heartbeat in processes other than this one.
 SELECT count(*) FROM workers
 WHERE status = 'online' AND last_heartbeat >= :cutoff AND NOT (host = :host AND pid = :pid);
+
+-- name: engines_online
+-- Engine processes (host, pid) with a worker whose heartbeat is fresh, and
+-- whether one of them is this process.
+SELECT count(*) AS engines, coalesce(sum(CASE WHEN host = :host AND pid = :pid THEN 1 ELSE 0 END), 0) AS here
+FROM (SELECT DISTINCT host, pid FROM workers
+      WHERE status = 'online' AND last_heartbeat >= :cutoff) AS alive;
+
+-- name: held_chunks
+-- The chunks a worker holds now, oldest claim first.
+SELECT * FROM chunks WHERE worker_id = :worker_id AND status = 'processing' ORDER BY claimed_at, id;
+
+-- name: worker_errors
+-- A worker's newest failed attempts, newest first (read from the newest attempt back).
+SELECT a.*, c.chunk_index, c.job_id FROM chunk_attempts a JOIN chunks c ON c.id = a.chunk_id
+WHERE a.worker_id = :worker_id
+ORDER BY a.id DESC
+LIMIT :limit;

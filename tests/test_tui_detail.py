@@ -1,0 +1,230 @@
+"""Pilots of the operator's TUI: detail views, refusals known first, display truth, small terminals.
+
+Same fixture as tests/test_tui_pilot.py (jobs, newest first: 7 pending,
+6 pending, 5 running, 4 cancelled, 3 failed, 2 partial, 1 completed); tests
+taking ``any_db`` run on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.cells import cell_len
+from textual.widgets import Static
+from textual.widgets._footer import FooterKey
+
+from queuetop.engine.config import Config
+from queuetop.engine.services import claims
+from queuetop.tui import format as fmt
+from queuetop.tui.app import QueuetopApp
+from queuetop.tui.screens.chunk_detail import ChunkDetailScreen
+from queuetop.tui.screens.confirm import ConfirmScreen
+from queuetop.tui.screens.event_detail import EventDetailScreen
+from queuetop.tui.screens.job_detail import JobDetailScreen
+from queuetop.tui.screens.run_detail import RunDetailScreen
+from queuetop.tui.screens.worker_detail import WorkerDetailScreen
+from queuetop.tui.widgets.chunks_table import ChunksTable
+from queuetop.tui.widgets.jobs_table import JobsTable
+from queuetop.tui.widgets.totals_header import TotalsHeader
+
+from test_tui_pilot import messages, press, statuses
+from tui_app import any_db, db, fixture_cache, make_app  # noqa: F401 (fixtures)
+from tui_fixtures import INTENTS, SIZE
+
+
+# -- detail views ------------------------------------------------------------------------
+
+
+async def test_enter_on_a_chunk_shows_its_whole_story_and_y_copies_it(any_db: Path | str) -> None:
+    app = make_app(any_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.settle()
+        await press(app, pilot, "j", "j", "enter", "j", "j", "j", "j", "j", "enter")  # job 5, chunk 5
+        screen = app.screen
+        assert isinstance(screen, ChunkDetailScreen) and (screen.job_id, screen.chunk_index) == (5, 5)
+        text = screen.plain
+        for error in ("TimeoutError: graph.facebook.com read timed out", "HTTP 503: service unavailable",
+                      "HTTP 503: service unavailable (retries spent)"):
+            assert error in text
+        assert "Attempts (4 failed)" in text and "worker ops-1-4101-b2" in text and '"start": "2025-' in text
+        await press(app, pilot, "y")
+        assert app.clipboard == text
+        await press(app, pilot, "escape")
+        assert isinstance(app.screen, JobDetailScreen)
+
+
+async def test_enter_on_an_event_a_worker_and_a_run(any_db: Path | str) -> None:
+    app = make_app(any_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.settle()
+        await press(app, pilot, "4", "enter")  # the event feed's newest event
+        assert isinstance(app.screen, EventDetailScreen)
+        assert "Payload" in app.screen.plain and '"fromAgent"' in app.screen.plain
+        await press(app, pilot, "escape", "3", "enter")  # the first worker: it holds job 5 chunk 6
+        assert isinstance(app.screen, WorkerDetailScreen)
+        text = app.screen.plain
+        assert "job 5 chunk 6" in text and "TimeoutError: graph.facebook.com read timed out" in text
+        await press(app, pilot, "escape", "s")
+        while app.screen.query_one("#schedules").selected_key != "nightly-ads":
+            await press(app, pilot, "j")
+        await press(app, pilot, "tab", "enter")  # its newest run
+        assert isinstance(app.screen, RunDetailScreen)
+        assert "nightly-ads" in app.screen.plain
+
+
+# -- actions -----------------------------------------------------------------------------
+
+
+async def test_cancelled_chunks_can_be_retried(any_db: Path | str) -> None:
+    app = make_app(any_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.settle()
+        await press(app, pilot, "j", "j", "j", "enter", "j", "j", "r")  # job 4, cancelled: chunk 2
+        assert (await statuses(app, 4))[2] == "pending"
+        await press(app, pilot, "escape", "r")  # the job's other cancelled chunks (one job: no question)
+        assert set((await statuses(app, 4)).values()) == {"completed", "pending"}
+        assert (await app.queue.job(4)).status.value == "running"
+
+
+async def test_a_refused_action_is_said_without_asking_first(any_db: Path | str) -> None:
+    app = make_app(any_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.settle()
+        await press(app, pilot, "G", "c")  # job 1 completed: nothing to cancel
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert any("already ended completed" in m for m in messages(app))
+        await press(app, pilot, "f")
+        assert not isinstance(app.screen, ConfirmScreen)
+
+
+async def test_space_only_tags_and_the_palette_names_each_target(db: Path) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.settle()
+        table = app.screen.query_one(JobsTable)
+        await press(app, pilot, "j", "j", "space")
+        assert table.tagged == {"5"} and table.selected_key == "5"
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert titles.count("Keys") == 1
+        assert {"Retry job 5", "Cancel job 5", "Finalize job 5"} <= set(titles)
+
+
+async def test_q_then_s_quits_without_a_traceback(db: Path) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.settle()
+        await pilot.press("q", "s", "question_mark")
+    assert app.return_code == 0
+
+
+async def test_a_second_ctrl_c_exits_at_once(db: Path) -> None:
+    """A chunk runs for 30 s in this process: the first ctrl+c waits for it, the second does not."""
+    config = Config(handlers={**{i: "queuetop.engine.handlers.demo:noop" for i in INTENTS},
+                              "demo.sleep": "queuetop.engine.handlers.demo:sleep"})
+    app = QueuetopApp(str(db), config, engine=True, workers=1)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.settle()
+        job = (await app.queue.submit("demo.sleep", chunks=[{"seconds": 30}], priority=10)).job_id
+        from conftest import async_wait_until
+
+        await async_wait_until(lambda: app.queue.chunk(job, 0), timeout=10)
+        await async_wait_until(lambda: _status(app, job), timeout=10)
+        await pilot.press("ctrl+c")
+        await pilot.pause()
+        assert app.quitting and app.is_running  # stopping gracefully, keys still answered
+        await pilot.press("ctrl+c")
+    assert app.return_code == 130
+
+
+async def _status(app: QueuetopApp, job: int) -> bool:
+    return (await app.queue.chunk(job, 0)).status.value == "processing"
+
+
+# -- display truth -----------------------------------------------------------------------
+
+
+async def test_states_read_without_colour(db: Path, monkeypatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make_app()
+    async with app.run_test(size=SIZE):
+        await app.settle()
+        table = app.screen.query_one(JobsTable)
+        cells = {key: table.get_cell(key, "state").plain for key in ("6", "5", "4", "3", "2", "1")}
+        assert cells["6"] == "○ pending" and cells["4"] == "⊘ cancelled"
+        assert len({cell.split()[0] for cell in cells.values()}) == 6  # a glyph each
+        assert fmt.colour("cancelled") != fmt.colour("pending")
+
+
+async def test_a_finalized_job_shows_what_was_cut_and_counts_stay_whole(any_db: Path | str) -> None:
+    app = make_app(any_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.settle()
+        job = (await app.queue.submit("ads.collect.meta", chunks=[{"n": n} for n in range(25)],
+                                       priority=100)).job_id
+        held, _ = await claims.claim(app.queue.db, "probe", 12, app.queue.clock.now())
+        await app.queue.settle([claims.success(c, "probe", None, app.queue.clock.now()) for c in held])
+        await app.queue.finalize(job)
+        big = (await app.queue.submit("ads.collect.meta", chunks=[{"n": n} for n in range(1000)])).job_id
+        await app.settle()
+        table = app.screen.query_one(JobsTable)
+        assert "12/25 ⊘13" in table.get_cell(str(job), "progress").plain
+        cell = table.get_cell(str(big), "progress").plain
+        assert "0/1000" in cell and table.columns[next(k for k in table.columns if k.value == "progress")].get_render_width(table) >= cell_len(cell)
+        await press(app, pilot, "g", "j", "enter")
+        assert isinstance(app.screen, JobDetailScreen) and app.screen.job_id == job
+        fields = app.screen.query_one("#job-fields", Static).content
+        assert "completed · 12/25, 13 cancelled" in _plain(fields)
+
+
+def _plain(renderable: object) -> str:
+    from rich.console import Console
+
+    console = Console(width=200, record=True, color_system=None)
+    console.print(renderable)
+    return console.export_text()
+
+
+async def test_the_header_says_which_engines_are_alive(any_db: Path | str) -> None:
+    app = make_app(any_db)
+    async with app.run_test(size=SIZE):
+        await app.settle()
+        header = app.screen.query_one(TotalsHeader)
+        assert "1 engine online, 0 in this process" in _plain(header.content)
+        app.queue.clock.advance(3600)  # type: ignore[attr-defined]
+        app.request_refresh()
+        await app.settle()
+        assert "no engine online: work is not running" in _plain(header.content)
+
+
+# -- small terminals ---------------------------------------------------------------------
+
+
+async def test_at_80x24_one_pane_shows_and_q_and_help_stay_in_the_footer(db: Path) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.settle()
+        await pilot.pause()
+        keys = [key for key in app.screen.query(FooterKey) if key.region.right <= 80 and key.region.width]
+        assert [key.key for key in keys[:2]] == ["q", "question_mark"]
+        shown = [pane for pane in ("jobs", "sessions", "workers-box", "events")
+                 if app.screen.query_one(f"#{pane}").display]
+        assert shown == ["jobs"]
+        await press(app, pilot, "tab")
+        assert not app.screen.query_one("#jobs").display and app.screen.query_one("#sessions").display
+        await press(app, pilot, "1", "j", "j", "enter")
+        chunks = app.screen.query_one(ChunksTable)
+        errors = [chunks.get_cell(key, "error").plain for key in ("4", "5")]
+        assert all(cell_len(e) <= chunks.columns[next(k for k in chunks.columns if k.value == "error")].width
+                   for e in errors)
+        assert errors[1].endswith("…")
+
+
+async def test_at_120x40_jobs_and_one_more_pane(db: Path) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.settle()
+        displayed = lambda: [p for p in ("jobs", "sessions", "workers-box", "events")  # noqa: E731
+                             if app.screen.query_one(f"#{p}").display]
+        assert displayed() == ["jobs", "sessions"]
+        await press(app, pilot, "4")
+        assert displayed() == ["jobs", "events"]

@@ -1,0 +1,37 @@
+"""The footer, with ``q`` and ``?`` first: on a narrow terminal the keys that are cut are the others."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Footer
+from textual.widgets._footer import FooterKey
+
+# Offered first on every screen, whatever its width.
+FIRST = ("quit", "app.quit", "help", "app.help")
+
+
+class KeyFooter(Footer):
+    """Textual's footer, the app's quit and help keys leading."""
+
+    def compose(self) -> ComposeResult:
+        if not self._bindings_ready:
+            return
+        active = self.screen.active_bindings
+        by_action: dict[str, tuple[Binding, bool, str]] = {}
+        for _, binding, enabled, tooltip in active.values():
+            if binding.show and binding.action not in by_action:
+                by_action[binding.action] = (binding, enabled, tooltip)
+        order = sorted(by_action, key=lambda action: (FIRST.index(action) // 2 if action in FIRST else len(FIRST)))
+        self.styles.grid_size_columns = len(order)
+        for action in order:
+            binding, enabled, tooltip = by_action[action]
+            yield FooterKey(binding.key, self.app.get_key_display(binding), binding.description,
+                            binding.action, disabled=not enabled, tooltip=tooltip).data_bind(compact=Footer.compact)
+        if self.show_command_palette and self.app.ENABLE_COMMAND_PALETTE:
+            found = active.get(self.app.COMMAND_PALETTE_BINDING)
+            if found is not None:
+                _, binding, enabled, _ = found
+                yield FooterKey(binding.key, self.app.get_key_display(binding), binding.description, binding.action,
+                                classes="-command-palette", disabled=not enabled,
+                                tooltip=binding.tooltip or binding.description)
