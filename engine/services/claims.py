@@ -297,6 +297,11 @@ async def jobs_ended(conn: Any, outcomes: Sequence[dict[str, Any]], now: float, 
     return list(outcomes)
 
 
+async def next_due(db: Database) -> float | None:
+    """When the earliest pending chunk falls due, or None when nothing is pending."""
+    return await db.scalar(SQL["next_due"])
+
+
 async def still_held(db: Database, held: Sequence[Claim]) -> set[int]:
     """The chunk ids among ``held`` whose lease is still current."""
     if not held:

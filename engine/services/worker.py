@@ -38,6 +38,9 @@ log = logging.getLogger("queuetop.engine")
 
 # At most this many outcomes are written in one settle transaction.
 SETTLE_BATCH = 1000
+# The longest an idle worker waits between looks where other processes'
+# submits wake it anyway (see Worker._idle_wait).
+IDLE_POLL_CAP = 5.0
 # Names of the threads sync handlers run on (see Worker._threads).
 HANDLER_THREAD_PREFIX = "handler-"
 
@@ -160,13 +163,31 @@ class Worker:
                 if got and got == free:
                     await asyncio.sleep(0)  # let the handlers start before claiming again
                     continue
+                wait = settings.poll_interval if got or free <= 0 else await self._idle_wait()
                 waker = asyncio.ensure_future(self._wake.wait())
-                await asyncio.wait({waker, stopping}, timeout=settings.poll_interval,
-                                   return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait({waker, stopping}, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
                 waker.cancel()
                 self._wake.clear()
         finally:
             stopping.cancel()
+
+    async def _idle_wait(self) -> float:
+        """How long a worker that found nothing to claim waits before it looks again.
+
+        Where every process's submits wake this one (PostgreSQL), it needs
+        to look only when a pending chunk falls due (a back-off ends), and
+        at least every IDLE_POLL_CAP in case a wake-up was lost; elsewhere
+        polling is how other processes' submits are seen.
+        """
+        poll = self.queue.settings.poll_interval
+        if not self.queue.db.wakes_across_processes:
+            return poll
+        try:
+            due = await claims.next_due(self.queue.db)
+        except self.queue.db.Error:
+            return poll
+        until = IDLE_POLL_CAP if due is None else due - self.queue.clock.now()
+        return min(max(poll, until), max(poll, IDLE_POLL_CAP))
 
     async def _shutdown(self) -> None:
         """Stop claiming; let in-flight chunks finish in the grace period; release the rest."""

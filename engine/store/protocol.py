@@ -67,6 +67,10 @@ class Backend(Protocol):
 
     #: ``"sqlite"`` or ``"postgres"``: for messages and tests, never for branching in callers.
     dialect: str
+    #: Whether a transaction opened with ``wake=True`` in any process wakes
+    #: this one's idle workers (PostgreSQL's NOTIFY). Without it, idle
+    #: workers must poll to see other processes' submits.
+    wakes_across_processes: bool
     #: Where the database is: a file path or a URL (passwords are never logged from it).
     path: Any
     #: The driver's base error and integrity error: what callers catch, on any backend.

@@ -12,6 +12,7 @@ under an advisory lock so that several hosts starting at once apply it once.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
@@ -24,7 +25,7 @@ from queuetop.engine.store.queries import to_psycopg
 
 log = logging.getLogger("queuetop.engine")
 
-CHANNEL = "queuetop_changes"
+CHANNEL = "queuetop_changes"  # and a suffix naming the schema: see channel_for
 _MIGRATION = re.compile(r"^(\d{4})_\w+\.sql$")
 _SCHEMA_LOCK = 0x51544F50  # advisory lock key: "QTOP"
 
@@ -139,13 +140,15 @@ class PostgresDatabase:
     """Async access to one queuetop schema in a PostgreSQL database."""
 
     dialect = "postgres"
+    wakes_across_processes = True
     Error: type[Exception] = Exception
     IntegrityError: type[Exception] = Exception
     DataError: type[Exception] = Exception
 
-    def __init__(self, url: str, pool: Any) -> None:
+    def __init__(self, url: str, pool: Any, channel: str = CHANNEL) -> None:
         self.path = url
         self._pool = pool
+        self._channel = channel
         self._version = 0
         self._listener: asyncio.Task[None] | None = None
         self._notified: list[Callable[[], None]] = []
@@ -161,9 +164,11 @@ class PostgresDatabase:
             pool = psycopg_pool.AsyncConnectionPool(url, min_size=1, max_size=8, open=False,
                                                     kwargs={"autocommit": True})
             await pool.open(wait=True, timeout=10)
+            async with pool.connection() as conn:
+                schema = (await (await conn.execute("SELECT current_schema()")).fetchone())[0]
         except psycopg.Error as exc:
             raise DatabaseError(f"cannot use PostgreSQL database: {exc}".splitlines()[0]) from None
-        db = cls(url, pool)
+        db = cls(url, pool, channel_for(schema))
         db._listener = asyncio.create_task(db._listen(), name="pg-listen")
         return db
 
@@ -185,13 +190,9 @@ class PostgresDatabase:
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(self.path, autocommit=True) as conn:
-                    await conn.execute(f"LISTEN {CHANNEL}")
+                    await conn.execute(f"LISTEN {self._channel}")  # a fixed prefix and hex digits
                     delay = 0.5
-                    async for note in conn.notifies():
-                        self._version += 1
-                        if note.payload == "wake":
-                            for callback in list(self._notified):
-                                callback()
+                    await self._receive(conn)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the server went away: listen again, with back-off
@@ -199,6 +200,29 @@ class PostgresDatabase:
                 self._version += 1  # whatever happened meanwhile, readers must look again
                 await asyncio.sleep(delay)
                 delay = min(30.0, delay * 2)
+
+    async def _receive(self, conn: Any) -> None:
+        """Hand on notifications as the socket delivers them, until the connection fails.
+
+        Waits on the socket itself: psycopg's ``notifies()`` wakes ten times
+        a second to look, which alone kept an idle engine over 1 % of a core.
+        """
+        loop = asyncio.get_running_loop()
+        readable = asyncio.Event()
+        fd = conn.fileno()
+        loop.add_reader(fd, readable.set)
+        try:
+            while True:
+                await readable.wait()
+                readable.clear()
+                conn.pgconn.consume_input()  # raises once the server is gone
+                while (note := conn.pgconn.notifies()) is not None:
+                    self._version += 1
+                    if note.extra == b"wake":
+                        for callback in list(self._notified):
+                            callback()
+        finally:
+            loop.remove_reader(fd)
 
     @asynccontextmanager
     async def transaction(self, *, wake: bool = False) -> AsyncIterator[_Connection]:
@@ -214,7 +238,7 @@ class PostgresDatabase:
                 # A transaction that touched nothing (an idle worker's claim)
                 # tells nobody: every listener would re-read for nothing.
                 if wrapped.changed or wake:
-                    await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, "wake" if wake else ""))
+                    await conn.execute("SELECT pg_notify(%s, %s)", (self._channel, "wake" if wake else ""))
 
     async def fetchall(self, sql: str, params: Any = ()) -> list[Row]:
         async with self._pool.connection() as conn:
@@ -233,6 +257,16 @@ class PostgresDatabase:
     async def data_version(self) -> int:
         """Moves whenever any process commits (counted from NOTIFY)."""
         return self._version
+
+
+def channel_for(schema: str | None) -> str:
+    """The NOTIFY channel of one queuetop schema.
+
+    Channels belong to the whole database, not to a schema: two queues in
+    two schemas of one database would otherwise wake and re-read each other
+    on every commit. A digest keeps the name a plain identifier of any schema.
+    """
+    return f"{CHANNEL}_{hashlib.sha1((schema or '').encode()).hexdigest()[:16]}"
 
 
 def _migrations() -> list[tuple[int, str]]:

@@ -25,6 +25,10 @@ WHERE id IN (
 )
 RETURNING id, job_id, chunk_index, params, attempt, lease_token, claimed_at;
 
+-- name: next_due
+-- When the earliest pending chunk falls due (NULL: none is pending).
+SELECT min(run_after) FROM chunks WHERE status = 'pending';
+
 -- name: start_jobs
 -- The jobs of a claim batch, all in one statement: each pending one becomes
 -- running, and every one comes back with what its worker needs. (Writing a

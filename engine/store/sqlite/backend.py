@@ -196,6 +196,7 @@ class Database:
     """Async access to one queuetop database file."""
 
     dialect = "sqlite"
+    wakes_across_processes = False
     # What callers catch, whichever backend they run on.
     Error: type[Exception] = sqlite3.Error
     IntegrityError: type[Exception] = sqlite3.IntegrityError
