@@ -12,10 +12,13 @@ WITH picked AS MATERIALIZED (
     SELECT id FROM chunks
     WHERE status = 'pending' AND run_after <= :now
       AND NOT EXISTS (SELECT 1 FROM queue_state WHERE id = 1 AND paused = 1)
-      AND (:intents::jsonb IS NULL OR EXISTS (
-               SELECT 1 FROM jobs
-               WHERE jobs.id = chunks.job_id
-                 AND jobs.intent IN (SELECT jsonb_array_elements_text(:intents::jsonb))))
+      -- the job's intent, looked up by primary key for each chunk looked at
+      -- (with the NULL test outside the EXISTS, the planner hashed every job
+      -- in the table on each claim)
+      AND EXISTS (SELECT 1 FROM jobs
+                  WHERE jobs.id = chunks.job_id
+                    AND (:intents::jsonb IS NULL
+                         OR jobs.intent = ANY (ARRAY(SELECT jsonb_array_elements_text(:intents::jsonb)))))
     ORDER BY priority DESC, id
     LIMIT :limit
     FOR UPDATE SKIP LOCKED
