@@ -359,6 +359,10 @@ class Queue(Engine):
     async def schedules(self) -> list[Schedule]:
         return await periodic.list_schedules(self.db)
 
+    async def schedule(self, name: str) -> Schedule:
+        """One schedule by name (:class:`NotFound` when there is none)."""
+        return await periodic.get(self.db, name)
+
     async def schedule_runs(self, name: str, limit: int = 20) -> list[ScheduleRun]:
         return await periodic.list_runs(self.db, name, limit)
 
