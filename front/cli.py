@@ -23,7 +23,7 @@ from queuetop.engine import config as config_module
 from queuetop.engine.api import HANDLER_THREAD_PREFIX, Queue, Runner, install_signal_handlers, write_demo_events
 from queuetop.engine.model.clock import SystemClock
 from queuetop.engine.model.cron import local_text, utc_text, zone as cron_zone
-from queuetop.engine.model.display import ago, duration, table, timestamp
+from queuetop.engine.model.display import ago, duration, next_run, table, timestamp
 from queuetop.engine.model.exceptions import QueuetopError, UsageError
 from queuetop import cli_args
 
@@ -185,8 +185,9 @@ async def cmd_schedules(queue: Queue, args: argparse.Namespace) -> int:
     if args.json:
         _print_json([s.as_dict() for s in schedules])
         return 0
+    now, grace = queue.clock.now(), queue.settings.misfire_grace
     print(table(["NAME", "CRON", "TZ", "INTENT", "ACTIVE", "NEXT RUN", "LAST RUN", "LAST", "MISSED", "ERROR"], [
-        [s.name, s.cron, s.tz, s.intent, "yes" if s.active else "no", timestamp(s.next_run_at),
+        [s.name, s.cron, s.tz, s.intent, "yes" if s.active else "no", next_run(s.next_run_at, now, grace),
          timestamp(s.last_run_at), s.last_status, s.missed or None, s.last_error] for s in schedules]))
     return 0
 

@@ -11,9 +11,9 @@ from enum import Enum
 
 from rich.text import Text
 
-from queuetop.engine.model.display import ago, duration, timestamp
+from queuetop.engine.model.display import ago, duration, next_run, timestamp
 
-__all__ = ["ago", "duration", "timestamp", "state", "progress", "clip", "number", "dim"]
+__all__ = ["ago", "duration", "next_run", "timestamp", "state", "progress", "clip", "number", "dim"]
 
 
 # One colour per state name, for every screen.
