@@ -160,3 +160,17 @@ def test_retention_config_is_checked_naming_the_key() -> None:
         parse({"retention": {"events_days": 3}, "events": {"retention_days": 4}})
     with pytest.raises(ConfigError, match=r"\[retention\] must be a table"):
         parse({"retention": 30})
+
+
+def test_the_readmes_config_example_is_a_valid_config() -> None:
+    """The README's whole-config example, [retention] and zoned schedules included, parses as written."""
+    import tomllib
+
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text("utf-8")
+    section = text[text.index("## Config file"):]
+    block = section[section.index("```toml") + len("```toml"):section.index("```", section.index("```toml") + 7)]
+    cfg = parse(tomllib.loads(block))
+    (nightly,) = cfg.schedules
+    assert (nightly.tz, nightly.catch_up, nightly.max_catch_up) == ("Europe/Berlin", "once", 10)
+    assert (cfg.retention.jobs_days, cfg.retention.events_days, cfg.retention.batch_size) == (30, 90, 500)  # events: [events]
+    assert cfg.maintenance["cleanup-old-jobs"] == "15 3 * * *"
