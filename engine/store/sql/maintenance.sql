@@ -26,12 +26,11 @@ WHERE c.status = 'processing' AND c.claimed_at < :now - j.timeout
 FOR UPDATE OF c SKIP LOCKED  -- postgres
 ;
 
--- Retention (cleanup-old-jobs). Every delete takes at most :batch rows in its
--- own short transaction, and every one checks again that its job has ended
--- and is old enough: an active job is never touched, and an operator's
--- retry between two batches keeps what is left of that job.
-
 -- name: old_ended_jobs
+-- Retention (cleanup-old-jobs). Every delete below takes at most one batch
+-- of rows in its own short transaction, and every one checks again that its
+-- job has ended and is old enough: an active job is never touched, and an
+-- operator's retry between two batches keeps what is left of that job.
 SELECT id FROM jobs
 WHERE status IN ('completed', 'partial', 'failed', 'cancelled') AND finished_at < :cutoff
 ORDER BY finished_at, id LIMIT :batch;
