@@ -41,6 +41,9 @@ CREATE TABLE jobs (
 CREATE UNIQUE INDEX jobs_dedupe ON jobs (dedupe_key)
     WHERE dedupe_key IS NOT NULL AND status IN ('pending', 'running');
 CREATE INDEX jobs_status ON jobs (status, id);
+-- Retention finds ended jobs by age; deleting one looks up what points at it.
+CREATE INDEX jobs_ended ON jobs (finished_at) WHERE status IN ('completed', 'partial', 'failed', 'cancelled');
+CREATE INDEX jobs_parent ON jobs (parent_job_id);
 
 -- A slice of a job: a date range or an explicit params object.
 CREATE TABLE chunks (
@@ -116,6 +119,7 @@ CREATE TABLE task_logs (
 );
 CREATE INDEX task_logs_job ON task_logs (job_id, id);
 CREATE INDEX task_logs_ts ON task_logs (ts);
+CREATE INDEX task_logs_chunk ON task_logs (chunk_id);  -- deleting a chunk finds its lines
 
 -- Periodic work: user schedules submit a job, maintenance ones run in-engine.
 CREATE TABLE schedules (
@@ -130,7 +134,14 @@ CREATE TABLE schedules (
     last_run_at  REAL,
     last_status  TEXT CHECK (last_status IN ('ok', 'error')),
     last_error   TEXT,
-    created_at   REAL NOT NULL
+    created_at   REAL NOT NULL,
+    tz           TEXT NOT NULL DEFAULT 'UTC',           -- IANA zone the cron is read in
+    -- due times that passed while nothing ran them: skipped, run once, or each
+    -- (the latest max_catch_up); missed counts them, ever
+    catch_up     TEXT NOT NULL DEFAULT 'none' CHECK (catch_up IN ('none', 'once', 'all')),
+    max_catch_up INTEGER NOT NULL DEFAULT 10 CHECK (max_catch_up >= 1),
+    missed       INTEGER NOT NULL DEFAULT 0 CHECK (missed >= 0),
+    last_missed_at REAL
 );
 CREATE INDEX schedules_due ON schedules (next_run_at) WHERE active = 1;
 
@@ -147,6 +158,8 @@ CREATE TABLE schedule_runs (
     worker_id      TEXT,
     UNIQUE (schedule_id, scheduled_for)
 );
+CREATE INDEX schedule_runs_job ON schedule_runs (job_id);
+CREATE INDEX schedule_runs_finished ON schedule_runs (finished_at);
 
 -- HTTP circuits
 -- One circuit breaker per remote host that the built-in `http` handler calls

@@ -431,23 +431,39 @@ class Queue(Engine):
     async def schedules(self) -> list[Schedule]:
         return await periodic.list_schedules(self.db)
 
+    async def schedule(self, name: str) -> Schedule:
+        """One schedule by name (:class:`NotFound` when there is none)."""
+        return await periodic.get(self.db, name)
+
     async def schedule_runs(self, name: str, limit: int = 20) -> list[ScheduleRun]:
         return await periodic.list_runs(self.db, name, limit)
 
     async def add_schedule(self, name: str, cron: str, intent: str, params: Mapping[str, Any] | None = None,
-                           *, active: bool = True, replace: bool = True) -> Schedule:
+                           *, active: bool = True, replace: bool = True, tz: str = "UTC",
+                           catch_up: str = "none", max_catch_up: int = 10) -> Schedule:
         """Add a user schedule that submits a job each time it fires.
 
-        With ``replace=False`` an existing schedule of that name is an error
-        instead of being overwritten.
+        ``cron`` is read in the IANA zone ``tz``; ``catch_up`` (``none``,
+        ``once``, ``all``) says what happens to due times that passed while
+        nothing ran them. With ``replace=False`` an existing schedule of that
+        name is an error instead of being overwritten.
         """
         periodic.check_cron(cron)  # a bad cron is the first thing to hear about
+        periodic.check_options(tz, catch_up, max_catch_up)
         if not replace and any(s.name == name for s in await periodic.list_schedules(self.db)):
             raise UsageError(f"schedule {name!r} already exists; use --replace to overwrite it")
         schedule = await periodic.upsert(self.db, self.clock, periodic.ScheduleSpec(
-            name=name, cron=cron, intent=intent, params=dict(params or {}), active=active))
+            name=name, cron=cron, intent=intent, params=dict(params or {}), active=active, tz=tz,
+            catch_up=catch_up, max_catch_up=max_catch_up))
         self.changes.publish(Change.of(SCHEDULES, source="schedule"))
         return schedule
+
+    async def schedule_next(self, name: str, count: int = 5, after: float | None = None) -> list[float]:
+        """The next ``count`` times (epoch seconds) schedule ``name`` fires after ``after`` (default: now)."""
+        if not 1 <= count <= 1000:
+            raise UsageError(f"count must be between 1 and 1000, got {count}")
+        schedule = await periodic.get(self.db, name)
+        return periodic.next_runs(schedule.cron, self.clock.now() if after is None else after, count, schedule.tz)
 
     async def set_schedule_active(self, name: str, active: bool) -> Schedule:
         schedule = await periodic.set_active(self.db, self.clock, name, active)

@@ -17,6 +17,7 @@ from typing import Any
 from queuetop.engine.model.exceptions import ConfigError
 
 DEFAULT_CONFIG_NAME = "queuetop.toml"
+DEFAULT_ZONE = "UTC"  # schedules' time zone unless they name one
 
 # Built-in maintenance, as the systems queuetop replaces ran it (seed 000).
 MAINTENANCE_CRONS: dict[str, str] = {
@@ -24,6 +25,7 @@ MAINTENANCE_CRONS: dict[str, str] = {
     "reset-stuck-tasks": "*/10 * * * *",
     "cleanup-old-task-logs": "0 3 * * *",
     "cleanup-old-events": "30 3 * * *",
+    "cleanup-old-jobs": "15 3 * * *",
 }
 
 
@@ -45,6 +47,7 @@ class EngineSettings:
     log_flush_entries: int = 100     # ... or when this many entries wait
     log_retention_days: float = 30.0
     scheduler_interval: float = 1.0  # how often due schedules are looked for
+    misfire_grace: float = 60.0      # a due time found later than this was missed (see catch_up)
     # What handlers hand back is cut to these many characters, with a marker.
     max_error_chars: int = 8_000
     max_log_chars: int = 8_000
@@ -102,6 +105,50 @@ class ScheduleSpec:
     intent: str
     params: dict[str, Any] = field(default_factory=dict)
     active: bool = True
+    tz: str = DEFAULT_ZONE           # IANA zone the cron is read in
+    catch_up: str = "none"           # missed due times: "none", "once" or "all"
+    max_catch_up: int = 10           # with "all": at most this many runs, the latest
+
+
+#: ``[retention]`` keys: days of history kept (none given: kept forever).
+RETENTION_KEYS = ("jobs_days", "events_days", "alerts_days", "schedule_runs_days")
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    """``[retention]``: how many days of ended history ``cleanup-old-jobs`` keeps.
+
+    ``None`` keeps it forever. ``events_days`` is also read from the older
+    ``[events] retention_days`` (one of the two, not both); events default
+    to 90 days. ``batch_size`` rows go per transaction.
+    """
+
+    jobs_days: float | None = None
+    events_days: float | None = None
+    alerts_days: float | None = None
+    schedule_runs_days: float | None = None
+    batch_size: int = 500
+
+    def __post_init__(self) -> None:
+        for key in RETENTION_KEYS:
+            value = getattr(self, key)
+            if value is not None:
+                check_number(f"[retention] {key}", value)
+        check_number("[retention] batch_size", self.batch_size, integer=True, maximum=100_000)
+
+
+def check_schedule_options(tz: object, catch_up: object, max_catch_up: object, where: str = "") -> None:
+    """Refuse an unknown zone, catch-up mode or a bad bound, naming the key."""
+    from queuetop.engine.model.cron import ZoneError, check_zone
+    from queuetop.engine.model.states import CatchUp
+
+    try:
+        check_zone(tz)
+    except ZoneError as exc:
+        raise ConfigError(f"{where}tz: {exc}") from None
+    if catch_up not in {mode.value for mode in CatchUp}:
+        raise ConfigError(f"{where}catch_up must be \"none\", \"once\" or \"all\", got {catch_up!r}")
+    check_number(f"{where}max_catch_up", max_catch_up, integer=True, maximum=1000)
 
 
 @dataclass(frozen=True)
@@ -115,6 +162,7 @@ class Config:
     events: dict[str, Any] = field(default_factory=dict)
     http: dict[str, Any] = field(default_factory=dict)
     tui: dict[str, Any] = field(default_factory=dict)  # [tui] tag_moves_down
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
     path: Path | None = None
 
     def with_engine(self, **changes: Any) -> "Config":
@@ -122,7 +170,7 @@ class Config:
         return replace(self, engine=replace(self.engine, **changes))
 
 
-_SECTIONS = {"engine", "handlers", "schedules", "maintenance", "events", "http", "tui"}
+_SECTIONS = {"engine", "handlers", "schedules", "maintenance", "events", "http", "tui", "retention"}
 _TUI_KEYS = {"tag_moves_down"}
 # [events] is read by the tailer (engine/tail.py, enrich.py, sessions.py) and maintenance.
 _EVENT_KEYS = {"paths", "max_line_bytes", "retention_days", "thresholds", "rules"}
@@ -220,7 +268,7 @@ def parse(data: dict[str, Any], path: Path | None = None) -> Config:
         missing = {"name", "cron", "intent"} - set(entry)
         if missing:
             raise ConfigError(f"{where}: a [[schedules]] entry lacks {', '.join(sorted(missing))}")
-        extra = set(entry) - {"name", "cron", "intent", "params", "active"}
+        extra = set(entry) - {"name", "cron", "intent", "params", "active", "tz", "catch_up", "max_catch_up"}
         if extra:
             raise ConfigError(f"{where}: unknown [[schedules]] key(s): {', '.join(sorted(extra))}")
         name = entry["name"]
@@ -232,6 +280,8 @@ def parse(data: dict[str, Any], path: Path | None = None) -> Config:
         if not isinstance(entry.get("active", True), bool):
             raise ConfigError(f"{where}: schedule {name!r}: active must be true or false, got {entry['active']!r}")
         check_cron(entry["cron"], f"{where}: schedule {name!r}: ")
+        check_schedule_options(entry.get("tz", DEFAULT_ZONE), entry.get("catch_up", "none"),
+                               entry.get("max_catch_up", 10), f"{where}: schedule {name!r}: ")
         if name in {s.name for s in schedules}:
             raise ConfigError(f"{where}: two [[schedules]] are named {name!r}")
         schedules.append(ScheduleSpec(**entry))
@@ -251,7 +301,25 @@ def parse(data: dict[str, Any], path: Path | None = None) -> Config:
         raise ConfigError(f"{where}: [tui] tag_moves_down must be true or false")
     return Config(engine=engine, handlers=dict(handlers), schedules=tuple(schedules),
                   maintenance=maintenance, events=events,
-                  http=_table(data, "http", where), tui=tui, path=path)
+                  http=_table(data, "http", where), tui=tui, retention=_retention(data, events, where), path=path)
+
+
+def _retention(data: dict[str, Any], events: dict[str, Any], where: str) -> RetentionSettings:
+    table = dict(_table(data, "retention", where))
+    unknown = set(table) - {*RETENTION_KEYS, "batch_size"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown [retention] key(s): {', '.join(sorted(unknown))} "
+                          f"(known: {', '.join(RETENTION_KEYS)}, batch_size)")
+    if "retention_days" in events:
+        if "events_days" in table:
+            raise ConfigError(f"{where}: [retention] events_days and [events] retention_days say the same thing; "
+                              "keep one")
+        check_number("[events] retention_days", events["retention_days"])
+        table["events_days"] = events["retention_days"]
+    try:
+        return RetentionSettings(**table)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def _table(data: dict[str, Any], name: str, where: str) -> dict[str, Any]:

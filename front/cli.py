@@ -22,7 +22,8 @@ from typing import Any
 from queuetop.engine import config as config_module
 from queuetop.engine.api import HANDLER_THREAD_PREFIX, Queue, Runner, install_signal_handlers, write_demo_events
 from queuetop.engine.model.clock import SystemClock
-from queuetop.engine.model.display import ago, duration, table, timestamp
+from queuetop.engine.model.cron import local_text, utc_text, zone as cron_zone
+from queuetop.engine.model.display import ago, duration, next_run, table, timestamp
 from queuetop.engine.model.exceptions import QueuetopError, UsageError
 from queuetop import cli_args
 
@@ -189,9 +190,28 @@ async def cmd_schedules(queue: Queue, args: argparse.Namespace) -> int:
     if args.json:
         _print_json([s.as_dict() for s in schedules])
         return 0
-    print(table(["NAME", "CRON", "INTENT", "ACTIVE", "NEXT RUN", "LAST RUN", "LAST", "ERROR"], [
-        [s.name, s.cron, s.intent, "yes" if s.active else "no", timestamp(s.next_run_at), timestamp(s.last_run_at),
-         s.last_status, s.last_error] for s in schedules]))
+    now, grace = queue.clock.now(), queue.settings.misfire_grace
+    print(table(["NAME", "CRON", "TZ", "INTENT", "ACTIVE", "NEXT RUN", "LAST RUN", "LAST", "MISSED", "ERROR"], [
+        [s.name, s.cron, s.tz, s.intent, "yes" if s.active else "no", next_run(s.next_run_at, now, grace),
+         timestamp(s.last_run_at), s.last_status, s.missed or None, s.last_error] for s in schedules]))
+    return 0
+
+
+async def _schedule_next(queue: Queue, args: argparse.Namespace) -> int:
+    schedule = await queue.schedule(args.name)
+    after = args.after
+    if after is not None:
+        if after.tzinfo is None:  # a local time of the schedule's zone
+            after = after.replace(tzinfo=cron_zone(schedule.tz))
+        after = after.timestamp()
+    times = await queue.schedule_next(args.name, count=args.count, after=after)
+    if args.json:
+        _print_json({"schedule": schedule.name, "cron": schedule.cron, "tz": schedule.tz,
+                     "next": [{"at": t, "local": local_text(t, schedule.tz), "utc": utc_text(t)} for t in times]})
+        return 0
+    print(f"{schedule.name}: {schedule.cron} in {schedule.tz}")
+    print(table(["#", f"LOCAL ({schedule.tz})", "UTC"],
+                [[n, local_text(t, schedule.tz), utc_text(t)] for n, t in enumerate(times, 1)]))
     return 0
 
 
@@ -202,11 +222,14 @@ async def cmd_schedule(queue: Queue, args: argparse.Namespace) -> int:
         if args.params is not None and not isinstance(args.params, dict):
             raise UsageError("--params must be a JSON object")
         result: Any = await queue.add_schedule(args.name, args.cron, args.intent, args.params,
-                                               replace=args.replace)
+                                               replace=args.replace, tz=args.tz, catch_up=args.catch_up,
+                                               max_catch_up=args.max_catch_up)
     elif args.action in ("enable", "disable"):
         result = await queue.set_schedule_active(args.name, args.action == "enable")
     elif args.action == "run":
         result = await queue.run_schedule_now(args.name)
+    elif args.action == "next":
+        return await _schedule_next(queue, args)
     elif args.action == "runs":
         runs = await queue.schedule_runs(args.name)
         if args.json:
@@ -416,7 +439,7 @@ def _leave_stuck_handlers(code: int) -> int:
 def _check_flags(args: argparse.Namespace) -> None:
     """Refuse flag combinations that would do something other than what they say."""
     writes = args.command and not args.reads
-    if args.command == "schedule" and args.action == "runs":
+    if args.command == "schedule" and args.action in ("runs", "next"):
         writes = False
     if args.read_only and writes:
         raise UsageError(f"--read-only cannot be used with '{args.command}', which changes the queue")

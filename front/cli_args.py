@@ -81,6 +81,17 @@ def _seconds(text: str) -> float:
 _LIMIT = _integer(1, 1_000_000)
 
 
+def _iso_time(text: str) -> Any:
+    """An argparse type: an ISO 8601 date or time (``2026-03-29T02:30``, ``…+01:00``, ``…Z``)."""
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an ISO time such as 2026-03-29T02:30 or "
+                                         f"2026-03-29T01:30Z, got {text!r}") from None
+
+
 def _rate(text: str) -> float:
     """An argparse type: events per second, finite and ≥ 0."""
     try:
@@ -186,12 +197,22 @@ def build_parser(handlers: Mapping[str, Handler]) -> Parser:
     p = command("schedules", "list schedules with their last run", handlers["cmd_schedules"], reads=True)
     p.add_argument("--json", action="store_true", help="print JSON")
 
-    p = command("schedule", "add, enable, disable, run or remove a schedule", handlers["cmd_schedule"])
-    p.add_argument("action", choices=["add", "enable", "disable", "run", "remove", "runs"], help="what to do")
+    p = command("schedule", "add, enable, disable, run or remove a schedule; its runs or next fire times",
+                handlers["cmd_schedule"])
+    p.add_argument("action", choices=["add", "enable", "disable", "run", "remove", "runs", "next"], help="what to do")
     p.add_argument("name", help="schedule name")
     p.add_argument("cron", nargs="?", help="cron expression (add)")
     p.add_argument("intent", nargs="?", help="intent to submit each time it fires (add)")
     p.add_argument("--params", type=_json_arg, metavar="JSON", help="job params (add)")
+    p.add_argument("--tz", metavar="ZONE", default="UTC",
+                   help="add: IANA time zone the cron is read in, e.g. Europe/Berlin (default UTC)")
+    p.add_argument("--catch-up", choices=["none", "once", "all"], default="none",
+                   help="add: due times missed while no engine ran: skip them, run once, or run each (default none)")
+    p.add_argument("--max-catch-up", type=_integer(1, 1000), default=10, metavar="N",
+                   help="add: with --catch-up all, at most the latest N (default 10)")
+    p.add_argument("--count", type=_integer(1, 1000), default=5, metavar="N", help="next: how many (default 5)")
+    p.add_argument("--after", type=_iso_time, metavar="ISO-TIME",
+                   help="next: fire times after this (default now); without an offset, in the schedule's zone")
     p.add_argument("--replace", action="store_true", help="add: overwrite a schedule of the same name")
     p.add_argument("--json", action="store_true", help="print JSON")
 

@@ -215,6 +215,20 @@ BAD_INPUT: dict[str, tuple[list[str], str]] = {
     "schedule with a bad cron": (["schedule", "add", "nightly", "every night", "demo.noop", "--db", "{db}"],
                                  "invalid cron expression"),
     "unknown schedule": (["schedule", "run", "nope", "--db", "{db}"], "no schedule 'nope'"),
+    "schedule in an unknown zone": (["schedule", "add", "n", "0 3 * * *", "demo.noop", "--tz", "Europe/Atlantis",
+                                     "--db", "{db}"], "tz: unknown time zone 'Europe/Atlantis'"),
+    "schedule catch-up unknown": (["schedule", "add", "n", "0 3 * * *", "demo.noop", "--catch-up", "some",
+                                   "--db", "{db}"], "invalid choice: 'some'"),
+    "schedule next count zero": (["schedule", "next", "nightly", "--count", "0", "--db", "{db}"],
+                                 "--count: must be between 1"),
+    "schedule next bad time": (["schedule", "next", "nightly", "--after", "tomorrow", "--db", "{db}"],
+                               "expected an ISO time"),
+    "config zone unknown": (["jobs", "--config", "{tmp}/zone.toml", "--db", "{db}"],
+                            "schedule 'n': tz: unknown time zone 'CEST'"),
+    "config retention not a number": (["jobs", "--config", "{tmp}/retention.toml", "--db", "{db}"],
+                                      "[retention] jobs_days must be a number > 0, got '30'"),
+    "config retention unknown key": (["jobs", "--config", "{tmp}/retention-typo.toml", "--db", "{db}"],
+                                     "unknown [retention] key(s): job_days"),
     "unknown command": (["frobnicate", "--db", "{db}"], "invalid choice"),
     # numbers: finite, in range, the right kind
     "timeout nan": (["submit", "x", "--timeout", "nan", "--db", "{db}"], "finite number of seconds"),
@@ -297,6 +311,9 @@ def bad_input_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dic
     (tmp_path / "active.toml").write_text('[[schedules]]\nname = "n"\ncron = "0 3 * * *"\nintent = "x"\nactive = "no"\n')
     (tmp_path / "cron7.toml").write_text('[[schedules]]\nname = "n"\ncron = "* * * * * * *"\nintent = "x"\n')
     (tmp_path / "hpath.toml").write_text('[engine]\nhandler_path = "lib"\n')
+    (tmp_path / "zone.toml").write_text('[[schedules]]\nname = "n"\ncron = "0 3 * * *"\nintent = "x"\ntz = "CEST"\n')
+    (tmp_path / "retention.toml").write_text('[retention]\njobs_days = "30"\n')
+    (tmp_path / "retention-typo.toml").write_text('[retention]\njob_days = 30\n')
     (tmp_path / "nocolon.toml").write_text('[handlers]\n"my.collect" = "myjobs.collect"\n')
     (tmp_path / "nomodule.toml").write_text('[handlers]\n"my.collect" = "nosuchmodule:collect"\n')
     _other_sqlite(tmp_path / "other.db")
@@ -424,3 +441,18 @@ def test_postgresql_url_without_the_extra_is_one_clear_line(tmp_path: Path) -> N
     assert result.stderr.splitlines() == [
         "queuetop: error: PostgreSQL support needs the postgres extra: pip install 'queuetop[postgres]'"]
     assert "Traceback" not in result.stderr
+
+
+def test_schedule_next_prints_the_zone_and_utc(tmp_path: Path, db: Path) -> None:
+    ok("schedule", "add", "nightly", "30 2 * * *", "demo.noop", "--tz", "Europe/Berlin", "--catch-up", "once",
+       "--db", db, cwd=tmp_path)
+    text = ok("schedule", "next", "nightly", "--after", "2026-03-28T12:00", "--count", "2", "--db", db, cwd=tmp_path)
+    assert "2026-03-29 03:00:00+02:00 CEST  2026-03-29 01:00:00Z" in text  # 02:30 does not exist that night
+    assert "2026-03-30 02:30:00+02:00 CEST  2026-03-30 00:30:00Z" in text
+    shown = ok_json("schedule", "next", "nightly", "--after", "2026-10-24T23:00Z", "--count", "2", "--db", db,
+                    cwd=tmp_path)
+    assert [t["utc"] for t in shown["next"]] == ["2026-10-25 00:30:00Z", "2026-10-26 01:30:00Z"]
+    (listed,) = ok_json("schedules", "--db", db, cwd=tmp_path)
+    assert (listed["tz"], listed["catch_up"], listed["max_catch_up"], listed["missed"]) == (
+        "Europe/Berlin", "once", 10, 0)
+    assert "Europe/Berlin" in ok("schedules", "--db", db, cwd=tmp_path)

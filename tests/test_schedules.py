@@ -66,10 +66,12 @@ async def test_missed_runs_are_not_replayed(queue: Queue, clock: FrozenClock) ->
     await queue.add_schedule("tick", "* * * * *", "demo.noop")
     clock.advance(3600 + 30)
     scheduler = Scheduler(queue)
-    assert await scheduler.tick() == 1
+    assert await scheduler.tick() == 0  # catch_up "none": the 60 missed times are counted, not run
     assert await scheduler.tick() == 0
     (schedule,) = [s for s in await queue.schedules() if s.name == "tick"]
     assert clock.now() < schedule.next_run_at <= clock.now() + MINUTE
+    assert (schedule.missed, schedule.last_missed_at) == (60, clock.now())
+    assert await queue.jobs() == []
 
 
 async def test_schedules_fire_once_across_processes(db_path: Path, clock: FrozenClock) -> None:

@@ -198,10 +198,14 @@ async def build_dashboard_db(path: Path | str) -> None:
         b.at(20)
         await queue.submit("demo.sleep", chunks=[{"seconds": 2}] * 3, priority=-1)
 
-        # Schedules: one of ours fired now and then (job 7), one switched off.
+        # Schedules: one of ours fired now and then (job 7), one switched off,
+        # one in Kolkata that nothing has run for an hour (overdue).
         b.at(3950)
-        await queue.add_schedule("nightly-ads", "0 2 * * *", "ads.collect.meta", {"account": "act_1001"})
+        await queue.add_schedule("nightly-ads", "0 2 * * *", "ads.collect.meta", {"account": "act_1001"},
+                                 tz="Europe/Berlin")
         await queue.add_schedule("hourly-digest", "0 * * * *", "notify.digest", active=False)
+        await queue.add_schedule("quarter-rollup", "*/15 * * * *", "ads.rollup", tz="Asia/Kolkata",
+                                 catch_up="once")
         b.at(10)
         await queue.run_schedule_now("nightly-ads")
 

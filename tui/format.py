@@ -14,9 +14,10 @@ from enum import Enum
 from rich.cells import cell_len
 from rich.text import Text
 
-from queuetop.engine.model.display import STATE_LOOKS, ago, duration, job_outcome, state_colour, state_glyph, timestamp
+from queuetop.engine.model.display import (STATE_LOOKS, ago, duration, job_outcome, next_run, state_colour, state_glyph,
+                                           timestamp)
 
-__all__ = ["ago", "duration", "timestamp", "state", "progress", "clip", "number", "dim", "colour_of",
+__all__ = ["ago", "duration", "next_run", "timestamp", "state", "progress", "clip", "number", "dim", "colour_of",
            "job_outcome", "state_glyph", "ELLIPSIS"]
 
 ELLIPSIS = "…"

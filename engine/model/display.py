@@ -24,6 +24,13 @@ def ago(seconds: float | None) -> str:
     return f"{int(seconds)}s"
 
 
+def next_run(ts: float | None, now: float, grace: float = 60.0) -> str:
+    """A schedule's next run: its time (UTC) while ahead, ``due`` up to ``grace`` seconds after, then ``overdue by 3h``."""
+    if ts is None or ts > now:
+        return timestamp(ts)
+    return "due" if now - ts <= grace else f"overdue by {ago(now - ts)}"
+
+
 def duration(seconds: float | None) -> str:
     """A duration with sub-second precision where it matters."""
     if seconds is None:

@@ -142,6 +142,11 @@ class Schedule:
     last_status: str | None
     last_error: str | None
     created_at: float
+    tz: str = "UTC"             # the IANA zone its cron is read in
+    catch_up: str = "none"      # missed due times: none, once or all
+    max_catch_up: int = 10
+    missed: int = 0             # due times that passed while nothing ran them, ever
+    last_missed_at: float | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> "Schedule":
@@ -153,6 +158,30 @@ class Schedule:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class MissedRuns:
+    """Due times of a schedule that passed while nothing ran them, found once (what ``schedule.missed`` reports).
+
+    ``count`` is exact unless ``capped`` (then at least that many);
+    ``run_for`` are the due times its ``catch_up`` runs now.
+    """
+
+    schedule_id: int
+    schedule: str
+    intent: str
+    tz: str
+    count: int
+    capped: bool
+    first: float
+    last: float
+    catch_up: str
+    run_for: tuple[float, ...]
+    detected_at: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "run_for": list(self.run_for)}
 
 
 @dataclass(frozen=True)

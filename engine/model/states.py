@@ -79,6 +79,14 @@ class ScheduleKind(StrEnum):
     MAINTENANCE = "maintenance"  # runs a built-in maintenance task in the process that won
 
 
+class CatchUp(StrEnum):
+    """What a schedule does about due times that passed while nothing ran it."""
+
+    NONE = "none"  # skip them; fire next at the first time after now
+    ONCE = "once"  # one run now, for the latest of them
+    ALL = "all"    # one run for each of them, the latest max_catch_up
+
+
 class RunStatus(StrEnum):
     """How one firing of a schedule went."""
 

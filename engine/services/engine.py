@@ -9,7 +9,10 @@ service imports the layer above it.
 Two things services must not import from each other are handed in instead:
 ``job_ended_hooks`` (run inside the transaction that ends a job: the
 scheduler records a scheduled run's outcome) and ``maintenance_tasks`` (what
-a maintenance schedule runs when it fires).
+a maintenance schedule runs when it fires). ``schedule_missed_hooks`` run
+inside the transaction that finds a schedule's missed due times, with a
+:class:`~queuetop.engine.model.records.MissedRuns`: where ``schedule.missed``
+is reported (an alert outbox writes its row there).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from queuetop.engine.config import Config
 from queuetop.engine.handlers.registry import Problem, Registry, add_search_path
 from queuetop.engine.model.changes import CHUNKS, JOBS, ChangeBus, Change
 from queuetop.engine.model.clock import Clock, SystemClock
+from queuetop.engine.model.records import MissedRuns
 from queuetop.engine.services import claims
 from queuetop.engine.services.claims import JobEndedHook, Outcome, Settled
 from queuetop.engine.services.logbuffer import LogBuffer
@@ -37,6 +41,8 @@ ENDED_LOG_SUMMARY = 10
 
 #: A built-in maintenance task: runs against the engine, returns a one-line summary.
 MaintenanceTask = Callable[["Engine"], Awaitable[str]]
+#: Told, inside the transaction that recorded them, of a schedule's missed due times.
+ScheduleMissedHook = Callable[[Any, MissedRuns], Awaitable[None]]
 
 
 class Engine:
@@ -44,7 +50,8 @@ class Engine:
 
     def __init__(self, db: Backend, config: Config | None = None, *, clock: Clock | None = None,
                  registry: Registry | None = None, job_ended_hooks: Sequence[JobEndedHook] = (),
-                 maintenance_tasks: Mapping[str, MaintenanceTask] | None = None) -> None:
+                 maintenance_tasks: Mapping[str, MaintenanceTask] | None = None,
+                 schedule_missed_hooks: Sequence[ScheduleMissedHook] = ()) -> None:
         self.db = db
         self.config = config or Config()
         self.settings = self.config.engine
@@ -64,6 +71,7 @@ class Engine:
         self.process_id = f"{socket.gethostname()}-{os.getpid()}"
         self.job_ended_hooks: tuple[JobEndedHook, ...] = tuple(job_ended_hooks)
         self.maintenance_tasks: dict[str, MaintenanceTask] = dict(maintenance_tasks or {})
+        self.schedule_missed_hooks: list[ScheduleMissedHook] = list(schedule_missed_hooks)
         # Other processes that make chunks claimable wake this one's workers
         # (PostgreSQL LISTEN/NOTIFY; SQLite workers poll instead).
         db.on_notify(lambda: self.changes.publish(Change.of(JOBS, CHUNKS, source="notify")))

@@ -6,6 +6,12 @@
   failed as a transient error (retried with back-off while retries remain).
 - ``cleanup-old-task-logs``: logs older than ``log_retention_days``.
 - ``cleanup-old-events``: stored events past the events retention.
+- ``cleanup-old-jobs``: ``[retention]``: ended jobs with their chunks,
+  attempts and logs, events, schedule runs and alerts older than their
+  ``*_days``, in batches of ``batch_size`` rows, each batch its own short
+  transaction (claims wait for one batch at most, never for the whole
+  clean-up). Active jobs are never deleted; a setting left out keeps that
+  history forever.
 
 Rescues go through :func:`queuetop.engine.services.claims.settle_in` with the lease
 token read in the same transaction, so a worker that comes back late can
@@ -85,9 +91,67 @@ async def cleanup_old_task_logs(queue: "Engine") -> str:
 async def cleanup_old_events(queue: "Engine") -> str:
     from queuetop.engine.events import parse as events  # the tailer's store; only needed when this runs
 
-    days = float(queue.config.events.get("retention_days", 90))
-    deleted = await events.delete_old_events(queue.db, queue.clock, days)
+    retention = queue.config.retention
+    days = retention.events_days if retention.events_days is not None else EVENTS_DAYS
+    deleted = await events.delete_old_events(queue.db, queue.clock, days, batch=retention.batch_size)
     return f"{deleted} event(s) deleted"
+
+
+#: Events are kept this many days unless ``[retention] events_days`` says otherwise.
+EVENTS_DAYS = 90.0
+
+
+async def _batches(queue: "Engine", name: str, params: dict[str, object], batch: int) -> int:
+    """Run the delete ``name`` until it takes fewer than ``batch`` rows, one transaction each."""
+    total = 0
+    while True:
+        async with queue.db.transaction() as conn:
+            deleted = (await conn.execute(SQL[name], {**params, "batch": batch})).rowcount
+        total += deleted
+        if deleted < batch:
+            return total
+
+
+async def cleanup_old_jobs(queue: "Engine") -> str:
+    """Apply ``[retention]`` (see the module docstring); returns what went."""
+    retention = queue.config.retention
+    batch = retention.batch_size
+    now = queue.clock.now()
+    said = []
+    if retention.jobs_days is not None:
+        cutoff = now - retention.jobs_days * 86400
+        counts = dict.fromkeys(("job", "chunk", "attempt", "log line"), 0)
+        while True:
+            rows = await queue.db.fetchall(SQL["old_ended_jobs"], {"cutoff": cutoff, "batch": batch})
+            if not rows:
+                break
+            ids = {"job_ids": json.dumps([row[0] for row in rows]), "cutoff": cutoff}
+            counts["log line"] += await _batches(queue, "delete_job_logs", ids, batch)
+            counts["attempt"] += await _batches(queue, "delete_job_attempts", ids, batch)
+            counts["chunk"] += await _batches(queue, "delete_job_chunks", ids, batch)
+            async with queue.db.transaction() as conn:
+                deleted = (await conn.execute(SQL["delete_jobs"], ids)).rowcount
+            counts["job"] += deleted
+            if deleted == 0:
+                break  # what is left was retried meanwhile: next time
+        said.append(", ".join(f"{n} {what}(s)" for what, n in counts.items()))
+        if counts["job"]:
+            queue.changes.publish(Change.of(JOBS, CHUNKS, source="retention"))
+    if retention.events_days is not None:
+        from queuetop.engine.events import parse as events
+
+        deleted = await events.delete_old_events(queue.db, queue.clock, retention.events_days, batch=batch)
+        said.append(f"{deleted} event(s)")
+    if retention.schedule_runs_days is not None:
+        cutoff = now - retention.schedule_runs_days * 86400
+        said.append(f"{await _batches(queue, 'delete_old_schedule_runs', {'cutoff': cutoff}, batch)} schedule run(s)")
+    if retention.alerts_days is not None:
+        if await queue.db.scalar(SQL["alerts_table"]):
+            cutoff = now - retention.alerts_days * 86400
+            said.append(f"{await _batches(queue, 'delete_old_alerts', {'cutoff': cutoff}, batch)} alert(s)")
+        else:
+            said.append("no alerts table")
+    return ("deleted " + "; ".join(said)) if said else "no [retention] settings: nothing deleted"
 
 
 TASKS: dict[str, Callable[["Engine"], Awaitable[str]]] = {
@@ -95,6 +159,7 @@ TASKS: dict[str, Callable[["Engine"], Awaitable[str]]] = {
     "reset-stuck-tasks": reset_stuck_tasks,
     "cleanup-old-task-logs": cleanup_old_task_logs,
     "cleanup-old-events": cleanup_old_events,
+    "cleanup-old-jobs": cleanup_old_jobs,
 }
 
 

@@ -1,8 +1,9 @@
 """Schema versions: a v1 database of each kind is upgraded and keeps its data; a newer one is refused.
 
 A v1 database is made from today's schema by undoing what the shipped
-migrations add (0002: workers.intents, 0003: workers.abandoned, 0006: the state counters
-and the find indexes) and stamping it v1. A further
+migrations add (0002: workers.intents, 0003: workers.abandoned, 0004: the
+schedules' zone and catch-up columns and the retention indexes, 0006: the state
+counters and the find indexes) and stamping it v1. A further
 migration made up for the test checks the mechanism past the newest one.
 """
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_counters, is_postgres, scalar
+from conftest import assert_counters, is_postgres, query, scalar
 from queuetop.engine.api import Queue
 from queuetop.engine.model.exceptions import DatabaseError
 from queuetop.engine.store import open_store
@@ -26,6 +27,8 @@ V2 = (NEXT, "CREATE TABLE job_notes (job_id INTEGER NOT NULL REFERENCES jobs (id
 
 
 UNDONE_INDEXES = ("jobs_intent", "jobs_created", "chunks_errors")
+V4_COLUMNS = ("tz", "catch_up", "max_catch_up", "missed", "last_missed_at")
+V4_INDEXES = ("jobs_ended", "jobs_parent", "task_logs_chunk", "schedule_runs_job", "schedule_runs_finished")
 
 
 def _backend(db_path: Path | str):  # the module of the backend under test
@@ -44,30 +47,29 @@ def test_both_backends_ship_the_same_migration_numbers() -> None:
 
 
 async def _make_v1(db_path: Path | str) -> None:
-    """Today's schema taken back to v1: what 0002, 0003 and 0006 add is removed, the version stamped 1."""
+    """Today's schema taken back to v1: what 0002 to 0006 add is removed, the version stamped 1."""
     import psycopg
     import sqlite3
 
+    undo = ["ALTER TABLE workers DROP COLUMN intents", "ALTER TABLE workers DROP COLUMN abandoned",
+            *(f"DROP INDEX {index}" for index in (*V4_INDEXES, *UNDONE_INDEXES)),
+            *(f"ALTER TABLE schedules DROP COLUMN {column}" for column in V4_COLUMNS)]
     if is_postgres(db_path):
         with psycopg.connect(str(db_path), autocommit=True) as conn:
-            conn.execute("ALTER TABLE workers DROP COLUMN intents")
-            conn.execute("ALTER TABLE workers DROP COLUMN abandoned")
+            for statement in undo:
+                conn.execute(statement)
             conn.execute("DROP TABLE counts")
             conn.execute("DROP FUNCTION queuetop_count_rows CASCADE")  # and its triggers
             conn.execute("DROP FUNCTION queuetop_counts_fold")
-            for index in UNDONE_INDEXES:
-                conn.execute(f"DROP INDEX {index}")
             conn.execute("UPDATE queuetop_meta SET value = '1' WHERE key = 'schema_version'")
     else:
         with sqlite3.connect(db_path) as conn:
-            conn.execute("ALTER TABLE workers DROP COLUMN intents")
-            conn.execute("ALTER TABLE workers DROP COLUMN abandoned")
+            for statement in undo:
+                conn.execute(statement)
             conn.execute("DROP TABLE counts")
             for trigger in ("jobs_count_insert", "jobs_count_delete", "jobs_count_update",
                             "chunks_count_insert", "chunks_count_delete", "chunks_count_update"):
                 conn.execute(f"DROP TRIGGER {trigger}")
-            for index in UNDONE_INDEXES:
-                conn.execute(f"DROP INDEX {index}")
             conn.execute("PRAGMA user_version = 1")
 
 
@@ -76,6 +78,7 @@ async def test_a_real_v1_database_gets_the_shipped_migrations_and_keeps_its_data
         made = await queue.submit("keep.me", chunks=[{"n": 1}], params={"k": "v"})
         other = await queue.submit("keep.too", chunks=[{"n": 1}, {"n": 2}])
         await queue.cancel(other.job_id)
+        await queue.add_schedule("nightly", "0 2 * * *", "keep.me")
     await _make_v1(db_path)
     with pytest.raises(Exception):
         scalar(db_path, "SELECT count(*) FROM counts")
@@ -83,10 +86,15 @@ async def test_a_real_v1_database_gets_the_shipped_migrations_and_keeps_its_data
     for column in ("intents", "abandoned"):
         with pytest.raises(Exception):
             scalar(db_path, f"SELECT {column} FROM workers")
+    with pytest.raises(Exception):
+        scalar(db_path, "SELECT tz FROM schedules")
     async with await Queue.open(db_path) as queue:
         job = await queue.job(made.job_id)
         assert (job.intent, job.params, job.chunks_total) == ("keep.me", {"k": "v"}, 1)
-    assert _version(db_path) == sqlite_backend.schema_version()
+        (schedule,) = await queue.schedules()  # the old schedule reads in UTC and skips what it missed
+        assert (schedule.name, schedule.tz, schedule.catch_up, schedule.max_catch_up, schedule.missed) == (
+            "nightly", "UTC", "none", 10, 0)
+    assert _version(db_path) == sqlite_backend.schema_version() >= 4
     assert scalar(db_path, "SELECT count(intents) FROM workers") == 0  # the columns are back
     assert scalar(db_path, "SELECT count(abandoned) FROM workers") == 0
     # 0006: the counters start from the rows there were, and the triggers keep them from then on.
@@ -100,6 +108,17 @@ async def test_a_real_v1_database_gets_the_shipped_migrations_and_keeps_its_data
         assert ([job.id for job in found.jobs], found.matched, found.total) == (
             [other.job_id, made.job_id], 2, 2)
     assert_counters(db_path)
+    with pytest.raises(Exception):  # the CHECK came with the column
+        scalar(db_path, "UPDATE schedules SET catch_up = 'twice'")
+    assert _indexes(db_path) >= set(V4_INDEXES)
+
+
+def _indexes(db_path: Path | str) -> set[str]:
+    if is_postgres(db_path):
+        sql = "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
+    else:
+        sql = "SELECT name FROM sqlite_master WHERE type = 'index'"
+    return {row[0] for row in query(db_path, sql)}
 
 
 async def test_a_further_migration_runs_once_and_keeps_the_data(db_path: Path | str,

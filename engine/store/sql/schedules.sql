@@ -1,14 +1,18 @@
 -- Schedules and their runs.
 
 -- name: upsert
--- Config and CLI own cron, intent and params; the operator owns `active`,
--- so a restart with the same config never re-enables a paused schedule.
-INSERT INTO schedules (name, cron, kind, intent, params, active, next_run_at, created_at)
-VALUES (:name, :cron, :kind, :intent, :params, :active, :next_run_at, :now)
+-- Config and CLI own cron, zone, intent, params and catch-up; the operator
+-- owns `active`, so a restart with the same config never re-enables a paused
+-- schedule. The next run is kept unless the cron or the zone changed (a due
+-- time kept across a restart is what missed-run detection looks at).
+INSERT INTO schedules (name, cron, kind, intent, params, active, next_run_at, created_at, tz, catch_up,
+                       max_catch_up)
+VALUES (:name, :cron, :kind, :intent, :params, :active, :next_run_at, :now, :tz, :catch_up, :max_catch_up)
 ON CONFLICT (name) DO UPDATE SET
-    next_run_at = CASE WHEN schedules.cron = excluded.cron THEN schedules.next_run_at
-                       ELSE excluded.next_run_at END,
-    cron = excluded.cron, kind = excluded.kind, intent = excluded.intent, params = excluded.params
+    next_run_at = CASE WHEN schedules.cron = excluded.cron AND schedules.tz = excluded.tz
+                       THEN schedules.next_run_at ELSE excluded.next_run_at END,
+    cron = excluded.cron, kind = excluded.kind, intent = excluded.intent, params = excluded.params,
+    tz = excluded.tz, catch_up = excluded.catch_up, max_catch_up = excluded.max_catch_up
 RETURNING *;
 
 -- name: get
@@ -45,6 +49,10 @@ RETURNING id;
 -- name: end_run
 UPDATE schedule_runs SET finished_at = :now, status = :status, error = :error, job_id = :job_id
 WHERE id = :run_id;
+
+-- name: record_missed
+-- In the transaction that moved the schedule past its missed due times.
+UPDATE schedules SET missed = missed + :count, last_missed_at = :now WHERE id = :id;
 
 -- name: record_last
 UPDATE schedules SET last_status = :status, last_error = :error, last_run_at = :now WHERE id = :id;
