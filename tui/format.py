@@ -19,6 +19,8 @@ __all__ = ["ago", "duration", "timestamp", "state", "progress", "clip", "number"
 # One colour per state name, for every screen.
 STATE_COLOURS: dict[str, str] = {
     "pending": "grey62",
+    "delivering": "dodger_blue1",
+    "delivered": "green3",
     "running": "dodger_blue1",
     "processing": "dodger_blue1",
     "completed": "green3",

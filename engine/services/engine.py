@@ -10,6 +10,13 @@ Two things services must not import from each other are handed in instead:
 ``job_ended_hooks`` (run inside the transaction that ends a job: the
 scheduler records a scheduled run's outcome) and ``maintenance_tasks`` (what
 a maintenance schedule runs when it fires).
+
+The engine's :class:`~queuetop.engine.services.alert_rules.Alerts` (the
+``[[alerts]]`` rules) adds its own hooks: one more job-ended hook, and the
+entries of ``schedule_missed_hooks`` and ``circuit_opened_hooks``, which the
+scheduler and the http handler's breakers call inside the transactions that
+find a missed run or open a circuit. ``metrics``, when set (``--metrics-port``),
+is told about every settle.
 """
 
 from __future__ import annotations
@@ -18,12 +25,14 @@ import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 from queuetop.engine.config import Config
 from queuetop.engine.handlers.registry import Problem, Registry, add_search_path
 from queuetop.engine.model.changes import CHUNKS, JOBS, ChangeBus, Change
 from queuetop.engine.model.clock import Clock, SystemClock
 from queuetop.engine.services import claims
+from queuetop.engine.services.alert_rules import Alerts, CircuitOpenedHook, ScheduleMissedHook
 from queuetop.engine.services.claims import JobEndedHook, Outcome, Settled
 from queuetop.engine.services.logbuffer import LogBuffer
 from queuetop.engine.services.retry import RetryPolicy
@@ -58,7 +67,13 @@ class Engine:
         self.retry_policy = RetryPolicy(self.settings.retry_base, self.settings.retry_cap)
         self.changes = ChangeBus()
         self.process_id = f"{socket.gethostname()}-{os.getpid()}"
-        self.job_ended_hooks: tuple[JobEndedHook, ...] = tuple(job_ended_hooks)
+        self.alert_rules = Alerts(self.config.alerts, self.changes)
+        # The alert hook is left out when no rule is configured: ending a job then costs nothing more.
+        self.job_ended_hooks: tuple[JobEndedHook, ...] = (
+            (*job_ended_hooks, self.alert_rules.job_ended) if self.config.alerts else tuple(job_ended_hooks))
+        self.schedule_missed_hooks: list[ScheduleMissedHook] = [self.alert_rules.schedule_missed]
+        self.circuit_opened_hooks: list[CircuitOpenedHook] = [self.alert_rules.circuit_opened]
+        self.metrics: Any = None  # a services.metrics.Metrics while /metrics is served
         self.maintenance_tasks: dict[str, MaintenanceTask] = dict(maintenance_tasks or {})
         # Other processes that make chunks claimable wake this one's workers
         # (PostgreSQL LISTEN/NOTIFY; SQLite workers poll instead).
@@ -83,7 +98,10 @@ class Engine:
 
     async def settle(self, outcomes: Sequence[Outcome]) -> Settled:
         """End attempts (see :func:`queuetop.engine.services.claims.settle`) and tell subscribers."""
+        seen = await self.metrics.before_settle(self.db, outcomes) if self.metrics is not None else None
         settled = await claims.settle(self.db, outcomes, self.clock.now(), on_job_ended=self.job_ended_hooks)
+        if self.metrics is not None:
+            self.metrics.settled(outcomes, settled, seen, self.clock.now())
         if settled.applied:
             job_ids = {job_id for _, job_id, _ in settled.applied}
             self.changes.publish(Change.of(JOBS, CHUNKS, job_ids=job_ids, source="settle"))

@@ -135,6 +135,7 @@ async def fire(queue: "Engine", schedule: Schedule, *, forced: bool = False) -> 
         if schedule.kind is ScheduleKind.JOB and schedule.intent not in queue.registry:
             error = f"unknown intent {schedule.intent!r}: no handler is registered under that key"
             await _record(conn, schedule.id, run_id, now, None, error)
+            await queue.alert_rules.schedule_failed(conn, schedule.name, schedule.intent, error, now)
         elif schedule.kind is ScheduleKind.JOB:
             await conn.execute("SAVEPOINT submit")
             try:
@@ -146,6 +147,8 @@ async def fire(queue: "Engine", schedule: Schedule, *, forced: bool = False) -> 
                 await conn.execute("ROLLBACK TO submit")
                 error = f"submit failed: {describe(exc)}"
             await _record(conn, schedule.id, run_id, now, job_id, error)
+            if error:
+                await queue.alert_rules.schedule_failed(conn, schedule.name, schedule.intent, error, now)
     if schedule.kind is ScheduleKind.MAINTENANCE:
         try:
             # The tasks are handed in through the engine: maintenance imports this module.
@@ -154,7 +157,10 @@ async def fire(queue: "Engine", schedule: Schedule, *, forced: bool = False) -> 
         except Exception as exc:  # recorded on the schedule; it stays scheduled
             error = describe(exc)
         async with queue.db.transaction() as conn:
-            await _record(conn, schedule.id, run_id, queue.clock.now(), None, error)
+            ended = queue.clock.now()
+            await _record(conn, schedule.id, run_id, ended, None, error)
+            if error:
+                await queue.alert_rules.schedule_failed(conn, schedule.name, schedule.intent, error, ended)
     if error:
         log.error("schedule %s failed: %s", schedule.name, error)
     elif schedule.kind is ScheduleKind.JOB:

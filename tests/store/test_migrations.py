@@ -1,7 +1,8 @@
 """Schema versions: a v1 database of each kind is upgraded and keeps its data; a newer one is refused.
 
 A v1 database is made from today's schema by undoing what the shipped
-migrations add (0002: workers.intents, 0003: workers.abandoned) and stamping it v1. A further
+migrations add (0002: workers.intents, 0003: workers.abandoned, 0005: the alert tables) and
+stamping it v1. A further
 migration made up for the test checks the mechanism past the newest one.
 """
 
@@ -48,11 +49,14 @@ async def _make_v1(db_path: Path | str) -> None:
         with psycopg.connect(str(db_path), autocommit=True) as conn:
             conn.execute("ALTER TABLE workers DROP COLUMN intents")
             conn.execute("ALTER TABLE workers DROP COLUMN abandoned")
+            conn.execute("DROP TABLE alert_deliveries, alert_marks, alerts")
             conn.execute("UPDATE queuetop_meta SET value = '1' WHERE key = 'schema_version'")
     else:
         with sqlite3.connect(db_path) as conn:
             conn.execute("ALTER TABLE workers DROP COLUMN intents")
             conn.execute("ALTER TABLE workers DROP COLUMN abandoned")
+            for table in ("alert_deliveries", "alert_marks", "alerts"):
+                conn.execute(f"DROP TABLE {table}")
             conn.execute("PRAGMA user_version = 1")
 
 
@@ -70,6 +74,7 @@ async def test_a_real_v1_database_gets_the_shipped_migrations_and_keeps_its_data
     assert _version(db_path) == sqlite_backend.schema_version()
     assert scalar(db_path, "SELECT count(intents) FROM workers") == 0  # the columns are back
     assert scalar(db_path, "SELECT count(abandoned) FROM workers") == 0
+    assert scalar(db_path, "SELECT count(*) FROM alerts") == 0  # 0005's tables too
 
 
 async def test_a_further_migration_runs_once_and_keeps_the_data(db_path: Path | str,

@@ -3,7 +3,7 @@
 -- name: mark_stale_offline
 UPDATE workers SET status = 'offline', stopped_at = :now
 WHERE status IN ('online', 'stopping') AND last_heartbeat < :cutoff
-RETURNING id;
+RETURNING id, host;
 
 -- name: held_by_workers
 -- FOR UPDATE OF c: a worker's late completion waits for the rescue, then
