@@ -8,6 +8,7 @@ prometheus_client's own parser.
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import urllib.request
@@ -87,8 +88,11 @@ def test_two_engines_deliver_each_alert_once(tmp_path: Path, db_path: Path | str
         config = project(tmp_path, hooks.url)
         for _ in range(2):
             engines.start(db_path, config=config)
-        jobs = [submit(db_path, tmp_path, "jobs.fail") for _ in range(12)]
-        submit(db_path, tmp_path, "jobs.ok")
+        lines = tmp_path / "jobs.ndjson"
+        lines.write_text('{"intent": "jobs.fail"}\n' * 12 + '{"intent": "jobs.ok"}\n')
+        made = run_cli("submit-many", lines, "--json", "--db", db_path, cwd=tmp_path)
+        assert made.returncode == 0, made.stderr
+        jobs = [r["job_id"] for r in json.loads(made.stdout)][:12]
         wait_until(lambda: scalar(db_path, "SELECT count(*) FROM alerts WHERE status = 'delivered'") == 12, 60,
                    message=lambda: "12 deliveries\n" + engines.logs())
         ids = [r["headers"]["X-Queuetop-Alert"] for r in hooks.received]
