@@ -22,7 +22,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from queuetop.engine.api import Config, Queue, Runner, Totals, display_db, resolve_db
-from queuetop.engine.model.changes import CHUNKS, JOBS, QUEUE, WORKERS, Change
+from queuetop.engine.model.changes import ALERTS, CHUNKS, JOBS, QUEUE, WORKERS, Change
 from queuetop.engine.model.clock import Clock
 from queuetop.engine.model.exceptions import QueuetopError
 
@@ -31,7 +31,7 @@ from .messages import DataFresh, DataStale, EngineChanged, EventsArrived, LoadFa
 
 log = logging.getLogger("queuetop.tui")
 
-TOTALS_TOPICS = frozenset({JOBS, CHUNKS, WORKERS, QUEUE})
+TOTALS_TOPICS = frozenset({JOBS, CHUNKS, WORKERS, QUEUE, ALERTS})
 
 
 @runtime_checkable
@@ -58,6 +58,7 @@ class QueuetopApp(App[int]):
         Binding("q", "quit", "Quit", id="app.quit"),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
         Binding("s", "schedules", "Schedules", id="app.schedules"),
+        Binding("a", "alerts", "Alerts", id="app.alerts"),
         Binding("p", "toggle_pause", "Pause/resume", id="app.pause"),
     ]
 
@@ -322,6 +323,12 @@ class QueuetopApp(App[int]):
         if not isinstance(self.screen, SchedulesScreen):
             self.push_screen(SchedulesScreen())
 
+    def action_alerts(self) -> None:
+        from .screens.alerts import AlertsScreen
+
+        if not isinstance(self.screen, AlertsScreen):
+            self.push_screen(AlertsScreen())
+
     def action_help(self) -> None:
         from .screens.help import HelpScreen
 
@@ -333,6 +340,7 @@ class QueuetopApp(App[int]):
         yield SystemCommand("Pause or resume the queue", "Stop new claims, or allow them again",
                             self.action_toggle_pause)
         yield SystemCommand("Schedules", "Cron schedules: toggle active, run now", self.action_schedules)
+        yield SystemCommand("Alerts", "Raised alerts and their delivery", self.action_alerts)
         yield SystemCommand("Keys", "Every key that applies on this screen", self.action_help)
 
     def engine_label(self) -> str:
