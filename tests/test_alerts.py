@@ -288,3 +288,13 @@ def test_a_bad_alert_table_is_one_line_and_exit_2(tmp_path: Path) -> None:
     result = run_cli("alerts", "--db", tmp_path / "q.db", "--config", config, cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "cooldown must be a number ≥ 0, got '5m'" in result.stderr
+
+
+def test_the_readme_alerts_example_is_a_valid_config() -> None:
+    import tomllib
+
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = text.split("## Alerts", 1)[1].split("```toml", 1)[1].split("```", 1)[0]
+    config = parse(tomllib.loads(block))
+    assert [rule.on for rule in config.alerts][1] == ("backlog",)
+    assert config.alerts[0].intent == "reports.*" and config.alerts[1].submit == "ops.page"
