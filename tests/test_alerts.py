@@ -298,3 +298,14 @@ def test_the_readme_alerts_example_is_a_valid_config() -> None:
     config = parse(tomllib.loads(block))
     assert [rule.on for rule in config.alerts][1] == ("backlog",)
     assert config.alerts[0].intent == "reports.*" and config.alerts[1].submit == "ops.page"
+
+
+async def test_no_cooldown_never_collapses_even_when_clocks_arrive_out_of_order(
+        opened: Any, db_path: Path | str, clock: FrozenClock) -> None:
+    # Two engines read their clocks before waiting for the write lock: the
+    # later transaction may carry the earlier time.
+    queue = await opened(alerting({"on": ["job.failed"], "submit": "alerts.page", "cooldown": 0}))
+    await end_job(queue)
+    clock.advance(-0.5)
+    await end_job(queue)
+    assert [(r[1], r[4]) for r in alert_rows(db_path)] == [("job.failed", 0), ("job.failed", 0)]

@@ -79,18 +79,22 @@ class Alerts:
             if rule.intent is not None and (intent is None or not fnmatch.fnmatchcase(intent, rule.intent)):
                 continue
             key = {"rule": number, "kind": kind.value, "subject": subject}
-            async with conn.execute(SQL["take_mark"], {**key, "now": now, "cooldown": rule.cooldown}) as cur:
-                fresh = await cur.fetchone() is not None
-            if not fresh:
-                await conn.execute(SQL["repeat"], {**key, "now": now})
-                continue
+            if rule.cooldown > 0:
+                # (With no cooldown nothing collapses: not even two engines' alerts whose
+                # clocks, read before their transactions began, came out of order.)
+                async with conn.execute(SQL["take_mark"], {**key, "now": now, "cooldown": rule.cooldown}) as cur:
+                    fresh = await cur.fetchone() is not None
+                if not fresh:
+                    await conn.execute(SQL["repeat"], {**key, "now": now})
+                    continue
             async with conn.execute(SQL["insert"], {
                 **key, "summary": clean(summary, SUMMARY_LIMIT), "job_id": job_id, "schedule": schedule,
                 "host": host, "worker_id": worker_id, "intent": intent, "webhook": rule.webhook,
                 "submit": rule.submit, "now": now,
             }) as cur:
                 alert_id = (await cur.fetchone())[0]
-            await conn.execute(SQL["set_mark"], {**key, "alert_id": alert_id})
+            if rule.cooldown > 0:
+                await conn.execute(SQL["set_mark"], {**key, "alert_id": alert_id})
             made.append(alert_id)
         if made:
             log.warning("alert %s: %s", kind.value, summary)
