@@ -29,10 +29,12 @@ from queuetop.engine.model.changes import CHUNKS, JOBS, LOGS, QUEUE, SCHEDULES, 
 from queuetop.engine.model.clock import Clock
 from queuetop.engine.model.exceptions import ConfigError, NotFound, QueuetopError, UsageError
 from queuetop.engine.model.query import DEFAULT_SORT, JobQuery, JobSort, parse, parse_sort
-from queuetop.engine.model.records import Attempt, Chunk, Job, Schedule, ScheduleRun, Submission, WorkerInfo
+from queuetop.engine.model.records import (Alert, AlertDelivery, Attempt, Chunk, Job, Schedule, ScheduleRun,
+                                           Submission, WorkerInfo)
 from queuetop.engine.services import actions, jobs, maintenance
+from queuetop.engine.services import alert_rules as alerts
 from queuetop.engine.services import scheduler as periodic
-from queuetop.engine.model.states import SessionState
+from queuetop.engine.model.states import AlertKind, AlertState, SessionState
 from queuetop.engine.services.engine import Engine
 from queuetop.engine.services.runner import Runner, install_signal_handlers
 from queuetop.engine.services.worker import HANDLER_THREAD_PREFIX
@@ -46,6 +48,8 @@ log = logging.getLogger("queuetop.engine")
 # submit_many writes this many jobs per transaction: one commit (one fsync)
 # per batch instead of per job, and short enough not to stall claims.
 SUBMIT_BATCH = 2000
+# The header's "recent" alerts: raised within this many seconds.
+RECENT_ALERTS = 3600.0
 # What a submit_many item may say: the intent and Queue.submit's keywords.
 SUBMIT_KEYS = frozenset({"intent", "chunks", "date_range", "chunk_days", "params", "dedupe_key", "max_retries",
                          "priority", "timeout", "on_finalize", "max_chunks"})
@@ -86,6 +90,8 @@ class Totals:
     paused: bool
     engines: int = 0       # engine processes with a fresh worker heartbeat
     engines_here: int = 0  # of those, this process (0 or 1)
+    alerts_undelivered: int = 0  # pending or being delivered
+    alerts_recent: int = 0       # raised in the last RECENT_ALERTS seconds
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -345,7 +351,8 @@ class Queue(Engine):
             jobs=job_counts, chunks_total=sum(chunk.values()), chunks_processing=chunk.get("processing", 0),
             chunks_pending=chunk.get("pending", 0), chunks_completed=chunk.get("completed", 0),
             chunks_failed=chunk.get("failed", 0), chunks_cancelled=chunk.get("cancelled", 0), workers=workers,
-            paused=await actions.is_paused(self.db), engines=engines, engines_here=here,
+            paused=await actions.is_paused(self.db), engines=engines, engines_here=here, **dict(zip(
+                ("alerts_undelivered", "alerts_recent"), await alerts.counts(self.db, self.clock.now() - RECENT_ALERTS))),
         )
 
     async def engines_online(self) -> tuple[int, int]:
@@ -364,6 +371,16 @@ class Queue(Engine):
         """The newest failed attempts ``worker_id`` ran, newest first, each with its job id."""
         rows = await self.db.fetchall(WORKER_SQL["worker_errors"], {"worker_id": worker_id, "limit": limit})
         return [(row["job_id"], Attempt.from_row(row)) for row in rows]
+
+    async def alerts(self, *, status: AlertState | str | None = None, limit: int = 50) -> list[Alert]:
+        """Alerts, newest first, with every delivery attempt; webhook URLs come redacted."""
+        if status is not None:
+            try:
+                status = AlertState(status)
+            except ValueError:
+                raise UsageError(f"unknown alert status {status!r} "
+                                 f"(known: {', '.join(s.value for s in AlertState)})") from None
+        return await alerts.list_alerts(self.db, status=None if status is None else status.value, limit=limit)
 
     async def unrunnable_intents(self) -> dict[str, int]:
         """Intents with unfinished work that no online worker can run: intent -> jobs waiting.
@@ -530,7 +547,7 @@ class Queue(Engine):
 
 # What the CLI, the TUI and embedding code use, importable from this one module.
 __all__ = [
-    "HANDLER_THREAD_PREFIX", "Attempt", "Chunk", "Config", "ConfigError", "Event", "FileStats", "Job", "LogLine",
+    "HANDLER_THREAD_PREFIX", "Alert", "AlertDelivery", "AlertKind", "AlertState", "Attempt", "Chunk", "Config", "ConfigError", "Event", "FileStats", "Job", "LogLine",
     "NotFound", "Queue", "QueuetopError", "Runner", "Schedule", "ScheduleRun", "Session", "SessionState", "SessionThresholds", "Submission",
     "SubmitResult", "Thread", "UsageError", "Totals", "WorkerInfo", "display_db", "install_signal_handlers", "is_postgres_url", "load_config", "resolve_db", "write_demo_events",
 ]

@@ -52,15 +52,30 @@ class EngineSettings:
     max_error_chars: int = 8_000
     max_log_chars: int = 8_000
     max_result_chars: int = 20_000
+    # Alerts: how often the delivery loop looks for due alerts, how long one
+    # webhook call may take, the back-off between attempts and how many there are.
+    alert_interval: float = 1.0
+    alert_timeout: float = 10.0
+    alert_retry_base: float = 5.0
+    alert_retry_cap: float = 600.0
+    alert_attempts: int = 10
+    backlog_check_interval: float = 30.0  # how often [[alerts]] on "backlog" look at pending chunks
+    # Prometheus: 0 serves nothing; the gauges are read at most every metrics_interval.
+    metrics_port: int = 0
+    metrics_interval: float = 5.0
+    metrics_host: str = "127.0.0.1"
 
     handler_path: tuple[str, ...] = ()  # more folders to import handler modules from
 
     def __post_init__(self) -> None:
         for spec in fields(self):
-            if spec.name == "handler_path":
+            if spec.name in ("handler_path", "metrics_host"):
                 continue
             check_number(f"[engine] {spec.name}", getattr(self, spec.name),
-                         integer=spec.name in _INTEGER_SETTINGS, minimum=0 if spec.name == "max_retries" else None)
+                         integer=spec.name in _INTEGER_SETTINGS, minimum=_MINIMUMS.get(spec.name),
+                         maximum=65535 if spec.name == "metrics_port" else None)
+        if not isinstance(self.metrics_host, str) or not self.metrics_host.strip():
+            raise ConfigError(f"[engine] metrics_host must be a host name or address, got {self.metrics_host!r}")
         path = self.handler_path
         if not isinstance(path, (list, tuple)) or not all(isinstance(p, str) and p for p in path):
             raise ConfigError(f"[engine] handler_path must be a list of folder paths, got {path!r}")
@@ -68,7 +83,9 @@ class EngineSettings:
 
 
 # Settings that count things: a fraction there is a mistake, not a setting.
-_INTEGER_SETTINGS = {"concurrency", "workers", "max_retries", "log_flush_entries"}
+_INTEGER_SETTINGS = {"concurrency", "workers", "max_retries", "log_flush_entries", "alert_attempts", "metrics_port"}
+# Settings that may be 0 (the rest must be positive).
+_MINIMUMS: dict[str, float] = {"max_retries": 0, "metrics_port": 0}
 
 
 def check_number(name: str, value: object, *, integer: bool = False, minimum: float | None = None,
@@ -151,6 +168,62 @@ def check_schedule_options(tz: object, catch_up: object, max_catch_up: object, w
     check_number(f"{where}max_catch_up", max_catch_up, integer=True, maximum=1000)
 
 
+ALERT_KINDS = ("job.failed", "job.partial", "schedule.failed", "schedule.missed", "circuit.open",
+               "worker.stale", "backlog")  # engine/model/states.py AlertKind, in the config's words
+_ALERT_KEYS = {"on", "intent", "webhook", "submit", "cooldown", "backlog_seconds"}
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    """One ``[[alerts]]`` entry: which happenings raise an alert, and where it goes."""
+
+    on: tuple[str, ...]
+    intent: str | None = None          # a glob on the intent involved; None: any
+    webhook: str | None = None         # POST the alert as JSON here
+    submit: str | None = None          # make a job of this intent with the alert as params
+    cooldown: float = 300.0            # repeats of one kind and subject within this are collapsed
+    backlog_seconds: float | None = None  # with "backlog": pending chunks due longer than this
+
+
+def parse_alert(entry: object, number: int, where: str) -> AlertRule:
+    """Check one ``[[alerts]]`` table (``number`` counts from 1), naming the bad key."""
+    name = f"{where}: [[alerts]] #{number}"
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{name} must be a table")
+    extra = set(entry) - _ALERT_KEYS
+    if extra:
+        raise ConfigError(f"{name}: unknown key(s): {', '.join(sorted(extra))} (known: {', '.join(sorted(_ALERT_KEYS))})")
+    on = entry.get("on")
+    if not isinstance(on, list) or not on or not all(isinstance(k, str) for k in on):
+        raise ConfigError(f"{name}: on must be a non-empty list of kinds ({', '.join(ALERT_KINDS)}), got {on!r}")
+    unknown = [k for k in on if k not in ALERT_KINDS]
+    if unknown:
+        raise ConfigError(f"{name}: on: unknown kind {unknown[0]!r} (known: {', '.join(ALERT_KINDS)})")
+    for key in ("intent", "submit"):
+        value = entry.get(key)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise ConfigError(f"{name}: {key} must be a non-empty string, got {value!r}")
+    webhook = entry.get("webhook")
+    if webhook is not None:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(webhook) if isinstance(webhook, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"{name}: webhook must be an http:// or https:// URL")
+    if webhook is None and entry.get("submit") is None:
+        raise ConfigError(f"{name}: needs a webhook = \"https://…\" or a submit = \"intent.key\" to send it to")
+    cooldown = entry.get("cooldown", 300.0)
+    check_number(f"{name}: cooldown", cooldown, minimum=0)
+    backlog = entry.get("backlog_seconds")
+    if "backlog" in on:
+        check_number(f"{name}: backlog_seconds", backlog)
+    elif backlog is not None:
+        raise ConfigError(f"{name}: backlog_seconds is only for on = [\"backlog\"]")
+    return AlertRule(on=tuple(dict.fromkeys(on)), intent=entry.get("intent"), webhook=webhook,
+                     submit=entry.get("submit"), cooldown=float(cooldown),
+                     backlog_seconds=None if backlog is None else float(backlog))
+
+
 @dataclass(frozen=True)
 class Config:
     """A whole queuetop.toml."""
@@ -163,6 +236,7 @@ class Config:
     http: dict[str, Any] = field(default_factory=dict)
     tui: dict[str, Any] = field(default_factory=dict)  # [tui] tag_moves_down
     retention: RetentionSettings = field(default_factory=RetentionSettings)
+    alerts: tuple[AlertRule, ...] = ()
     path: Path | None = None
 
     def with_engine(self, **changes: Any) -> "Config":
@@ -170,7 +244,7 @@ class Config:
         return replace(self, engine=replace(self.engine, **changes))
 
 
-_SECTIONS = {"engine", "handlers", "schedules", "maintenance", "events", "http", "tui", "retention"}
+_SECTIONS = {"engine", "handlers", "schedules", "maintenance", "events", "http", "tui", "retention", "alerts"}
 _TUI_KEYS = {"tag_moves_down"}
 # [events] is read by the tailer (engine/tail.py, enrich.py, sessions.py) and maintenance.
 _EVENT_KEYS = {"paths", "max_line_bytes", "retention_days", "thresholds", "rules"}
@@ -299,9 +373,14 @@ def parse(data: dict[str, Any], path: Path | None = None) -> Config:
                           f"(known: {', '.join(sorted(_TUI_KEYS))})")
     if not isinstance(tui.get("tag_moves_down", False), bool):
         raise ConfigError(f"{where}: [tui] tag_moves_down must be true or false")
+    raw_alerts = data.get("alerts", [])
+    if not isinstance(raw_alerts, list):
+        raise ConfigError(f"{where}: alerts must be an array of tables ([[alerts]])")
+    alerts = tuple(parse_alert(entry, number, where) for number, entry in enumerate(raw_alerts, 1))
     return Config(engine=engine, handlers=dict(handlers), schedules=tuple(schedules),
                   maintenance=maintenance, events=events,
-                  http=_table(data, "http", where), tui=tui, retention=_retention(data, events, where), path=path)
+                  http=_table(data, "http", where), tui=tui, retention=_retention(data, events, where),
+                  alerts=alerts, path=path)
 
 
 def _retention(data: dict[str, Any], events: dict[str, Any], where: str) -> RetentionSettings:

@@ -185,6 +185,19 @@ async def cmd_circuits(queue: Queue, args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_alerts(queue: Queue, args: argparse.Namespace) -> int:
+    found = await queue.alerts(status=args.status, limit=args.limit)
+    if args.json:
+        _print_json([a.as_dict() for a in found])
+        return 0
+    now = queue.clock.now()
+    print(table(["ID", "KIND", "STATUS", "TRIES", "RAISED", "REPEATS", "TO", "SUMMARY", "LAST ERROR"], [
+        [a.id, a.kind.value, a.status.value, a.attempts, ago(now - a.created_at) + " ago", a.repeats or None,
+         " + ".join(filter(None, [a.webhook, a.submit and f"submit {a.submit}"])), a.summary[:60],
+         (a.last_error or "")[:50]] for a in found]))
+    return 0
+
+
 async def cmd_schedules(queue: Queue, args: argparse.Namespace) -> int:
     schedules = await queue.schedules()
     if args.json:
@@ -376,7 +389,9 @@ async def run_engine(args: argparse.Namespace, cfg: config_module.Config, db_pat
         # Gone within grace + 5 s of SIGTERM, whatever the database does.
         install_signal_handlers(stop, deadline=cfg.engine.grace_period + 4.5)
         paths = list(args.events) or list(cfg.events.get("paths", []))
-        await Runner(queue, workers=args.workers, concurrency=args.concurrency, event_paths=paths).run(stop)
+        await Runner(queue, workers=args.workers, concurrency=args.concurrency, event_paths=paths,
+                     metrics_port=args.metrics_port or cfg.engine.metrics_port,
+                     metrics_host=args.metrics_host or cfg.engine.metrics_host).run(stop)
     finally:
         await queue.close()
     return 0
@@ -453,6 +468,8 @@ def _check_flags(args: argparse.Namespace) -> None:
                             ("--workers 0", args.workers == 0)):
             if given:
                 raise UsageError(f"--engine-only runs workers; {flag} would leave it doing nothing")
+    if (args.metrics_port is not None or args.metrics_host is not None) and not args.engine_only:
+        raise UsageError("--metrics-port and --metrics-host are for --engine-only")
     if args.command and (args.no_workers or args.workers is not None or args.concurrency is not None
                          or args.events):
         raise UsageError(f"--workers, --no-workers, --concurrency and --events are for the TUI and "
@@ -467,6 +484,7 @@ def build_parser() -> cli_args.Parser:
 # What each subcommand runs, by the name build_parser knows it under.
 COMMANDS = {
     "cmd_action": cmd_action,
+    "cmd_alerts": cmd_alerts,
     "cmd_chunks": cmd_chunks,
     "cmd_circuits": cmd_circuits,
     "cmd_demo_events": cmd_demo_events,

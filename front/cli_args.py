@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, NoReturn
 
 from queuetop.engine.model.query import QueryError, SortColumn, parse, parse_sort
-from queuetop.engine.model.states import JobState
+from queuetop.engine.model.states import AlertState, JobState
 
 #: A command: ``(queue or None, parsed args) -> exit status``.
 Handler = Callable[..., Awaitable[int]]
@@ -135,6 +135,10 @@ def build_parser(handlers: Mapping[str, Handler]) -> Parser:
     parser.add_argument("--concurrency", type=_integer(1, 10_000), metavar="N", help="chunks each worker runs at once")
     parser.add_argument("--events", action="append", metavar="PATH", default=[],
                         help="NDJSON event file or glob to follow (repeatable)")
+    parser.add_argument("--metrics-port", type=_integer(1, 65535), metavar="PORT",
+                        help="--engine-only: serve Prometheus metrics on GET /metrics at this port")
+    parser.add_argument("--metrics-host", metavar="HOST",
+                        help="the address /metrics binds (default 127.0.0.1, or [engine] metrics_host)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug lines too")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
@@ -193,6 +197,11 @@ def build_parser(handlers: Mapping[str, Handler]) -> Parser:
 
     p = command("circuits", "list HTTP circuit breakers by host (open ones first)", handlers["cmd_circuits"], reads=True)
     p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = command("alerts", "list alerts, newest first, with their delivery state", handlers["cmd_alerts"], reads=True)
+    p.add_argument("--status", choices=[state.value for state in AlertState], help="only alerts in this state")
+    p.add_argument("--limit", type=_LIMIT, default=50, help="how many (default 50)")
+    p.add_argument("--json", action="store_true", help="print JSON, with every delivery attempt")
 
     p = command("schedules", "list schedules with their last run", handlers["cmd_schedules"], reads=True)
     p.add_argument("--json", action="store_true", help="print JSON")

@@ -85,18 +85,23 @@ async def test_old_ended_jobs_go_with_their_chunks_attempts_and_logs(queue: Queu
     assert counts(db_path) == {"jobs": 2, "chunks": 5, "chunk_attempts": 3, "task_logs": 4, "schedule_runs": 0}
     assert_counters(db_path)
     assert await maintenance.cleanup_old_jobs(queue) == (
-        "deleted 0 job(s), 0 chunk(s), 0 attempt(s), 0 log line(s); 0 event(s); 0 schedule run(s); no alerts table")
+        "deleted 0 job(s), 0 chunk(s), 0 attempt(s), 0 log line(s); 0 event(s); 0 schedule run(s); 0 alert(s)")
 
 
-async def test_old_alerts_go_once_there_is_an_alerts_table(queue: Queue, clock: FrozenClock, db_path: Path | str,
-                                                            retention: RetentionSettings) -> None:
+async def test_old_alerts_that_are_done_with_go_and_undelivered_ones_stay(
+        queue: Queue, clock: FrozenClock, db_path: Path | str, retention: RetentionSettings) -> None:
     async with queue.db.transaction() as conn:
-        await conn.execute("CREATE TABLE alerts (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, created_at REAL NOT NULL)")
-        for n in range(5):
-            await conn.execute("INSERT INTO alerts (id, kind, created_at) VALUES (:id, 'job.failed', :at)",
-                               {"id": n + 1, "at": clock.now() - (8 + n) * DAY})
+        for n in range(6):
+            at = clock.now() - (8 + n) * DAY
+            await conn.execute(
+                "INSERT INTO alerts (id, kind, subject, summary, rule, submit, status, next_attempt_at, created_at, "
+                "last_seen_at) VALUES (:id, 'job.failed', 'x', 'x', 1, 'alerts.page', :status, :at, :at, :at)",
+                {"id": n + 1, "at": at, "status": "pending" if n == 5 else "delivered"})
+        await conn.execute("INSERT INTO alert_deliveries (alert_id, attempt, target, ok, at) "
+                           "VALUES (5, 1, 'webhook', 1, :at)", {"at": clock.now() - 12 * DAY})
     assert (await maintenance.cleanup_old_jobs(queue)).endswith("; 2 alert(s)")  # alerts_days = 10
-    assert query(db_path, "SELECT id FROM alerts ORDER BY id") == [(1,), (2,), (3,)]
+    assert query(db_path, "SELECT id FROM alerts ORDER BY id") == [(1,), (2,), (3,), (6,)]  # 6: undelivered
+    assert query(db_path, "SELECT count(*) FROM alert_deliveries") == [(0,)]
 
 
 async def test_a_retried_job_is_kept(queue: Queue, clock: FrozenClock, retention: RetentionSettings) -> None:

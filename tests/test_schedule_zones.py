@@ -120,7 +120,7 @@ async def test_due_times_missed_while_nothing_ran(queue: Queue, clock: FrozenClo
     """An hourly schedule and an engine that was gone for five due times."""
     reported: list[MissedRuns] = []
 
-    async def hook(conn: object, missed: MissedRuns) -> None:
+    async def hook(conn: object, missed: MissedRuns, now: float) -> None:
         reported.append(missed)
         await conn.execute("INSERT INTO task_logs (ts, level, message) VALUES (:ts, 'warning', :m)",  # type: ignore[attr-defined]
                            {"ts": missed.detected_at, "m": f"{missed.schedule} missed {missed.count}"})

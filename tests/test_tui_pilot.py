@@ -222,3 +222,32 @@ async def test_a_pane_holds_one_window_and_pages_past_its_ends(db: Path) -> None
         await app.settle()
         assert table.window_start > 0
         assert table.selected_key == str(157 - table.row_count)
+
+
+async def test_alerts_show_in_a_header_badge_and_on_their_screen(any_db: Path | str) -> None:
+    from queuetop.engine.config import parse_alert
+    from queuetop.engine.services.alert_rules import Alerts
+    from queuetop.tui.screens.alerts import AlertsScreen
+    from queuetop.tui.widgets.alerts_table import AlertsTable
+    from queuetop.tui.widgets.totals_header import TotalsHeader
+
+    app = make_app(any_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.settle()
+        assert "undelivered" not in str(app.screen.query_one(TotalsHeader).render())
+        rule = parse_alert({"on": ["job.failed"], "webhook": "https://hooks.example.com/T0/SECRET?x=1"}, 1, "t")
+        async with app.queue.db.transaction() as conn:
+            await Alerts((rule,)).raise_alert(conn, "job.failed", subject="reports.collect", now=app.queue.clock.now(),
+                                              job_id=3, intent="reports.collect", summary="job 3 ended failed")
+        app.request_refresh()
+        await app.settle()
+        header = str(app.screen.query_one(TotalsHeader).render())
+        assert "1 undelivered · 1 recent alert(s)" in header
+        await press(app, pilot, "a")
+        assert isinstance(app.screen, AlertsScreen)
+        table = app.screen.query_one(AlertsTable)
+        [row] = table.ordered_rows
+        cells = " ".join(str(c) for c in table.get_row(row.key))
+        assert "job.failed" in cells and "https://hooks.example.com/…" in cells and "SECRET" not in cells
+        await press(app, pilot, "escape")
+        assert not isinstance(app.screen, AlertsScreen)

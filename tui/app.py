@@ -22,7 +22,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from queuetop.engine.api import Config, Queue, Runner, Totals, display_db, resolve_db
-from queuetop.engine.model.changes import CHUNKS, JOBS, QUEUE, WORKERS, Change
+from queuetop.engine.model.changes import ALERTS, CHUNKS, JOBS, QUEUE, WORKERS, Change
 from queuetop.engine.model.clock import Clock
 from queuetop.engine.model.display import engines_line
 from queuetop.engine.model.exceptions import QueuetopError
@@ -33,7 +33,7 @@ from .messages import (ChunkSelected, DataFresh, DataStale, EngineChanged, Event
 
 log = logging.getLogger("queuetop.tui")
 
-TOTALS_TOPICS = frozenset({JOBS, CHUNKS, WORKERS, QUEUE})
+TOTALS_TOPICS = frozenset({JOBS, CHUNKS, WORKERS, QUEUE, ALERTS})
 
 
 @runtime_checkable
@@ -60,6 +60,7 @@ class QueuetopApp(App[int]):
         Binding("q", "quit", "Quit", id="app.quit"),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
         Binding("s", "schedules", "Schedules", id="app.schedules"),
+        Binding("a", "alerts", "Alerts", id="app.alerts"),
         Binding("p", "toggle_pause", "Pause/resume", id="app.pause"),
         # The first ctrl+c stops as q does (in-flight chunks finish or go back); a second exits at once.
         Binding("ctrl+c", "interrupt", "Quit", show=False, priority=True, system=True, id="app.interrupt"),
@@ -412,6 +413,12 @@ class QueuetopApp(App[int]):
         if not isinstance(self.screen, SchedulesScreen):
             self.open_screen(SchedulesScreen())
 
+    def action_alerts(self) -> None:
+        from .screens.alerts import AlertsScreen
+
+        if not isinstance(self.screen, AlertsScreen):
+            self.push_screen(AlertsScreen())
+
     def action_help(self) -> None:
         from .screens.help import HelpScreen
 
@@ -425,6 +432,7 @@ class QueuetopApp(App[int]):
         yield SystemCommand("Pause or resume the queue", "Stop new claims, or allow them again",
                             self.action_toggle_pause)
         yield SystemCommand("Schedules", "Cron schedules: toggle active, run now", self.action_schedules)
+        yield SystemCommand("Alerts", "Raised alerts and their delivery", self.action_alerts)
         commands = getattr(screen, "palette_commands", None)
         if callable(commands):
             for title, help_text, callback in commands():

@@ -25,10 +25,11 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from queuetop.engine.model.changes import CHUNKS, CIRCUITS, EVENTS, JOBS, LOGS, QUEUE, SCHEDULES, SESSIONS, WORKERS, Change
+from queuetop.engine.model.changes import (ALERTS, CHUNKS, CIRCUITS, EVENTS, JOBS, LOGS, QUEUE, SCHEDULES, SESSIONS,
+                                           WORKERS, Change)
 from queuetop.engine.model.clock import Clock
 
-ALL_TOPICS = frozenset({JOBS, CHUNKS, WORKERS, SCHEDULES, LOGS, QUEUE, EVENTS, SESSIONS, CIRCUITS})
+ALL_TOPICS = frozenset({JOBS, CHUNKS, WORKERS, SCHEDULES, LOGS, QUEUE, EVENTS, SESSIONS, CIRCUITS, ALERTS})
 
 POLL_INTERVAL = 0.25   # data_version is looked at no more often than this
 MAX_BACKOFF = 8.0      # the longest wait between checks while the database fails

@@ -23,7 +23,7 @@ import json
 import logging
 import secrets
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -130,10 +130,13 @@ class FailureRecorded:
 class Breaker:
     """The circuit breakers of one database, for every host."""
 
-    def __init__(self, db: Database, clock: Clock, changes: ChangeBus | None = None) -> None:
+    def __init__(self, db: Database, clock: Clock, changes: ChangeBus | None = None, *,
+                 opened_hooks: Sequence[Callable[[Any, str, str, float], Awaitable[None]]] = ()) -> None:
         self.db = db
         self.clock = clock
         self.changes = changes
+        # Run inside the transaction that opens a circuit from closed (the engine's alerts).
+        self.opened_hooks = tuple(opened_hooks)
 
     async def admit(self, host: str, *, probe_window: float) -> Admission:
         """Leave to call ``host`` now, or :class:`Deferred` until it may be called.
@@ -239,6 +242,9 @@ class Breaker:
                     "until": opened["half_open_at"], "intents": json.dumps(list(intents)),
                 })
                 held = cur.rowcount
+                if not admission.is_probe:
+                    for hook in self.opened_hooks:
+                        await hook(conn, admission.host, error, now)
         if opened is not None:
             log.warning("circuit for %s %s after %d consecutive failure(s): no requests until %s "
                         "(cooldown %gs); %d pending chunk(s) held; last error: %s", admission.host,

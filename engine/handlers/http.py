@@ -394,7 +394,7 @@ class HttpService:
         self.queue = queue
         self.settings = settings
         self.redact = Redactor(settings.secrets)
-        self.breaker = Breaker(queue.db, queue.clock, queue.changes)
+        self.breaker = Breaker(queue.db, queue.clock, queue.changes, opened_hooks=getattr(queue, "circuit_opened_hooks", ()))
         self._hosts = settings.intents_by_host()
         self._client: httpx.AsyncClient | None = None
 

@@ -26,6 +26,7 @@ class Topic(StrEnum):
     EVENTS = "events"        # the tailer stored events
     SESSIONS = "sessions"    # work sessions changed with them
     CIRCUITS = "circuits"    # an HTTP host's circuit opened, closed or probed
+    ALERTS = "alerts"        # an alert was raised or delivered
 
 
 JOBS = Topic.JOBS
@@ -37,6 +38,7 @@ QUEUE = Topic.QUEUE
 EVENTS = Topic.EVENTS
 SESSIONS = Topic.SESSIONS
 CIRCUITS = Topic.CIRCUITS
+ALERTS = Topic.ALERTS
 
 
 @dataclass(frozen=True)

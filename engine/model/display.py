@@ -75,6 +75,9 @@ STATE_LOOKS: dict[str, tuple[str, str]] = {
     # schedule runs
     "ok": ("green3", "✓"),
     "error": ("red1", "✗"),
+    # alerts ("pending" and "failed" as above)
+    "delivering": ("dodger_blue1", "▶"),
+    "delivered": ("green3", "✓"),
 }
 
 

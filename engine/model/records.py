@@ -11,7 +11,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from queuetop.engine.model.states import ChunkState, JobState, OutcomeKind, ScheduleKind, WorkerState
+from queuetop.engine.model.states import (AlertKind, AlertState, ChunkState, JobState, OutcomeKind, ScheduleKind,
+                                           WorkerState)
+from queuetop.engine.model.text import redact_url
 
 #: A stored row: readable by column name (sqlite3.Row, or the PostgreSQL backend's row).
 Row = Any
@@ -234,4 +236,71 @@ class WorkerInfo:
     def as_dict(self) -> dict[str, Any]:
         out = dict(self.__dict__)
         out["status"] = self.status.value
+        return out
+
+
+@dataclass(frozen=True)
+class AlertDelivery:
+    """One attempt to deliver an alert to one destination."""
+
+    id: int
+    alert_id: int
+    attempt: int
+    target: str                # 'webhook' or 'submit'
+    ok: bool
+    status_code: int | None    # the webhook's HTTP status, when it answered
+    error: str | None          # redacted: never the webhook's path or query
+    at: float
+    worker_id: str | None      # the engine process that tried
+
+    @classmethod
+    def from_row(cls, row: Row) -> "AlertDelivery":
+        data = dict(row)
+        data["ok"] = bool(data["ok"])
+        return cls(**data)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A raised alert and its delivery state. ``webhook`` is already redacted."""
+
+    id: int
+    kind: AlertKind
+    subject: str
+    summary: str
+    job_id: int | None
+    schedule: str | None
+    host: str | None
+    worker_id: str | None
+    intent: str | None
+    rule: int
+    webhook: str | None
+    submit: str | None
+    status: AlertState
+    attempts: int
+    next_attempt_at: float
+    repeats: int
+    created_at: float
+    last_seen_at: float
+    delivered_at: float | None
+    submitted_job_id: int | None
+    last_error: str | None
+    deliveries: tuple[AlertDelivery, ...] = ()
+
+    @classmethod
+    def from_row(cls, row: Row, deliveries: Sequence[AlertDelivery] = ()) -> "Alert":
+        data = dict(row)
+        data["kind"] = AlertKind(data["kind"])
+        data["status"] = AlertState(data["status"])
+        data["webhook"] = redact_url(data["webhook"])
+        return cls(**data, deliveries=tuple(deliveries))
+
+    def as_dict(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        out["kind"] = self.kind.value
+        out["status"] = self.status.value
+        out["deliveries"] = [d.as_dict() for d in self.deliveries]
         return out

@@ -101,3 +101,24 @@ class CircuitState(StrEnum):
     CLOSED = "closed"        # requests go through; failures are counted
     OPEN = "open"            # nothing is sent until half_open_at
     HALF_OPEN = "half_open"  # one probe request is in flight
+
+
+class AlertKind(StrEnum):
+    """What an alert is about; ``[[alerts]] on = [...]`` names these."""
+
+    JOB_FAILED = "job.failed"            # a job ended with no chunk completed
+    JOB_PARTIAL = "job.partial"          # a job ended with some chunks failed or cancelled
+    SCHEDULE_FAILED = "schedule.failed"  # a run errored, or the job it made did not complete
+    SCHEDULE_MISSED = "schedule.missed"  # a due time passed while nothing ran the schedule
+    CIRCUIT_OPEN = "circuit.open"        # an HTTP host's circuit opened
+    WORKER_STALE = "worker.stale"        # a silent worker was marked offline and its chunks rescued
+    BACKLOG = "backlog"                  # pending chunks of an intent waited longer than backlog_seconds
+
+
+class AlertState(StrEnum):
+    """An alert's delivery: written ``pending``, claimed by one engine, then ended."""
+
+    PENDING = "pending"        # waiting for its (next) delivery attempt
+    DELIVERING = "delivering"  # claimed by one engine under a lease
+    DELIVERED = "delivered"    # every destination took it
+    FAILED = "failed"          # attempts spent; kept for the operator

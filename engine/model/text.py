@@ -129,3 +129,26 @@ def _cleaned(value: Any, depth: int) -> Any:
     if isinstance(value, (list, tuple)):
         return [_cleaned(item, depth + 1) for item in value]
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def redact_url(url: str | None) -> str | None:
+    """A URL as shown to anyone: scheme and host (and port) only.
+
+    Webhook URLs carry their secrets in the path, the query or the user
+    part (``https://hooks.example.com/services/T0/B0/XXXX``), so everything
+    but where it goes is replaced by ``…``.
+    """
+    if url is None:
+        return None
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "?"
+        port = parts.port
+    except ValueError:
+        return "[redacted]"
+    if ":" in host:
+        host = f"[{host}]"
+    shown = f"{parts.scheme}://{host}" + (f":{port}" if port else "")
+    return shown + ("/…" if (parts.path not in ("", "/") or parts.query or parts.fragment or parts.username) else "")

@@ -13,6 +13,13 @@ a maintenance schedule runs when it fires). ``schedule_missed_hooks`` run
 inside the transaction that finds a schedule's missed due times, with a
 :class:`~queuetop.engine.model.records.MissedRuns`: where ``schedule.missed``
 is reported (an alert outbox writes its row there).
+
+The engine's :class:`~queuetop.engine.services.alert_rules.Alerts` (the
+``[[alerts]]`` rules) adds its own hooks: one more job-ended hook, and the
+entries of ``schedule_missed_hooks`` and ``circuit_opened_hooks``, which the
+scheduler and the http handler's breakers call inside the transactions that
+find a missed run or open a circuit. ``metrics``, when set (``--metrics-port``),
+is told about every settle.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from queuetop.engine.model.changes import CHUNKS, JOBS, ChangeBus, Change
 from queuetop.engine.model.clock import Clock, SystemClock
 from queuetop.engine.model.records import MissedRuns
 from queuetop.engine.services import claims
+from queuetop.engine.services.alert_rules import Alerts, CircuitOpenedHook, ScheduleMissedHook
 from queuetop.engine.services.claims import JobEndedHook, Outcome, Settled
 from queuetop.engine.services.logbuffer import LogBuffer
 from queuetop.engine.services.retry import RetryPolicy
@@ -69,9 +77,15 @@ class Engine:
         self.retry_policy = RetryPolicy(self.settings.retry_base, self.settings.retry_cap)
         self.changes = ChangeBus()
         self.process_id = f"{socket.gethostname()}-{os.getpid()}"
-        self.job_ended_hooks: tuple[JobEndedHook, ...] = tuple(job_ended_hooks)
+        self.alert_rules = Alerts(self.config.alerts, self.changes)
+        # The alert hook is left out when no rule is configured: ending a job then costs nothing more.
+        self.job_ended_hooks: tuple[JobEndedHook, ...] = (
+            (*job_ended_hooks, self.alert_rules.job_ended) if self.config.alerts else tuple(job_ended_hooks))
+        self.schedule_missed_hooks: list[ScheduleMissedHook] = [*schedule_missed_hooks,
+                                                                self.alert_rules.schedule_missed]
+        self.circuit_opened_hooks: list[CircuitOpenedHook] = [self.alert_rules.circuit_opened]
+        self.metrics: Any = None  # a services.metrics.Metrics while /metrics is served
         self.maintenance_tasks: dict[str, MaintenanceTask] = dict(maintenance_tasks or {})
-        self.schedule_missed_hooks: list[ScheduleMissedHook] = list(schedule_missed_hooks)
         # Other processes that make chunks claimable wake this one's workers
         # (PostgreSQL LISTEN/NOTIFY; SQLite workers poll instead).
         db.on_notify(lambda: self.changes.publish(Change.of(JOBS, CHUNKS, source="notify")))
@@ -95,7 +109,10 @@ class Engine:
 
     async def settle(self, outcomes: Sequence[Outcome]) -> Settled:
         """End attempts (see :func:`queuetop.engine.services.claims.settle`) and tell subscribers."""
+        seen = await self.metrics.before_settle(self.db, outcomes) if self.metrics is not None else None
         settled = await claims.settle(self.db, outcomes, self.clock.now(), on_job_ended=self.job_ended_hooks)
+        if self.metrics is not None:
+            self.metrics.settled(outcomes, settled, seen, self.clock.now())
         if settled.applied:
             job_ids = {job_id for _, job_id, _ in settled.applied}
             self.changes.publish(Change.of(JOBS, CHUNKS, job_ids=job_ids, source="settle"))

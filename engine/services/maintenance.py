@@ -46,9 +46,10 @@ async def mark_stale_workers_offline(queue: "Engine") -> str:
     async with queue.db.transaction(wake=True) as conn:
         async with conn.execute(SQL["mark_stale_offline"],
                                 {"now": now, "cutoff": now - queue.settings.stale_after}) as cur:
-            stale = [row[0] for row in await cur.fetchall()]
-        if not stale:
+            stale_rows = [(row[0], row[1]) for row in await cur.fetchall()]
+        if not stale_rows:
             return "no stale workers"
+        stale = [worker_id for worker_id, _ in stale_rows]
         async with conn.execute(SQL["held_by_workers"], {"worker_ids": json.dumps(stale)}) as cur:
             held = await cur.fetchall()
         outcomes = [
@@ -57,6 +58,9 @@ async def mark_stale_workers_offline(queue: "Engine") -> str:
             for row in held
         ]
         settled = await settle_in(conn, outcomes, now, on_job_ended=queue.job_ended_hooks)
+        for worker_id, host in stale_rows:  # in the rescue's transaction: the alert is never lost
+            rescued = sum(1 for row in held if row["worker_id"] == worker_id)
+            await queue.alert_rules.worker_stale(conn, worker_id, host, rescued, now)
     queue.changes.publish(Change.of(WORKERS, JOBS, CHUNKS, job_ids={row["job_id"] for row in held},
                                     source="rescue"))
     return f"{len(stale)} worker(s) marked offline ({', '.join(stale)}); {len(settled.applied)} chunk(s) rescued"
@@ -146,11 +150,8 @@ async def cleanup_old_jobs(queue: "Engine") -> str:
         cutoff = now - retention.schedule_runs_days * 86400
         said.append(f"{await _batches(queue, 'delete_old_schedule_runs', {'cutoff': cutoff}, batch)} schedule run(s)")
     if retention.alerts_days is not None:
-        if await queue.db.scalar(SQL["alerts_table"]):
-            cutoff = now - retention.alerts_days * 86400
-            said.append(f"{await _batches(queue, 'delete_old_alerts', {'cutoff': cutoff}, batch)} alert(s)")
-        else:
-            said.append("no alerts table")
+        cutoff = now - retention.alerts_days * 86400
+        said.append(f"{await _batches(queue, 'delete_old_alerts', {'cutoff': cutoff}, batch)} alert(s)")
     return ("deleted " + "; ".join(said)) if said else "no [retention] settings: nothing deleted"
 
 

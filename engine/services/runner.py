@@ -1,4 +1,4 @@
-"""Running the engine: workers, schedules, maintenance, log buffer, tailer.
+"""Running the engine: workers, schedules, maintenance, log buffer, tailer, alert delivery, metrics.
 
 ``queuetop --engine-only`` runs this headless; the TUI runs the same thing
 inside its own event loop.
@@ -12,9 +12,11 @@ import os
 import signal
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 from queuetop.engine.services import scheduler as periodic
 from queuetop.engine.handlers.http import register_http_intents
+from queuetop.engine.services.alert_delivery import AlertDelivery
 from queuetop.engine.services.scheduler import Scheduler
 from queuetop.engine.services.engine import Engine
 from queuetop.engine.services.worker import Worker
@@ -27,7 +29,9 @@ class Runner:
     """Everything an engine process runs, started and stopped together."""
 
     def __init__(self, queue: Engine, *, workers: int | None = None, concurrency: int | None = None,
-                 schedules: bool = True, event_paths: Sequence[str] = ()) -> None:
+                 schedules: bool = True, event_paths: Sequence[str] = (), metrics_port: int | None = None,
+                 metrics_host: str | None = None) -> None:
+        """``metrics_port`` (0 or None: none) serves Prometheus text on ``metrics_host``."""
         self.queue = queue
         # Reads the env vars its headers name: a missing one fails start-up, not the first call.
         register_http_intents(queue)
@@ -37,6 +41,10 @@ class Runner:
         self.event_paths = list(event_paths)
         self.tailer = None
         self.started = asyncio.Event()
+        self.alerts = AlertDelivery(queue)
+        self.metrics_port = metrics_port or 0
+        self.metrics_host = metrics_host or queue.settings.metrics_host
+        self.metrics: Any = None
 
     def _make_tailer(self) -> object | None:
         if not self.event_paths:
@@ -57,8 +65,17 @@ class Runner:
         config = queue.config
         await periodic.sync(queue.db, queue.clock, config.schedules, config.maintenance)
         self.tailer = self._make_tailer()
+        if self.metrics_port:
+            from queuetop.engine.services.metrics import Metrics  # prometheus_client only when asked for
+
+            self.metrics = Metrics(queue, self.metrics_host, self.metrics_port, tailer=self.tailer)
+            await self.metrics.read()  # the first scrape already has the gauges
+            self.metrics.start()
         log_stop = asyncio.Event()
-        background = [asyncio.create_task(queue.logs.run(log_stop), name="log-buffer")]
+        background = [asyncio.create_task(queue.logs.run(log_stop), name="log-buffer"),
+                      asyncio.create_task(self.alerts.run(stop), name="alerts")]
+        if self.metrics is not None:
+            background.append(asyncio.create_task(self.metrics.run(stop), name="metrics"))
         if self.tailer is not None:
             background.append(asyncio.create_task(self.tailer.run(stop), name="tailer"))
         if self.scheduler is not None:

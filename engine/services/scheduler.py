@@ -166,6 +166,8 @@ async def fire(queue: "Engine", schedule: Schedule, *, forced: bool = False) -> 
         except queue.db.IntegrityError:
             return None  # this very time was fired already
         job_id, error = await _submit(queue, conn, schedule, run_id, now)
+        if error:
+            await queue.alert_rules.schedule_failed(conn, schedule.name, schedule.intent, error, now)
     if schedule.kind is ScheduleKind.MAINTENANCE:
         try:
             # The tasks are handed in through the engine: maintenance imports this module.
@@ -174,7 +176,10 @@ async def fire(queue: "Engine", schedule: Schedule, *, forced: bool = False) -> 
         except Exception as exc:  # recorded on the schedule; it stays scheduled
             error = describe(exc)
         async with queue.db.transaction() as conn:
-            await _record(conn, schedule.id, run_id, queue.clock.now(), None, error)
+            ended = queue.clock.now()
+            await _record(conn, schedule.id, run_id, ended, None, error)
+            if error:
+                await queue.alert_rules.schedule_failed(conn, schedule.name, schedule.intent, error, ended)
     _said(queue, schedule, job_id, error)
     queue.changes.publish(Change.of(SCHEDULES, source="scheduler"))
     row = await queue.db.fetchone(SQL["get_run"], {"run_id": run_id})
@@ -268,7 +273,7 @@ async def catch_up(queue: "Engine", schedule: Schedule) -> list[ScheduleRun] | N
             return None
         await conn.execute(SQL["record_missed"], {"id": schedule.id, "count": missed.count, "now": now})
         for hook in queue.schedule_missed_hooks:
-            await hook(conn, missed)
+            await hook(conn, missed, now)
         for when in missed.run_for:
             await conn.execute("SAVEPOINT catch_up")
             try:

@@ -2,8 +2,8 @@
 
 A v1 database is made from today's schema by undoing what the shipped
 migrations add (0002: workers.intents, 0003: workers.abandoned, 0004: the
-schedules' zone and catch-up columns and the retention indexes, 0006: the state
-counters and the find indexes) and stamping it v1. A further
+schedules' zone and catch-up columns and the retention indexes, 0005: the alert
+tables, 0006: the state counters and the find indexes) and stamping it v1. A further
 migration made up for the test checks the mechanism past the newest one.
 """
 
@@ -61,6 +61,7 @@ async def _make_v1(db_path: Path | str) -> None:
             conn.execute("DROP TABLE counts")
             conn.execute("DROP FUNCTION queuetop_count_rows CASCADE")  # and its triggers
             conn.execute("DROP FUNCTION queuetop_counts_fold")
+            conn.execute("DROP TABLE alert_deliveries, alert_marks, alerts")
             conn.execute("UPDATE queuetop_meta SET value = '1' WHERE key = 'schema_version'")
     else:
         with sqlite3.connect(db_path) as conn:
@@ -70,6 +71,8 @@ async def _make_v1(db_path: Path | str) -> None:
             for trigger in ("jobs_count_insert", "jobs_count_delete", "jobs_count_update",
                             "chunks_count_insert", "chunks_count_delete", "chunks_count_update"):
                 conn.execute(f"DROP TRIGGER {trigger}")
+            for table in ("alert_deliveries", "alert_marks", "alerts"):
+                conn.execute(f"DROP TABLE {table}")
             conn.execute("PRAGMA user_version = 1")
 
 
@@ -111,6 +114,7 @@ async def test_a_real_v1_database_gets_the_shipped_migrations_and_keeps_its_data
     with pytest.raises(Exception):  # the CHECK came with the column
         scalar(db_path, "UPDATE schedules SET catch_up = 'twice'")
     assert _indexes(db_path) >= set(V4_INDEXES)
+    assert scalar(db_path, "SELECT count(*) FROM alerts") == 0  # 0005's tables too
 
 
 def _indexes(db_path: Path | str) -> set[str]:

@@ -33,6 +33,12 @@ class TotalsHeader(Static):
         text.append(f"   {engine}", style="dim" if totals.engines else fmt.colour_of("stale"))
         if read_only:
             text.append("   READ-ONLY", style="bold " + fmt.colour_of("partial"))
+        if totals.alerts_undelivered or totals.alerts_recent:
+            # The badge: alerts waiting for delivery, and raised in the last hour (`a` lists them).
+            style = "bold reverse " + fmt.colour_of("failed" if totals.alerts_undelivered else "partial")
+            text.append("  ")
+            text.append(f" {totals.alerts_undelivered} undelivered · {totals.alerts_recent} recent alert(s) ",
+                        style=style)
         text.append("\n")
         text.append("Jobs   ", style="bold")
         for name in JOB_ORDER:

@@ -3,7 +3,7 @@
 -- name: mark_stale_offline
 UPDATE workers SET status = 'offline', stopped_at = :now
 WHERE status IN ('online', 'stopping') AND last_heartbeat < :cutoff
-RETURNING id;
+RETURNING id, host;
 
 -- name: held_by_workers
 -- FOR UPDATE OF c: a worker's late completion waits for the rescue, then
@@ -75,12 +75,8 @@ DELETE FROM schedule_runs WHERE id IN (
     ORDER BY finished_at LIMIT :batch
 );
 
--- name: alerts_table
--- Alerts are kept by another part of queuetop; without its table there is nothing to delete.
-SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'alerts'  -- sqlite
-SELECT count(*) FROM information_schema.tables  -- postgres
-WHERE table_schema = current_schema() AND table_name = 'alerts'  -- postgres
-;
-
 -- name: delete_old_alerts
-DELETE FROM alerts WHERE id IN (SELECT id FROM alerts WHERE created_at < :cutoff ORDER BY id LIMIT :batch);
+-- Old alerts that are done with (delivered, or failed for good) and their
+-- delivery records (ON DELETE CASCADE); one still to deliver is kept.
+DELETE FROM alerts WHERE id IN (SELECT id FROM alerts WHERE created_at < :cutoff
+                                 AND status IN ('delivered', 'failed') ORDER BY id LIMIT :batch);
