@@ -10,8 +10,9 @@ in wall time and in CPU time (user + system, which a loaded machine skews
 less).
 ``jobs`` and ``submit`` go to a throwaway SQLite file (or the given
 PostgreSQL database, in a schema of its own that is dropped afterwards).
-One warm-up round goes first and is not counted, so compiled bytecode is
-in place.
+One warm-up round goes first and is not counted; it writes compiled
+bytecode (``PYTHONDONTWRITEBYTECODE`` is dropped for the runs), as ``pip
+install`` does for an installed queuetop, so no run compiles source.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ def main() -> None:
         else:
             db = str(Path(tmp) / "startup.db")
         env.pop("QUEUETOP_DB", None)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         cmds = {
             "python -c 'import sqlite3, json, asyncio'": [sys.executable, "-c", "import sqlite3, json, asyncio"],
             "queuetop --version": [*qt, "--version"],

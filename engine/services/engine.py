@@ -18,16 +18,18 @@ import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from queuetop.engine.config import Config
 from queuetop.engine.handlers.registry import Problem, Registry, add_search_path
 from queuetop.engine.model.changes import CHUNKS, JOBS, ChangeBus, Change
 from queuetop.engine.model.clock import Clock, SystemClock
-from queuetop.engine.services import claims
-from queuetop.engine.services.claims import JobEndedHook, Outcome, Settled
 from queuetop.engine.services.logbuffer import LogBuffer
 from queuetop.engine.services.retry import RetryPolicy
 from queuetop.engine.store.protocol import Backend
+
+if TYPE_CHECKING:  # claims are imported by what settles, not by every process that opens a store
+    from queuetop.engine.services.claims import JobEndedHook, Outcome, Settled
 
 log = logging.getLogger("queuetop.engine")
 
@@ -83,6 +85,8 @@ class Engine:
 
     async def settle(self, outcomes: Sequence[Outcome]) -> Settled:
         """End attempts (see :func:`queuetop.engine.services.claims.settle`) and tell subscribers."""
+        from queuetop.engine.services import claims
+
         settled = await claims.settle(self.db, outcomes, self.clock.now(), on_job_ended=self.job_ended_hooks)
         if settled.applied:
             job_ids = {job_id for _, job_id, _ in settled.applied}

@@ -19,8 +19,6 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
-from croniter import croniter
-
 from queuetop.engine.store import queries
 from queuetop.engine.model.changes import JOBS, SCHEDULES, Change
 from queuetop.engine.model.clock import Clock
@@ -42,6 +40,8 @@ log = logging.getLogger("queuetop.engine")
 
 def next_run(cron: str, after: float) -> float:
     """The first time after ``after`` that ``cron`` names (5 fields, or 6 with seconds last)."""
+    from croniter import croniter  # dateutil and all: only a process that computes a next run needs it
+
     try:
         return float(croniter(cron, after).get_next(float))
     except (ValueError, KeyError, TypeError) as exc:
