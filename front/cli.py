@@ -443,9 +443,10 @@ def _check_flags(args: argparse.Namespace) -> None:
                          f"--engine-only, not '{args.command}'")
 
 
-def build_parser() -> cli_args.Parser:
-    """The command line parser, each subcommand bound to its function here."""
-    return cli_args.build_parser(COMMANDS)
+def build_parser(argv: list[str] | None = None) -> cli_args.Parser:
+    """The command line parser, each subcommand bound to its function here
+    (with ``argv``: only the subcommand it names, see :func:`cli_args.build_parser`)."""
+    return cli_args.build_parser(COMMANDS, argv)
 
 
 # What each subcommand runs, by the name build_parser knows it under.
@@ -480,7 +481,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
     try:
         _check_flags(args)
         config_path = getattr(args, "config", None)
