@@ -2,7 +2,7 @@
 
 A :class:`Queue` owns one database, a clock, the handler registry, the log
 buffer and the change bus. Reads return typed records; actions return an
-:class:`~queuetop.engine.services.actions.ActionResult` or raise a
+:class:`~queuetop.engine.services.ActionResult` or raise a
 :class:`~queuetop.engine.model.exceptions.QueuetopError` that says why not.
 """
 
@@ -13,36 +13,42 @@ import logging
 import os
 import socket
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from queuetop.engine.config import Config, display_db, resolve_db
 from queuetop.engine.config import load as load_config
-from queuetop.engine.events import parse as events
-from queuetop.engine.events import sessions
-from queuetop.engine.events.demo import write_demo_events
-from queuetop.engine.events.parse import Event, FileStats
-from queuetop.engine.events.sessions import Session, SessionThresholds, Thread
-from queuetop.engine.handlers.circuits import Circuit, list_circuits
+from queuetop.engine.events.thresholds import SessionThresholds
 from queuetop.engine.handlers.registry import Registry
 from queuetop.engine.model.changes import CHUNKS, JOBS, LOGS, QUEUE, SCHEDULES, SESSIONS, Change
 from queuetop.engine.model.clock import Clock
 from queuetop.engine.model.exceptions import ConfigError, NotFound, QueuetopError, UsageError
 from queuetop.engine.model.query import DEFAULT_SORT, JobQuery, JobSort, parse, parse_sort
+from queuetop.engine.model.results import FoundJobs, LogLine, SubmitResult, Totals
 from queuetop.engine.model.records import (Alert, AlertDelivery, Attempt, Chunk, Job, Schedule, ScheduleRun,
                                            Submission, WorkerInfo)
-from queuetop.engine.services import actions, jobs, maintenance
-from queuetop.engine.services import alert_rules as alerts
-from queuetop.engine.services import scheduler as periodic
 from queuetop.engine.model.states import AlertKind, AlertState, SessionState
+from queuetop.engine.services import jobs
 from queuetop.engine.services.engine import Engine
-from queuetop.engine.services.runner import Runner, install_signal_handlers
-from queuetop.engine.services.worker import HANDLER_THREAD_PREFIX
-from queuetop.engine.services.worker import SQL as WORKER_SQL
-from queuetop.engine.store import find, is_postgres_url, open_store
+from queuetop.engine.store import find, is_postgres_url, open_store, queries
 from queuetop.engine.store.protocol import Backend
 
+# A CLI call pays for what it imports on every run, so what only some calls
+# need (the event store and sessions, schedules and croniter, operator
+# actions, workers and the runner, the http handler, circuits, maintenance)
+# is imported inside the methods that use it, and the names this module
+# re-exports from there load on first use (see __getattr__ at the end).
+if TYPE_CHECKING:
+    from queuetop.engine.events.demo import write_demo_events
+    from queuetop.engine.events.parse import Event, FileStats
+    from queuetop.engine.events.sessions import Session, Thread
+    from queuetop.engine.handlers.circuits import Circuit
+    from queuetop.engine.services.actions import ActionResult
+    from queuetop.engine.services.runner import Runner, install_signal_handlers
+    from queuetop.engine.services.worker import HANDLER_THREAD_PREFIX
+
 JOB_SQL = jobs.SQL
+# The workers' queries, without importing the worker.
+WORKER_SQL = queries.load("workers")
 log = logging.getLogger("queuetop.engine")
 
 # submit_many writes this many jobs per transaction: one commit (one fsync)
@@ -55,57 +61,12 @@ SUBMIT_KEYS = frozenset({"intent", "chunks", "date_range", "chunk_days", "params
                          "priority", "timeout", "on_finalize", "max_chunks"})
 
 
-@dataclass(frozen=True)
-class SubmitResult:
-    job_id: int
-    created: bool  # False: a dedupe key matched an unfinished job
+async def _record_job_outcome(conn: Any, job: dict[str, Any], now: float) -> None:
+    """The scheduler's job-ended hook (see :func:`queuetop.engine.services.scheduler.record_job_outcome`),
+    imported the first time a job ends: a call that ends none never loads the scheduler."""
+    from queuetop.engine.services.scheduler import record_job_outcome
 
-
-@dataclass(frozen=True)
-class LogLine:
-    id: int
-    job_id: int | None
-    chunk_id: int | None
-    worker_id: str | None
-    ts: float
-    level: str
-    message: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-@dataclass(frozen=True)
-class Totals:
-    """The dashboard header's numbers, from counting queries only."""
-
-    jobs: dict[str, int]
-    chunks_total: int
-    chunks_pending: int
-    chunks_processing: int
-    chunks_completed: int
-    chunks_failed: int
-    chunks_cancelled: int
-    workers: dict[str, int]  # online / stale / stopping / offline
-    paused: bool
-    engines: int = 0       # engine processes with a fresh worker heartbeat
-    engines_here: int = 0  # of those, this process (0 or 1)
-    alerts_undelivered: int = 0  # pending or being delivered
-    alerts_recent: int = 0       # raised in the last RECENT_ALERTS seconds
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-@dataclass(frozen=True)
-class FoundJobs:
-    """A page of the jobs a query matched, how many it matched, and how many jobs there are."""
-
-    jobs: list[Job]
-    matched: int
-    total: int  # every job, from the state counters
-    query: JobQuery
-    sort: JobSort
+    await record_job_outcome(conn, job, now)
 
 
 class Queue(Engine):
@@ -119,8 +80,7 @@ class Queue(Engine):
 
     def __init__(self, db: Backend, config: Config | None = None, *, clock: Clock | None = None,
                  registry: Registry | None = None) -> None:
-        super().__init__(db, config, clock=clock, registry=registry,
-                         job_ended_hooks=(periodic.record_job_outcome,), maintenance_tasks=maintenance.TASKS)
+        super().__init__(db, config, clock=clock, registry=registry, job_ended_hooks=(_record_job_outcome,))
         # One reading of [events.thresholds] for everything that classifies
         # sessions through this queue: the CLI, the TUI and embedding code
         # agree on which sessions are ACTIVE.
@@ -149,6 +109,14 @@ class Queue(Engine):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+    async def run_maintenance(self, name: str) -> str:
+        """Run one built-in maintenance task by name; the tasks are imported when the first one runs."""
+        if not self.maintenance_tasks:
+            from queuetop.engine.services.maintenance import TASKS
+
+            self.maintenance_tasks.update(TASKS)
+        return await super().run_maintenance(name)
 
     # -- producing --------------------------------------------------------------
 
@@ -338,6 +306,9 @@ class Queue(Engine):
 
     async def totals(self) -> Totals:
         """Counts for the dashboard header, from the counters kept with the rows: no table is counted."""
+        from queuetop.engine.services import actions
+        from queuetop.engine.services import alert_rules as alerts
+
         counts = await self._counts()
         job_counts = {state: n for state, n in counts["jobs"].items() if n}
         chunk = counts["chunks"]
@@ -374,6 +345,8 @@ class Queue(Engine):
 
     async def alerts(self, *, status: AlertState | str | None = None, limit: int = 50) -> list[Alert]:
         """Alerts, newest first, with every delivery attempt; webhook URLs come redacted."""
+        from queuetop.engine.services import alert_rules as alerts
+
         if status is not None:
             try:
                 status = AlertState(status)
@@ -405,9 +378,11 @@ class Queue(Engine):
 
     async def circuits(self) -> list[Circuit]:
         """HTTP circuit breakers by host, open ones first (hosts that never failed have none)."""
+        from queuetop.engine.handlers.circuits import list_circuits
         return await list_circuits(self.db)
 
     async def is_paused(self) -> bool:
+        from queuetop.engine.services import actions
         return await actions.is_paused(self.db)
 
     async def data_version(self) -> int:
@@ -418,27 +393,33 @@ class Queue(Engine):
 
     async def refusal(self, action: str, job_id: int, chunk_index: int | None = None) -> str | None:
         """Why ``action`` (``retry``, ``cancel``, ``finalize``) would be refused now, or ``None``: ask before confirming."""
+        from queuetop.engine.services import actions
         return await actions.refusal(self.db, action, job_id, chunk_index)
 
-    async def retry(self, job_id: int, chunk_index: int | None = None) -> actions.ActionResult:
+    async def retry(self, job_id: int, chunk_index: int | None = None) -> ActionResult:
         """Failed and cancelled chunks of a job (or one chunk) back to pending, attempts reset."""
+        from queuetop.engine.services import actions
         return self._publish(await actions.retry(self.db, self.clock, job_id, chunk_index), "retry")
 
-    async def cancel(self, job_id: int, chunk_index: int | None = None) -> actions.ActionResult:
+    async def cancel(self, job_id: int, chunk_index: int | None = None) -> ActionResult:
+        from queuetop.engine.services import actions
         return self._publish(await actions.cancel(self.db, self.clock, job_id, chunk_index,
                                                  on_job_ended=self.job_ended_hooks), "cancel")
 
-    async def finalize(self, job_id: int) -> actions.ActionResult:
+    async def finalize(self, job_id: int) -> ActionResult:
+        from queuetop.engine.services import actions
         return self._publish(await actions.finalize(self.db, self.clock, job_id,
                                                    on_job_ended=self.job_ended_hooks), "finalize")
 
-    async def pause(self, by: str | None = None) -> actions.ActionResult:
+    async def pause(self, by: str | None = None) -> ActionResult:
+        from queuetop.engine.services import actions
         return self._publish(await actions.set_paused(self.db, self.clock, True, by), "pause")
 
-    async def resume(self) -> actions.ActionResult:
+    async def resume(self) -> ActionResult:
+        from queuetop.engine.services import actions
         return self._publish(await actions.set_paused(self.db, self.clock, False), "resume")
 
-    def _publish(self, result: actions.ActionResult, source: str) -> actions.ActionResult:
+    def _publish(self, result: ActionResult, source: str) -> ActionResult:
         job_ids = [] if result.job_id is None else [result.job_id]
         self.changes.publish(Change.of(JOBS, CHUNKS, QUEUE, job_ids=job_ids, source=source))
         return result
@@ -446,13 +427,16 @@ class Queue(Engine):
     # -- schedules ------------------------------------------------------------------
 
     async def schedules(self) -> list[Schedule]:
+        from queuetop.engine.services import scheduler as periodic
         return await periodic.list_schedules(self.db)
 
     async def schedule(self, name: str) -> Schedule:
         """One schedule by name (:class:`NotFound` when there is none)."""
+        from queuetop.engine.services import scheduler as periodic
         return await periodic.get(self.db, name)
 
     async def schedule_runs(self, name: str, limit: int = 20) -> list[ScheduleRun]:
+        from queuetop.engine.services import scheduler as periodic
         return await periodic.list_runs(self.db, name, limit)
 
     async def add_schedule(self, name: str, cron: str, intent: str, params: Mapping[str, Any] | None = None,
@@ -465,6 +449,8 @@ class Queue(Engine):
         nothing ran them. With ``replace=False`` an existing schedule of that
         name is an error instead of being overwritten.
         """
+        from queuetop.engine.services import scheduler as periodic
+
         periodic.check_cron(cron)  # a bad cron is the first thing to hear about
         periodic.check_options(tz, catch_up, max_catch_up)
         if not replace and any(s.name == name for s in await periodic.list_schedules(self.db)):
@@ -477,22 +463,30 @@ class Queue(Engine):
 
     async def schedule_next(self, name: str, count: int = 5, after: float | None = None) -> list[float]:
         """The next ``count`` times (epoch seconds) schedule ``name`` fires after ``after`` (default: now)."""
+        from queuetop.engine.services import scheduler as periodic
+
         if not 1 <= count <= 1000:
             raise UsageError(f"count must be between 1 and 1000, got {count}")
         schedule = await periodic.get(self.db, name)
         return periodic.next_runs(schedule.cron, self.clock.now() if after is None else after, count, schedule.tz)
 
     async def set_schedule_active(self, name: str, active: bool) -> Schedule:
+        from queuetop.engine.services import scheduler as periodic
+
         schedule = await periodic.set_active(self.db, self.clock, name, active)
         self.changes.publish(Change.of(SCHEDULES, source="schedule"))
         return schedule
 
     async def remove_schedule(self, name: str) -> None:
+        from queuetop.engine.services import scheduler as periodic
+
         await periodic.remove(self.db, name)
         self.changes.publish(Change.of(SCHEDULES, source="schedule"))
 
     async def run_schedule_now(self, name: str) -> ScheduleRun:
         """Fire a schedule once now, whatever its cron says."""
+        from queuetop.engine.services import scheduler as periodic
+
         run = await periodic.run_now(self, name)
         self.changes.publish(Change.of(SCHEDULES, JOBS, LOGS, source="schedule"))
         return run
@@ -502,46 +496,57 @@ class Queue(Engine):
     async def sessions(self, *, status: SessionState | str | None = None, search: str | None = None,
                        category: str | None = None, limit: int = 50, offset: int = 0) -> list[Session]:
         """A page of work sessions, most recent last event first, classified by this queue's thresholds."""
+        from queuetop.engine.events import sessions
         return await sessions.list_sessions(self.db, self.clock, status, search, limit, offset,
                                             category=category, thresholds=self.thresholds)
 
     async def count_sessions(self, *, status: SessionState | str | None = None, search: str | None = None,
                              category: str | None = None) -> int:
         """How many sessions :meth:`sessions` pages through."""
+        from queuetop.engine.events import sessions
         return await sessions.count_sessions(self.db, self.clock, status, search, category=category,
                                              thresholds=self.thresholds)
 
     async def session_counts(self) -> dict[SessionState, int]:
         """Sessions per status now, in one query."""
+        from queuetop.engine.events import sessions
         return await sessions.counts_by_status(self.db, self.clock, thresholds=self.thresholds)
 
     async def session(self, session_id: str) -> Session:
         """One session with its threads; :class:`NotFound` if there is none."""
+        from queuetop.engine.events import sessions
         return await sessions.get_session(self.db, self.clock, session_id, thresholds=self.thresholds)
 
     async def session_events(self, session_id: str, *, limit: int = 200, before_id: int | None = None) -> list[Event]:
         """A session's events, newest first."""
+        from queuetop.engine.events import sessions
         return await sessions.session_events(self.db, session_id, limit, before_id)
 
     async def set_session_category(self, session_id: str, category: str | None, *, who: str) -> Session:
         """Set (``None``: clear) an operator's category for a session."""
+        from queuetop.engine.events import sessions
+
         session = await sessions.override_category(self.db, self.clock, session_id, category, who)
         self.changes.publish(Change.of(SESSIONS, source="category"))
         return session
 
     async def events_since(self, after_id: int, *, limit: int = 500, session_id: str | None = None) -> list[Event]:
         """Stored events with an id above ``after_id``, oldest first."""
+        from queuetop.engine.events import parse as events
         return await events.events_since(self.db, after_id, limit, session_id)
 
     async def latest_event_id(self) -> int:
         """The newest stored event's id (0 for none): where a live follow starts."""
+        from queuetop.engine.events import parse as events
         return await events.latest_event_id(self.db)
 
     async def count_events(self) -> int:
+        from queuetop.engine.events import parse as events
         return await events.count_events(self.db)
 
     async def event_files(self) -> list[FileStats]:
         """Every event file the tailer has seen, with its read state and bad lines."""
+        from queuetop.engine.events import parse as events
         return await events.file_stats(self.db)
 
 
@@ -551,3 +556,29 @@ __all__ = [
     "NotFound", "Queue", "QueuetopError", "Runner", "Schedule", "ScheduleRun", "Session", "SessionState", "SessionThresholds", "Submission",
     "SubmitResult", "Thread", "UsageError", "Totals", "WorkerInfo", "display_db", "install_signal_handlers", "is_postgres_url", "load_config", "resolve_db", "write_demo_events",
 ]
+
+# Names re-exported from modules that only some callers need, by the module
+# that defines each: they are imported on first use.
+_LAZY = {
+    "Event": "queuetop.engine.events.parse",
+    "FileStats": "queuetop.engine.events.parse",
+    "Session": "queuetop.engine.events.sessions",
+    "Thread": "queuetop.engine.events.sessions",
+    "write_demo_events": "queuetop.engine.events.demo",
+    "Circuit": "queuetop.engine.handlers.circuits",
+    "ActionResult": "queuetop.engine.services.actions",
+    "Runner": "queuetop.engine.services.runner",
+    "install_signal_handlers": "queuetop.engine.services.runner",
+    "HANDLER_THREAD_PREFIX": "queuetop.engine.services.worker",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -283,6 +282,8 @@ def load(path: str | os.PathLike[str] | None, *, required: bool = False) -> Conf
             return Config()
         path = candidate
     path = Path(path)
+    import tomllib  # only when there is a file to read: a call without one does not pay for the parser
+
     try:
         data = tomllib.loads(path.read_text("utf-8"))
     except FileNotFoundError:

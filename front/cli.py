@@ -17,15 +17,18 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from queuetop.engine import config as config_module
-from queuetop.engine.api import HANDLER_THREAD_PREFIX, Queue, Runner, install_signal_handlers, write_demo_events
-from queuetop.engine.model.clock import SystemClock
-from queuetop.engine.model.cron import local_text, utc_text, zone as cron_zone
 from queuetop.engine.model.display import ago, duration, next_run, table, timestamp
 from queuetop.engine.model.exceptions import QueuetopError, UsageError
 from queuetop import cli_args
+
+# A command imports the engine when it runs, and only what it needs (the
+# runner, workers, schedules and the event store stay out of `queuetop jobs`):
+# scripts call this in loops, and every import is paid on every call.
+if TYPE_CHECKING:
+    from queuetop.engine.api import Queue
 
 log = logging.getLogger("queuetop.engine")
 
@@ -211,6 +214,8 @@ async def cmd_schedules(queue: Queue, args: argparse.Namespace) -> int:
 
 
 async def _schedule_next(queue: Queue, args: argparse.Namespace) -> int:
+    from queuetop.engine.model.cron import local_text, utc_text, zone as cron_zone
+
     schedule = await queue.schedule(args.name)
     after = args.after
     if after is not None:
@@ -364,6 +369,9 @@ async def cmd_demo_events(queue: Queue | None, args: argparse.Namespace) -> int:
 
     if args.count is not None and args.count < 0:
         raise UsageError("--count cannot be negative")
+    from queuetop.engine.api import write_demo_events
+    from queuetop.engine.model.clock import SystemClock
+
     stop = threading.Event()
     try:
         written = await asyncio.to_thread(write_demo_events, args.path, rate=args.rate, count=args.count,
@@ -377,6 +385,7 @@ async def cmd_demo_events(queue: Queue | None, args: argparse.Namespace) -> int:
 
 
 async def run_engine(args: argparse.Namespace, cfg: config_module.Config, db_path: Path | str) -> int:
+    from queuetop.engine.api import Queue, Runner, install_signal_handlers
 
     queue = await Queue.open(db_path, cfg)
     try:
@@ -420,6 +429,8 @@ def _settings_overrides(args: argparse.Namespace, cfg: config_module.Config) -> 
 async def _run_command(args: argparse.Namespace, cfg: config_module.Config, db_path: Path | str) -> int:
     if not args.needs_db:
         return await args.handler(None, args)
+    from queuetop.engine.api import Queue
+
     queue = await Queue.open(db_path, cfg, create=not args.reads)
     try:
         return await args.handler(queue, args)
@@ -435,6 +446,8 @@ def _leave_stuck_handlers(code: int) -> int:
     offline, but its thread is not a daemon, so the interpreter would wait
     for it at exit however long it takes, and a stopped engine would linger.
     """
+
+    from queuetop.engine.api import HANDLER_THREAD_PREFIX
 
     deadline = time.monotonic() + 0.5  # idle pool threads take a moment to notice the shutdown
     stuck = [t for t in threading.enumerate() if t.name.startswith(HANDLER_THREAD_PREFIX)]
@@ -476,9 +489,10 @@ def _check_flags(args: argparse.Namespace) -> None:
                          f"--engine-only, not '{args.command}'")
 
 
-def build_parser() -> cli_args.Parser:
-    """The command line parser, each subcommand bound to its function here."""
-    return cli_args.build_parser(COMMANDS)
+def build_parser(argv: list[str] | None = None) -> cli_args.Parser:
+    """The command line parser, each subcommand bound to its function here
+    (with ``argv``: only the subcommand it names, see :func:`cli_args.build_parser`)."""
+    return cli_args.build_parser(COMMANDS, argv)
 
 
 # What each subcommand runs, by the name build_parser knows it under.
@@ -514,7 +528,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
     try:
         _check_flags(args)
         config_path = getattr(args, "config", None)

@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, NoReturn
 
 from queuetop.engine.model.query import QueryError, SortColumn, parse, parse_sort
@@ -19,8 +20,33 @@ from queuetop.engine.model.states import AlertState, JobState
 #: A command: ``(queue or None, parsed args) -> exit status``.
 Handler = Callable[..., Awaitable[int]]
 
+def _columns() -> int:
+    """The terminal's width as :func:`shutil.get_terminal_size` finds it, without importing shutil
+    (argparse's formatter would, for every parse, and with it bz2 and lzma)."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+class _Formatter(argparse.HelpFormatter):
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        super().__init__(prog, indent_increment, max_help_position, _columns() - 2 if width is None else width)
+
+
 class Parser(argparse.ArgumentParser):
     """argparse, but errors are one line and exit status 2."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"queuetop: error: {message}\n")
@@ -112,6 +138,18 @@ def _version() -> str:
         return "unknown"
 
 
+class _Version(argparse.Action):
+    """``--version``: the installed version, looked up only when asked for (importlib.metadata is slow to import)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, help: str | None = None) -> None:
+        super().__init__(option_strings, dest=dest, default=argparse.SUPPRESS, nargs=0, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        sys.stdout.write(f"queuetop {_version()}\n")
+        parser.exit()
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", metavar="PATH", default=argparse.SUPPRESS,
                         help="database file (default: $QUEUETOP_DB, else ~/.local/share/queuetop/queuetop.db)")
@@ -119,9 +157,48 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help="config file (default: ./queuetop.toml when present)")
 
 
-def build_parser(handlers: Mapping[str, Handler]) -> Parser:
+# The top-level options that take a value: the word after one is not a command.
+_VALUE_OPTIONS = ("--db", "--config", "--workers", "--concurrency", "--events")
+
+
+def _command_word(argv: Sequence[str]) -> str | None:
+    """The first word of ``argv`` that is neither an option nor an option's value (the command, if any)."""
+    value_next = False
+    for word in argv:
+        if value_next:
+            value_next = False
+        elif word == "--":
+            return None
+        elif word.startswith("-"):
+            # argparse takes any unambiguous prefix of an option: count a
+            # prefix of a value-taking one as taking the next word too.
+            value_next = "=" not in word and len(word) > 2 and any(o.startswith(word) for o in _VALUE_OPTIONS)
+        else:
+            return word
+    return None
+
+
+class _NotBuilt:
+    """Stands in for the parser of a command the command line does not name: takes its arguments, builds nothing."""
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> "_NotBuilt":
+        return self
+
+    def add_mutually_exclusive_group(self, *args: Any, **kwargs: Any) -> "_NotBuilt":
+        return self
+
+
+def build_parser(handlers: Mapping[str, Handler], argv: Sequence[str] | None = None) -> Parser:
+    """The parser of every command, or with ``argv`` only of the command it names.
+
+    Building all seventeen subcommand parsers costs a call that runs one of
+    them more than some whole commands do; a word that names no command gets
+    the full parser, whose error lists them.
+    """
+    only = _command_word(argv) if argv is not None else None
+    built: list[str] = []
     parser = Parser(prog="queuetop", description="A local job-queue monitor with its engine inside.")
-    parser.add_argument("--version", action="version", version=f"queuetop {_version()}")
+    parser.add_argument("--version", action=_Version, help="print the version and exit")
     _common(parser)
     parser.add_argument("--engine-only", action="store_true",
                         help="run workers, schedules and maintenance headless (no TUI)")
@@ -143,9 +220,12 @@ def build_parser(handlers: Mapping[str, Handler]) -> Parser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     def command(name: str, help: str, handler: Callable[..., Awaitable[int]], *,
-                needs_db: bool = True, reads: bool = False) -> argparse.ArgumentParser:
+                needs_db: bool = True, reads: bool = False) -> Any:
         # reads: the command only reads, so it never creates a database and
         # --read-only allows it.
+        if only is not None and name != only:
+            return _NotBuilt()
+        built.append(name)
         p = sub.add_parser(name, help=help, description=help)
         _common(p)
         p.set_defaults(handler=handler, needs_db=needs_db, reads=reads)
@@ -260,6 +340,8 @@ def build_parser(handlers: Mapping[str, Handler]) -> Parser:
     p.add_argument("--count", type=_integer(0, 10 ** 9), metavar="N", help="stop after N events (default: until interrupted)")
     p.add_argument("--seed", type=int, default=0, help="the same seed writes the same events (default 0)")
 
+    if only is not None and not built:
+        return build_parser(handlers)
     return parser
 
 

@@ -28,19 +28,19 @@ import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from queuetop.engine.config import Config
 from queuetop.engine.handlers.registry import Problem, Registry, add_search_path
 from queuetop.engine.model.changes import CHUNKS, JOBS, ChangeBus, Change
 from queuetop.engine.model.clock import Clock, SystemClock
-from queuetop.engine.model.records import MissedRuns
-from queuetop.engine.services import claims
 from queuetop.engine.services.alert_rules import Alerts, CircuitOpenedHook, ScheduleMissedHook
-from queuetop.engine.services.claims import JobEndedHook, Outcome, Settled
 from queuetop.engine.services.logbuffer import LogBuffer
 from queuetop.engine.services.retry import RetryPolicy
 from queuetop.engine.store.protocol import Backend
+
+if TYPE_CHECKING:  # claims are imported by what settles, not by every process that opens a store
+    from queuetop.engine.services.claims import JobEndedHook, Outcome, Settled
 
 log = logging.getLogger("queuetop.engine")
 
@@ -49,8 +49,6 @@ ENDED_LOG_SUMMARY = 10
 
 #: A built-in maintenance task: runs against the engine, returns a one-line summary.
 MaintenanceTask = Callable[["Engine"], Awaitable[str]]
-#: Told, inside the transaction that recorded them, of a schedule's missed due times.
-ScheduleMissedHook = Callable[[Any, MissedRuns], Awaitable[None]]
 
 
 class Engine:
@@ -110,6 +108,8 @@ class Engine:
     async def settle(self, outcomes: Sequence[Outcome]) -> Settled:
         """End attempts (see :func:`queuetop.engine.services.claims.settle`) and tell subscribers."""
         seen = await self.metrics.before_settle(self.db, outcomes) if self.metrics is not None else None
+        from queuetop.engine.services import claims
+
         settled = await claims.settle(self.db, outcomes, self.clock.now(), on_job_ended=self.job_ended_hooks)
         if self.metrics is not None:
             self.metrics.settled(outcomes, settled, seen, self.clock.now())

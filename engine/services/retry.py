@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import random
 
 
 @dataclass(frozen=True)
@@ -20,6 +23,8 @@ class RetryPolicy:
 
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:
         """Seconds to wait after failed attempt number ``attempt``."""
+        import random  # only a process that retries something imports it
+
         ceiling = min(self.cap, self.base * 2 ** max(0, attempt - 1))
         return ceiling / 2 + (rng or random).random() * ceiling / 2
 

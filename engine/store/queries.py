@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from functools import cache
-from importlib import resources
+from pathlib import Path
 
 _NAME = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.MULTILINE)
 # `:name` but not the `::type` of a PostgreSQL cast.
@@ -66,9 +66,12 @@ def to_psycopg(sql: str) -> str:
 @cache
 def load(concern: str) -> dict[str, Query]:
     """All queries of ``sql/<concern>.sql``, by name."""
-    folder = resources.files(__package__) / "sql"
+    # The files beside this module (package data in a wheel, the repository's
+    # own in an editable install), read by path: importlib.resources would
+    # cost every CLI call more to import than reading them does.
+    folder = Path(__file__).parent / "sql"
     sqlite = _split((folder / f"{concern}.sql").read_text("utf-8"), f"sql/{concern}.sql")
-    postgres_file = resources.files(f"{__package__}.postgres") / "sql" / f"{concern}.sql"
+    postgres_file = Path(__file__).parent / "postgres" / "sql" / f"{concern}.sql"
     postgres = (_split(postgres_file.read_text("utf-8"), f"sql/postgres/{concern}.sql")
                 if postgres_file.is_file() else {})
     unknown = set(postgres) - set(sqlite)
@@ -90,5 +93,5 @@ def fragments(concern: str) -> dict[str, str]:
     For queries put together from parts (see :mod:`queuetop.engine.store.find`):
     the caller joins them, then keeps its dialect's lines with :func:`for_dialect`.
     """
-    folder = resources.files(__package__) / "sql"
+    folder = Path(__file__).parent / "sql"
     return _split((folder / f"{concern}.sql").read_text("utf-8"), f"sql/{concern}.sql")

@@ -17,7 +17,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from queuetop.engine.model.exceptions import DatabaseError
@@ -269,9 +269,14 @@ def channel_for(schema: str | None) -> str:
     return f"{CHANNEL}_{hashlib.sha1((schema or '').encode()).hexdigest()[:16]}"
 
 
+# schema.sql and migrations/ lie beside this module, read by path as the
+# SQLite backend reads its own.
+_HERE = Path(__file__).parent
+
+
 def _migrations() -> list[tuple[int, str]]:
     """(version, sql) for every file in migrations/, in order (none before v2: v1 is the schema)."""
-    folder = resources.files(__package__).joinpath("migrations")
+    folder = _HERE / "migrations"
     if not folder.is_dir():
         return []
     found = [(int(match.group(1)), entry.read_text("utf-8")) for entry in folder.iterdir()
@@ -286,7 +291,7 @@ def schema_version() -> int:
 
 async def _prepare(url: str) -> None:
     """Create the schema on first use, bring an older one forward; refuse foreign or newer ones."""
-    schema = resources.files(__package__).joinpath("schema.sql").read_text("utf-8")
+    schema = (_HERE / "schema.sql").read_text("utf-8")
     target = schema_version()
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         await conn.execute("SELECT pg_advisory_lock(%s)", (_SCHEMA_LOCK,))

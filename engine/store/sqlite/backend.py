@@ -21,7 +21,6 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +35,16 @@ _MIGRATION = re.compile(r"^(\d{4})_\w+\.sql$")
 Params = Mapping[str, Any] | Sequence[Any]
 
 
+# schema.sql and migrations/ lie beside this module (package data in a wheel,
+# the repository's files in an editable install); they are read by path, as
+# importlib.resources would cost every CLI call more to import than this.
+_HERE = Path(__file__).parent
+
+
 def _migrations() -> list[tuple[int, str]]:
     """(version, sql) for every file in migrations/, in order."""
     found = []
-    folder = resources.files(__package__).joinpath("migrations")
+    folder = _HERE / "migrations"
     if not folder.is_dir():  # no migration shipped yet
         return []
     for entry in folder.iterdir():
@@ -51,7 +56,7 @@ def _migrations() -> list[tuple[int, str]]:
 
 def schema_sql() -> str:
     """The current schema, from schema.sql (wheel copy or the repository file)."""
-    return resources.files(__package__).joinpath("schema.sql").read_text("utf-8")
+    return (_HERE / "schema.sql").read_text("utf-8")
 
 
 def schema_version() -> int:
@@ -202,25 +207,46 @@ class Database:
     IntegrityError: type[Exception] = sqlite3.IntegrityError
     DataError: type[Exception] = sqlite3.DataError
 
-    def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection):
+    def __init__(self, path: Path):
         self.path = path
-        self._writer = writer
-        self._reader = reader
-        self._lock = asyncio.Lock()
+        # Each connection (and its thread) opens on first use: `queuetop
+        # jobs` never writes and `queuetop submit` never reads apart from
+        # its transaction, and a connection costs a CLI call a thread and
+        # several hops to it.
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()  # one transaction at a time on the writer
+        self._connecting = asyncio.Lock()
+        self._closed = False
 
     @classmethod
     async def open(cls, path: str | os.PathLike[str]) -> "Database":
-        """Prepare the file (schema, migrations) and open its connections."""
+        """Prepare the file (schema, migrations); its connections open when first used."""
         path = Path(path)
         await asyncio.to_thread(prepare, path)
-        writer = await _connect(path)
-        reader = await _connect(path)
-        return cls(path, writer, reader)
+        return cls(path)
+
+    async def _connection(self, name: str) -> aiosqlite.Connection:
+        """The ``_writer`` or ``_reader`` connection, opened now if it is not yet."""
+        conn = getattr(self, name)
+        if conn is None:
+            async with self._connecting:
+                if self._closed:
+                    raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
+                conn = getattr(self, name)
+                if conn is None:
+                    conn = await _connect(self.path)
+                    setattr(self, name, conn)
+        return conn
 
     async def close(self) -> None:
+        async with self._connecting:
+            self._closed = True
         async with self._lock:
-            await self._writer.close()
-        await self._reader.close()
+            if self._writer is not None:
+                await self._writer.close()
+        if self._reader is not None:
+            await self._reader.close()
 
     @asynccontextmanager
     async def transaction(self, *, wake: bool = False) -> AsyncIterator[aiosqlite.Connection]:
@@ -233,22 +259,25 @@ class Database:
         processes' workers poll.
         """
         async with self._lock:
-            await self._writer.execute("BEGIN IMMEDIATE")
+            writer = await self._connection("_writer")
+            await writer.execute("BEGIN IMMEDIATE")
             try:
-                yield self._writer
+                yield writer
             except BaseException:
-                await self._writer.execute("ROLLBACK")
+                await writer.execute("ROLLBACK")
                 raise
             else:
-                await self._writer.execute("COMMIT")
+                await writer.execute("COMMIT")
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
         """Rows of a read-only query, on the reader connection."""
-        async with self._reader.execute(sql, params) as cursor:
+        reader = await self._connection("_reader")
+        async with reader.execute(sql, params) as cursor:
             return list(await cursor.fetchall())
 
     async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
-        async with self._reader.execute(sql, params) as cursor:
+        reader = await self._connection("_reader")
+        async with reader.execute(sql, params) as cursor:
             return await cursor.fetchone()
 
     async def scalar(self, sql: str, params: Params = ()) -> Any:
@@ -266,6 +295,5 @@ class Database:
 async def _connect(path: Path) -> aiosqlite.Connection:
     conn = await aiosqlite.connect(path, isolation_level=None)
     conn.row_factory = sqlite3.Row
-    for pragma in PRAGMAS:
-        await conn.execute(pragma)
+    await conn.executescript(";\n".join(PRAGMAS))  # one trip to the connection's thread, not one each
     return conn

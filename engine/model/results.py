@@ -1,0 +1,66 @@
+"""What the API's calls return: small frozen records built from query results.
+
+Kept apart from :mod:`queuetop.engine.api` so that the API module holds the
+calls themselves; every name here is re-exported there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from queuetop.engine.model.query import JobQuery, JobSort
+from queuetop.engine.model.records import Job
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    job_id: int
+    created: bool  # False: a dedupe key matched an unfinished job
+
+
+@dataclass(frozen=True)
+class LogLine:
+    id: int
+    job_id: int | None
+    chunk_id: int | None
+    worker_id: str | None
+    ts: float
+    level: str
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Totals:
+    """The dashboard header's numbers, from counting queries only."""
+
+    jobs: dict[str, int]
+    chunks_total: int
+    chunks_pending: int
+    chunks_processing: int
+    chunks_completed: int
+    chunks_failed: int
+    chunks_cancelled: int
+    workers: dict[str, int]  # online / stale / stopping / offline
+    paused: bool
+    engines: int = 0       # engine processes with a fresh worker heartbeat
+    engines_here: int = 0  # of those, this process (0 or 1)
+    alerts_undelivered: int = 0  # pending or being delivered
+    alerts_recent: int = 0       # raised in the last RECENT_ALERTS seconds
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class FoundJobs:
+    """A page of the jobs a query matched, how many it matched, and how many jobs there are."""
+
+    jobs: list[Job]
+    matched: int
+    total: int  # every job, from the state counters
+    query: JobQuery
+    sort: JobSort
