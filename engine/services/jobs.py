@@ -114,8 +114,10 @@ def check_submission(sub: Submission) -> None:
 
 # One encoder for every job: json.dumps builds a new one per call when given options.
 _JSON = json.JSONEncoder(allow_nan=False)
+# Chunk params as SQLite's json() would store them: no spaces.
+_CHUNK_JSON = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
 # The params and chunk list of a job submitted with neither, already encoded.
-_NO_PARAMS, _ONE_EMPTY_CHUNK = "{}", "[{}]"
+_NO_PARAMS, _ONE_EMPTY_CHUNK = "{}", ("{}",)
 
 
 def encode(sub: Submission) -> dict[str, Any]:
@@ -127,8 +129,9 @@ def encode(sub: Submission) -> dict[str, Any]:
     try:
         params = _JSON.encode(dict(sub.params)) if sub.params else _NO_PARAMS
         only = sub.chunks[0] if len(sub.chunks) == 1 else None
+        # each chunk's params as its own JSON text: they go in as one flat list
         chunks = (_ONE_EMPTY_CHUNK if only is not None and not only
-                  else _JSON.encode([dict(c) for c in sub.chunks]))
+                  else tuple(_CHUNK_JSON.encode(dict(c)) for c in sub.chunks))
     except (TypeError, ValueError) as exc:
         raise UsageError(f"params must be JSON: {exc}") from None
     return {
@@ -205,11 +208,12 @@ async def insert_jobs(conn: Any, rows: Sequence[dict[str, Any]], now: float) -> 
             row = rows[position]
             if row["id"] in inserted:
                 results[position] = (row["id"], True)
-                chunks.append([row["id"], row["priority"], row["chunks"]])
+                chunks.extend([row["id"], index, text, row["priority"]]
+                              for index, text in enumerate(row["chunks"]))
             else:
                 results[position] = (taken[row["dedupe_key"]], False)
         if chunks:
-            await conn.execute(SQL["insert_chunks"], {"jobs": json.dumps(chunks), "now": now})
+            await conn.execute(SQL["insert_chunks"], {"chunks": json.dumps(chunks), "now": now})
     for position, row in enumerate(rows):
         if results[position] is None:  # a repeat of a key an earlier row took
             winner = results[first_of[row["dedupe_key"]]]

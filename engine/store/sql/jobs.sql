@@ -46,15 +46,15 @@ ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL AND status IN ('pending', 
 RETURNING id;
 
 -- name: insert_chunks
--- Every chunk of many jobs in one statement: one JSON array of
--- [job_id, priority, chunks] rows, each job's chunk list as JSON text;
--- much cheaper than a bound statement per chunk or per job.
+-- Every chunk of many jobs in one statement: one flat JSON array of
+-- [job_id, chunk_index, params, priority] rows, params as JSON text. (A
+-- json_each over each job's own list, nested, re-read that whole list for
+-- every chunk on SQLite: 20,000 chunks took a second.)
 INSERT INTO chunks (job_id, chunk_index, params, priority, run_after)
-SELECT j.value ->> 0, c.key, json(c.value), j.value ->> 1, :now  -- sqlite
-FROM json_each(:jobs) AS j, json_each(j.value ->> 2) AS c  -- sqlite
-SELECT (j.v ->> 0)::bigint, c.ord - 1, c.value::text, (j.v ->> 1)::integer, :now  -- postgres
-FROM jsonb_array_elements(:jobs::jsonb) AS j(v)  -- postgres
-CROSS JOIN LATERAL jsonb_array_elements((j.v ->> 2)::jsonb) WITH ORDINALITY AS c(value, ord)  -- postgres
+SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, :now  -- sqlite
+FROM json_each(:chunks)  -- sqlite
+SELECT (v ->> 0)::bigint, (v ->> 1)::integer, v ->> 2, (v ->> 3)::integer, :now  -- postgres
+FROM jsonb_array_elements(:chunks::jsonb) AS t(v)  -- postgres
 ;
 
 -- name: get_job
