@@ -34,10 +34,10 @@ from queuetop.engine.handlers.circuits import list_circuits
 from queuetop.engine.model.exceptions import ConfigError
 from queuetop.engine.model.states import ChunkState, CircuitState, JobState
 from queuetop.engine.model.text import describe
-from queuetop.engine.services import alert_rules, jobs
+from queuetop.engine.services import alert_rules
 from queuetop.engine.services.claims import Outcome, Settled
 from queuetop.engine.services.worker import SQL as WORKER_SQL
-from queuetop.engine.store import queries
+from queuetop.engine.store import find, queries
 
 if TYPE_CHECKING:
     from queuetop.engine.services.engine import Engine
@@ -112,18 +112,17 @@ class Metrics:
         """Read the gauges' values from the database's counters."""
         queue = self.queue
         db = queue.db
-        jobs_by_state = {row["status"]: row["n"] for row in await db.fetchall(jobs.SQL["job_counts_by_status"])}
-        chunk = await db.fetchone(jobs.SQL["chunk_totals"])
-        ended = chunk["completed"] + chunk["failed"] + chunk["cancelled"]
+        counts: dict[str, dict[str, int]] = {"jobs": {}, "chunks": {}}
+        for row in await db.fetchall(find.totals_query()):  # the counters the triggers keep
+            counts.setdefault(row["kind"], {})[row["state"]] = int(row["n"])
         workers = {row["status"]: row["n"] for row in await db.fetchall(WORKER_SQL["worker_counts"])}
         stale_after = min(queue.settings.stale_after, 3 * queue.settings.heartbeat_interval)
         stale = await db.scalar(WORKER_SQL["stale_online_count"], {"cutoff": queue.clock.now() - stale_after})
         workers["stale"] = stale
         workers["online"] = workers.get("online", 0) - stale
         self.gauges = {
-            "jobs": {state.value: jobs_by_state.get(state.value, 0) for state in JobState},
-            "chunks": {"pending": chunk["total"] - ended - chunk["processing"], "processing": chunk["processing"],
-                       "completed": chunk["completed"], "failed": chunk["failed"], "cancelled": chunk["cancelled"]},
+            "jobs": {state.value: counts["jobs"].get(state.value, 0) for state in JobState},
+            "chunks": {state.value: counts["chunks"].get(state.value, 0) for state in ChunkState},
             "workers": {name: workers.get(name, 0) for name in ("online", "stale", "stopping", "offline")},
             "circuits": {c.host: int(c.state is not CircuitState.CLOSED) for c in await list_circuits(db)},
             "alerts_pending": int(await db.scalar(alert_rules.SQL["undelivered_count"]) or 0),
