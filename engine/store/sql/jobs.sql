@@ -47,8 +47,8 @@ RETURNING id;
 
 -- name: insert_chunks
 -- Every chunk of many jobs in one statement: one flat JSON array of
--- [job_id, chunk_index, params, priority] rows, params as JSON text. (A
--- json_each over each job's own list, nested, re-read that whole list for
+-- [job_id, chunk_index, params, priority] rows, params as JSON text. (Each
+-- job's own list, walked nested inside the outer one, was re-read whole for
 -- every chunk on SQLite: 20,000 chunks took a second.)
 INSERT INTO chunks (job_id, chunk_index, params, priority, run_after)
 SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, :now  -- sqlite
