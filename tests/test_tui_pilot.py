@@ -251,3 +251,29 @@ async def test_alerts_show_in_a_header_badge_and_on_their_screen(any_db: Path | 
         assert "job.failed" in cells and "https://hooks.example.com/…" in cells and "SECRET" not in cells
         await press(app, pilot, "escape")
         assert not isinstance(app.screen, AlertsScreen)
+
+
+async def test_a_watching_tui_follows_its_event_files(db: Path, tmp_path: Path) -> None:
+    """No workers here (the default beside an engine, or --no-workers), yet --events files are followed."""
+    import asyncio
+    import json
+    import time
+
+    from queuetop.tui.widgets.event_feed import EventFeed
+
+    events = tmp_path / "agent.ndjson"
+    events.write_text(json.dumps({"type": "watch.only.probe", "ts": 1767225600000, "agent": "probe",
+                                  "data": {"message": "seen without workers"}}) + "\n")
+    app = make_app(db, event_paths=[str(events)])
+    async with app.run_test(size=SIZE) as pilot:
+        await app.settle()
+        assert app.runner is not None and not app.runner.workers  # the tailer runs, no worker does
+        deadline = time.monotonic() + 20
+        while "watch.only.probe" not in {e.type for e in await app.queue.events_since(0, limit=500)}:
+            assert time.monotonic() < deadline, "the event file was not followed"
+            await asyncio.sleep(0.05)  # polling the tailer's progress with a deadline
+        await app.settle()
+        feed = app.screen.query_one(EventFeed)
+        assert any("seen without workers" in str(cell) for row in range(feed.row_count)
+                   for cell in feed.get_row_at(row))
+        await pilot.press("q")

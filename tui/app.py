@@ -143,6 +143,13 @@ class QueuetopApp(App[int]):
                         f"{self.queue.handler_problems[0].reason}", severity="warning", timeout=20)
         if self.engine_wanted:
             self._start_engine()
+        elif self.event_paths and not self.read_only:
+            # Watching (no workers here) still follows the event files it
+            # was given: their events are this screen's to show.
+            self._start_engine(workers=0)
+        elif self.event_paths:
+            self.notify("--read-only: the event files are not followed (that writes their events)",
+                        severity="warning", timeout=10)
         if self.demo is not None:
             self.demo.start(self)
         await self.live.cycle()
@@ -169,9 +176,12 @@ class QueuetopApp(App[int]):
             if self.live is not None:
                 await self.live.cycle()
 
-    def _start_engine(self) -> None:
-        self.runner = Runner(self.queue, workers=self.engine_workers, concurrency=self.engine_concurrency,
-                             event_paths=self.event_paths)
+    def _start_engine(self, workers: int | None = None) -> None:
+        """Run the engine beside the screens; ``workers=0``: only the event tailer (and the log buffer)."""
+        tail_only = workers == 0
+        self.runner = Runner(self.queue, workers=0 if tail_only else self.engine_workers,
+                             concurrency=self.engine_concurrency, event_paths=self.event_paths,
+                             schedules=not tail_only, alerts=not tail_only)
         self._engine_task = asyncio.create_task(self.runner.run(self._stop_engine), name="engine")
         self._engine_task.add_done_callback(self._engine_ended)
         self.run_worker(self._follow_tailer(), group="tailer", exit_on_error=False)

@@ -30,8 +30,9 @@ class Runner:
 
     def __init__(self, queue: Engine, *, workers: int | None = None, concurrency: int | None = None,
                  schedules: bool = True, event_paths: Sequence[str] = (), metrics_port: int | None = None,
-                 metrics_host: str | None = None) -> None:
-        """``metrics_port`` (0 or None: none) serves Prometheus text on ``metrics_host``."""
+                 metrics_host: str | None = None, alerts: bool = True) -> None:
+        """``metrics_port`` (0 or None: none) serves Prometheus text on ``metrics_host``;
+        ``alerts=False`` delivers none (a watching TUI that only follows event files)."""
         self.queue = queue
         # Reads the env vars its headers name: a missing one fails start-up, not the first call.
         register_http_intents(queue)
@@ -41,7 +42,7 @@ class Runner:
         self.event_paths = list(event_paths)
         self.tailer = None
         self.started = asyncio.Event()
-        self.alerts = AlertDelivery(queue)
+        self.alerts = AlertDelivery(queue) if alerts else None
         self.metrics_port = metrics_port or 0
         self.metrics_host = metrics_host or queue.settings.metrics_host
         self.metrics: Any = None
@@ -72,8 +73,9 @@ class Runner:
             await self.metrics.read()  # the first scrape already has the gauges
             self.metrics.start()
         log_stop = asyncio.Event()
-        background = [asyncio.create_task(queue.logs.run(log_stop), name="log-buffer"),
-                      asyncio.create_task(self.alerts.run(stop), name="alerts")]
+        background = [asyncio.create_task(queue.logs.run(log_stop), name="log-buffer")]
+        if self.alerts is not None:
+            background.append(asyncio.create_task(self.alerts.run(stop), name="alerts"))
         if self.metrics is not None:
             background.append(asyncio.create_task(self.metrics.run(stop), name="metrics"))
         if self.tailer is not None:
