@@ -30,15 +30,16 @@ class TotalsHeader(Static):
             text.append(f"{fmt.state_glyph('running')} running", style=fmt.colour_of("running"))
         else:  # nothing heartbeats: no work is being done, whatever is pending
             text.append(f"{fmt.state_glyph('stale')} stopped", style="bold " + fmt.colour_of("stale"))
-        text.append(f"   {engine}", style="dim" if totals.engines else fmt.colour_of("stale"))
-        if read_only:
-            text.append("   READ-ONLY", style="bold " + fmt.colour_of("partial"))
         if totals.alerts_undelivered or totals.alerts_recent:
             # The badge: alerts waiting for delivery, and raised in the last hour (`a` lists them).
+            # Before the engine line, which is long: at 80 columns the badge must still show.
             style = "bold reverse " + fmt.colour_of("failed" if totals.alerts_undelivered else "partial")
             text.append("  ")
-            text.append(f" {totals.alerts_undelivered} undelivered · {totals.alerts_recent} recent alert(s) ",
+            text.append(f" alerts: {totals.alerts_undelivered} undelivered, {totals.alerts_recent} recent ",
                         style=style)
+        if read_only:
+            text.append("   READ-ONLY", style="bold " + fmt.colour_of("partial"))
+        text.append(f"   {engine}", style="dim" if totals.engines else fmt.colour_of("stale"))
         text.append("\n")
         text.append("Jobs   ", style="bold")
         for name in JOB_ORDER:
