@@ -44,8 +44,10 @@ def zone(name: str) -> ZoneInfo:
 
 def check_zone(name: object) -> str:
     """``name`` if it is a known IANA zone, else :class:`ZoneError`."""
-    zone(name)  # type: ignore[arg-type]
-    return name  # type: ignore[return-value]
+    if not isinstance(name, str):
+        raise ZoneError(f"unknown time zone {name!r}: expected an IANA name such as 'Europe/Berlin' or 'UTC'")
+    zone(name)
+    return name
 
 
 def _change(tz: ZoneInfo, low: float, high: float) -> float:

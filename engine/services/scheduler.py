@@ -222,7 +222,8 @@ def missed_runs(schedule: Schedule, now: float) -> MissedRuns:
     mode = CatchUp(schedule.catch_up)
     keep = {CatchUp.NONE: 0, CatchUp.ONCE: 1, CatchUp.ALL: schedule.max_catch_up}[mode]
     first = schedule.next_run_at
-    latest: deque[float] = deque(maxlen=max(keep, 1))
+    wanted = max(keep, 1)
+    latest: deque[float] = deque(maxlen=wanted)
     count, capped = 0, False
     for when in chain([first], zoned.fire_times(schedule.cron, schedule.tz, first)):
         if when > now:
@@ -239,7 +240,7 @@ def missed_runs(schedule: Schedule, now: float) -> MissedRuns:
         while True:
             start = max(first, now - window)
             found = list(_until(zoned.fire_times(schedule.cron, schedule.tz, start), now, COUNT_CAP))
-            if len(found) >= latest.maxlen or start == first:  # type: ignore[operator]
+            if len(found) >= wanted or start == first:
                 latest.extend(found)
                 break
             window *= 2
