@@ -28,8 +28,8 @@ from queuetop.engine.model.records import (Alert, AlertDelivery, Attempt, Chunk,
                                            Submission, WorkerInfo)
 from queuetop.engine.model.states import AlertKind, AlertState, SessionState
 from queuetop.engine.services import jobs
-from queuetop.engine.services.engine import Engine
-from queuetop.engine.store import find, is_postgres_url, open_store, queries
+from queuetop.engine.services.engine import WORKER_SQL, Engine
+from queuetop.engine.store import find, is_postgres_url, open_store
 from queuetop.engine.store.protocol import Backend
 
 # A CLI call pays for what it imports on every run, so what only some calls
@@ -47,8 +47,6 @@ if TYPE_CHECKING:
     from queuetop.engine.services.worker import HANDLER_THREAD_PREFIX
 
 JOB_SQL = jobs.SQL
-# The workers' queries, without importing the worker.
-WORKER_SQL = queries.load("workers")
 log = logging.getLogger("queuetop.engine")
 
 # submit_many writes this many jobs per transaction: one commit (one fsync)
@@ -246,7 +244,7 @@ class Queue(Engine):
         sort = parse_sort(sort) if isinstance(sort, str) else sort
         if not (0 < limit <= 10_000) or offset < 0:
             raise UsageError("limit is 1 to 10000 and offset at least 0")
-        counts = await self._counts()
+        counts = await self.state_counts()
         by_state = counts.get("jobs", {})
         total = sum(by_state.values())
         page, count, params = find.find_jobs(query, sort, now=self.clock.now(), limit=limit, offset=offset)
@@ -258,13 +256,6 @@ class Queue(Engine):
         else:
             matched = await self.db.scalar(count, params)
         return FoundJobs([Job.from_row(row) for row in rows], matched, total, query, sort)
-
-    async def _counts(self) -> dict[str, dict[str, int]]:
-        """Rows by kind and state, from the counters the schema's triggers keep."""
-        counts: dict[str, dict[str, int]] = {"jobs": {}, "chunks": {}}
-        for row in await self.db.fetchall(find.totals_query()):
-            counts.setdefault(row["kind"], {})[row["state"]] = int(row["n"])
-        return counts
 
     async def job(self, job_id: int) -> Job:
         row = await self.db.fetchone(JOB_SQL["get_job"], {"job_id": job_id})
@@ -315,14 +306,10 @@ class Queue(Engine):
         from queuetop.engine.services import actions
         from queuetop.engine.services import alert_rules as alerts
 
-        counts = await self._counts()
+        counts = await self.state_counts()
         job_counts = {state: n for state, n in counts["jobs"].items() if n}
         chunk = counts["chunks"]
-        workers = {row["status"]: row["n"] for row in await self.db.fetchall(WORKER_SQL["worker_counts"])}
-        stale = await self.db.scalar(WORKER_SQL["stale_online_count"],
-                                     {"cutoff": self.clock.now() - self.stale_display_after})
-        workers["stale"] = stale
-        workers["online"] = workers.get("online", 0) - stale
+        workers = await self.worker_counts()
         engines, here = await self.engines_online()
         return Totals(
             jobs=job_counts, chunks_total=sum(chunk.values()), chunks_processing=chunk.get("processing", 0),
@@ -376,11 +363,6 @@ class Queue(Engine):
         return await self.db.scalar(WORKER_SQL["online_elsewhere"], {
             "cutoff": self.clock.now() - self.stale_display_after,
             "host": socket.gethostname(), "pid": os.getpid()})
-
-    @property
-    def stale_display_after(self) -> float:
-        """A worker whose heartbeat is this late is shown as stale (three missed beats)."""
-        return min(self.settings.stale_after, 3 * self.settings.heartbeat_interval)
 
     async def circuits(self) -> list[Circuit]:
         """HTTP circuit breakers by host, open ones first (hosts that never failed have none)."""

@@ -37,12 +37,15 @@ from queuetop.engine.model.clock import Clock, SystemClock
 from queuetop.engine.services.alert_rules import Alerts, CircuitOpenedHook, ScheduleMissedHook
 from queuetop.engine.services.logbuffer import LogBuffer
 from queuetop.engine.services.retry import RetryPolicy
+from queuetop.engine.store import find, queries
 from queuetop.engine.store.protocol import Backend
 
 if TYPE_CHECKING:  # claims are imported by what settles, not by every process that opens a store
     from queuetop.engine.services.claims import JobEndedHook, Outcome, Settled
 
 log = logging.getLogger("queuetop.engine")
+# The workers' queries, without importing the worker.
+WORKER_SQL = queries.load("workers")
 
 # A settle that completes this many one-chunk jobs logs them as one line.
 ENDED_LOG_SUMMARY = 10
@@ -141,6 +144,28 @@ class Engine:
         if quiet:
             log.info("%d one-chunk jobs completed (ids %d to %d)", len(quiet),
                      min(job["id"] for job in quiet), max(job["id"] for job in quiet))
+
+    @property
+    def stale_display_after(self) -> float:
+        """A worker whose heartbeat is this late is shown as stale (three missed beats)."""
+        return min(self.settings.stale_after, 3 * self.settings.heartbeat_interval)
+
+    async def state_counts(self) -> dict[str, dict[str, int]]:
+        """Jobs and chunks by state (``{"jobs": {...}, "chunks": {...}}``), from the counters
+        the schema's triggers keep: no table is counted."""
+        counts: dict[str, dict[str, int]] = {"jobs": {}, "chunks": {}}
+        for row in await self.db.fetchall(find.totals_query()):
+            counts.setdefault(row["kind"], {})[row["state"]] = int(row["n"])
+        return counts
+
+    async def worker_counts(self) -> dict[str, int]:
+        """Workers by status; online ones whose heartbeat is late count as ``stale`` instead."""
+        workers = {row["status"]: row["n"] for row in await self.db.fetchall(WORKER_SQL["worker_counts"])}
+        stale = await self.db.scalar(WORKER_SQL["stale_online_count"],
+                                     {"cutoff": self.clock.now() - self.stale_display_after})
+        workers["stale"] = stale
+        workers["online"] = workers.get("online", 0) - stale
+        return workers
 
     async def run_maintenance(self, name: str) -> str:
         """Run one built-in maintenance task by name; unknown names are refused."""

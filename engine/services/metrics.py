@@ -36,8 +36,7 @@ from queuetop.engine.model.states import ChunkState, CircuitState, JobState
 from queuetop.engine.model.text import describe
 from queuetop.engine.services import alert_rules
 from queuetop.engine.services.claims import Outcome, Settled
-from queuetop.engine.services.worker import SQL as WORKER_SQL
-from queuetop.engine.store import find, queries
+from queuetop.engine.store import queries
 
 if TYPE_CHECKING:
     from queuetop.engine.services.engine import Engine
@@ -112,14 +111,8 @@ class Metrics:
         """Read the gauges' values from the database's counters."""
         queue = self.queue
         db = queue.db
-        counts: dict[str, dict[str, int]] = {"jobs": {}, "chunks": {}}
-        for row in await db.fetchall(find.totals_query()):  # the counters the triggers keep
-            counts.setdefault(row["kind"], {})[row["state"]] = int(row["n"])
-        workers = {row["status"]: row["n"] for row in await db.fetchall(WORKER_SQL["worker_counts"])}
-        stale_after = min(queue.settings.stale_after, 3 * queue.settings.heartbeat_interval)
-        stale = await db.scalar(WORKER_SQL["stale_online_count"], {"cutoff": queue.clock.now() - stale_after})
-        workers["stale"] = stale
-        workers["online"] = workers.get("online", 0) - stale
+        counts = await queue.state_counts()  # the counters the triggers keep
+        workers = await queue.worker_counts()
         self.gauges = {
             "jobs": {state.value: counts["jobs"].get(state.value, 0) for state in JobState},
             "chunks": {state.value: counts["chunks"].get(state.value, 0) for state in ChunkState},
