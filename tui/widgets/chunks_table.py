@@ -7,9 +7,8 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from rich.console import RenderableType
-from textual import on
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable
+from textual.message import Message
 from rich.text import Text
 
 from queuetop.engine.model.records import Chunk
@@ -82,9 +81,5 @@ class ChunksTable(LiveTable[Chunk]):
         key = self.selected_key
         return int(key) if key is not None else None
 
-    @on(DataTable.RowSelected)
-    def _open(self, event: DataTable.RowSelected) -> None:
-        event.stop()
-        record = self.selected_record
-        if record is not None:
-            self.post_message(ChunkSelected(self.job_id, record.chunk_index))
+    def opened(self, key: str, record: Chunk | None) -> Message | None:
+        return None if record is None else ChunkSelected(self.job_id, record.chunk_index)

@@ -10,9 +10,8 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from rich.console import RenderableType
-from textual import on
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable
+from textual.message import Message
 from rich.text import Text
 
 from ..host import host
@@ -80,9 +79,5 @@ class EventFeed(LiveTable[EventView]):
             summary,
         )
 
-    @on(DataTable.RowSelected)
-    def _open(self, event: DataTable.RowSelected) -> None:
-        event.stop()
-        record = self.selected_record
-        if record is not None:
-            self.post_message(EventSelected(record))
+    def opened(self, key: str, record: EventView | None) -> Message | None:
+        return None if record is None else EventSelected(record)

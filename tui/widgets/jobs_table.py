@@ -14,9 +14,8 @@ from typing import ClassVar
 
 from rich.console import RenderableType
 from rich.text import Text
-from textual import on
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable
+from textual.message import Message
 
 from queuetop.engine.model.query import DEFAULT_SORT, JobQuery, JobSort
 from queuetop.engine.model.records import Job
@@ -155,8 +154,5 @@ class JobsTable(LiveTable[Job]):
         job_id = self.selected_job_id
         return [] if job_id is None else [job_id]
 
-    @on(DataTable.RowSelected)
-    def _open(self, event: DataTable.RowSelected) -> None:
-        event.stop()
-        if event.row_key.value is not None:
-            self.post_message(JobSelected(int(event.row_key.value)))
+    def opened(self, key: str, record: Job | None) -> Message | None:
+        return JobSelected(int(key))

@@ -16,8 +16,9 @@ from typing import ClassVar, Generic, TypeVar
 
 from rich.console import RenderableType
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.binding import Binding, BindingType
+from textual.message import Message
 from textual.widgets import DataTable
 
 from .. import format as fmt
@@ -266,6 +267,25 @@ class LiveTable(DataTable[RenderableType], Generic[R]):
             if self.key_of(record) == key:
                 return record
         return None
+
+    def opened(self, key: str, record: R | None) -> Message | None:
+        """The message ``enter`` on row ``key`` posts (``record`` is that row's, if loaded).
+
+        None: nothing opens. A table that does not override this opens
+        nothing and lets the selection go on up to its screen.
+        """
+        return None
+
+    @on(DataTable.RowSelected)
+    def _open(self, event: DataTable.RowSelected) -> None:
+        if type(self).opened is LiveTable.opened:
+            return
+        event.stop()
+        if event.row_key.value is None:
+            return
+        message = self.opened(event.row_key.value, self.selected_record)
+        if message is not None:
+            self.post_message(message)
 
     def action_toggle_tag(self) -> None:
         """Tag or untag the row under the cursor; the cursor stays (``tag_moves_down`` moves it on)."""

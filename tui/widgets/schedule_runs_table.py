@@ -6,9 +6,8 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from rich.console import RenderableType
-from textual import on
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable
+from textual.message import Message
 from rich.text import Text
 
 from queuetop.engine.model.records import ScheduleRun
@@ -60,9 +59,5 @@ class ScheduleRunsTable(LiveTable[ScheduleRun]):
             Text(fmt.clip(r.error, 400), style=fmt.colour_of("error")),
         )
 
-    @on(DataTable.RowSelected)
-    def _open(self, event: DataTable.RowSelected) -> None:
-        event.stop()
-        record = self.selected_record
-        if record is not None:
-            self.post_message(RunSelected(record, self.schedule_name or ""))
+    def opened(self, key: str, record: ScheduleRun | None) -> Message | None:
+        return None if record is None else RunSelected(record, self.schedule_name or "")

@@ -6,9 +6,8 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from rich.console import RenderableType
-from textual import on
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable
+from textual.message import Message
 
 from ..host import host
 from ..messages import EventSelected
@@ -56,9 +55,5 @@ class SessionEventsTable(LiveTable[EventView]):
             fmt.clip(e.summary, 400),
         )
 
-    @on(DataTable.RowSelected)
-    def _open(self, event: DataTable.RowSelected) -> None:
-        event.stop()
-        record = self.selected_record
-        if record is not None:
-            self.post_message(EventSelected(record))
+    def opened(self, key: str, record: EventView | None) -> Message | None:
+        return None if record is None else EventSelected(record)

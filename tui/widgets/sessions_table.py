@@ -6,9 +6,8 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from rich.console import RenderableType
-from textual import on
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable
+from textual.message import Message
 
 from ..host import host
 from .. import format as fmt
@@ -55,10 +54,7 @@ class SessionsTable(LiveTable[SessionView]):
             fmt.ago(now - s.last_at) if s.last_at is not None else "-",
         )
 
-    @on(DataTable.RowSelected)
-    def _open(self, event: DataTable.RowSelected) -> None:
-        event.stop()
-        if event.row_key.value is not None:
-            self.post_message(SessionSelected(event.row_key.value))
+    def opened(self, key: str, record: SessionView | None) -> Message | None:
+        return SessionSelected(key)
 
 

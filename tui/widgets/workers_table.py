@@ -7,9 +7,8 @@ from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 from rich.console import RenderableType
-from textual import on
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable
+from textual.message import Message
 from rich.text import Text
 from textual.timer import Timer
 
@@ -95,9 +94,5 @@ class WorkersTable(LiveTable[WorkerInfo]):
             str(worker.chunks_failed) if worker.chunks_failed else fmt.dim("0"),
         )
 
-    @on(DataTable.RowSelected)
-    def _open(self, event: DataTable.RowSelected) -> None:
-        event.stop()
-        record = self.selected_record
-        if record is not None:
-            self.post_message(WorkerSelected(record))
+    def opened(self, key: str, record: WorkerInfo | None) -> Message | None:
+        return None if record is None else WorkerSelected(record)
