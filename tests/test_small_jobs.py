@@ -17,11 +17,14 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from conftest import assert_counters, queuetop_command, query, scalar, subprocess_env
 from queuetop.engine.api import Queue
 from queuetop.engine.model.clock import FrozenClock
 from queuetop.engine.model.states import ChunkState
 from queuetop.engine.services import claims
+from queuetop.engine.store.queries import Query
 
 
 class _Counting:
@@ -169,3 +172,43 @@ def test_two_processes_submitting_the_same_keys_make_each_job_once(tmp_path: Pat
     assert scalar(db_path, "SELECT count(*) FROM jobs WHERE intent = 'mail.send'") == len(keys)
     assert scalar(db_path, "SELECT count(DISTINCT dedupe_key) FROM jobs WHERE intent = 'mail.send'") == len(keys)
     assert_counters(db_path)
+
+
+def _plan_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield node
+    for child in node.get("Plans", ()):
+        yield from _plan_nodes(child)
+
+
+async def test_a_claim_reads_only_what_it_claims_whatever_the_statistics_say(queue: Queue, backend: str) -> None:
+    """A fresh backlog the planner has no statistics for must not make every claim read all of it.
+
+    Without statistics PostgreSQL guesses a handful of pending chunks and
+    plans a bitmap scan of all of them and a sort; a claim then reads the
+    whole backlog and draining it costs its square. SQLite must walk the
+    claim index in order too (no temporary sort).
+    """
+    await queue.submit_many({"intent": "demo.noop"} for _ in range(3000))
+    sql = claims.SQL["claim"]
+    params = {"worker_id": "w", "now": queue.clock.now() + 1, "limit": 5, "intents": '["demo.noop"]'}
+    with pytest.raises(_RolledBack):  # EXPLAIN ANALYZE runs the claim: undo it
+        async with queue.db.transaction() as conn:
+            if backend == "postgres":
+                await conn.execute(claims.SQL["claim_plan"])  # as claims.claim does
+                explain = Query("EXPLAIN (ANALYZE, FORMAT JSON) " + sql)
+                explain.postgres = "EXPLAIN (ANALYZE, FORMAT JSON) " + (sql.postgres or "")
+                async with conn.execute(explain, params) as cur:
+                    plan = (await cur.fetchone())[0][0]["Plan"]
+                scans = [n for n in _plan_nodes(plan) if n.get("Index Name") == "chunks_claim"]
+                assert [n["Node Type"] for n in scans] == ["Index Scan"], plan
+                assert scans[0]["Actual Rows"] <= 5
+            else:
+                async with conn.execute("EXPLAIN QUERY PLAN " + sql, params) as cur:
+                    detail = " | ".join(row[-1] for row in await cur.fetchall())
+                assert "chunks_claim" in detail, detail
+                assert "TEMP B-TREE" not in detail, detail
+            raise _RolledBack
+
+
+class _RolledBack(Exception):
+    """Raised to leave a transaction without committing it."""

@@ -147,6 +147,8 @@ async def claim(db: Database, worker_id: str, limit: int, now: float,
     if intents is not None and not intents:
         return [], {}
     async with db.transaction() as conn:
+        if db.dialect == "postgres":
+            await conn.execute(SQL["claim_plan"])  # see postgres/sql/claims.sql
         intent_list = None if intents is None else json.dumps(sorted(intents))
         async with conn.execute(SQL["claim"], {"worker_id": worker_id, "now": now, "limit": limit,
                                              "intents": intent_list}) as cur:

@@ -25,6 +25,12 @@ WHERE id IN (
 )
 RETURNING id, job_id, chunk_index, params, attempt, lease_token, claimed_at;
 
+-- name: claim_plan
+-- Run before the claim on PostgreSQL only (its own text, and why, is in
+-- the PostgreSQL claims file); SQLite plans the claim from the partial
+-- index as it stands.
+SELECT 1
+
 -- name: next_due
 -- When the earliest pending chunk falls due (NULL: none is pending).
 SELECT min(run_after) FROM chunks WHERE status = 'pending';
