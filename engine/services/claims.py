@@ -9,7 +9,6 @@ chunk ends.
 
 from __future__ import annotations
 
-import json
 import random
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -23,6 +22,7 @@ from queuetop.engine.model.records import Submission
 from queuetop.engine.services.jobs import encode, insert_jobs
 from queuetop.engine.services.retry import RetryPolicy
 from queuetop.engine.model.states import ChunkState, JobState, OutcomeKind
+from queuetop.engine.model import fastjson as json
 from queuetop.engine.model.text import ERROR_LIMIT, RESULT_LIMIT, clean, result_json
 
 SQL = queries.load("claims")
