@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -342,3 +343,74 @@ async def test_retry_refused_when_the_dedupe_key_was_taken(queue: Queue) -> None
     assert (await queue.job(old)).status.value == "failed"
     assert [c.status.value for c in await queue.chunks(old)] == ["failed"]  # rolled back whole
     await queue.cancel(new)
+
+
+# -- lock order ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("action", ["cancel", "finalize", "retry"])
+async def test_an_action_waits_for_a_settle_of_its_job_instead_of_deadlocking(queue: Queue, backend: str,
+                                                                                 db_path: Path | str,
+                                                                                 action: str) -> None:
+    """A settle holds a chunk and then wants its job; an operator acts on that job meanwhile.
+
+    Claims and settles lock chunks before jobs. An action that locked the
+    job first and then waited on the settle's chunk would deadlock with it
+    (PostgreSQL would abort one of them); it must wait on the chunk first.
+    On SQLite the settle's write transaction simply makes the action wait.
+    """
+    import asyncio
+
+    from conftest import async_wait_until
+
+    job = (await queue.submit("demo.noop", chunks=[{"n": 0}, {"n": 1}], max_retries=0)).job_id
+    held = await claim_all(queue)
+    if action == "retry":  # retry needs a failed chunk: fail chunk 1 first, keep chunk 0 held
+        await fail(queue, [c for c in held if c.chunk_index == 1])
+        held = [c for c in held if c.chunk_index == 0]
+    settling = held[0]
+    other = await Queue.open(db_path, fast_config(), clock=queue.clock)
+    chunk_held, go = asyncio.Event(), asyncio.Event()
+
+    async def settle_in_two_steps() -> None:
+        outcome = claims.success(settling, "w", None, queue.clock.now())
+        async with other.db.transaction() as conn:
+            payload = json.dumps([{"chunk_id": outcome.chunk_id, "lease_token": outcome.lease_token,
+                                          "status": "completed", "run_after": None,
+                                          "finished_at": outcome.finished_at, "error": None, "result": None,
+                                          "refund": 0}])
+            async with conn.execute(claims.SQL["settle"], {"outcomes": payload}) as cur:
+                assert len(await cur.fetchall()) == 1  # the chunk is now locked by this transaction
+            chunk_held.set()
+            await go.wait()
+            async with conn.execute(claims.SQL["count_job_chunks"], {
+                    "counts": json.dumps([{"job_id": job, "completed": 1, "failed": 0, "cancelled": 0}]),
+                    "now": queue.clock.now()}) as cur:
+                await cur.fetchall()  # wants the job: an action holding it would deadlock here
+
+    settler = asyncio.create_task(settle_in_two_steps())
+    try:
+        await asyncio.wait_for(chunk_held.wait(), 10)
+        acting = asyncio.create_task(getattr(queue, action)(job))
+        if backend == "postgres":
+            # the action is blocked on a lock before the settle goes on
+            await async_wait_until(lambda: scalar_waiting(db_path), timeout=10)
+        else:
+            await asyncio.sleep(0)  # SQLite: the action waits on the write lock either way
+        go.set()
+        await asyncio.wait_for(settler, 20)
+        result = await asyncio.wait_for(acting, 20)
+    finally:
+        go.set()
+        await other.close()
+    assert result.job_id == job
+    chunks = dict(query(db_path, "SELECT chunk_index, status FROM chunks WHERE job_id = ?", (job,)))
+    assert chunks[0] == "completed"  # the settle landed; the action saw it
+    assert_counters(db_path)
+
+
+def scalar_waiting(db_path: Path | str) -> bool:
+    """Whether some backend of the test server is waiting on a row or transaction lock."""
+    from conftest import scalar
+
+    return bool(scalar(db_path, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"))

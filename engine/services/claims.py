@@ -189,6 +189,10 @@ async def settle(db: Database, outcomes: Sequence[Outcome], now: float, *,
         return await settle_in(conn, outcomes, now, on_job_ended=on_job_ended)
 
 
+def _chunk_id(outcome: Outcome) -> int:
+    return outcome.chunk_id
+
+
 async def settle_in(conn: Any, outcomes: Sequence[Outcome], now: float, *,
                     on_job_ended: Sequence[JobEndedHook] = ()) -> Settled:
     """:func:`settle` inside a transaction the caller already holds."""
@@ -203,7 +207,8 @@ async def settle_in(conn: Any, outcomes: Sequence[Outcome], now: float, *,
             "result": o.result,
             "refund": int(o.refund),
         }
-        for o in outcomes
+        # in chunk id order: chunks are locked in that order everywhere (see actions.lock_job)
+        for o in sorted(outcomes, key=_chunk_id)
     ]
     async with conn.execute(SQL["settle"], {"outcomes": json.dumps(payload)}) as cur:
         applied = [(row[0], row[1], row[2]) for row in await cur.fetchall()]

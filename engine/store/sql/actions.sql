@@ -2,8 +2,16 @@
 
 -- name: lock_job
 SELECT id, status, dedupe_key FROM jobs WHERE id = :job_id  -- sqlite
--- FOR UPDATE: two operators acting on one job take turns.
-SELECT id, status, dedupe_key FROM jobs WHERE id = :job_id FOR UPDATE  -- postgres
+-- FOR UPDATE: two operators acting on one job take turns. The job's chunks
+-- that may still change are locked first, in id order, as claims and
+-- settles lock chunks before their jobs: an action holding the job while it
+-- waits on a chunk that a settle holds, with the settle waiting on the job,
+-- would be a deadlock.
+SELECT id, status, dedupe_key FROM jobs  -- postgres
+WHERE id = :job_id  -- postgres
+  AND (SELECT count(*) FROM (SELECT 1 FROM chunks WHERE job_id = :job_id AND status <> 'completed'  -- postgres
+                             ORDER BY id FOR UPDATE) AS held) >= 0  -- postgres
+FOR UPDATE  -- postgres
 ;
 
 -- name: job_status
