@@ -155,18 +155,19 @@ class EnrichRules:
     def __init__(self, rules: Sequence[Rule], *, defaults: bool = True) -> None:
         builtin = [Rule.from_dict(d, "built-in rule") for d in DEFAULT_RULES] if defaults else []
         self.rules: tuple[Rule, ...] = tuple(rules) + tuple(builtin)
-        self._type_rules = [(re.compile(fnmatch.translate(r.pattern)), r)  # type: ignore[arg-type]
-                            for r in self.rules if r.match == "type"]
+        self._type_rules = [(re.compile(fnmatch.translate(r.pattern)), r)
+                            for r in self.rules if r.match == "type" and r.pattern is not None]
         # Per field: one regex matching any keyword, and keyword -> (rule
         # order, category, confidence) of the rules that list it. One search
         # per field instead of one per keyword.
         fields: dict[str, dict[str, list[tuple[int, str, float]]]] = {}
         for order, rule in enumerate(self.rules):
-            if rule.match != "keyword":
+            # validated: a keyword rule always names its field and category
+            if rule.match != "keyword" or rule.field is None or rule.category is None:
                 continue
-            by_keyword = fields.setdefault(rule.field, {})  # type: ignore[arg-type]
+            by_keyword = fields.setdefault(rule.field, {})
             for keyword in rule.keywords:
-                by_keyword.setdefault(keyword.lower(), []).append((order, rule.category, rule.confidence))  # type: ignore[arg-type]
+                by_keyword.setdefault(keyword.lower(), []).append((order, rule.category, rule.confidence))
         for by_keyword in fields.values():
             # The regex reports the longest keyword at a position; the rules
             # of every shorter keyword that also starts there match too.

@@ -164,8 +164,9 @@ def thread_key(conversation_id: str | None, from_agent: str | None, to_agent: st
     b = to_agent
     if a and b:
         return f"pair:{a}|{b}" if a <= b else f"pair:{b}|{a}"
-    if a or b:
-        return "agent:" + (a or b)  # type: ignore[operator]
+    one = a or b
+    if one:
+        return "agent:" + one
     return "none"
 
 

@@ -18,7 +18,7 @@ import re
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, SupportsIndex, overload
 
 from queuetop.engine.model.exceptions import DatabaseError
 from queuetop.engine.store.queries import to_psycopg
@@ -32,17 +32,18 @@ _SCHEMA_LOCK = 0x51544F50  # advisory lock key: "QTOP"
 try:
     import psycopg
     import psycopg_pool
-except ImportError:  # the optional extra is not installed
-    psycopg = None  # type: ignore[assignment]
-    psycopg_pool = None  # type: ignore[assignment]
+except ImportError:  # the optional extra is not installed: _require_driver says so
+    _HAVE_DRIVER = False
+else:
+    _HAVE_DRIVER = True
 
 
 def _require_driver() -> None:
-    if psycopg is None or psycopg_pool is None:
+    if not _HAVE_DRIVER:
         raise DatabaseError("PostgreSQL support needs the postgres extra: pip install 'queuetop[postgres]'")
 
 
-class Row(tuple):  # type: ignore[type-arg]
+class Row(tuple[Any, ...]):
     """A result row readable by position and by column name, like sqlite3.Row."""
 
     _names: tuple[str, ...]
@@ -52,7 +53,13 @@ class Row(tuple):  # type: ignore[type-arg]
         row._names = names
         return row
 
-    def __getitem__(self, key: Any) -> Any:  # type: ignore[override]
+    @overload
+    def __getitem__(self, key: SupportsIndex | str) -> Any: ...
+
+    @overload
+    def __getitem__(self, key: slice) -> tuple[Any, ...]: ...
+
+    def __getitem__(self, key: SupportsIndex | str | slice) -> Any:
         if isinstance(key, str):
             try:
                 return tuple.__getitem__(self, self._names.index(key))
@@ -62,6 +69,19 @@ class Row(tuple):  # type: ignore[type-arg]
 
     def keys(self) -> list[str]:
         return list(self._names)
+
+
+async def _row(cursor: Any) -> tuple[Any, ...]:
+    """The one row a statement that always answers returned."""
+    row = await cursor.fetchone()
+    if row is None:
+        raise DatabaseError("PostgreSQL returned no row where one was certain")
+    return tuple(row)
+
+
+async def _one(cursor: Any) -> Any:
+    """The one value a statement that always answers returned."""
+    return (await _row(cursor))[0]
 
 
 def _row_factory(cursor: Any) -> Callable[[Sequence[Any]], Row]:
@@ -165,7 +185,7 @@ class PostgresDatabase:
                                                     kwargs={"autocommit": True})
             await pool.open(wait=True, timeout=10)
             async with pool.connection() as conn:
-                schema = (await (await conn.execute("SELECT current_schema()")).fetchone())[0]
+                schema = await _one(await conn.execute("SELECT current_schema()"))
         except psycopg.Error as exc:
             raise DatabaseError(f"cannot use PostgreSQL database: {exc}".splitlines()[0]) from None
         db = cls(url, pool, channel_for(schema))
@@ -298,10 +318,10 @@ async def _prepare(url: str) -> None:
         try:
             cur = await conn.execute(
                 "SELECT to_regclass('queuetop_meta') IS NOT NULL, to_regclass('jobs') IS NOT NULL")
-            has_meta, has_jobs = await cur.fetchone()
+            has_meta, has_jobs = await _row(cur)
             if has_meta:
                 cur = await conn.execute("SELECT value FROM queuetop_meta WHERE key = 'schema_version'")
-                version = int((await cur.fetchone())[0])
+                version = int(await _one(cur))
                 if version > target:
                     raise DatabaseError(
                         f"the PostgreSQL schema was written by a newer queuetop (v{version}, this one "
