@@ -52,6 +52,7 @@ CREATE TABLE jobs (
     created_at        double precision NOT NULL,
     started_at        double precision,
     finished_at       double precision,
+    nonce             text,                   -- random, per job: the http handler's idempotency keys
     CHECK (chunks_completed + chunks_failed + chunks_cancelled <= chunks_total)
 );
 CREATE UNIQUE INDEX jobs_dedupe ON jobs (dedupe_key)

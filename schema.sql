@@ -35,6 +35,10 @@ CREATE TABLE jobs (
     created_at        REAL NOT NULL,
     started_at        REAL,
     finished_at       REAL,
+    -- random (32 hex digits), made once when the job is inserted: with the id
+    -- and a chunk index it makes the http handler's Idempotency-Key, so jobs
+    -- of two databases (or of one made again) never share a key
+    nonce             TEXT,
     CHECK (chunks_completed + chunks_failed + chunks_cancelled <= chunks_total)
 );
 -- A dedupe key names at most one unfinished job; finished jobs free it.

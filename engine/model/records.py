@@ -42,6 +42,7 @@ class Job:
     started_at: float | None
     finished_at: float | None
     log_count: int = 0
+    nonce: str | None = None  # random, per job: part of the http handler's idempotency keys
 
     @property
     def chunks_ended(self) -> int:

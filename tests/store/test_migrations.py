@@ -3,7 +3,7 @@
 A v1 database is made from today's schema by undoing what the shipped
 migrations add (0002: workers.intents, 0003: workers.abandoned, 0004: the
 schedules' zone and catch-up columns and the retention indexes, 0005: the alert
-tables, 0006: the state counters and the find indexes) and stamping it v1. A further
+tables, 0006: the state counters and the find indexes, 0009: the jobs' nonces) and stamping it v1. A further
 migration made up for the test checks the mechanism past the newest one.
 """
 
@@ -47,11 +47,12 @@ def test_both_backends_ship_the_same_migration_numbers() -> None:
 
 
 async def _make_v1(db_path: Path | str) -> None:
-    """Today's schema taken back to v1: what 0002 to 0006 add is removed, the version stamped 1."""
+    """Today's schema taken back to v1: what 0002 to 0009 add is removed, the version stamped 1."""
     import psycopg
     import sqlite3
 
     undo = ["ALTER TABLE workers DROP COLUMN intents", "ALTER TABLE workers DROP COLUMN abandoned",
+            "ALTER TABLE jobs DROP COLUMN nonce",
             *(f"DROP INDEX {index}" for index in (*V4_INDEXES, *UNDONE_INDEXES)),
             *(f"ALTER TABLE schedules DROP COLUMN {column}" for column in V4_COLUMNS)]
     if is_postgres(db_path):
@@ -91,6 +92,8 @@ async def test_a_real_v1_database_gets_the_shipped_migrations_and_keeps_its_data
             scalar(db_path, f"SELECT {column} FROM workers")
     with pytest.raises(Exception):
         scalar(db_path, "SELECT tz FROM schedules")
+    with pytest.raises(Exception):
+        scalar(db_path, "SELECT nonce FROM jobs")
     async with await Queue.open(db_path) as queue:
         job = await queue.job(made.job_id)
         assert (job.intent, job.params, job.chunks_total) == ("keep.me", {"k": "v"}, 1)
@@ -115,6 +118,10 @@ async def test_a_real_v1_database_gets_the_shipped_migrations_and_keeps_its_data
         scalar(db_path, "UPDATE schedules SET catch_up = 'twice'")
     assert _indexes(db_path) >= set(V4_INDEXES)
     assert scalar(db_path, "SELECT count(*) FROM alerts") == 0  # 0005's tables too
+    # 0009: every job from before has a nonce of its own, as new ones do.
+    nonces = [row[0] for row in query(db_path, "SELECT nonce FROM jobs ORDER BY id")]
+    assert len(nonces) == len(set(nonces)) == 2
+    assert all(len(nonce) == 32 and set(nonce) <= set("0123456789abcdef") for nonce in nonces)
 
 
 def _indexes(db_path: Path | str) -> set[str]:

@@ -30,16 +30,20 @@ SELECT nextval(pg_get_serial_sequence('jobs', 'id')) AS id FROM generate_series(
 -- submitters meet their shared keys in the same order and cannot deadlock.
 -- A key a concurrent submit took first makes its row insert nothing
 -- (PostgreSQL waits for that transaction); the caller reads the winner's id.
+-- Each job's random nonce (16 bytes as hex) is made here, once.
 INSERT INTO jobs (id, intent, params, priority, max_retries, timeout, dedupe_key,
-                  on_finalize, parent_job_id, schedule_id, chunks_total, created_at)
+                  on_finalize, parent_job_id, schedule_id, chunks_total, created_at,
+                  nonce)
 SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5,  -- sqlite
-       value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10, :now  -- sqlite
+       value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10, :now,  -- sqlite
+       lower(hex(randomblob(16)))  -- sqlite
 FROM json_each(:jobs)  -- sqlite
 -- SQLite needs a WHERE here to tell the ON CONFLICT clause from a join's ON
 WHERE true ORDER BY value ->> 6, key  -- sqlite
 SELECT (v ->> 0)::bigint, v ->> 1, v ->> 2, (v ->> 3)::integer, (v ->> 4)::integer,  -- postgres
        (v ->> 5)::double precision, v ->> 6, v ->> 7, (v ->> 8)::bigint, (v ->> 9)::bigint,  -- postgres
-       (v ->> 10)::integer, :now  -- postgres
+       (v ->> 10)::integer, :now,  -- postgres
+       encode(uuid_send(gen_random_uuid()), 'hex')  -- postgres
 FROM jsonb_array_elements(:jobs::jsonb) WITH ORDINALITY AS t(v, ord)  -- postgres
 ORDER BY v ->> 6, ord  -- postgres
 ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL AND status IN ('pending', 'running') DO NOTHING
@@ -56,6 +60,11 @@ FROM json_each(:chunks)  -- sqlite
 SELECT (v ->> 0)::bigint, (v ->> 1)::integer, v ->> 2, (v ->> 3)::integer, :now  -- postgres
 FROM jsonb_array_elements(:chunks::jsonb) AS t(v)  -- postgres
 ;
+
+-- name: job_nonce
+-- A job's random nonce (the http handler's idempotency keys): NULL when the
+-- job is gone, or was written by something other than insert_jobs.
+SELECT nonce FROM jobs WHERE id = :job_id;
 
 -- name: get_job
 SELECT j.*, (SELECT count(*) FROM task_logs l WHERE l.job_id = j.id) AS log_count
