@@ -10,7 +10,14 @@ starts (:func:`register_http_intents`); an unset variable is a
 :class:`~queuetop.engine.model.exceptions.ConfigError` then, not at the first call.
 Header values are secret: they are shown as ``[redacted]``, and the
 environment values and the values of credential-like headers are scrubbed
-from every text this handler lets out (errors, logs, results).
+from every text this handler lets out (errors, logs, results;
+:mod:`queuetop.engine.handlers.redact`).
+
+Every attempt of one chunk carries the same ``Idempotency-Key`` header (job
+id, chunk index, the job's random nonce;
+:mod:`queuetop.engine.handlers.idempotency`): ``idempotency_header`` in
+``[http]`` or an intent renames it, ``""`` turns it off, and an intent's own
+header of that name is sent instead.
 
 The request body is JSON (``intent``, ``job_id``, ``chunk_index``, ``attempt``,
 ``params``, ``job_params``); the answer decides the chunk:
@@ -40,7 +47,7 @@ import os
 import re
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import timezone
@@ -52,6 +59,10 @@ import httpx
 from queuetop.engine.config import Config
 from queuetop.engine.handlers.circuits import Admission, Breaker, BreakerSettings
 from queuetop.engine.handlers.context import ChunkContext
+from queuetop.engine.handlers.idempotency import (
+    DEFAULT_HEADER, HEADER_NAME, Nonces, header_setting, unless_configured,
+)
+from queuetop.engine.handlers.redact import REDACTED, Redactor
 from queuetop.engine.handlers.registry import Registry
 from queuetop.engine.model.changes import ChangeBus
 from queuetop.engine.model.clock import Clock
@@ -92,16 +103,12 @@ PROBE_ROTATION = 1.0
 HEAD_BYTES = 1024        # read at most this much of a body: a summary, never a dump
 RESULT_BODY_CHARS = 300  # of it, kept in a success's result
 ERROR_BODY_CHARS = 200   # of it, kept in an error
-REDACTED = "[redacted]"
-# Shorter values would scrub ordinary words out of every message; nothing
-# that short is a credential.
-MIN_SECRET_LENGTH = 4
 
-_TOP_KEYS = frozenset({"intents", "max_connections", "max_keepalive_connections", "trust_env"})
-_INTENT_KEYS = frozenset({"url", "method", "timeout", "headers", "failure_threshold", "cooldown", "max_cooldown"})
+_TOP_KEYS = frozenset({"intents", "max_connections", "max_keepalive_connections", "trust_env", "idempotency_header"})
+_INTENT_KEYS = frozenset({"url", "method", "timeout", "headers", "failure_threshold", "cooldown", "max_cooldown",
+                          "idempotency_header"})
 _ENV_REF = re.compile(r"\$\{([^}]*)\}")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 # Headers whose whole value is a credential even when written literally.
 _CREDENTIAL_HEADER = re.compile(r"auth|token|key|secret|passw|cookie|session|signature|credential", re.IGNORECASE)
 
@@ -122,6 +129,7 @@ class Endpoint:
     breaker: BreakerSettings
     # Resolved values, secrets included: kept out of repr and never shown.
     headers: tuple[tuple[str, str], ...] = field(default=(), repr=False, compare=False)
+    idempotency_header: str | None = None  # None: no key sent (off, or set in headers)
 
     @property
     def where(self) -> str:
@@ -134,7 +142,7 @@ class Endpoint:
             "intent": self.intent, "url": self.url, "method": self.method, "timeout": self.timeout,
             "host": self.host, "headers": {name: REDACTED for name, _ in self.headers},
             "failure_threshold": self.breaker.failure_threshold, "cooldown": self.breaker.cooldown,
-            "max_cooldown": self.breaker.max_cooldown,
+            "max_cooldown": self.breaker.max_cooldown, "idempotency_header": self.idempotency_header,
         }
 
 
@@ -174,12 +182,14 @@ def parse_http_config(raw: Mapping[str, Any], environ: Mapping[str, str], where:
     trust_env = raw.get("trust_env", True)
     if not isinstance(trust_env, bool):
         raise ConfigError(f"{where}: [http] trust_env must be true or false")
+    idempotency = raw.get("idempotency_header", DEFAULT_HEADER)
+    header_setting(idempotency, f"{where}: [http] idempotency_header")
 
     endpoints: dict[str, Endpoint] = {}
     secrets: list[str] = []
     for key, table in intents.items():
         what = f'{where}: [http.intents."{key}"]'
-        endpoint, found = _endpoint(key, table, environ, what)
+        endpoint, found = _endpoint(key, table, environ, what, idempotency)
         endpoints[key] = endpoint
         secrets.extend(found)
 
@@ -197,7 +207,8 @@ def parse_http_config(raw: Mapping[str, Any], environ: Mapping[str, str], where:
     return HttpSettings(endpoints, max_connections, keepalive, trust_env, tuple(secrets))
 
 
-def _endpoint(key: str, table: Any, environ: Mapping[str, str], what: str) -> tuple[Endpoint, list[str]]:
+def _endpoint(key: str, table: Any, environ: Mapping[str, str], what: str,
+              idempotency: str) -> tuple[Endpoint, list[str]]:
     if not isinstance(table, dict):
         raise ConfigError(f"{what} must be a table")
     bad = set(table) - _INTENT_KEYS
@@ -235,7 +246,7 @@ def _endpoint(key: str, table: Any, environ: Mapping[str, str], what: str) -> tu
     headers: list[tuple[str, str]] = []
     secrets: list[str] = []
     for name, value in raw_headers.items():
-        if not _HEADER_NAME.match(name):
+        if not HEADER_NAME.match(name):
             raise ConfigError(f"{what}: {name!r} is not a valid header name")
         if not isinstance(value, str):
             raise ConfigError(f"{what}: header {name!r} must be a string")
@@ -252,11 +263,15 @@ def _endpoint(key: str, table: Any, environ: Mapping[str, str], what: str) -> tu
             # "Bearer abc" is often echoed back as just "abc".
             secrets.extend(part for part in resolved.split() if len(part) >= 8)
 
+    # The intent's own header of that name wins.
+    idempotency_header = unless_configured(
+        header_setting(table.get("idempotency_header", idempotency), f"{what} idempotency_header"), tuple(headers))
     host = parsed.host if ":" not in parsed.host else f"[{parsed.host}]"
     if parsed.port is not None:
         host = f"{host}:{parsed.port}"
     endpoint = Endpoint(intent=key, url=url, method=method.upper(), timeout=float(timeout), host=host.lower(),
-                        path=parsed.path or "/", breaker=breaker, headers=tuple(headers))
+                        path=parsed.path or "/", breaker=breaker, headers=tuple(headers),
+                        idempotency_header=idempotency_header)
     return endpoint, secrets
 
 
@@ -284,35 +299,6 @@ def _whole(value: Any, what: str, *, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(f"{what} must be a whole number >= {minimum}, got {value!r}")
     return value
-
-
-# -- redaction ------------------------------------------------------------------------
-
-
-class Redactor:
-    """Scrubs secret values out of text before it is stored, logged or shown."""
-
-    def __init__(self, secrets: Iterable[str]) -> None:
-        # Longest first, so "Bearer abc…" is replaced whole before "abc…".
-        self._secrets = sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
-
-    def __call__(self, text: str, *, cut: bool = False) -> str:
-        """``text`` with every secret replaced by ``[redacted]``.
-
-        ``cut``: the text is the start of something longer, so it may end in
-        the first part of a secret; such a tail is redacted too.
-        """
-        for secret in self._secrets:
-            text = text.replace(secret, REDACTED)
-        if cut:
-            for secret in self._secrets:
-                # A few characters of a secret give nothing away; testing
-                # them would redact the last letter of half the bodies.
-                for size in range(len(secret) - 1, MIN_SECRET_LENGTH - 1, -1):
-                    if text.endswith(secret[:size]):
-                        text = text[:-size] + REDACTED
-                        break
-        return text
 
 
 # -- running requests ---------------------------------------------------------------------
@@ -396,6 +382,7 @@ class HttpService:
         self.redact = Redactor(settings.secrets)
         self.breaker = Breaker(queue.db, queue.clock, queue.changes, opened_hooks=getattr(queue, "circuit_opened_hooks", ()))
         self._hosts = settings.intents_by_host()
+        self._nonces = Nonces(queue.db)
         self._client: httpx.AsyncClient | None = None
 
     @property
@@ -438,6 +425,10 @@ class HttpService:
     async def _send(self, endpoint: Endpoint, ctx: ChunkContext) -> Reply:
         body = {"intent": ctx.intent, "job_id": ctx.job_id, "chunk_index": ctx.chunk_index,
                 "attempt": ctx.attempt, "params": ctx.params, "job_params": ctx.job_params}
+        headers = endpoint.headers
+        if endpoint.idempotency_header is not None:
+            key = await self._nonces.key(ctx.job_id, ctx.chunk_index)
+            headers = (*headers, (endpoint.idempotency_header, key))
         where = endpoint.where
         started = time.monotonic()
         try:
@@ -445,7 +436,7 @@ class HttpService:
             # bounds the whole request, so a server trickling bytes can't hold
             # a chunk past it.
             async with asyncio.timeout(endpoint.timeout):
-                async with self.client.stream(endpoint.method, endpoint.url, json=body, headers=endpoint.headers,
+                async with self.client.stream(endpoint.method, endpoint.url, json=body, headers=headers,
                                               timeout=httpx.Timeout(endpoint.timeout)) as response:
                     head, complete = await _read_head(response, HEAD_BYTES)
         except TimeoutError:
