@@ -348,6 +348,15 @@ class Queue(Engine):
                                  f"(known: {', '.join(s.value for s in AlertState)})") from None
         return await alerts.list_alerts(self.db, status=None if status is None else status.value, limit=limit)
 
+    async def alert(self, alert_id: int) -> Alert:
+        """One alert with every delivery attempt (webhook redacted); :class:`NotFound` if there is none."""
+        from queuetop.engine.services import alert_rules as alerts
+
+        found = await alerts.get_alert(self.db, alert_id)
+        if found is None:
+            raise NotFound(f"no alert {alert_id}")
+        return found
+
     async def unrunnable_intents(self) -> dict[str, int]:
         """Intents with unfinished work that no online worker can run: intent -> jobs waiting.
 

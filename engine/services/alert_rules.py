@@ -207,6 +207,15 @@ async def list_alerts(db: Backend, *, status: str | None = None, limit: int = 50
     return [Alert.from_row(row, by_alert.get(row["id"], ())) for row in rows]
 
 
+async def get_alert(db: Backend, alert_id: int) -> Alert | None:
+    """One alert with every delivery attempt, or None."""
+    row = await db.fetchone(SQL["get"], {"alert_id": alert_id})
+    if row is None:
+        return None
+    deliveries = await db.fetchall(SQL["deliveries"], {"alert_ids": json.dumps([alert_id])})
+    return Alert.from_row(row, [AlertDelivery.from_row(d) for d in deliveries])
+
+
 async def counts(db: Backend, since: float) -> tuple[int, int]:
     """(undelivered, raised since ``since``): index lookups only."""
     return (int(await db.scalar(SQL["undelivered_count"]) or 0),

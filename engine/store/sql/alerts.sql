@@ -90,6 +90,12 @@ WHERE (:status::text IS NULL OR status = :status::text)  -- postgres
 ORDER BY id DESC
 LIMIT :limit;
 
+-- name: get
+SELECT id, kind, subject, summary, job_id, schedule, host, worker_id, intent, rule, webhook, submit, status,
+       attempts, next_attempt_at, repeats, created_at, last_seen_at, delivered_at, submitted_job_id, last_error
+FROM alerts
+WHERE id = :alert_id;
+
 -- name: deliveries
 SELECT id, alert_id, attempt, target, ok, status_code, error, at, worker_id FROM alert_deliveries
 WHERE alert_id IN (SELECT value FROM json_each(:alert_ids))  -- sqlite
