@@ -17,6 +17,8 @@ from queuetop.engine.config import Config
 from queuetop.engine.services import claims
 from queuetop.tui import format as fmt
 from queuetop.tui.app import QueuetopApp
+from queuetop.tui.screens.alert_detail import AlertDetailScreen
+from queuetop.tui.screens.alerts import AlertsScreen
 from queuetop.tui.screens.chunk_detail import ChunkDetailScreen
 from queuetop.tui.screens.confirm import ConfirmScreen
 from queuetop.tui.screens.event_detail import EventDetailScreen
@@ -29,7 +31,7 @@ from queuetop.tui.widgets.totals_header import TotalsHeader
 
 from test_tui_pilot import messages, press, statuses
 from tui_app import any_db, db, fixture_cache, make_app  # noqa: F401 (fixtures)
-from tui_fixtures import INTENTS, SIZE
+from tui_fixtures import INTENTS, SIZE, add_alerts
 
 
 # -- detail views ------------------------------------------------------------------------
@@ -70,6 +72,36 @@ async def test_enter_on_an_event_a_worker_and_a_run(any_db: Path | str) -> None:
         await press(app, pilot, "tab", "enter")  # its newest run
         assert isinstance(app.screen, RunDetailScreen)
         assert "nightly-ads" in app.screen.plain
+
+
+async def test_enter_on_an_alert_shows_every_delivery_and_y_copies_it(any_db: Path | str) -> None:
+    app = make_app(any_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.settle()
+        await add_alerts(app.queue)
+        await press(app, pilot, "a", "enter")  # the newest: job 3 failed, delivered on the third attempt
+        screen = app.screen
+        assert isinstance(screen, AlertDetailScreen) and screen.alert_id == 2
+        text = screen.plain
+        assert text.startswith("Alert 2 · job.failed · delivered\n")
+        for line in ("kind          job.failed", "subject       notify.guardians_late", "repeats       2",
+                     "created       2025-12-31 23:18:40", "webhook       https://hooks.example.com/…",
+                     "Deliveries (3)",
+                     "attempt 1 · webhook · ✗ failed · HTTP 503 · 2025-12-31 23:18:46 · worker ops-1-4101-a1",
+                     "  https://hooks.example.com/… answered HTTP 503",
+                     "  cannot send to https://hooks.example.com/…: ReadTimeout: timed out",
+                     "attempt 3 · webhook · ✓ ok · HTTP 200 · 2025-12-31 23:20:01 · worker ops-1-4101-a1"):
+            assert f"\n{line}\n" in text, line
+        assert "SECRET" not in text and "token=abc" not in text  # the webhook's path and query never show
+        await press(app, pilot, "y")
+        assert app.clipboard == text
+        await press(app, pilot, "escape", "j", "enter")  # the older one: failed, its last error kept
+        assert isinstance(app.screen, AlertDetailScreen) and app.screen.alert_id == 1
+        text = app.screen.plain
+        assert "state         ✗ failed" in text and "Deliveries (2)" in text
+        assert text.endswith("Last error\ncannot send to https://hooks.example.com/…: ReadTimeout: timed out\n")
+        await press(app, pilot, "escape")
+        assert isinstance(app.screen, AlertsScreen)
 
 
 # -- actions -----------------------------------------------------------------------------

@@ -27,6 +27,10 @@ def test_screen(scene: str, db: Path, snap_compare) -> None:
 SMALL_SCENES = ("dashboard", "job_detail", "chunk_detail", "session_detail")
 
 
+def test_alert_detail_at_80x24(db: Path, snap_compare) -> None:
+    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=SCENES["alert_detail"])
+
+
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
 @pytest.mark.parametrize("scene", SMALL_SCENES)
 def test_screen_small(scene: str, size: tuple[int, int], db: Path, snap_compare) -> None:

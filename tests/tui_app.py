@@ -16,7 +16,7 @@ from queuetop.engine.model.clock import FrozenClock
 from queuetop.tui.app import QueuetopApp
 
 from conftest import postgres_schema
-from tui_fixtures import NOW, build, fixture_config
+from tui_fixtures import NOW, add_alerts, build, fixture_config
 
 DB_NAME = "queuetop.db"  # relative: the header shows it, so it must not vary
 
@@ -46,8 +46,9 @@ def make_app(db: Path | str = DB_NAME, **kwargs: Any) -> QueuetopApp:
 Scene = Callable[[Pilot], Awaitable[None]]
 
 
-def steps(*keys: str, then: Scene | None = None, screen: str = "DashboardScreen") -> Scene:
-    """Wait for the first data, press ``keys`` one by one letting each settle, then ``then``.
+def steps(*keys: str, then: Scene | None = None, screen: str = "DashboardScreen",
+          first: Scene | None = None) -> Scene:
+    """Wait for the first data, run ``first``, press ``keys`` one by one letting each settle, then ``then``.
 
     Fails unless the app ends on ``screen`` (a scene that lost its way must not
     quietly snapshot the wrong screen).
@@ -56,6 +57,8 @@ def steps(*keys: str, then: Scene | None = None, screen: str = "DashboardScreen"
     async def run(pilot: Pilot) -> None:
         app = pilot.app
         await app.settle()  # type: ignore[attr-defined]
+        if first is not None:
+            await first(pilot)
         for key in keys:
             await pilot.press(key)
             await app.settle()  # type: ignore[attr-defined]
@@ -70,6 +73,10 @@ def steps(*keys: str, then: Scene | None = None, screen: str = "DashboardScreen"
 async def _ask_to_cancel(pilot: Pilot) -> None:
     await pilot.press("c")  # the action waits for the answer: nothing to settle
     await pilot.pause()
+
+
+async def _add_alerts(pilot: Pilot) -> None:
+    await add_alerts(pilot.app.queue)  # type: ignore[attr-defined]
 
 
 async def _lock_the_database(pilot: Pilot) -> None:
@@ -100,6 +107,8 @@ SCENES: dict[str, Scene] = {
     "event_detail": steps("4", "enter", screen="EventDetailScreen"),
     "worker_detail": steps("3", "enter", screen="WorkerDetailScreen"),
     "stale_banner": steps(then=_lock_the_database),
+    # The newest alert (job 3 failed, two repeats): three delivery attempts, the webhook redacted.
+    "alert_detail": steps("a", "enter", first=_add_alerts, screen="AlertDetailScreen"),
 }
 
 

@@ -271,3 +271,61 @@ def build(path: Path | str) -> Path | str:
     """Build the dashboard fixture at ``path``, a file or a postgresql:// URL (from sync code)."""
     asyncio.run(build_dashboard_db(path))
     return path
+
+
+# -- alerts (not in the dashboard fixture: the header's alert badge would show in every snapshot) --
+
+ALERT_WEBHOOK = "https://hooks.example.com/services/T0/B0/Xq81SECRET?token=abc"
+
+
+async def add_alerts(queue: Queue) -> None:
+    """Two alerts, raised and delivered the way the engine does, at fixed times before ``NOW``.
+
+    Alert 1: the circuit of graph.facebook.com opened; its webhook answered
+    503, then timed out: failed after two attempts. Alert 2: job 3 failed
+    (twice more within the cooldown: two repeats); delivered on its third
+    attempt after a 503 and a timeout.
+    """
+    from queuetop.engine.config import parse_alert
+    from queuetop.engine.services.alert_rules import Alerts
+    from queuetop.engine.store import queries
+
+    sql = queries.load("alerts")
+    rules = Alerts((parse_alert({"on": ["job.failed", "circuit.open"], "webhook": ALERT_WEBHOOK,
+                                 "cooldown": 3600}, 1, "queuetop.toml"),))
+    shown = "https://hooks.example.com/…"
+    answered = f"{shown} answered HTTP 503"
+    timed_out = f"cannot send to {shown}: ReadTimeout: timed out"
+
+    async def attempt(at: float, ok: bool, status: int | None, error: str | None, last: int = 5) -> None:
+        async with queue.db.transaction() as conn:
+            async with conn.execute(sql["claim"], {"now": NOW - at, "until": NOW - at + 60, "token": "fixture",
+                                                   "limit": 1}) as cur:
+                (row,) = await cur.fetchall()
+            await conn.execute(sql["record_delivery"], {
+                "alert_id": row["id"], "attempt": row["attempts"], "target": "webhook", "ok": int(ok),
+                "status_code": status, "error": error, "at": NOW - at + 1, "worker_id": ALPHA})
+            if ok:
+                end = conn.execute(sql["delivered"], {"id": row["id"], "token": "fixture", "now": NOW - at + 1})
+            else:
+                end = conn.execute(sql["retry_later"], {"id": row["id"], "token": "fixture", "next": NOW - at + 30,
+                                                        "error": error, "max_attempts": last})
+            async with end as cur:
+                assert len(await cur.fetchall()) == 1
+
+    async def raise_(at: float, kind: str, **fields: Any) -> None:
+        async with queue.db.transaction() as conn:
+            await rules.raise_alert(conn, kind, now=NOW - at, **fields)
+
+    await raise_(3460, "circuit.open", subject="graph.facebook.com", host="graph.facebook.com",
+                 summary="circuit for graph.facebook.com opened after 5 failures: HTTP 503: service unavailable")
+    await attempt(3455, False, 503, answered, last=2)
+    await attempt(3420, False, None, timed_out, last=2)
+    job = {"subject": "notify.guardians_late", "job_id": 3, "intent": "notify.guardians_late",
+           "summary": "job 3 (notify.guardians_late) failed: 3 of 3 chunks failed: unknown template 'late_notice_v2'"}
+    await raise_(2480, "job.failed", **job)
+    await attempt(2475, False, 503, answered)
+    await attempt(2440, False, None, timed_out)
+    await attempt(2400, True, 200, None)
+    await raise_(1200, "job.failed", **job)
+    await raise_(600, "job.failed", **job)

@@ -28,8 +28,8 @@ from queuetop.engine.model.display import engines_line
 from queuetop.engine.model.exceptions import QueuetopError
 
 from .live import ALL_TOPICS, LiveUpdates
-from .messages import (ChunkSelected, DataFresh, DataStale, EngineChanged, EventSelected, EventsArrived, LoadFailed,
-                       RunSelected, WorkerSelected)
+from .messages import (AlertSelected, ChunkSelected, DataFresh, DataStale, EngineChanged, EventSelected,
+                       EventsArrived, LoadFailed, RunSelected, WorkerSelected)
 
 log = logging.getLogger("queuetop.tui")
 
@@ -411,6 +411,11 @@ class QueuetopApp(App[int]):
         from .screens.worker_detail import WorkerDetailScreen
 
         self.open_screen(WorkerDetailScreen(message.worker))
+
+    def on_alert_selected(self, message: AlertSelected) -> None:
+        from .screens.alert_detail import AlertDetailScreen
+
+        self.open_screen(AlertDetailScreen(message.alert_id))
 
     def on_run_selected(self, message: RunSelected) -> None:
         from .screens.run_detail import RunDetailScreen

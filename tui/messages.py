@@ -93,6 +93,14 @@ class WorkerSelected(Message):
         self.worker = worker
 
 
+class AlertSelected(Message):
+    """Enter on an alert: its fields, every delivery attempt, the redacted webhook."""
+
+    def __init__(self, alert_id: int) -> None:
+        super().__init__()
+        self.alert_id = alert_id
+
+
 class RunSelected(Message):
     """Enter on a schedule run: its whole error."""
 

@@ -7,10 +7,13 @@ from typing import ClassVar
 
 from rich.console import RenderableType
 from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.message import Message
 
 from queuetop.engine.api import Alert
 
 from ..host import host
+from ..messages import AlertSelected
 from .. import format as fmt
 from .live_table import Col, LiveTable
 
@@ -22,6 +25,9 @@ class AlertsTable(LiveTable[Alert]):
     """The newest alerts, with their delivery state."""
 
     TITLE = "Alerts"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "select_cursor", "Open", id="alerts.open"),
+    ]
     COLUMNS: ClassVar[tuple[Col, ...]] = (
         Col("id", "ID", 6),
         Col("kind", "KIND", 15),
@@ -53,3 +59,6 @@ class AlertsTable(LiveTable[Alert]):
             fmt.clip(a.summary + repeats, 80),
             Text(fmt.clip(a.last_error, 60), style=fmt.colour_of("error")),
         )
+
+    def opened(self, key: str, record: Alert | None) -> Message | None:
+        return AlertSelected(int(key))
