@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from rich.cells import cell_len
 from textual.widgets import Static
 from textual.widgets._footer import FooterKey
 
 from queuetop.engine.config import Config
+from queuetop.engine.model.exceptions import NotFound
 from queuetop.engine.services import claims
 from queuetop.tui import format as fmt
 from queuetop.tui.app import QueuetopApp
@@ -102,6 +104,8 @@ async def test_enter_on_an_alert_shows_every_delivery_and_y_copies_it(any_db: Pa
         assert text.endswith("Last error\ncannot send to https://hooks.example.com/…: ReadTimeout: timed out\n")
         await press(app, pilot, "escape")
         assert isinstance(app.screen, AlertsScreen)
+        with pytest.raises(NotFound, match="no alert 3"):
+            await app.queue.alert(3)
 
 
 # -- actions -----------------------------------------------------------------------------
