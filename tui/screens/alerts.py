@@ -6,11 +6,11 @@ from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import Footer
 
 from queuetop.engine.model.changes import ALERTS
 
 from ..widgets.alerts_table import AlertsTable
+from ..widgets.key_footer import KeyFooter
 from ..widgets.stale_banner import StaleBanner
 from .base import LiveScreenBase
 
@@ -25,7 +25,7 @@ class AlertsScreen(LiveScreenBase):
     def compose(self) -> ComposeResult:
         yield StaleBanner(id="stale")
         yield AlertsTable(id="alerts")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one(AlertsTable).focus()
