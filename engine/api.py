@@ -93,13 +93,14 @@ class Queue(Engine):
     @classmethod
     async def open(cls, path: str | os.PathLike[str], config: Config | None = None, *,
                    clock: Clock | None = None, registry: Registry | None = None,
-                   create: bool = True) -> "Queue":
+                   create: bool = True, writes: bool = False) -> "Queue":
         """Open the database at ``path`` (a file, or a postgresql:// URL).
 
         ``create=False`` (read-only commands) refuses a SQLite file that does
-        not exist yet, instead of creating it and its folders.
+        not exist yet, instead of creating it and its folders; ``writes=True``
+        refuses a SQLite file this process may not write (:class:`DatabaseError`).
         """
-        db = await open_store(path, create=create)
+        db = await open_store(path, create=create, writes=writes)
         try:
             return cls(db, config, clock=clock, registry=registry)
         except BaseException:

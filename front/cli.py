@@ -387,7 +387,7 @@ async def cmd_demo_events(queue: Queue | None, args: argparse.Namespace) -> int:
 async def run_engine(args: argparse.Namespace, cfg: config_module.Config, db_path: Path | str) -> int:
     from queuetop.engine.api import Queue, Runner, install_signal_handlers
 
-    queue = await Queue.open(db_path, cfg)
+    queue = await Queue.open(db_path, cfg, writes=True)
     try:
         if queue.handler_problems:
             # A headless engine that cannot run what it was configured for is
@@ -431,7 +431,7 @@ async def _run_command(args: argparse.Namespace, cfg: config_module.Config, db_p
         return await args.handler(None, args)
     from queuetop.engine.api import Queue
 
-    queue = await Queue.open(db_path, cfg, create=not args.reads)
+    queue = await Queue.open(db_path, cfg, create=not args.reads, writes=_writes(args))
     try:
         return await args.handler(queue, args)
     finally:
@@ -464,12 +464,16 @@ def _leave_stuck_handlers(code: int) -> int:
     os._exit(code)
 
 
+def _writes(args: argparse.Namespace) -> bool:
+    """Whether the command changes the queue (it needs a database it may write)."""
+    if args.command == "schedule" and args.action in ("runs", "next"):
+        return False
+    return bool(args.command) and not args.reads
+
+
 def _check_flags(args: argparse.Namespace) -> None:
     """Refuse flag combinations that would do something other than what they say."""
-    writes = args.command and not args.reads
-    if args.command == "schedule" and args.action in ("runs", "next"):
-        writes = False
-    if args.read_only and writes:
+    if args.read_only and _writes(args):
         raise UsageError(f"--read-only cannot be used with '{args.command}', which changes the queue")
     if args.demo and (args.command or args.engine_only):
         raise UsageError("--demo opens the TUI on a throwaway database; it cannot be combined with "

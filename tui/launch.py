@@ -11,13 +11,14 @@ from pathlib import Path
 from queuetop.engine.api import Config, Queue
 
 
-async def _check_database(db_path: Path | str, config: Config) -> None:
+async def _check_database(db_path: Path | str, config: Config, *, read_only: bool) -> None:
     """Open and close the database before the screen takes over the terminal.
 
-    A file that is not queuetop's, a folder that cannot be created or a
-    PostgreSQL server that does not answer is then one line on stderr.
+    A file that is not queuetop's, a folder that cannot be created, a file
+    only ``--read-only`` can open or a PostgreSQL server that does not answer
+    is then one line on stderr.
     """
-    queue = await Queue.open(db_path, config)
+    queue = await Queue.open(db_path, config, writes=not read_only)
     await queue.close()
 
 
@@ -54,7 +55,7 @@ def launch(args: argparse.Namespace, config: Config, db_path: Path | str) -> int
         engine = not args.no_workers
         workers = workers or 2
     else:
-        asyncio.run(_check_database(db_path, config))
+        asyncio.run(_check_database(db_path, config, read_only=args.read_only))
     app = QueuetopApp(db_path, config, read_only=args.read_only, engine=engine, workers=workers,
                       concurrency=args.concurrency, event_paths=event_paths, demo=demo)
     try:

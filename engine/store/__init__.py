@@ -19,11 +19,14 @@ def is_postgres_url(target: object) -> bool:
     return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
 
 
-async def open_store(target: str | os.PathLike[str], *, create: bool = True) -> Backend:
+async def open_store(target: str | os.PathLike[str], *, create: bool = True, writes: bool = False) -> Backend:
     """Open (creating or upgrading) the database at ``target``.
 
     ``create=False`` refuses a SQLite file that does not exist (read-only
     commands must not leave a new database, or its folders, behind).
+    ``writes=True`` (a command or engine that will write) refuses, with one
+    line, a SQLite file this process may not write, before anything starts:
+    otherwise its first write would fail halfway through the command.
     """
     if is_postgres_url(target):
         from queuetop.engine.store.postgres.backend import PostgresDatabase  # psycopg is an optional extra
@@ -34,6 +37,9 @@ async def open_store(target: str | os.PathLike[str], *, create: bool = True) -> 
     path = Path(target)
     if not create and not path.exists():
         raise DatabaseError(f"no database at {path}")
+    if writes and path.exists() and not os.access(path, os.W_OK):
+        raise DatabaseError(f"{path} is read-only: this command cannot write to it (commands that only "
+                            f"read, and the TUI with --read-only, can open it)")
     return await Database.open(path)
 
 

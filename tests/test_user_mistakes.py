@@ -1,0 +1,66 @@
+"""Mistakes a new user makes, met the way they meet them: real processes on real files.
+
+Each one is one line on stderr and exit status 2, never a traceback, and
+leaves the database as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from conftest import queuetop_command, run_cli, scalar, subprocess_env
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    """The single stderr line of a refused command (status 2, no traceback)."""
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+@contextmanager
+def unwritable(path: Path) -> Iterator[None]:
+    """``path`` cannot be written by this user for the duration (mode 0444, or immutable for root)."""
+    mode = path.stat().st_mode
+    path.chmod(0o444)
+    immutable = False
+    try:
+        if os.access(path, os.W_OK):  # root writes whatever the mode says
+            done = subprocess.run(["chattr", "+i", str(path)], capture_output=True)
+            if done.returncode != 0 or os.access(path, os.W_OK):
+                pytest.skip("this user can write any file here (no chattr +i)")
+            immutable = True
+        yield
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(path)], check=True)
+        path.chmod(mode)
+
+
+def test_a_read_only_database_is_one_line_for_every_writer(tmp_path: Path) -> None:
+    db = tmp_path / "q.db"
+    assert run_cli("submit", "demo.noop", "--db", db, cwd=tmp_path).returncode == 0
+    with unwritable(db):
+        for args in (["submit", "demo.noop"], ["pause"], ["retry", "1"], ["schedule", "add", "n", "* * * * *", "x.y"],
+                     ["--engine-only"]):
+            line = one_line_error(run_cli(*args, "--db", db, cwd=tmp_path, timeout=30))
+            assert line == (f"queuetop: error: {db} is read-only: this command cannot write to it (commands that "
+                            f"only read, and the TUI with --read-only, can open it)"), args
+        # Reading still works, and nothing was written.
+        listing = run_cli("jobs", "--db", db, cwd=tmp_path)
+        assert listing.returncode == 0 and "demo.noop" in listing.stdout, listing.stderr
+        # The TUI without --read-only says the same before it takes the screen.
+        tui = subprocess.run([*queuetop_command(), "--db", str(db)], cwd=tmp_path, env=subprocess_env(),
+                             capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+        assert "is read-only" in one_line_error(tui)
+    assert scalar(db, "SELECT count(*) FROM jobs") == 1
+    assert scalar(db, "SELECT paused FROM queue_state WHERE id = 1") == 0
+    assert scalar(db, "SELECT count(*) FROM schedules WHERE name = 'n'") == 0
