@@ -206,12 +206,12 @@ class Queue(Engine):
             chunks = jobs.date_chunks(*jobs.parse_range(date_range), 1 if chunk_days is None else chunk_days,
                                       max_chunks=max_chunks)
         elif chunk_days is not None:
-            raise UsageError("--chunk-days needs --range")
+            raise UsageError("chunk_days (--chunk-days) needs a date_range (--range)")
         if chunks is not None and (isinstance(chunks, (str, bytes)) or not isinstance(chunks, Sequence)):
             raise UsageError(f"chunks must be a list of objects, got {type(chunks).__name__}")
         if chunks is not None and len(chunks) > max_chunks:
             raise UsageError(f"{len(chunks):,} chunks is over the limit of {max_chunks:,}; "
-                             "raise it with --max-chunks N if you mean it")
+                             "raise it with max_chunks (--max-chunks N) if you mean it")
         return Submission(
             intent=intent, chunks=chunks if chunks is not None else ({},), params=params,
             priority=priority, dedupe_key=dedupe_key, on_finalize=on_finalize,

@@ -66,7 +66,7 @@ async def test_malformed_range_is_refused(queue: Queue, text: str) -> None:
 async def test_bad_submissions_are_refused_before_writing(queue: Queue) -> None:
     with pytest.raises(UsageError, match="chunk days must be an integer ≥ 1"):
         await queue.submit("x", date_range="2024-01-01..2024-01-31", chunk_days=0)
-    with pytest.raises(UsageError, match="--chunk-days needs --range"):
+    with pytest.raises(UsageError, match=r"chunk_days \(--chunk-days\) needs a date_range \(--range\)"):
         await queue.submit("x", chunk_days=5)
     with pytest.raises(UsageError, match="not both"):
         await queue.submit("x", date_range="2024-01-01..2024-01-31", chunks=[{}])

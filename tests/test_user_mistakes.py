@@ -64,3 +64,12 @@ def test_a_read_only_database_is_one_line_for_every_writer(tmp_path: Path) -> No
     assert scalar(db, "SELECT count(*) FROM jobs") == 1
     assert scalar(db, "SELECT paused FROM queue_state WHERE id = 1") == 0
     assert scalar(db, "SELECT count(*) FROM schedules WHERE name = 'n'") == 0
+
+
+def test_a_bad_line_of_submit_many_is_named_in_the_file_s_own_words(tmp_path: Path) -> None:
+    db = tmp_path / "q.db"
+    jobs = tmp_path / "jobs.ndjson"
+    jobs.write_text('{"intent": "demo.noop"}\n{"intent": "demo.noop", "chunk_days": 3}\n')
+    line = one_line_error(run_cli("submit-many", jobs, "--db", db, cwd=tmp_path))
+    assert line == f"queuetop: error: {jobs} line 2: chunk_days (--chunk-days) needs a date_range (--range)"
+    assert not db.exists() or scalar(db, "SELECT count(*) FROM jobs") == 0
