@@ -264,3 +264,23 @@ async def test_at_120x40_jobs_and_one_more_pane(db: Path) -> None:
         assert displayed() == ["jobs", "sessions"]
         await press(app, pilot, "4")
         assert displayed() == ["jobs", "events"]
+
+
+async def test_at_80x24_the_alerts_screen_cuts_no_state_and_fits_the_width(db: Path) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.settle()
+        await add_alerts(app.queue)
+        await press(app, pilot, "a")
+        await app.settle()
+        await pilot.pause()
+        table = app.screen.query_one("#alerts")
+        width = {str(key.value): column.get_render_width(table) - 2 * table.cell_padding
+                 for key, column in table.columns.items()}
+        for key, state in (("2", "✓ delivered"), ("1", "✗ failed")):
+            assert table.get_cell(key, "status").plain == state
+            for column in ("id", "kind", "status", "tries", "raised"):
+                assert cell_len(table.get_cell(key, column).plain if hasattr(table.get_cell(key, column), "plain")
+                                else str(table.get_cell(key, column))) <= width[column], (key, column)
+        # Every column is on screen: nothing hides past the right edge.
+        assert table.virtual_size.width <= table.content_region.width

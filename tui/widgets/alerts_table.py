@@ -29,14 +29,14 @@ class AlertsTable(LiveTable[Alert]):
         Binding("enter", "select_cursor", "Open", id="alerts.open"),
     ]
     COLUMNS: ClassVar[tuple[Col, ...]] = (
-        Col("id", "ID", 6),
-        Col("kind", "KIND", 15),
-        Col("status", "STATE", 10),
-        Col("tries", "TRIES", 5),
+        Col("id", "ID"),
+        Col("kind", "KIND"),
+        Col("status", "STATE"),
+        Col("tries", "TRIES"),
         Col("raised", "RAISED", 8),
-        Col("to", "TO", 30),
-        Col("summary", "SUMMARY", 50),
-        Col("error", "LAST ERROR", 30),
+        Col("to", "TO", 30, flex=True, min=8),
+        Col("summary", "SUMMARY", 50, flex=True, min=10),
+        Col("error", "LAST ERROR", 30, flex=True, min=6),
     )
 
     async def fetch(self, offset: int, limit: int) -> tuple[Sequence[Alert], int]:
