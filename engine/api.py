@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import socket
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from queuetop.engine.config import Config, display_db, resolve_db
@@ -155,8 +155,8 @@ class Queue(Engine):
             self.changes.publish(Change.of(JOBS, CHUNKS, job_ids=[job_id], source="submit"))
         return SubmitResult(job_id, created)
 
-    async def submit_many(self, items: Iterable[Mapping[str, Any]], *,
-                          batch_size: int = SUBMIT_BATCH) -> list[SubmitResult]:
+    async def submit_many(self, items: Iterable[Mapping[str, Any]], *, batch_size: int = SUBMIT_BATCH,
+                          on_batch: Callable[[list[SubmitResult]], None] | None = None) -> list[SubmitResult]:
         """Make many jobs: each item is ``{"intent": ..., **any keyword of submit}``.
 
         Every item is checked before anything is written; a bad one raises
@@ -165,6 +165,8 @@ class Queue(Engine):
         in order; a dedupe key matches an unfinished job from earlier in the
         same call as it matches one already stored. Workers are woken once
         per batch. Returns one :class:`SubmitResult` per item, in order.
+        ``on_batch`` is told each batch's results once it has committed, so a
+        caller that is interrupted knows which items were written.
         """
         subs = []
         for number, item in enumerate(items, 1):
@@ -186,7 +188,10 @@ class Queue(Engine):
         results: list[SubmitResult] = []
         for start in range(0, len(subs), batch_size):
             made = await jobs.insert_batch(self.db, self.clock, subs[start:start + batch_size])
-            results.extend(SubmitResult(job_id, created) for job_id, created in made)
+            batch = [SubmitResult(job_id, created) for job_id, created in made]
+            results.extend(batch)
+            if on_batch is not None:
+                on_batch(batch)
         created_ids = [r.job_id for r in results if r.created]
         if created_ids:
             self.changes.publish(Change.of(JOBS, CHUNKS, job_ids=created_ids, source="submit"))

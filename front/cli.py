@@ -29,6 +29,7 @@ from queuetop import cli_args
 # scripts call this in loops, and every import is paid on every call.
 if TYPE_CHECKING:
     from queuetop.engine.api import Queue
+    from queuetop.engine.model.results import SubmitResult
 
 log = logging.getLogger("queuetop.engine")
 
@@ -65,8 +66,24 @@ async def cmd_submit_many(queue: Queue, args: argparse.Namespace) -> int:
         except json.JSONDecodeError as exc:
             raise UsageError(f"{args.file} line {number}: invalid JSON: {exc.msg} at column {exc.colno}") from None
         lines.append(number)
+    written: list[int] = []  # job ids of the batches committed so far
+
+    def committed(batch: list[SubmitResult]) -> None:
+        written.extend(r.job_id for r in batch)
+
     try:
-        results = await queue.submit_many(items)
+        results = await queue.submit_many(items, on_batch=committed)
+    except asyncio.CancelledError:
+        # Ctrl+C between or inside batches: the batch in flight rolls back,
+        # the ones before it stay. Say which lines those were, or a second
+        # run of the same file would submit them twice.
+        if not written:
+            sys.stderr.write(f"queuetop: interrupted: nothing from {args.file} was submitted\n")
+        elif len(written) < len(lines):
+            sys.stderr.write(f"queuetop: interrupted: lines {lines[0]}-{lines[len(written) - 1]} of {args.file} "
+                             f"were submitted (jobs {min(written)}-{max(written)}), lines from "
+                             f"{lines[len(written)]} on were not\n")
+        raise
     except UsageError as exc:
         # "item N: ..." from the API: say which line of the file that was
         text = str(exc)

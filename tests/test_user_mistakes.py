@@ -73,3 +73,28 @@ def test_a_bad_line_of_submit_many_is_named_in_the_file_s_own_words(tmp_path: Pa
     line = one_line_error(run_cli("submit-many", jobs, "--db", db, cwd=tmp_path))
     assert line == f"queuetop: error: {jobs} line 2: chunk_days (--chunk-days) needs a date_range (--range)"
     assert not db.exists() or scalar(db, "SELECT count(*) FROM jobs") == 0
+
+
+def test_ctrl_c_during_submit_many_says_which_lines_were_submitted(tmp_path: Path) -> None:
+    """Batches of 2,000 commit one by one: after Ctrl+C the user must know where to resume."""
+    import signal
+    import time
+
+    db = tmp_path / "q.db"
+    assert run_cli("submit", "demo.noop", "--db", db, cwd=tmp_path).returncode == 0  # the schema, job 1
+    jobs = tmp_path / "jobs.ndjson"
+    jobs.write_text("".join(f'{{"intent": "demo.noop", "params": {{"n": {n}}}}}\n' for n in range(400_000)))
+    proc = subprocess.Popen([*queuetop_command(), "submit-many", str(jobs), "--db", str(db)], cwd=tmp_path,
+                            env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while scalar(db, "SELECT count(*) FROM jobs") <= 2_000 and proc.poll() is None:  # two batches in
+        assert time.monotonic() < deadline, "submit-many wrote no batch"
+        time.sleep(0.01)  # polling with a deadline, not for synchronization
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (proc.returncode, err)
+    assert "Traceback" not in err and out == ""
+    written = scalar(db, "SELECT count(*) FROM jobs") - 1
+    assert 0 < written < 400_000 and written % 2_000 == 0
+    assert err == (f"queuetop: interrupted: lines 1-{written} of {jobs} were submitted "
+                   f"(jobs 2-{written + 1}), lines from {written + 1} on were not\n")
