@@ -215,6 +215,9 @@ def parse_alert(entry: object, number: int, where: str) -> AlertRule:
     check_number(f"{name}: cooldown", cooldown, minimum=0)
     backlog = entry.get("backlog_seconds")
     if "backlog" in on:
+        if backlog is None:
+            raise ConfigError(f"{name}: on = [\"backlog\"] needs backlog_seconds = N (how long a chunk may "
+                              "wait past its due time before it counts)")
         check_number(f"{name}: backlog_seconds", backlog)
     elif backlog is not None:
         raise ConfigError(f"{name}: backlog_seconds is only for on = [\"backlog\"]")

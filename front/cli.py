@@ -224,7 +224,8 @@ async def cmd_schedules(queue: Queue, args: argparse.Namespace) -> int:
         _print_json([s.as_dict() for s in schedules])
         return 0
     now, grace = queue.clock.now(), queue.settings.misfire_grace
-    print(table(["NAME", "CRON", "TZ", "INTENT", "ACTIVE", "NEXT RUN", "LAST RUN", "LAST", "MISSED", "ERROR"], [
+    print(table(["NAME", "CRON", "TZ", "INTENT", "ACTIVE", "NEXT RUN (UTC)", "LAST RUN (UTC)", "LAST", "MISSED",
+                 "ERROR"], [
         [s.name, s.cron, s.tz, s.intent, "yes" if s.active else "no", next_run(s.next_run_at, now, grace),
          timestamp(s.last_run_at), s.last_status, s.missed or None, s.last_error] for s in schedules]))
     return 0

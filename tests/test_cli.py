@@ -455,4 +455,6 @@ def test_schedule_next_prints_the_zone_and_utc(tmp_path: Path, db: Path) -> None
     (listed,) = ok_json("schedules", "--db", db, cwd=tmp_path)
     assert (listed["tz"], listed["catch_up"], listed["max_catch_up"], listed["missed"]) == (
         "Europe/Berlin", "once", 10, 0)
-    assert "Europe/Berlin" in ok("schedules", "--db", db, cwd=tmp_path)
+    shown_table = ok("schedules", "--db", db, cwd=tmp_path)
+    # the times are UTC beside a zone column that names another zone: the header says so
+    assert "Europe/Berlin" in shown_table and "NEXT RUN (UTC)" in shown_table
