@@ -1,6 +1,6 @@
 """queuetop beside other Python job queues: many one-chunk jobs, one process, the same run.
 
-    python bench/peers.py [--jobs 5000] [--db postgresql://postgres@127.0.0.1:5432/test] [--venv PATH]
+    python bench/peers.py [--jobs 5000] [--runs 3] [--db postgresql://postgres@127.0.0.1:5432/test] [--venv PATH]
 
 Makes a throwaway virtual environment in a temporary folder (or reuses
 ``--venv``), pip-installs huey, pgqueuer, procrastinate and Oban for Python
@@ -29,6 +29,7 @@ import os
 import platform
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -295,6 +296,18 @@ def table(qt: dict[str, dict[str, Any] | None], peers: dict[str, dict[str, Any]]
     return "\n".join(out)
 
 
+def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One system's figures over its rounds: the median of each rate, the fewest jobs completed."""
+    merged = dict(runs[-1])
+    for key, value in merged.items():
+        values = [run[key] for run in runs if key in run]
+        if key == "completed":
+            merged[key] = min(values)
+        elif isinstance(value, float) and all(isinstance(v, (int, float)) for v in values):
+            merged[key] = statistics.median(values)
+    return merged
+
+
 class OneLineParser(argparse.ArgumentParser):
     """An argument error is one line on stderr and exit 2, without the usage block."""
 
@@ -310,9 +323,10 @@ def main() -> None:
     parser.add_argument("--db", default=DEFAULT_DB, help=f"PostgreSQL URL (default {DEFAULT_DB})")
     parser.add_argument("--venv", type=Path, help="a virtual environment to make or reuse for the peers")
     parser.add_argument("--newer-python", metavar="PATH", help="a Python 3.12+ for peers that need one")
+    parser.add_argument("--runs", type=int, default=3, help="rounds of every system; figures are medians (default 3)")
     args = parser.parse_args()
-    if args.jobs < 1 or args.chunks < 1:
-        parser.error("--jobs and --chunks must be at least 1")
+    if args.jobs < 1 or args.chunks < 1 or args.runs < 1:
+        parser.error("--jobs, --chunks and --runs must be at least 1")
     if not args.db.startswith("postgresql://"):
         parser.error(f"--db must be a postgresql:// URL, got {args.db!r}")
 
@@ -326,14 +340,28 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="queuetop-peers-") as tmp_name:
         tmp = Path(tmp_name)
         pythons = install_peers(args.venv or tmp / "venv", args)
-        peers: dict[str, dict[str, Any]] = {}
-        for peer in PEERS:
-            if peer.name in pythons:
-                figures = run_peer(peer, pythons[peer.name], args, tmp)
+        # Every system once per round, rounds one after another: a slow
+        # minute on a shared machine then touches each system alike, and
+        # each figure is the median of its rounds.
+        peer_runs: dict[str, list[dict[str, Any]]] = {}
+        qt_runs: dict[str, list[dict[str, Any]]] = {}
+        for round_no in range(1, args.runs + 1):
+            if args.runs > 1:
+                log(f"round {round_no} of {args.runs}")
+            for peer in PEERS:
+                if peer.name in pythons:
+                    figures = run_peer(peer, pythons[peer.name], args, tmp)
+                    if figures is not None:
+                        peer_runs.setdefault(peer.name, []).append(figures)
+            for key, figures in run_queuetop(args).items():
+                qt_runs.setdefault(key, [])
                 if figures is not None:
-                    peers[peer.name] = figures
-        qt = run_queuetop(args)
+                    qt_runs[key].append(figures)
+        peers = {name: median_of(runs) for name, runs in peer_runs.items()}
+        qt = {key: median_of(runs) if runs else None for key, runs in qt_runs.items()}
     print(table(qt, peers, args))
+    if args.runs > 1:
+        print(f"\nEach figure is the median of {args.runs} rounds.")
     log(f"(whole run: {time.monotonic() - started:.0f} s)")
 
 

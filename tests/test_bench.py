@@ -41,7 +41,8 @@ def test_jobs_shape_prints_figures_and_completes_every_job(backend: str) -> None
     ("throughput.py", ["--db", "/tmp/x.db"], "--db must be a postgresql:// URL"),
     ("throughput.py", ["--shape", "rows"], "invalid choice"),
     ("throughput.py", ["--shape", "jobs", "--db", "postgresql://nobody@127.0.0.1:1/none"], "cannot use"),
-    ("peers.py", ["--jobs", "0"], "--jobs and --chunks must be at least 1"),
+    ("peers.py", ["--jobs", "0"], "--jobs, --chunks and --runs must be at least 1"),
+    ("peers.py", ["--runs", "0"], "--jobs, --chunks and --runs must be at least 1"),
     ("peers.py", ["--db", "postgresql://nobody@127.0.0.1:1/none"], "cannot use"),
 ])
 def test_bad_arguments_are_one_line_and_exit_2(script: str, argv: list[str], complaint: str) -> None:
