@@ -28,7 +28,8 @@ CREATE TABLE schedules (
     catch_up     text NOT NULL DEFAULT 'none' CHECK (catch_up IN ('none', 'once', 'all')),
     max_catch_up integer NOT NULL DEFAULT 10 CHECK (max_catch_up >= 1),
     missed       integer NOT NULL DEFAULT 0 CHECK (missed >= 0),
-    last_missed_at double precision
+    last_missed_at double precision,
+    queue        text
 );
 CREATE INDEX schedules_due ON schedules (next_run_at) WHERE active = 1;
 
@@ -52,6 +53,7 @@ CREATE TABLE jobs (
     created_at        double precision NOT NULL,
     started_at        double precision,
     finished_at       double precision,
+    queue             text NOT NULL DEFAULT 'default',
     nonce             text,                   -- random, per job: the http handler's idempotency keys
     CHECK (chunks_completed + chunks_failed + chunks_cancelled <= chunks_total)
 );
@@ -77,6 +79,7 @@ CREATE TABLE chunks (
     finished_at   double precision,
     last_error    text,
     result        text,
+    queue         text NOT NULL DEFAULT 'default',
     UNIQUE (job_id, chunk_index),
     CHECK ((status = 'processing') = (lease_token IS NOT NULL))
 );
@@ -398,3 +401,44 @@ CREATE TABLE alert_marks (
     raised_at  double precision NOT NULL,
     PRIMARY KEY (rule, kind, subject)
 );
+
+-- Queues
+-- Every job and its chunks belong to a named queue ('default' unless given or
+-- routed by [queues.NAME] intents). A queue has a row here once it is
+-- configured or paused; one without a row has no limit, no rate and runs.
+-- A queue with a limit, a local limit, a rate or a pause is "held": the
+-- ordinary claim passes its chunks over, and they are claimed only under a
+-- lock on this row (SQLite: the claim's BEGIN IMMEDIATE; PostgreSQL: FOR
+-- UPDATE of the row), which counts its processing chunks and takes tokens.
+-- Settle, release and rescue give slots back by ending the processing
+-- state; nothing here counts them.
+CREATE TABLE queues (
+    name          text PRIMARY KEY CHECK (name <> ''),
+    global_limit  integer CHECK (global_limit >= 1),   -- chunks processing at once, every process together
+    local_limit   integer CHECK (local_limit >= 1),    -- chunks processing at once in one process
+    rate_count    integer CHECK (rate_count >= 1),     -- at most rate_count starts per rate_period seconds
+    rate_period   double precision CHECK (rate_period > 0),
+    -- the token bucket: holds at most one start, refilled at rate_count /
+    -- rate_period per second from tokens_at, so no window of rate_period
+    -- seconds ever sees more than rate_count starts
+    tokens        double precision NOT NULL DEFAULT 1 CHECK (tokens <= 1),
+    tokens_at     double precision,
+    paused        integer NOT NULL DEFAULT 0 CHECK (paused IN (0, 1)),
+    paused_at     double precision,
+    paused_by     text,
+    updated_at    double precision NOT NULL,
+    CHECK ((rate_count IS NULL) = (rate_period IS NULL)),
+    CHECK (paused = 1 OR paused_at IS NULL)
+);
+-- The queues the ordinary claim leaves alone (see above).
+CREATE VIEW held_queues AS
+    SELECT name FROM queues
+    WHERE global_limit IS NOT NULL OR local_limit IS NOT NULL OR rate_count IS NOT NULL OR paused = 1;
+-- A held queue's pending and processing chunks, for its claim and its count.
+-- The 'default' queue is left out of both: most chunks are there, and
+-- every insert and claim would pay for the entries (a held default queue
+-- walks chunks_claim and chunks_processing instead).
+CREATE INDEX chunks_queue_claim ON chunks (queue, priority DESC, id, run_after)
+    WHERE status = 'pending' AND queue <> 'default';
+CREATE INDEX chunks_queue_processing ON chunks (queue) WHERE status = 'processing' AND queue <> 'default';
+CREATE INDEX jobs_queue ON jobs (queue, id) WHERE queue <> 'default';

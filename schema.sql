@@ -35,6 +35,7 @@ CREATE TABLE jobs (
     created_at        REAL NOT NULL,
     started_at        REAL,
     finished_at       REAL,
+    queue             TEXT NOT NULL DEFAULT 'default',  -- its named queue (see the queues table)
     -- random (32 hex digits), made once when the job is inserted: with the id
     -- and a chunk index it makes the http handler's Idempotency-Key, so jobs
     -- of two databases (or of one made again) never share a key
@@ -66,6 +67,7 @@ CREATE TABLE chunks (
     finished_at   REAL,
     last_error    TEXT,
     result        TEXT,
+    queue         TEXT NOT NULL DEFAULT 'default',      -- copied from the job, like priority
     UNIQUE (job_id, chunk_index),
     CHECK ((status = 'processing') = (lease_token IS NOT NULL))
 );
@@ -145,7 +147,8 @@ CREATE TABLE schedules (
     catch_up     TEXT NOT NULL DEFAULT 'none' CHECK (catch_up IN ('none', 'once', 'all')),
     max_catch_up INTEGER NOT NULL DEFAULT 10 CHECK (max_catch_up >= 1),
     missed       INTEGER NOT NULL DEFAULT 0 CHECK (missed >= 0),
-    last_missed_at REAL
+    last_missed_at REAL,
+    queue        TEXT                                   -- its jobs' queue; NULL: by the [queues] intents
 );
 CREATE INDEX schedules_due ON schedules (next_run_at) WHERE active = 1;
 
@@ -435,3 +438,43 @@ CREATE TABLE alert_marks (
     raised_at  REAL NOT NULL,
     PRIMARY KEY (rule, kind, subject)
 );
+-- Queues
+-- Every job and its chunks belong to a named queue ('default' unless given or
+-- routed by [queues.NAME] intents). A queue has a row here once it is
+-- configured or paused; one without a row has no limit, no rate and runs.
+-- A queue with a limit, a local limit, a rate or a pause is "held": the
+-- ordinary claim passes its chunks over, and they are claimed only under a
+-- lock on this row (SQLite: the claim's BEGIN IMMEDIATE; PostgreSQL: FOR
+-- UPDATE of the row), which counts its processing chunks and takes tokens.
+-- Settle, release and rescue give slots back by ending the processing
+-- state; nothing here counts them.
+CREATE TABLE queues (
+    name          TEXT PRIMARY KEY CHECK (name <> ''),
+    global_limit  INTEGER CHECK (global_limit >= 1),   -- chunks processing at once, every process together
+    local_limit   INTEGER CHECK (local_limit >= 1),    -- chunks processing at once in one process
+    rate_count    INTEGER CHECK (rate_count >= 1),     -- at most rate_count starts per rate_period seconds
+    rate_period   REAL CHECK (rate_period > 0),
+    -- the token bucket: holds at most one start, refilled at rate_count /
+    -- rate_period per second from tokens_at, so no window of rate_period
+    -- seconds ever sees more than rate_count starts
+    tokens        REAL NOT NULL DEFAULT 1 CHECK (tokens <= 1),
+    tokens_at     REAL,
+    paused        INTEGER NOT NULL DEFAULT 0 CHECK (paused IN (0, 1)),
+    paused_at     REAL,
+    paused_by     TEXT,
+    updated_at    REAL NOT NULL,
+    CHECK ((rate_count IS NULL) = (rate_period IS NULL)),
+    CHECK (paused = 1 OR paused_at IS NULL)
+);
+-- The queues the ordinary claim leaves alone (see above).
+CREATE VIEW held_queues AS
+    SELECT name FROM queues
+    WHERE global_limit IS NOT NULL OR local_limit IS NOT NULL OR rate_count IS NOT NULL OR paused = 1;
+-- A held queue's pending and processing chunks, for its claim and its count.
+-- The 'default' queue is left out of both: most chunks are there, and
+-- every insert and claim would pay for the entries (a held default queue
+-- walks chunks_claim and chunks_processing instead).
+CREATE INDEX chunks_queue_claim ON chunks (queue, priority DESC, id, run_after)
+    WHERE status = 'pending' AND queue <> 'default';
+CREATE INDEX chunks_queue_processing ON chunks (queue) WHERE status = 'processing' AND queue <> 'default';
+CREATE INDEX jobs_queue ON jobs (queue, id) WHERE queue <> 'default';

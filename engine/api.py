@@ -56,7 +56,7 @@ SUBMIT_BATCH = 2000
 RECENT_ALERTS = 3600.0
 # What a submit_many item may say: the intent and Queue.submit's keywords.
 SUBMIT_KEYS = frozenset({"intent", "chunks", "date_range", "chunk_days", "params", "dedupe_key", "max_retries",
-                         "priority", "timeout", "on_finalize", "max_chunks"})
+                         "priority", "timeout", "on_finalize", "max_chunks", "queue"})
 
 
 async def _record_job_outcome(conn: Any, job: dict[str, Any], now: float) -> None:
@@ -139,17 +139,19 @@ class Queue(Engine):
         timeout: float | None = None,
         on_finalize: str | None = None,
         max_chunks: int = jobs.MAX_CHUNKS,
+        queue: str | None = None,
     ) -> SubmitResult:
         """Make one job and all its chunks, in one transaction.
 
         Chunks come from ``date_range`` ("2024-01-01..2025-12-31") split every
         ``chunk_days`` days, or from ``chunks`` (a list of params objects), or
         the job has one chunk with empty params. More than ``max_chunks``
-        chunks is refused as a likely mistake.
+        chunks is refused as a likely mistake. ``queue`` names its queue
+        (default: the first ``[queues.NAME]`` whose intents match, else ``default``).
         """
         sub = self._submission(intent, chunks=chunks, date_range=date_range, chunk_days=chunk_days, params=params,
                                dedupe_key=dedupe_key, max_retries=max_retries, priority=priority, timeout=timeout,
-                               on_finalize=on_finalize, max_chunks=max_chunks)
+                               on_finalize=on_finalize, max_chunks=max_chunks, queue=queue)
         job_id, created = await jobs.submit(self.db, self.clock, sub)
         if created:
             self.changes.publish(Change.of(JOBS, CHUNKS, job_ids=[job_id], source="submit"))
@@ -201,7 +203,8 @@ class Queue(Engine):
                     date_range: str | None = None, chunk_days: int | None = None,
                     params: Mapping[str, Any] | None = None, dedupe_key: str | None = None,
                     max_retries: int | None = None, priority: int = 0, timeout: float | None = None,
-                    on_finalize: str | None = None, max_chunks: int = jobs.MAX_CHUNKS) -> Submission:
+                    on_finalize: str | None = None, max_chunks: int = jobs.MAX_CHUNKS,
+                    queue: str | None = None) -> Submission:
         """What :meth:`submit` and :meth:`submit_many` write: chunks made, defaults filled in."""
         if date_range is not None and chunks is not None:
             raise UsageError("give either a date range or a list of chunks, not both")
@@ -220,6 +223,7 @@ class Queue(Engine):
         return Submission(
             intent=intent, chunks=chunks if chunks is not None else ({},), params=params,
             priority=priority, dedupe_key=dedupe_key, on_finalize=on_finalize,
+            queue=self.queue_routes.route(intent) if queue is None else queue,
             max_retries=self.settings.max_retries if max_retries is None else max_retries,
             timeout=self.settings.chunk_timeout if timeout is None else timeout,
         )
@@ -444,13 +448,14 @@ class Queue(Engine):
 
     async def add_schedule(self, name: str, cron: str, intent: str, params: Mapping[str, Any] | None = None,
                            *, active: bool = True, replace: bool = True, tz: str = "UTC",
-                           catch_up: str = "none", max_catch_up: int = 10) -> Schedule:
+                           catch_up: str = "none", max_catch_up: int = 10, queue: str | None = None) -> Schedule:
         """Add a user schedule that submits a job each time it fires.
 
         ``cron`` is read in the IANA zone ``tz``; ``catch_up`` (``none``,
         ``once``, ``all``) says what happens to due times that passed while
         nothing ran them. With ``replace=False`` an existing schedule of that
-        name is an error instead of being overwritten.
+        name is an error instead of being overwritten. ``queue``: its jobs'
+        queue (None: routed by ``[queues]`` intents when it fires).
         """
         from queuetop.engine.services import scheduler as periodic
 
@@ -460,7 +465,7 @@ class Queue(Engine):
             raise UsageError(f"schedule {name!r} already exists; use --replace to overwrite it")
         schedule = await periodic.upsert(self.db, self.clock, periodic.ScheduleSpec(
             name=name, cron=cron, intent=intent, params=dict(params or {}), active=active, tz=tz,
-            catch_up=catch_up, max_catch_up=max_catch_up))
+            catch_up=catch_up, max_catch_up=max_catch_up, queue=queue))
         self.changes.publish(Change.of(SCHEDULES, source="schedule"))
         return schedule
 

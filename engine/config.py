@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from queuetop.engine.model.exceptions import ConfigError
+from queuetop.engine.model.queues import QueueSpec, parse_queue_spec, queue_name_problem
 
 DEFAULT_CONFIG_NAME = "queuetop.toml"
 DEFAULT_ZONE = "UTC"  # schedules' time zone unless they name one
@@ -124,6 +125,7 @@ class ScheduleSpec:
     tz: str = DEFAULT_ZONE           # IANA zone the cron is read in
     catch_up: str = "none"           # missed due times: "none", "once" or "all"
     max_catch_up: int = 10           # with "all": at most this many runs, the latest
+    queue: str | None = None         # its jobs' queue; None: routed by [queues] intents
 
 
 #: ``[retention]`` keys: days of history kept (none given: kept forever).
@@ -239,6 +241,9 @@ class Config:
     tui: dict[str, Any] = field(default_factory=dict)  # [tui] tag_moves_down
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     alerts: tuple[AlertRule, ...] = ()
+    # [queues.NAME] tables; None: the file has no [queues] section (the
+    # database's queue settings are left as they are)
+    queues: tuple[QueueSpec, ...] | None = None
     path: Path | None = None
 
     def with_engine(self, **changes: Any) -> "Config":
@@ -246,7 +251,8 @@ class Config:
         return replace(self, engine=replace(self.engine, **changes))
 
 
-_SECTIONS = {"engine", "handlers", "schedules", "maintenance", "events", "http", "tui", "retention", "alerts"}
+_SECTIONS = {"engine", "handlers", "schedules", "maintenance", "events", "http", "tui", "retention", "alerts",
+             "queues"}
 _TUI_KEYS = {"tag_moves_down"}
 # [events] is read by the tailer (engine/tail.py, enrich.py, sessions.py) and maintenance.
 _EVENT_KEYS = {"paths", "max_line_bytes", "retention_days", "thresholds", "rules"}
@@ -346,7 +352,8 @@ def parse(data: dict[str, Any], path: Path | None = None) -> Config:
         missing = {"name", "cron", "intent"} - set(entry)
         if missing:
             raise ConfigError(f"{where}: a [[schedules]] entry lacks {', '.join(sorted(missing))}")
-        extra = set(entry) - {"name", "cron", "intent", "params", "active", "tz", "catch_up", "max_catch_up"}
+        extra = set(entry) - {"name", "cron", "intent", "params", "active", "tz", "catch_up", "max_catch_up",
+                              "queue"}
         if extra:
             raise ConfigError(f"{where}: unknown [[schedules]] key(s): {', '.join(sorted(extra))}")
         name = entry["name"]
@@ -358,6 +365,8 @@ def parse(data: dict[str, Any], path: Path | None = None) -> Config:
         if not isinstance(entry.get("active", True), bool):
             raise ConfigError(f"{where}: schedule {name!r}: active must be true or false, got {entry['active']!r}")
         check_cron(entry["cron"], f"{where}: schedule {name!r}: ")
+        if "queue" in entry and queue_name_problem(entry["queue"]):
+            raise ConfigError(f"{where}: schedule {name!r}: {queue_name_problem(entry['queue'])}")
         check_schedule_options(entry.get("tz", DEFAULT_ZONE), entry.get("catch_up", "none"),
                                entry.get("max_catch_up", 10), f"{where}: schedule {name!r}: ")
         if name in {s.name for s in schedules}:
@@ -384,7 +393,17 @@ def parse(data: dict[str, Any], path: Path | None = None) -> Config:
     return Config(engine=engine, handlers=dict(handlers), schedules=tuple(schedules),
                   maintenance=maintenance, events=events,
                   http=_table(data, "http", where), tui=tui, retention=_retention(data, events, where),
-                  alerts=alerts, path=path)
+                  alerts=alerts, queues=_queues(data, where), path=path)
+
+
+def _queues(data: dict[str, Any], where: str) -> tuple[QueueSpec, ...] | None:
+    """The ``[queues.NAME]`` tables, each checked with the bad key named; None without a [queues] section."""
+    if "queues" not in data:
+        return None
+    try:
+        return tuple(parse_queue_spec(name, table, where) for name, table in _table(data, "queues", where).items())
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _retention(data: dict[str, Any], events: dict[str, Any], where: str) -> RetentionSettings:

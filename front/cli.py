@@ -47,7 +47,7 @@ async def cmd_submit(queue: Queue, args: argparse.Namespace) -> int:
     result = await queue.submit(
         args.intent, chunks=chunks, date_range=args.date_range, chunk_days=args.chunk_days, params=args.params,
         dedupe_key=args.dedupe_key, max_retries=args.max_retries, priority=args.priority, timeout=args.timeout,
-        on_finalize=args.on_finalize, max_chunks=args.max_chunks,
+        on_finalize=args.on_finalize, max_chunks=args.max_chunks, queue=args.queue,
     )
     if args.json:
         _print_json({"job_id": result.job_id, "created": result.created})
@@ -259,7 +259,7 @@ async def cmd_schedule(queue: Queue, args: argparse.Namespace) -> int:
             raise UsageError("--params must be a JSON object")
         result: Any = await queue.add_schedule(args.name, args.cron, args.intent, args.params,
                                                replace=args.replace, tz=args.tz, catch_up=args.catch_up,
-                                               max_catch_up=args.max_catch_up)
+                                               max_catch_up=args.max_catch_up, queue=args.queue)
     elif args.action in ("enable", "disable"):
         result = await queue.set_schedule_active(args.name, args.action == "enable")
     elif args.action == "run":

@@ -107,6 +107,16 @@ def _seconds(text: str) -> float:
 _LIMIT = _integer(1, 1_000_000)
 
 
+def _queue(text: str) -> str:
+    """An argparse type: a queue name (letters, digits, '_', '.', '-')."""
+    from queuetop.engine.model.queues import queue_name_problem
+
+    problem = queue_name_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return text
+
+
 def _iso_time(text: str) -> Any:
     """An argparse type: an ISO 8601 date or time (``2026-03-29T02:30``, ``…+01:00``, ``…Z``)."""
     from datetime import datetime
@@ -246,11 +256,13 @@ def build_parser(handlers: Mapping[str, Handler], argv: Sequence[str] | None = N
                    help="higher runs first (default 0)")
     p.add_argument("--timeout", type=_seconds, metavar="S", help="seconds a chunk may run (default 3600)")
     p.add_argument("--on-finalize", metavar="INTENT", help="intent to enqueue when the job ends")
+    p.add_argument("--queue", type=_queue, metavar="NAME",
+                   help="the job's queue (default: the [queues] table whose intents match, else 'default')")
     p.add_argument("--json", action="store_true", help="print {job_id, created} as JSON")
 
     p = command("submit-many", "submit one job per line of an NDJSON file, in batches", handlers["cmd_submit_many"])
     p.add_argument("file", metavar="FILE", help="one JSON object per line: intent plus any of submit's keys, "
-                                                "e.g. date_range, chunks, params, dedupe_key ('-' for stdin)")
+                                                "e.g. date_range, chunks, params, dedupe_key, queue ('-' for stdin)")
     p.add_argument("--json", action="store_true", help="print [{job_id, created}, ...] in the file's order")
 
     p = command("jobs", "list jobs, newest first (or as --sort says)", handlers["cmd_jobs"], reads=True)
@@ -299,6 +311,8 @@ def build_parser(handlers: Mapping[str, Handler], argv: Sequence[str] | None = N
                    help="add: due times missed while no engine ran: skip them, run once, or run each (default none)")
     p.add_argument("--max-catch-up", type=_integer(1, 1000), default=10, metavar="N",
                    help="add: with --catch-up all, at most the latest N (default 10)")
+    p.add_argument("--queue", type=_queue, metavar="NAME",
+                   help="add: its jobs' queue (default: the [queues] table whose intents match, else 'default')")
     p.add_argument("--count", type=_integer(1, 1000), default=5, metavar="N", help="next: how many (default 5)")
     p.add_argument("--after", type=_iso_time, metavar="ISO-TIME",
                    help="next: fire times after this (default now); without an offset, in the schedule's zone")

@@ -43,6 +43,7 @@ class Job:
     finished_at: float | None
     log_count: int = 0
     nonce: str | None = None  # random, per job: part of the http handler's idempotency keys
+    queue: str = "default"
 
     @property
     def chunks_ended(self) -> int:
@@ -80,6 +81,7 @@ class Chunk:
     finished_at: float | None
     last_error: str | None
     result: Any
+    queue: str = "default"
 
     @classmethod
     def from_row(cls, row: Row) -> "Chunk":
@@ -129,6 +131,7 @@ class Submission:
     on_finalize: str | None = None
     parent_job_id: int | None = None
     schedule_id: int | None = None
+    queue: str = "default"
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,7 @@ class Schedule:
     max_catch_up: int = 10
     missed: int = 0             # due times that passed while nothing ran them, ever
     last_missed_at: float | None = None
+    queue: str | None = None    # its jobs' queue; None: the one [queues] routes the intent to
 
     @classmethod
     def from_row(cls, row: Row) -> "Schedule":

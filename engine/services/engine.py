@@ -34,6 +34,7 @@ from queuetop.engine.config import Config
 from queuetop.engine.handlers.registry import Problem, Registry, add_search_path
 from queuetop.engine.model.changes import CHUNKS, JOBS, ChangeBus, Change
 from queuetop.engine.model.clock import Clock, SystemClock
+from queuetop.engine.model.queues import QueueRoutes
 from queuetop.engine.services.alert_rules import Alerts, CircuitOpenedHook, ScheduleMissedHook
 from queuetop.engine.services.logbuffer import LogBuffer
 from queuetop.engine.services.retry import RetryPolicy
@@ -76,6 +77,8 @@ class Engine:
             self.handler_problems = registry.check()
         self.registry = registry
         self.retry_policy = RetryPolicy(self.settings.retry_base, self.settings.retry_cap)
+        # which queue a job goes to when its submitter names none ([queues.NAME] intents)
+        self.queue_routes = QueueRoutes(self.config.queues or ())
         self.changes = ChangeBus()
         self.process_id = f"{socket.gethostname()}-{os.getpid()}"
         self.alert_rules = Alerts(self.config.alerts, self.changes)

@@ -17,6 +17,7 @@ from queuetop.engine.store import queries
 from queuetop.engine.model.clock import Clock
 from queuetop.engine.store.protocol import Backend as Database
 from queuetop.engine.model.exceptions import UsageError
+from queuetop.engine.model.queues import DEFAULT_QUEUE, queue_name_problem
 from queuetop.engine.model.records import Attempt, Chunk, Job, Submission
 
 __all__ = ["Attempt", "Chunk", "Job", "Submission", "date_chunks", "insert_job", "parse_range", "submit"]
@@ -110,6 +111,8 @@ def check_submission(sub: Submission) -> None:
     check_value("priority", sub.priority, integer=True, low=-MAX_PRIORITY, high=MAX_PRIORITY)
     if sub.dedupe_key is not None and (not isinstance(sub.dedupe_key, str) or not sub.dedupe_key):
         raise UsageError("a dedupe key must be a non-empty string")
+    if sub.queue != DEFAULT_QUEUE and queue_name_problem(sub.queue):
+        raise UsageError(str(queue_name_problem(sub.queue)))
 
 
 # One encoder for every job: json.dumps builds a new one per call when given options.
@@ -145,6 +148,7 @@ def encode(sub: Submission) -> dict[str, Any]:
         "parent_job_id": sub.parent_job_id,
         "schedule_id": sub.schedule_id,
         "chunks_total": len(sub.chunks),
+        "queue": sub.queue,
         "chunks": chunks,
     }
 
@@ -152,7 +156,7 @@ def encode(sub: Submission) -> dict[str, Any]:
 # The order of a job's fields in insert_jobs' JSON rows (arrays, not objects:
 # no key repeated for every job).
 JOB_FIELDS = ("id", "intent", "params", "priority", "max_retries", "timeout", "dedupe_key",
-              "on_finalize", "parent_job_id", "schedule_id", "chunks_total")
+              "on_finalize", "parent_job_id", "schedule_id", "chunks_total", "queue")
 
 
 async def insert_job(conn: Any, sub: Submission, now: float) -> tuple[int, bool]:
@@ -208,8 +212,12 @@ async def insert_jobs(conn: Any, rows: Sequence[dict[str, Any]], now: float) -> 
             row = rows[position]
             if row["id"] in inserted:
                 results[position] = (row["id"], True)
-                chunks.extend([row["id"], index, text, row["priority"]]
-                              for index, text in enumerate(row["chunks"]))
+                if row["queue"] == DEFAULT_QUEUE:  # the column's default: not repeated per chunk
+                    chunks.extend([row["id"], index, text, row["priority"]]
+                                  for index, text in enumerate(row["chunks"]))
+                else:
+                    chunks.extend([row["id"], index, text, row["priority"], row["queue"]]
+                                  for index, text in enumerate(row["chunks"]))
             else:
                 results[position] = (taken[row["dedupe_key"]], False)
         if chunks:

@@ -39,6 +39,7 @@ from queuetop.engine.config import ScheduleSpec
 from queuetop.engine.model import cron as zoned
 from queuetop.engine.store.protocol import Backend as Database
 from queuetop.engine.model.exceptions import ConfigError, NotFound, UsageError
+from queuetop.engine.model.queues import queue_name_problem
 from queuetop.engine.model.records import MissedRuns, Schedule, ScheduleRun, Submission
 from queuetop.engine.model.states import CatchUp, ScheduleKind
 from queuetop.engine.services import actions
@@ -93,13 +94,15 @@ async def upsert(db: Database, clock: Clock, spec: ScheduleSpec, kind: ScheduleK
     check_options(spec.tz, spec.catch_up, spec.max_catch_up)
     if not spec.intent:
         raise UsageError(f"schedule {spec.name!r} needs an intent")
+    if spec.queue is not None and queue_name_problem(spec.queue):
+        raise UsageError(f"schedule {spec.name!r}: {queue_name_problem(spec.queue)}")
     now = clock.now()
     async with db.transaction() as conn:
         async with conn.execute(SQL["upsert"], {
             "name": spec.name, "cron": spec.cron, "kind": ScheduleKind(kind).value, "intent": spec.intent,
             "params": json.dumps(spec.params), "active": int(spec.active),
             "next_run_at": next_run(spec.cron, now, spec.tz), "now": now, "tz": spec.tz,
-            "catch_up": spec.catch_up, "max_catch_up": spec.max_catch_up,
+            "catch_up": spec.catch_up, "max_catch_up": spec.max_catch_up, "queue": spec.queue,
         }) as cur:
             return Schedule.from_row(await cur.fetchone())
 
@@ -199,7 +202,7 @@ async def _submit(queue: "Engine", conn: Any, schedule: Schedule, run_id: int,
         try:
             job_id, _ = await insert_job(conn, Submission(
                 intent=schedule.intent, params=schedule.params, schedule_id=schedule.id,
-                max_retries=queue.settings.max_retries, timeout=queue.settings.chunk_timeout), now)
+                queue=schedule.queue or queue.queue_routes.route(schedule.intent), max_retries=queue.settings.max_retries, timeout=queue.settings.chunk_timeout), now)
             await conn.execute("RELEASE submit")
         except queue.db.Error as exc:
             await conn.execute("ROLLBACK TO submit")

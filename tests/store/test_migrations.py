@@ -3,7 +3,8 @@
 A v1 database is made from today's schema by undoing what the shipped
 migrations add (0002: workers.intents, 0003: workers.abandoned, 0004: the
 schedules' zone and catch-up columns and the retention indexes, 0005: the alert
-tables, 0006: the state counters and the find indexes, 0009: the jobs' nonces) and stamping it v1. A further
+tables, 0006: the state counters and the find indexes, 0007: the queue columns,
+the queues table and its indexes, 0009: the jobs' nonces) and stamping it v1. A further
 migration made up for the test checks the mechanism past the newest one.
 """
 
@@ -28,6 +29,7 @@ V2 = (NEXT, "CREATE TABLE job_notes (job_id INTEGER NOT NULL REFERENCES jobs (id
 
 UNDONE_INDEXES = ("jobs_intent", "jobs_created", "chunks_errors")
 V4_COLUMNS = ("tz", "catch_up", "max_catch_up", "missed", "last_missed_at")
+V7_INDEXES = ("chunks_queue_claim", "chunks_queue_processing", "jobs_queue")
 V4_INDEXES = ("jobs_ended", "jobs_parent", "task_logs_chunk", "schedule_runs_job", "schedule_runs_finished")
 
 
@@ -51,7 +53,10 @@ async def _make_v1(db_path: Path | str) -> None:
     import psycopg
     import sqlite3
 
-    undo = ["ALTER TABLE workers DROP COLUMN intents", "ALTER TABLE workers DROP COLUMN abandoned",
+    undo = ["DROP VIEW held_queues", "DROP TABLE queues",
+            *(f"DROP INDEX {index}" for index in V7_INDEXES),
+            *(f"ALTER TABLE {table} DROP COLUMN queue" for table in ("jobs", "chunks", "schedules")),
+            "ALTER TABLE workers DROP COLUMN intents", "ALTER TABLE workers DROP COLUMN abandoned",
             "ALTER TABLE jobs DROP COLUMN nonce",
             *(f"DROP INDEX {index}" for index in (*V4_INDEXES, *UNDONE_INDEXES)),
             *(f"ALTER TABLE schedules DROP COLUMN {column}" for column in V4_COLUMNS)]
@@ -94,9 +99,12 @@ async def test_a_real_v1_database_gets_the_shipped_migrations_and_keeps_its_data
         scalar(db_path, "SELECT tz FROM schedules")
     with pytest.raises(Exception):
         scalar(db_path, "SELECT nonce FROM jobs")
+    with pytest.raises(Exception):
+        scalar(db_path, "SELECT queue FROM jobs")
     async with await Queue.open(db_path) as queue:
         job = await queue.job(made.job_id)
-        assert (job.intent, job.params, job.chunks_total) == ("keep.me", {"k": "v"}, 1)
+        assert (job.intent, job.params, job.chunks_total, job.queue) == ("keep.me", {"k": "v"}, 1, "default")
+        assert {c.queue for c in await queue.chunks(made.job_id)} == {"default"}
         (schedule,) = await queue.schedules()  # the old schedule reads in UTC and skips what it missed
         assert (schedule.name, schedule.tz, schedule.catch_up, schedule.max_catch_up, schedule.missed) == (
             "nightly", "UTC", "none", 10, 0)
@@ -116,12 +124,18 @@ async def test_a_real_v1_database_gets_the_shipped_migrations_and_keeps_its_data
     assert_counters(db_path)
     with pytest.raises(Exception):  # the CHECK came with the column
         scalar(db_path, "UPDATE schedules SET catch_up = 'twice'")
-    assert _indexes(db_path) >= set(V4_INDEXES)
+    assert _indexes(db_path) >= {*V4_INDEXES, *V7_INDEXES}
     assert scalar(db_path, "SELECT count(*) FROM alerts") == 0  # 0005's tables too
     # 0009: every job from before has a nonce of its own, as new ones do.
     nonces = [row[0] for row in query(db_path, "SELECT nonce FROM jobs ORDER BY id")]
     assert len(nonces) == len(set(nonces)) == 2
     assert all(len(nonce) == 32 and set(nonce) <= set("0123456789abcdef") for nonce in nonces)
+    # 0007: the old jobs are in the default queue, and new ones can name theirs
+    async with await Queue.open(db_path) as queue:
+        named = await queue.submit("keep.named", queue="reports")
+        assert ((await queue.job(named.job_id)).queue, (await queue.chunks(named.job_id))[0].queue) == (
+            "reports", "reports")
+    assert scalar(db_path, "SELECT count(*) FROM held_queues") == 0
 
 
 def _indexes(db_path: Path | str) -> set[str]:

@@ -25,24 +25,24 @@ SELECT nextval(pg_get_serial_sequence('jobs', 'id')) AS id FROM generate_series(
 -- Many jobs in one statement, from one JSON array of rows, each an array in
 -- the order of jobs.JOB_FIELDS (id, intent, params, priority, max_retries,
 -- timeout, dedupe_key, on_finalize, parent_job_id, schedule_id,
--- chunks_total); params arrive as JSON text so they are stored byte for
+-- chunks_total, queue); params arrive as JSON text so they are stored byte for
 -- byte as given. Rows go in dedupe-key order, so two concurrent PostgreSQL
 -- submitters meet their shared keys in the same order and cannot deadlock.
 -- A key a concurrent submit took first makes its row insert nothing
 -- (PostgreSQL waits for that transaction); the caller reads the winner's id.
 -- Each job's random nonce (16 bytes as hex) is made here, once.
 INSERT INTO jobs (id, intent, params, priority, max_retries, timeout, dedupe_key,
-                  on_finalize, parent_job_id, schedule_id, chunks_total, created_at,
+                  on_finalize, parent_job_id, schedule_id, chunks_total, queue, created_at,
                   nonce)
 SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5,  -- sqlite
-       value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10, :now,  -- sqlite
+       value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10, value ->> 11, :now,  -- sqlite
        lower(hex(randomblob(16)))  -- sqlite
 FROM json_each(:jobs)  -- sqlite
 -- SQLite needs a WHERE here to tell the ON CONFLICT clause from a join's ON
 WHERE true ORDER BY value ->> 6, key  -- sqlite
 SELECT (v ->> 0)::bigint, v ->> 1, v ->> 2, (v ->> 3)::integer, (v ->> 4)::integer,  -- postgres
        (v ->> 5)::double precision, v ->> 6, v ->> 7, (v ->> 8)::bigint, (v ->> 9)::bigint,  -- postgres
-       (v ->> 10)::integer, :now,  -- postgres
+       (v ->> 10)::integer, v ->> 11, :now,  -- postgres
        encode(uuid_send(gen_random_uuid()), 'hex')  -- postgres
 FROM jsonb_array_elements(:jobs::jsonb) WITH ORDINALITY AS t(v, ord)  -- postgres
 ORDER BY v ->> 6, ord  -- postgres
@@ -51,13 +51,15 @@ RETURNING id;
 
 -- name: insert_chunks
 -- Every chunk of many jobs in one statement: one flat JSON array of
--- [job_id, chunk_index, params, priority] rows, params as JSON text. (Each
+-- [job_id, chunk_index, params, priority(, queue)] rows, params as JSON text
+-- (a row without a queue is in 'default'). (Each
 -- job's own list, walked nested inside the outer one, was re-read whole for
 -- every chunk on SQLite: 20,000 chunks took a second.)
-INSERT INTO chunks (job_id, chunk_index, params, priority, run_after)
-SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, :now  -- sqlite
+INSERT INTO chunks (job_id, chunk_index, params, priority, queue, run_after)
+SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, coalesce(value ->> 4, 'default'), :now  -- sqlite
 FROM json_each(:chunks)  -- sqlite
-SELECT (v ->> 0)::bigint, (v ->> 1)::integer, v ->> 2, (v ->> 3)::integer, :now  -- postgres
+SELECT (v ->> 0)::bigint, (v ->> 1)::integer, v ->> 2, (v ->> 3)::integer, coalesce(v ->> 4, 'default'),  -- postgres
+       :now  -- postgres
 FROM jsonb_array_elements(:chunks::jsonb) AS t(v)  -- postgres
 ;
 

@@ -6,13 +6,14 @@
 -- schedule. The next run is kept unless the cron or the zone changed (a due
 -- time kept across a restart is what missed-run detection looks at).
 INSERT INTO schedules (name, cron, kind, intent, params, active, next_run_at, created_at, tz, catch_up,
-                       max_catch_up)
-VALUES (:name, :cron, :kind, :intent, :params, :active, :next_run_at, :now, :tz, :catch_up, :max_catch_up)
+                       max_catch_up, queue)
+VALUES (:name, :cron, :kind, :intent, :params, :active, :next_run_at, :now, :tz, :catch_up, :max_catch_up, :queue)
 ON CONFLICT (name) DO UPDATE SET
     next_run_at = CASE WHEN schedules.cron = excluded.cron AND schedules.tz = excluded.tz
                        THEN schedules.next_run_at ELSE excluded.next_run_at END,
     cron = excluded.cron, kind = excluded.kind, intent = excluded.intent, params = excluded.params,
-    tz = excluded.tz, catch_up = excluded.catch_up, max_catch_up = excluded.max_catch_up
+    tz = excluded.tz, catch_up = excluded.catch_up, max_catch_up = excluded.max_catch_up,
+    queue = excluded.queue
 RETURNING *;
 
 -- name: get
