@@ -6,12 +6,13 @@ test_queues_processes.py.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
 import pytest
 
-from conftest import fast_config, run_cli, scalar
+from conftest import async_wait_until, fast_config, run_cli, scalar
 from queuetop.engine.api import Queue
 from queuetop.engine.config import parse
 from queuetop.engine.model.clock import FrozenClock
@@ -113,3 +114,129 @@ def test_cli_submit_queue_and_bad_names(db_path: Path | str, tmp_path: Path) -> 
     refused = run_cli("submit", "x.y", "--db", db_path, "--config", config, cwd=tmp_path)
     assert refused.returncode == 2 and "[queues.reports] limit must be an integer" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+# -- the claim ---------------------------------------------------------------------------
+
+from queuetop.engine.model.queues import QueueSpec  # noqa: E402
+from queuetop.engine.services import claims, queues  # noqa: E402
+
+
+async def ordinary(queue: Queue, worker: str, limit: int = 10) -> list[str]:
+    """What the ordinary claim takes: each claimed chunk's queue."""
+    batch, _ = await claims.claim(queue.db, worker, limit, queue.clock.now())
+    return [(await queue.job(c.job_id)).queue for c in batch]
+
+
+async def held(queue: Queue, worker: str, free: int, names: list[str], here: dict[str, int] | None = None
+               ) -> queues.HeldClaims:
+    return await queues.claim_held(queue.db, worker, free, names, here or {}, queue.clock.now())
+
+
+async def test_the_ordinary_claim_passes_over_held_queues(queue: Queue) -> None:
+    for name in ("limited", "paused", "open"):
+        await queue.submit("x", chunks=[{}] * 3, queue=name)
+    await queues.configure(queue.db, queue.clock, [QueueSpec("limited", limit=2)])
+    await queues.set_paused(queue.db, queue.clock, "paused", True, "test")
+    assert sorted(await ordinary(queue, "w1")) == ["open"] * 3
+    assert await ordinary(queue, "w1") == []
+    got = await held(queue, "w2", 10, ["limited", "paused"])
+    assert sorted(got.queue_of.values()) == ["limited", "limited"] and got.paused == {"paused"}
+    assert {(await queue.job(c.job_id)).queue for c in got.claims} == {"limited"}
+    assert got.specs.keys() == {c.job_id for c in got.claims}
+
+
+async def test_a_global_limit_holds_across_workers_and_settle_gives_the_slot_back(queue: Queue) -> None:
+    await queue.submit("x", chunks=[{}] * 6, queue="api")
+    await queues.configure(queue.db, queue.clock, [QueueSpec("api", limit=2)])
+    first = await held(queue, "w1", 1, ["api"])
+    second = await held(queue, "w2", 8, ["api"])
+    assert (len(first.claims), len(second.claims)) == (1, 1)
+    full = await held(queue, "w3", 8, ["api"])
+    assert full.claims == [] and full.empty == {"api"}
+    await queue.settle([claims.success(first.claims[0], "w1", None, queue.clock.now())])
+    again = await held(queue, "w3", 8, ["api"])
+    assert len(again.claims) == 1  # settle gave its slot back
+    await queue.settle([claims.release(again.claims[0], queue.clock.now())])
+    assert len((await held(queue, "w3", 8, ["api"])).claims) == 1  # and so did release, unspent
+
+
+async def test_a_local_limit_caps_one_process(queue: Queue) -> None:
+    await queue.submit("x", chunks=[{}] * 6, queue="files")
+    await queues.configure(queue.db, queue.clock, [QueueSpec("files", local_limit=2)])
+    assert len((await held(queue, "w1", 8, ["files"])).claims) == 2
+    assert len((await held(queue, "w1", 8, ["files"], {"files": 1})).claims) == 1
+    assert (await held(queue, "w1", 8, ["files"], {"files": 2})).claims == []
+
+
+async def test_a_rate_spreads_starts_and_says_when_the_next_may_start(queue: Queue, clock: FrozenClock) -> None:
+    job = (await queue.submit("x", chunks=[{}] * 6, queue="slow")).job_id
+    await queues.configure(queue.db, queue.clock, [QueueSpec("slow", rate=Rate(4, 1.0))])
+    assert len((await held(queue, "w1", 8, ["slow"])).claims) == 1  # one token: one start
+    dry = await held(queue, "w2", 8, ["slow"])
+    assert dry.claims == [] and dry.next_token_at == {"slow": pytest.approx(clock.now() + 0.25)}
+    (info,) = [q for q in await queues.list_queues(queue.db, clock.now()) if q.name == "slow"]
+    assert info.next_start_at == pytest.approx(clock.now() + 0.25) and str(info.rate) == "4/s"
+    clock.advance(0.1)
+    assert (await held(queue, "w2", 8, ["slow"])).claims == []
+    clock.advance(0.15)
+    assert len((await held(queue, "w2", 8, ["slow"])).claims) == 1
+    # nothing over the rate spent an attempt
+    assert sorted(c.attempt for c in await queue.chunks(job)) == [0, 0, 0, 0, 1, 1]
+
+
+async def test_a_paused_default_queue_leaves_the_others_running(queue: Queue) -> None:
+    await queue.submit("x", chunks=[{}] * 2)
+    await queue.submit("x", chunks=[{}] * 2, queue="other")
+    await queues.set_paused(queue.db, queue.clock, "default", True, "test")
+    assert await ordinary(queue, "w") == ["other", "other"]
+    assert (await held(queue, "w", 8, ["default"])).paused == {"default"}
+    await queues.set_paused(queue.db, queue.clock, "default", False)
+    assert await ordinary(queue, "w") == ["default", "default"]
+
+
+async def test_a_held_default_queue_is_limited_too(queue: Queue) -> None:
+    await queue.submit("x", chunks=[{}] * 5)
+    await queues.configure(queue.db, queue.clock, [QueueSpec("default", limit=3)])
+    assert await ordinary(queue, "w") == []
+    assert len((await held(queue, "w", 8, ["default"])).claims) == 3
+    assert (await held(queue, "w", 8, ["default"])).claims == []
+
+
+async def test_the_config_owns_limits_and_the_operator_owns_pauses(queue: Queue, db_path: Path | str) -> None:
+    await queues.configure(queue.db, queue.clock, [QueueSpec("a", limit=2), QueueSpec("b", rate=Rate(1, 60.0))])
+    await queues.set_paused(queue.db, queue.clock, "b", True, "ops")
+    await queues.configure(queue.db, queue.clock, [QueueSpec("a", limit=3)])
+    rows = {q.name: q for q in await queues.list_queues(queue.db, queue.clock.now())}
+    assert (rows["a"].limit, rows["b"].rate, rows["b"].paused, rows["b"].paused_by) == (3, None, True, "ops")
+    assert [h.name for h in await queues.held_queues(queue.db)] == ["a", "b"]
+    await queues.set_paused(queue.db, queue.clock, "b", False)
+    assert [h.name for h in await queues.held_queues(queue.db)] == ["a"]
+    assert scalar(db_path, "SELECT count(*) FROM queues") == 2
+
+
+async def test_in_process_workers_keep_a_limit(db_path: Path | str) -> None:
+    """Two workers of one engine, concurrency 4 each, on a queue of limit 1: never two at once."""
+    from queuetop.engine.services.runner import Runner
+
+    config = fast_config(concurrency=4)
+    config = type(config)(engine=config.engine, queues=(QueueSpec("one", limit=1),),
+                          handlers={"demo.sleep": "queuetop.engine.handlers.demo:sleep"})
+    async with await Queue.open(db_path, config) as queue:
+        job = (await queue.submit("demo.sleep", chunks=[{"seconds": 0.02}] * 6, queue="one")).job_id
+        other = (await queue.submit("demo.sleep", chunks=[{"seconds": 0.02}] * 6)).job_id
+        stop = asyncio.Event()
+        runner = Runner(queue, workers=2, schedules=False)
+        task = asyncio.create_task(runner.run(stop))
+        try:
+            await async_wait_until(lambda: _ended(queue, job, other), timeout=30)
+        finally:
+            stop.set()
+            await task
+        spans = sorted((c.claimed_at, c.finished_at) for c in await queue.chunks(job))
+        assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:])), spans
+
+
+async def _ended(queue: Queue, *job_ids: int) -> bool:
+    states = [(await queue.job(j)).status for j in job_ids]
+    return all(state.finished for state in states)

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from queuetop.engine.model.changes import QUEUE, Change
 from queuetop.engine.services import scheduler as periodic
 from queuetop.engine.handlers.http import register_http_intents
 from queuetop.engine.services.alert_delivery import AlertDelivery
@@ -65,6 +66,11 @@ class Runner:
         queue = self.queue
         config = queue.config
         await periodic.sync(queue.db, queue.clock, config.schedules, config.maintenance)
+        if config.queues is not None:  # a config with [queues] owns every queue's limits and rate
+            from queuetop.engine.services import queues
+
+            await queues.configure(queue.db, queue.clock, config.queues)
+            queue.changes.publish(Change.of(QUEUE, source="queues"))
         self.tailer = self._make_tailer()
         if self.metrics_port:
             from queuetop.engine.services.metrics import Metrics  # prometheus_client only when asked for

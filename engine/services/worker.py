@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from queuetop.engine.services import claims
+from queuetop.engine.services.queues import HeldClaimer
 from queuetop.engine.store import queries
 from queuetop.engine.model.changes import CHUNKS, JOBS, WORKERS, Change
 from queuetop.engine.services.claims import Claim, JobSpec, Outcome
@@ -81,6 +82,8 @@ class Worker:
         self._unsubscribe = queue.changes.subscribe(self._on_change)
         self.claimed = 0
         self._intents_recorded = "[]"  # what the worker row says this process can run
+        # queues with a limit, a rate or a pause are claimed apart (services/queues.py)
+        self._held = HeldClaimer(queue.db, settings.poll_interval)
 
     def _new_pool(self) -> ThreadPoolExecutor:
         return ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"{HANDLER_THREAD_PREFIX}{self.id}")
@@ -145,8 +148,17 @@ class Worker:
                 got = 0
                 if free > 0:
                     try:
-                        batch, specs = await claims.claim(self.queue.db, self.id, free, self.queue.clock.now(),
-                                                          self.queue.registry.runnable())
+                        # held queues first: a busy ordinary queue must not starve them
+                        held = await self._held.claim(self.id, free, self.queue.clock.now(), time.monotonic(),
+                                                      self.queue.registry.runnable())
+                        if held is not None and held.claims:
+                            self._started(held.claims, held.specs)
+                            got = len(held.claims)
+                        batch: list[Claim] = []
+                        specs: dict[int, JobSpec] = {}
+                        if free > got:
+                            batch, specs = await claims.claim(self.queue.db, self.id, free - got,
+                                                              self.queue.clock.now(), self.queue.registry.runnable())
                         backoff = 0.0
                     except self.queue.db.Error as exc:
                         # Back off instead of hammering a database that errors.
@@ -154,22 +166,28 @@ class Worker:
                         log.warning("worker %s: claim failed (%s); retrying in %.1fs", self.id, exc, backoff)
                         await asyncio.wait({stopping}, timeout=backoff)
                         continue
-                    for claim in batch:
-                        self._start(claim, specs[claim.job_id])
-                    got = len(batch)
-                    if got:
-                        self.claimed += got
-                        self.queue.changes.publish(Change.of(JOBS, CHUNKS, job_ids=specs, source="claim"))
+                    if batch:
+                        self._started(batch, specs)
+                        got += len(batch)
                 if got and got == free:
                     await asyncio.sleep(0)  # let the handlers start before claiming again
                     continue
                 wait = settings.poll_interval if got or free <= 0 else await self._idle_wait()
+                held_wait = self._held.next_try(time.monotonic()) if self._held.queues else None
+                if held_wait is not None and free > got:  # a rate's next token, a held queue to ask again
+                    wait = min(wait, held_wait)
                 waker = asyncio.ensure_future(self._wake.wait())
                 await asyncio.wait({waker, stopping}, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
                 waker.cancel()
                 self._wake.clear()
         finally:
             stopping.cancel()
+
+    def _started(self, batch: list[Claim], specs: dict[int, JobSpec]) -> None:
+        for claim in batch:
+            self._start(claim, specs[claim.job_id])
+        self.claimed += len(batch)
+        self.queue.changes.publish(Change.of(JOBS, CHUNKS, job_ids=specs, source="claim"))
 
     async def _idle_wait(self) -> float:
         """How long a worker that found nothing to claim waits before it looks again.
@@ -282,6 +300,7 @@ class Worker:
             outcome = self._failure(claim, spec, text.describe(exc))
         finally:
             self._inflight.pop(claim.chunk_id, None)
+            self._held.ended(claim.chunk_id)
             self._wake.set()
         if outcome is not None:
             self._outcomes.put_nowait(outcome)
@@ -465,7 +484,11 @@ class Worker:
                 task.cancel()
 
     def _on_change(self, change: Change) -> None:
-        if change.source in ("submit", "retry", "resume", "schedule", "notify"):
+        if change.source == "queues":  # this process paused, resumed or configured a queue
+            self._held.reread()
+            self._wake.set()
+        elif change.source in ("submit", "retry", "resume", "schedule", "notify"):
+            self._held.wake()
             self._wake.set()
         elif change.source in ("cancel", "finalize", "rescue") and self._inflight:
             self._check_leases.set()
