@@ -22,6 +22,7 @@ from queuetop.engine.handlers.registry import Registry
 from queuetop.engine.model.changes import CHUNKS, JOBS, LOGS, QUEUE, SCHEDULES, SESSIONS, Change
 from queuetop.engine.model.clock import Clock
 from queuetop.engine.model.exceptions import ConfigError, NotFound, QueuetopError, UsageError
+from queuetop.engine.model.queues import QueueInfo
 from queuetop.engine.model.query import DEFAULT_SORT, JobQuery, JobSort, parse, parse_sort
 from queuetop.engine.model.results import FoundJobs, LogLine, SubmitResult, Totals
 from queuetop.engine.model.records import (Alert, AlertDelivery, Attempt, Chunk, Job, Schedule, ScheduleRun,
@@ -418,13 +419,30 @@ class Queue(Engine):
         return self._publish(await actions.finalize(self.db, self.clock, job_id,
                                                    on_job_ended=self.job_ended_hooks), "finalize")
 
-    async def pause(self, by: str | None = None) -> ActionResult:
+    async def pause(self, by: str | None = None, *, queue: str | None = None) -> ActionResult:
+        """No new claims in the whole database, or with ``queue`` in that queue alone; running chunks finish."""
         from queuetop.engine.services import actions
+        if queue is not None:
+            return await self._queue_paused(queue, True, by)
         return self._publish(await actions.set_paused(self.db, self.clock, True, by), "pause")
 
-    async def resume(self) -> ActionResult:
+    async def resume(self, *, queue: str | None = None) -> ActionResult:
+        """Claims again, in the whole database or (``queue``) in that queue."""
         from queuetop.engine.services import actions
+        if queue is not None:
+            return await self._queue_paused(queue, False)
         return self._publish(await actions.set_paused(self.db, self.clock, False), "resume")
+
+    async def _queue_paused(self, name: str, paused: bool, by: str | None = None) -> ActionResult:
+        from queuetop.engine.services import actions, queues
+        message = await queues.set_paused(self.db, self.clock, name, paused, by)
+        self.changes.publish(Change.of(QUEUE, source="queues"))
+        return actions.ActionResult(None, 0, "paused" if paused else "running", message)
+
+    async def queues(self) -> list[QueueInfo]:
+        """Every queue: pending and running chunks, jobs ended in the last hour, limits, rate, pause, next start."""
+        from queuetop.engine.services import queues
+        return await queues.list_queues(self.db, self.clock.now())
 
     def _publish(self, result: ActionResult, source: str) -> ActionResult:
         job_ids = [] if result.job_id is None else [result.job_id]
@@ -561,7 +579,7 @@ class Queue(Engine):
 # What the CLI, the TUI and embedding code use, importable from this one module.
 __all__ = [
     "HANDLER_THREAD_PREFIX", "Alert", "AlertDelivery", "AlertKind", "AlertState", "Attempt", "Chunk", "Config", "ConfigError", "Event", "FileStats", "Job", "LogLine",
-    "NotFound", "Queue", "QueuetopError", "Runner", "Schedule", "ScheduleRun", "Session", "SessionState", "SessionThresholds", "Submission",
+    "NotFound", "Queue", "QueueInfo", "QueuetopError", "Runner", "Schedule", "ScheduleRun", "Session", "SessionState", "SessionThresholds", "Submission",
     "SubmitResult", "Thread", "UsageError", "Totals", "WorkerInfo", "display_db", "install_signal_handlers", "is_postgres_url", "load_config", "resolve_db", "write_demo_events",
 ]
 

@@ -302,11 +302,24 @@ async def cmd_action(queue: Queue, args: argparse.Namespace) -> int:
 
 
 async def cmd_pause(queue: Queue, args: argparse.Namespace) -> int:
-    result = await (queue.pause(by="cli") if args.command == "pause" else queue.resume())
+    result = await (queue.pause(by="cli", queue=args.queue) if args.command == "pause"
+                    else queue.resume(queue=args.queue))
     if args.json:
         _print_json(result.as_dict())
     else:
         print(result.message)
+    return 0
+
+
+async def cmd_queues(queue: Queue, args: argparse.Namespace) -> int:
+    from queuetop.engine.model.display import QUEUE_HEADERS, queue_columns
+
+    found = await queue.queues()
+    if args.json:
+        _print_json([info.as_dict() for info in found])
+    else:
+        now = queue.clock.now()
+        print(table(QUEUE_HEADERS, [queue_columns(info, now) for info in found]))
     return 0
 
 
@@ -528,6 +541,7 @@ COMMANDS = {
     "cmd_jobs": cmd_jobs,
     "cmd_logs": cmd_logs,
     "cmd_pause": cmd_pause,
+    "cmd_queues": cmd_queues,
     "cmd_schedule": cmd_schedule,
     "cmd_schedules": cmd_schedules,
     "cmd_sessions": cmd_sessions,

@@ -329,7 +329,13 @@ def build_parser(handlers: Mapping[str, Handler], argv: Sequence[str] | None = N
 
     for name, text in (("pause", "stop new claims (running chunks finish)"), ("resume", "allow claims again")):
         p = command(name, text, handlers["cmd_pause"])
+        p.add_argument("--queue", type=_queue, metavar="NAME",
+                       help=f"{name} only this queue (without it: the whole database)")
         p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = command("queues", "list queues: pending, running, ended in the last hour, limits, rate, pause",
+                handlers["cmd_queues"], reads=True)
+    p.add_argument("--json", action="store_true", help="print JSON")
 
     p = command("events", "print stored coordination events, oldest first (or --stats per event file)", handlers["cmd_events"],
                 reads=True)

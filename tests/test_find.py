@@ -33,8 +33,9 @@ GOOD = [
     ("state:failed state:running", JobQuery(states=frozenset(), nothing=True)),
     ("intent:reports.*", JobQuery(intents=(("reports.*",),))),
     ("intent:a.*,b? intent:*x", JobQuery(intents=(("a.*", "b?"), ("*x",)))),
-    ("queue:default", JobQuery()),
-    ("queue:slow", JobQuery(nothing=True)),
+    ("queue:default", JobQuery(queues=frozenset({"default"}))),
+    ("queue:slow,fast queue:slow", JobQuery(queues=frozenset({"slow"}))),
+    ("queue:slow queue:fast", JobQuery(queues=frozenset(), nothing=True)),
     ("age:>1h", JobQuery(older_than=3600.0)),
     ("age:<30m age:<2h", JobQuery(younger_than=1800.0)),
     ("age:>1.5d", JobQuery(older_than=1.5 * 86400)),
@@ -119,7 +120,7 @@ async def _scene(queue: Queue, clock: FrozenClock) -> dict[str, int]:
     ids["billing"] = (await queue.submit("billing.run", chunks=[{"n": 1}, {"n": 2}],
                                          params={"note": "100%_sure"})).job_id
     ids["report"] = (await queue.submit("reports.weekly", chunks=[{"n": 1}], params={"customer": "Globex"})).job_id
-    ids["notify"] = (await queue.submit("notify.send", chunks=[{"n": 1}])).job_id
+    ids["notify"] = (await queue.submit("notify.send", chunks=[{"n": 1}], queue="mail")).job_id
     clock.advance(60)
     await _fail(queue, ids["report"], "ReadTimeout: api.example.com read timed out", clock)
     clock.advance(10)
@@ -160,6 +161,9 @@ async def test_find_jobs_filters_combine(queue: Queue, clock: FrozenClock) -> No
     assert await _found(queue, f"id:{billing},{old}") == ([billing, old], 2, 4)
     assert await _found(queue, f"id:{billing} state:failed") == ([], 0, 4)
     assert await _found(queue, "queue:default state:running") == ([billing], 1, 4)
+    assert await _found(queue, "queue:default") == ([report, billing, old], 3, 4)
+    assert await _found(queue, "queue:mail") == ([notify], 1, 4)
+    assert await _found(queue, "queue:mail,default state:failed") == ([notify, report, old], 3, 4)
     assert await _found(queue, "queue:other") == ([], 0, 4)
     assert await _found(queue, "state:failed state:pending") == ([], 0, 4)
     assert await _found(queue, "x'); DROP TABLE jobs; --") == ([], 0, 4)

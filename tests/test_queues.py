@@ -240,3 +240,63 @@ async def test_in_process_workers_keep_a_limit(db_path: Path | str) -> None:
 async def _ended(queue: Queue, *job_ids: int) -> bool:
     states = [(await queue.job(j)).status for j in job_ids]
     return all(state.finished for state in states)
+
+
+# -- seeing and pausing queues -------------------------------------------------------------
+
+
+async def test_queues_show_counts_limits_rates_and_pauses(queue: Queue, clock: FrozenClock) -> None:
+    await queues.configure(queue.db, clock, [QueueSpec("api", limit=2, local_limit=1, rate=Rate(10, 1.0))])
+    await queue.submit("x", chunks=[{}] * 4, queue="api")
+    ok, bad = [(await queue.submit("y")).job_id for _ in range(2)]
+    await queue.submit("x", chunks=[{}] * 3)
+    first = await held(queue, "w", 8, ["api"])  # one start: the bucket holds one token
+    assert len(first.claims) == 1
+    batch, _ = await claims.claim(queue.db, "w", 3, clock.now())  # ok, bad and one chunk of the last
+    assert {c.job_id for c in batch} >= {ok, bad}
+    await queue.settle([claims.success(c, "w", None, clock.now()) for c in batch if c.job_id == ok]
+                       + [claims.failure(c, "w", "no", permanent=True, max_retries=0, now=clock.now())
+                          for c in batch if c.job_id == bad])
+    result = await queue.pause(by="ops", queue="mail")  # a queue that has no jobs yet gets a row
+    assert result.status == "paused" and "queue mail paused" in result.message
+    found = {info.name: info for info in await queue.queues()}
+    assert list(found) == ["api", "default", "mail"]
+    api, default, mail = found["api"], found["default"], found["mail"]
+    assert (api.pending, api.running, api.completed, api.failed) == (3, 1, 0, 0)
+    assert (api.limit, api.local_limit, str(api.rate), api.paused) == (2, 1, "10/s", False)
+    assert api.next_start_at == pytest.approx(clock.now() + 0.1)
+    assert (default.pending, default.running, default.completed, default.failed) == (2, 1, 1, 1)
+    assert (default.limit, default.rate, default.next_start_at) == (None, None, None)
+    assert (mail.paused, mail.paused_by, mail.paused_at, mail.pending) == (True, "ops", clock.now(), 0)
+    assert api.held and mail.held and not default.held
+    assert api.as_dict()["rate"] == "10/s"
+    with pytest.raises(Exception, match="already paused"):
+        await queue.pause(queue="mail")
+    await queue.resume(queue="mail")
+    assert not [q for q in await queue.queues() if q.name == "mail"][0].paused
+    assert not await queue.is_paused()  # a queue's pause is not the whole database's
+
+
+def test_cli_queues_pause_and_resume(db_path: Path | str, tmp_path: Path) -> None:
+    for args in (("a", "--queue", "reports"), ("b",)):
+        assert run_cli("submit", *args, "--db", db_path, cwd=tmp_path).returncode == 0
+    paused = run_cli("pause", "--queue", "reports", "--db", db_path, cwd=tmp_path)
+    assert paused.returncode == 0 and "queue reports paused" in paused.stdout
+    again = run_cli("pause", "--queue", "reports", "--db", db_path, cwd=tmp_path)
+    assert again.returncode == 2 and again.stderr.strip() == "queuetop: error: queue reports is already paused"
+    listed = run_cli("queues", "--json", "--db", db_path, cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    rows = {row["name"]: row for row in json.loads(listed.stdout)}
+    assert (rows["reports"]["paused"], rows["reports"]["paused_by"], rows["reports"]["pending"]) == (True, "cli", 1)
+    assert (rows["default"]["paused"], rows["default"]["pending"]) == (False, 1)
+    text = run_cli("queues", "--db", db_path, cwd=tmp_path).stdout.splitlines()
+    assert text[0].split()[:4] == ["QUEUE", "STATE", "PENDING", "RUNNING"]
+    assert text[2].split()[:3] == ["reports", "paused", "1"]
+    refused = run_cli("--read-only", "pause", "--queue", "reports", "--db", db_path, cwd=tmp_path)
+    assert refused.returncode == 2 and "--read-only" in refused.stderr
+    assert run_cli("--read-only", "queues", "--db", db_path, cwd=tmp_path).returncode == 0
+    whole = run_cli("pause", "--db", db_path, cwd=tmp_path)  # without --queue: the whole database
+    assert whole.returncode == 0 and scalar(db_path, "SELECT paused FROM queue_state") == 1
+    resumed = run_cli("resume", "--queue", "reports", "--db", db_path, cwd=tmp_path)
+    assert resumed.returncode == 0 and scalar(db_path, "SELECT paused FROM queues WHERE name = 'reports'") == 0
+    assert scalar(db_path, "SELECT paused FROM queue_state") == 1

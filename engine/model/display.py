@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 
 
 def timestamp(ts: float | None) -> str:
@@ -114,3 +115,20 @@ def engines_line(engines: int, here: int) -> str:
     if not engines:
         return "no engine online: work is not running"
     return f"{engines} engine{'s' if engines != 1 else ''} online, {here} in this process"
+
+
+def next_start(at: float | None, now: float) -> str:
+    """When a rate-limited queue may next start a chunk: ``now`` or ``in 0.25s``."""
+    return "now" if at is None or at <= now else f"in {duration(at - now)}"
+
+
+def queue_columns(info: Any, now: float) -> list[object]:
+    """A queue (a :class:`~queuetop.engine.model.queues.QueueInfo`) as the CLI's and the TUI's table show it,
+    under :data:`QUEUE_HEADERS`."""
+    return [info.name, "paused" if info.paused else "running", info.pending, info.running, info.completed,
+            info.failed, info.limit, info.local_limit, None if info.rate is None else str(info.rate),
+            None if info.rate is None else next_start(info.next_start_at, now)]
+
+
+QUEUE_HEADERS = ("QUEUE", "STATE", "PENDING", "RUNNING", "DONE 1H", "FAILED 1H", "LIMIT", "LOCAL", "RATE",
+                 "NEXT START")

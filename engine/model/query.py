@@ -7,7 +7,7 @@ combine with AND)::
     "two words"             free text with a space in it (double quotes group)
     state:failed            the job's state; state:failed,partial for either
     intent:reports.*        the intent, as a glob (* any run of characters, ? one); commas for either
-    queue:default           the job's queue (every job is in `default` until queues exist)
+    queue:reports           the job's queue (exactly); queue:a,b for either
     age:>1h  age:<30m       older / younger than (s, m, h, d, w)
     err:timeout             a chunk's last error contains the text
     id:123                  the job id; id:1,2,3 for any of them
@@ -27,7 +27,7 @@ from enum import Enum
 from queuetop.engine.model.exceptions import UsageError
 from queuetop.engine.model.states import JobState
 
-#: Every job is in this queue until named queues exist.
+#: The queue of jobs submitted without one.
 DEFAULT_QUEUE = "default"
 #: How long a unit of `age:` is, in seconds.
 AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -68,7 +68,9 @@ class JobQuery:
     errors: tuple[str, ...] = ()
     #: The job ids allowed (None: any).
     ids: frozenset[int] | None = None
-    #: True when the filters contradict each other (or name a queue no job is in).
+    #: The queues allowed (None: any).
+    queues: frozenset[str] | None = None
+    #: True when the filters contradict each other.
     nothing: bool = False
     #: The words as read, for titles and messages.
     words: tuple[str, ...] = field(default=(), compare=False)
@@ -81,7 +83,7 @@ class JobQuery:
     @property
     def counted(self) -> bool:
         """True when the state counters alone answer how many jobs match."""
-        return not (self.text or self.intents or self.errors or self.ids is not None
+        return not (self.text or self.intents or self.errors or self.ids is not None or self.queues is not None
                     or self.older_than is not None or self.younger_than is not None)
 
     def __str__(self) -> str:
@@ -146,6 +148,13 @@ def _states(value: str) -> frozenset[JobState]:
     return frozenset(states)
 
 
+def _queues(value: str) -> frozenset[str]:
+    names = frozenset(part.strip() for part in value.split(","))
+    if not all(names):
+        raise QueryError(f"queue:{value} has an empty name: write queue:reports or queue:a,b")
+    return names
+
+
 def _globs(value: str) -> tuple[str, ...]:
     globs = tuple(part.strip() for part in value.split(","))
     if not all(globs):
@@ -171,6 +180,7 @@ def parse(text: str) -> JobQuery:
     younger: float | None = None
     errors: list[str] = []
     ids: frozenset[int] | None = None
+    queues: frozenset[str] | None = None
     nothing = False
     shown: list[str] = []
     for word, quoted in words:
@@ -194,8 +204,7 @@ def parse(text: str) -> JobQuery:
         elif key == "intent":
             intents.append(_globs(value))
         elif key == "queue":
-            # No named queues yet: every job is in the default one.
-            nothing = nothing or value.strip() != DEFAULT_QUEUE
+            queues = _queues(value) if queues is None else queues & _queues(value)
         elif key == "age":
             op, seconds = _age(value)
             if op == ">":
@@ -206,12 +215,13 @@ def parse(text: str) -> JobQuery:
             errors.append(value)
         else:
             ids = _ids(value) if ids is None else ids & _ids(value)
-    if states is not None and not states or ids is not None and not ids:
+    if states is not None and not states or ids is not None and not ids or queues is not None and not queues:
         nothing = True
     if older is not None and younger is not None and older >= younger:
         nothing = True
     return JobQuery(text=tuple(free), states=states, intents=tuple(intents), older_than=older,
-                    younger_than=younger, errors=tuple(errors), ids=ids, nothing=nothing, words=tuple(shown))
+                    younger_than=younger, errors=tuple(errors), ids=ids, queues=queues, nothing=nothing,
+                    words=tuple(shown))
 
 
 class SortColumn(str, Enum):

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from queuetop.engine.model.query import JobQuery, JobSort, SortColumn
+from queuetop.engine.model.query import DEFAULT_QUEUE, JobQuery, JobSort, SortColumn
 from queuetop.engine.store import queries
 
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
@@ -81,6 +81,14 @@ def where(query: JobQuery, dialect: str = "sqlite", *, now: float = 0.0) -> tupl
         parts.append(b.piece("younger", cutoff=now - query.younger_than))
     for error in query.errors:
         parts.append(b.piece("error", pattern=like_pattern(error)))
+    if query.queues is not None:
+        names = sorted(query.queues)
+        if names == [DEFAULT_QUEUE]:
+            parts.append(b.piece("queue_default"))
+        elif len(names) == 1:
+            parts.append(b.piece("queue", queue=names[0]))
+        else:
+            parts.append(b.piece("queues", queues=json.dumps(names)))
     if query.ids is not None:
         ids = sorted(query.ids)
         parts.append(b.piece("id", id=ids[0]) if len(ids) == 1 else b.piece("ids", ids=json.dumps(ids)))

@@ -51,6 +51,19 @@ j.intent LIKE :pattern ESCAPE '\'  -- sqlite
 j.intent ILIKE :pattern  -- postgres
 ;
 
+-- name: queue
+-- One queue other than 'default': the literal lets both backends use the
+-- partial index jobs_queue.
+(j.queue = :queue AND j.queue <> 'default');
+
+-- name: queue_default
+j.queue = 'default';
+
+-- name: queues
+j.queue IN (SELECT value FROM json_each(:queues))  -- sqlite
+j.queue IN (SELECT jsonb_array_elements_text(:queues::jsonb))  -- postgres
+;
+
 -- name: older
 j.created_at < :cutoff;
 
