@@ -195,8 +195,9 @@ async def test_a_finalized_job_shows_what_was_cut_and_counts_stay_whole(any_db: 
     app = make_app(any_db)
     async with app.run_test(size=SIZE) as pilot:
         await app.settle()
+        # in the default queue: the fixture's ads queue is limited, and the ordinary claim passes it over
         job = (await app.queue.submit("ads.collect.meta", chunks=[{"n": n} for n in range(25)],
-                                       priority=100)).job_id
+                                       priority=100, queue="default")).job_id
         held, _ = await claims.claim(app.queue.db, "probe", 12, app.queue.clock.now())
         await app.queue.settle([claims.success(c, "probe", None, app.queue.clock.now()) for c in held])
         await app.queue.finalize(job)

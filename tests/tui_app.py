@@ -99,6 +99,7 @@ SCENES: dict[str, Scene] = {
     # The Work sessions pane (tab: from jobs to the pane below), its first session.
     "session_detail": steps("tab", "enter", screen="SessionDetailScreen"),
     "schedules": steps("s", screen="SchedulesScreen"),
+    "queues": steps("u", screen="QueuesScreen"),
     "help": steps("question_mark", screen="HelpScreen"),
     "confirm": steps("j", "j", then=_ask_to_cancel, screen="ConfirmScreen"),
     # Chunk 5 of job 5: params, result, the whole error and its four failed attempts.

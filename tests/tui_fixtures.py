@@ -27,7 +27,9 @@ from queuetop.engine.services.claims import Claim
 from queuetop.engine.model.clock import FrozenClock
 from queuetop.engine.config import MAINTENANCE_CRONS, Config
 from queuetop.engine.api import Queue
+from queuetop.engine.model.queues import QueueSpec, Rate
 from queuetop.engine.model.states import WorkerState
+from queuetop.engine.services import queues as named_queues
 from queuetop.engine.services.worker import Worker
 
 # The story opens a circuit and fails chunks on purpose: keep the engine's
@@ -49,9 +51,14 @@ ALPHA, BRAVO, CHARLIE, DELTA = WORKERS
 INTENTS = ("ads.collect.meta", "ads.collect.google", "notify.guardians_late", "notify.digest")
 
 
+# The ads API allows 30 calls a minute and four at once; notifications go one per process.
+QUEUES = (QueueSpec("ads", intents=("ads.*",), limit=4, rate=Rate(30, 60.0)),
+          QueueSpec("notify", intents=("notify.*",), local_limit=2))
+
+
 def fixture_config() -> Config:
-    """Default engine settings; the story's intents run the demo no-op handler."""
-    return Config(handlers={intent: "queuetop.engine.handlers.demo:noop" for intent in INTENTS})
+    """Default engine settings; the story's intents run the demo no-op handler; ads.* and notify.* have queues."""
+    return Config(handlers={intent: "queuetop.engine.handlers.demo:noop" for intent in INTENTS}, queues=QUEUES)
 
 
 @contextmanager
@@ -214,6 +221,14 @@ async def build_dashboard_db(path: Path | str) -> None:
                        else Path("fixture.events.ndjson"))
         await add_events(queue, clock, events_file)
         await add_circuits(queue, clock)
+
+        # The queues' limits and rate, written now that the story's claims are made (those claims
+        # go round them); the ads bucket took its last token 0.4 s ago; an operator paused notify.
+        b.at(1)
+        await named_queues.configure(queue.db, clock, QUEUES)
+        async with queue.db.transaction() as conn:
+            await conn.execute(named_queues.SQL["take_tokens"], {"name": "ads", "tokens": 0.0, "now": NOW - 0.4})
+        await queue.pause(by="ops", queue="notify")
 
         await b.heartbeat(ALPHA, at=2)
         await b.heartbeat(BRAVO, at=4)

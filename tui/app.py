@@ -29,7 +29,7 @@ from queuetop.engine.model.exceptions import QueuetopError
 
 from .live import ALL_TOPICS, LiveUpdates
 from .messages import (AlertSelected, ChunkSelected, DataFresh, DataStale, EngineChanged, EventSelected,
-                       EventsArrived, LoadFailed, RunSelected, WorkerSelected)
+                       EventsArrived, LoadFailed, QueueChosen, RunSelected, WorkerSelected)
 
 log = logging.getLogger("queuetop.tui")
 
@@ -61,7 +61,8 @@ class QueuetopApp(App[int]):
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
         Binding("s", "schedules", "Schedules", id="app.schedules"),
         Binding("a", "alerts", "Alerts", id="app.alerts"),
-        Binding("p", "toggle_pause", "Pause/resume", id="app.pause"),
+        Binding("u", "queues", "Queues", id="app.queues"),
+        Binding("p", "toggle_pause", "Pause/resume all", id="app.pause"),
         # The first ctrl+c stops as q does (in-flight chunks finish or go back); a second exits at once.
         Binding("ctrl+c", "interrupt", "Quit", show=False, priority=True, system=True, id="app.interrupt"),
     ]
@@ -428,6 +429,20 @@ class QueuetopApp(App[int]):
         if not isinstance(self.screen, SchedulesScreen):
             self.open_screen(SchedulesScreen())
 
+    def action_queues(self) -> None:
+        from .screens.queues import QueuesScreen
+
+        if not isinstance(self.screen, QueuesScreen):
+            self.open_screen(QueuesScreen())
+
+    def on_queue_chosen(self, message: QueueChosen) -> None:
+        """Enter on a queue: the dashboard's jobs pane filtered to that queue."""
+        from .screens.dashboard import DashboardScreen
+
+        for screen in self.screen_stack:
+            if isinstance(screen, DashboardScreen):
+                screen.filter_jobs(f"queue:{message.name}")
+
     def action_alerts(self) -> None:
         from .screens.alerts import AlertsScreen
 
@@ -448,6 +463,7 @@ class QueuetopApp(App[int]):
                             self.action_toggle_pause)
         yield SystemCommand("Schedules", "Cron schedules: toggle active, run now", self.action_schedules)
         yield SystemCommand("Alerts", "Raised alerts and their delivery", self.action_alerts)
+        yield SystemCommand("Queues", "Each queue's counts, limits and rate: pause or resume one", self.action_queues)
         commands = getattr(screen, "palette_commands", None)
         if callable(commands):
             for title, help_text, callback in commands():

@@ -108,3 +108,11 @@ class RunSelected(Message):
         super().__init__()
         self.run = run
         self.schedule = schedule
+
+
+class QueueChosen(Message):
+    """Enter on a queue: show the jobs pane filtered to its jobs (``queue:NAME``)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name

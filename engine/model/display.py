@@ -76,6 +76,8 @@ STATE_LOOKS: dict[str, tuple[str, str]] = {
     # schedule runs
     "ok": ("green3", "✓"),
     "error": ("red1", "✗"),
+    # queues ("running" as above)
+    "paused": ("yellow", "‖"),
     # alerts ("pending" and "failed" as above)
     "delivering": ("dodger_blue1", "▶"),
     "delivered": ("green3", "✓"),

@@ -210,11 +210,20 @@ class DashboardScreen(LiveScreenBase):
         box = self.query_one(FilterInput)
         box.placeholder = ("filter sessions: text (enter keeps it, esc clears)"
                            if isinstance(self._filter_target, SessionsTable)
-                           else "find jobs: text state:failed intent:a.* age:>1h err:timeout id:7"
+                           else "find jobs: text state:failed intent:a.* queue:q age:>1h err:timeout id:7"
                                 " (enter keeps it, esc clears)")
         box.value = self._filter_target.search or ""
         box.display = True
         box.focus()
+
+    def filter_jobs(self, text: str) -> None:
+        """Show the jobs pane filtered by ``text`` (enter on the queues screen: ``queue:NAME``)."""
+        self._filter_target = self.jobs
+        box = self.query_one(FilterInput)
+        box.value = text
+        box.display = True
+        self.action_pane(0)
+        self._apply_filter(text)
 
     @on(FilterInput.Changed)
     def _filter_changed(self, event: FilterInput.Changed) -> None:
