@@ -421,23 +421,17 @@ class Queue(Engine):
 
     async def pause(self, by: str | None = None, *, queue: str | None = None) -> ActionResult:
         """No new claims in the whole database, or with ``queue`` in that queue alone; running chunks finish."""
-        from queuetop.engine.services import actions
+        from queuetop.engine.services import actions, queues
         if queue is not None:
-            return await self._queue_paused(queue, True, by)
+            return self._publish(await queues.set_paused(self.db, self.clock, queue, True, by), "queues")
         return self._publish(await actions.set_paused(self.db, self.clock, True, by), "pause")
 
     async def resume(self, *, queue: str | None = None) -> ActionResult:
         """Claims again, in the whole database or (``queue``) in that queue."""
-        from queuetop.engine.services import actions
-        if queue is not None:
-            return await self._queue_paused(queue, False)
-        return self._publish(await actions.set_paused(self.db, self.clock, False), "resume")
-
-    async def _queue_paused(self, name: str, paused: bool, by: str | None = None) -> ActionResult:
         from queuetop.engine.services import actions, queues
-        message = await queues.set_paused(self.db, self.clock, name, paused, by)
-        self.changes.publish(Change.of(QUEUE, source="queues"))
-        return actions.ActionResult(None, 0, "paused" if paused else "running", message)
+        if queue is not None:
+            return self._publish(await queues.set_paused(self.db, self.clock, queue, False), "queues")
+        return self._publish(await actions.set_paused(self.db, self.clock, False), "resume")
 
     async def queues(self) -> list[QueueInfo]:
         """Every queue: pending and running chunks, jobs ended in the last hour, limits, rate, pause, next start."""

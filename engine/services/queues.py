@@ -28,6 +28,7 @@ from typing import Any
 from queuetop.engine.model.clock import Clock
 from queuetop.engine.model.exceptions import ActionRefused, UsageError
 from queuetop.engine.model.queues import DEFAULT_QUEUE, QueueInfo, QueueSpec, Rate, queue_name_problem
+from queuetop.engine.services.actions import ActionResult
 from queuetop.engine.services.claims import SQL as CLAIM_SQL
 from queuetop.engine.services.claims import Claim, JobSpec
 from queuetop.engine.store import find, queries
@@ -87,6 +88,8 @@ async def claim_held(db: Database, worker_id: str, free: int, names: Sequence[st
         return done
     intent_list = None if intents is None else json.dumps(sorted(intents))
     async with db.transaction() as conn:
+        if db.dialect == "postgres":
+            await conn.execute(CLAIM_SQL["claim_plan"])  # walk the claim index in order (postgres/sql/claims.sql)
         async with conn.execute(SQL["lock_queues"], {"names": json.dumps(sorted(set(names)))}) as cur:
             rows = [dict(row) for row in await cur.fetchall()]
         for row in rows:
@@ -161,8 +164,8 @@ async def configure(db: Database, clock: Clock, specs: Sequence[QueueSpec]) -> N
         await conn.execute(SQL["unconfigure"], {"names": json.dumps([s.name for s in specs]), "now": now})
 
 
-async def set_paused(db: Database, clock: Clock, name: str, paused: bool, by: str | None = None) -> str:
-    """Pause (its chunks are claimed no more; running ones finish) or resume one queue: the message."""
+async def set_paused(db: Database, clock: Clock, name: str, paused: bool, by: str | None = None) -> ActionResult:
+    """Pause (its chunks are claimed no more; running ones finish) or resume one queue."""
     problem = queue_name_problem(name)
     if problem:
         raise UsageError(problem)
@@ -172,7 +175,8 @@ async def set_paused(db: Database, clock: Clock, name: str, paused: bool, by: st
         if bool(row and row[0]) == paused:
             raise ActionRefused(f"queue {name} is already {'paused' if paused else 'running'}")
         await conn.execute(SQL["set_paused"], {"name": name, "paused": int(paused), "now": clock.now(), "by": by})
-    return f"queue {name} paused: its chunks are not claimed" if paused else f"queue {name} resumed"
+    return ActionResult(None, 0, "paused" if paused else "running",
+                        f"queue {name} paused: its chunks are not claimed" if paused else f"queue {name} resumed")
 
 
 async def list_queues(db: Database, now: float) -> list[QueueInfo]:
