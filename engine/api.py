@@ -22,9 +22,8 @@ from queuetop.engine.handlers.registry import Registry
 from queuetop.engine.model.changes import CHUNKS, JOBS, LOGS, QUEUE, SCHEDULES, SESSIONS, Change
 from queuetop.engine.model.clock import Clock
 from queuetop.engine.model.exceptions import ConfigError, NotFound, QueuetopError, UsageError
-from queuetop.engine.model.queues import QueueInfo
 from queuetop.engine.model.query import DEFAULT_SORT, JobQuery, JobSort, parse, parse_sort
-from queuetop.engine.model.results import FoundJobs, LogLine, SubmitResult, Totals
+from queuetop.engine.model.results import FoundJobs, LogLine, QueueInfo, SubmitResult, Totals
 from queuetop.engine.model.records import (Alert, AlertDelivery, Attempt, Chunk, Job, Schedule, ScheduleRun,
                                            Submission, WorkerInfo)
 from queuetop.engine.model.states import AlertKind, AlertState, SessionState
@@ -147,8 +146,7 @@ class Queue(Engine):
         Chunks come from ``date_range`` ("2024-01-01..2025-12-31") split every
         ``chunk_days`` days, or from ``chunks`` (a list of params objects), or
         the job has one chunk with empty params. More than ``max_chunks``
-        chunks is refused as a likely mistake. ``queue`` names its queue
-        (default: the first ``[queues.NAME]`` whose intents match, else ``default``).
+        chunks is refused as a likely mistake. ``queue`` None: routed by ``[queues]`` intents, else ``default``.
         """
         sub = self._submission(intent, chunks=chunks, date_range=date_range, chunk_days=chunk_days, params=params,
                                dedupe_key=dedupe_key, max_retries=max_retries, priority=priority, timeout=timeout,
@@ -201,11 +199,10 @@ class Queue(Engine):
         return results
 
     def _submission(self, intent: str, *, chunks: Sequence[Mapping[str, Any]] | None = None,
-                    date_range: str | None = None, chunk_days: int | None = None,
+                    date_range: str | None = None, chunk_days: int | None = None, queue: str | None = None,
                     params: Mapping[str, Any] | None = None, dedupe_key: str | None = None,
                     max_retries: int | None = None, priority: int = 0, timeout: float | None = None,
-                    on_finalize: str | None = None, max_chunks: int = jobs.MAX_CHUNKS,
-                    queue: str | None = None) -> Submission:
+                    on_finalize: str | None = None, max_chunks: int = jobs.MAX_CHUNKS) -> Submission:
         """What :meth:`submit` and :meth:`submit_many` write: chunks made, defaults filled in."""
         if date_range is not None and chunks is not None:
             raise UsageError("give either a date range or a list of chunks, not both")
@@ -466,8 +463,7 @@ class Queue(Engine):
         ``cron`` is read in the IANA zone ``tz``; ``catch_up`` (``none``,
         ``once``, ``all``) says what happens to due times that passed while
         nothing ran them. With ``replace=False`` an existing schedule of that
-        name is an error instead of being overwritten. ``queue``: its jobs'
-        queue (None: routed by ``[queues]`` intents when it fires).
+        name is an error instead of being overwritten; ``queue`` None is routed when it fires.
         """
         from queuetop.engine.services import scheduler as periodic
 

@@ -9,8 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from queuetop.engine.model.queues import QueueInfo
 from queuetop.engine.model.query import JobQuery, JobSort
 from queuetop.engine.model.records import Job
+
+__all__ = ["FoundJobs", "LogLine", "QueueInfo", "SubmitResult", "Totals"]
 
 
 @dataclass(frozen=True)
