@@ -215,8 +215,10 @@ async def list_queues(db: Database, now: float) -> list[QueueInfo]:
 # by another process is seen within this; the ordinary claim's SQL never
 # claims a held queue's chunks meanwhile, whatever a worker has read).
 HELD_REFRESH = 1.0
-# A paused queue is asked again after this long (or when this process resumes it).
-PAUSED_RETRY = 5.0
+# A paused queue is asked again after this long (at once when this process
+# resumes it): a resume from another process (the CLI, a TUI) takes effect
+# within a second, as a whole-database resume does.
+PAUSED_RETRY = HELD_REFRESH
 
 
 class HeldClaimer:
