@@ -41,11 +41,14 @@ import tempfile
 import termios
 import threading
 import time
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
 from queuetop.engine.model.clock import FrozenClock
 from queuetop.engine.api import Queue
+import tui_keys
+from tui_keys import BIG_CHUNKS, BIG_INTENT
 
 JOBS = 10_000
 CHUNKS_PER_JOB = 20
@@ -135,6 +138,37 @@ def build_rows(path: Path) -> None:
             SELECT j.id, 'bench-w1', j.created_at + n.i, 'info', 'step ' || n.i FROM jobs j CROSS JOIN n
             """)
         conn.execute("COMMIT")
+    add_big_job(path)
+
+
+def add_big_job(path: Path) -> int:
+    """The job of 10,000 chunks that ``enter`` opens (added to a database built before it existed)."""
+    with closing(sqlite3.connect(path)) as conn:
+        row = conn.execute("SELECT id FROM jobs WHERE intent = ?", (BIG_INTENT,)).fetchone()
+        if row is not None:
+            return int(row[0])
+        conn.execute("BEGIN IMMEDIATE")
+        (job_id,) = conn.execute(
+            """
+            INSERT INTO jobs (intent, params, status, chunks_total, chunks_completed, chunks_failed,
+                              created_at, started_at)
+            VALUES (:intent, '{"big":true}', 'running', :n, :n - 1000, 500, :now - 5, :now - 4) RETURNING id
+            """, {"intent": BIG_INTENT, "n": BIG_CHUNKS, "now": NOW}).fetchone()
+        conn.execute(
+            """
+            WITH RECURSIVE k(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM k WHERE i < :n - 1)
+            INSERT INTO chunks (job_id, chunk_index, params, status, run_after, attempt, worker_id,
+                                claimed_at, finished_at, last_error)
+            SELECT :job, i, '{"page":' || i || '}',
+                   CASE WHEN i < :n - 1000 THEN 'completed' WHEN i < :n - 500 THEN 'failed' ELSE 'pending' END,
+                   :now - 5, CASE WHEN i < :n - 500 THEN 1 ELSE 0 END,
+                   CASE WHEN i < :n - 500 THEN 'bench-w' || (i % 400 + 1) END,
+                   CASE WHEN i < :n - 500 THEN :now - 4 END, CASE WHEN i < :n - 500 THEN :now - 3 END,
+                   CASE WHEN i >= :n - 1000 AND i < :n - 500 THEN 'HTTP 429: rate limited' END
+            FROM k
+            """, {"job": job_id, "n": BIG_CHUNKS, "now": NOW})
+        conn.execute("COMMIT")
+        return int(job_id)
 
 
 async def build_sessions(queue: Queue, clock: FrozenClock, workdir: Path) -> int:
@@ -279,8 +313,8 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
 
 
-def measure_idle(path: Path, seconds: float) -> float:
-    """CPU % of the real app in a pseudo-terminal, idle, over ``seconds``."""
+def start_tui(path: Path) -> tuple[subprocess.Popen[bytes], int, Callable[[], None]]:
+    """The real ``queuetop --no-workers`` in a pseudo-terminal; returns it, the pty and how to stop it."""
     exe = shutil.which("queuetop", path=os.path.dirname(sys.executable)) or shutil.which("queuetop")
     command = [exe] if exe else [sys.executable, "-m", "queuetop.cli"]
     master, slave = os.openpty()
@@ -301,14 +335,8 @@ def measure_idle(path: Path, seconds: float) -> float:
 
     reader = threading.Thread(target=drain, daemon=True)
     reader.start()
-    try:
-        time.sleep(4.0)  # let it open and paint (not measured)
-        if proc.poll() is not None:
-            raise SystemExit(f"queuetop exited early with status {proc.returncode}")
-        before, t0 = cpu_seconds(proc.pid), time.monotonic()
-        time.sleep(seconds)
-        after, t1 = cpu_seconds(proc.pid), time.monotonic()
-    finally:
+
+    def stop() -> None:
         os.write(master, b"q")
         try:
             proc.wait(10)
@@ -317,7 +345,70 @@ def measure_idle(path: Path, seconds: float) -> float:
             proc.wait(5)
         drained.set()
         os.close(master)
+
+    return proc, master, stop
+
+
+def measure_idle(path: Path, seconds: float) -> float:
+    """CPU % of the real app in a pseudo-terminal, idle, over ``seconds``."""
+    proc, _, stop = start_tui(path)
+    try:
+        time.sleep(4.0)  # let it open and paint (not measured)
+        if proc.poll() is not None:
+            raise SystemExit(f"queuetop exited early with status {proc.returncode}")
+        before, t0 = cpu_seconds(proc.pid), time.monotonic()
+        time.sleep(seconds)
+        after, t1 = cpu_seconds(proc.pid), time.monotonic()
+    finally:
+        stop()
     return 100.0 * (after - before) / (t1 - t0)
+
+
+async def migrate(path: Path) -> None:
+    """Open the queue once: a database built by an older queuetop gets its migrations now."""
+    queue = await Queue.open(path)
+    await queue.close()
+
+
+def report_keys(figures: dict[str, object], label: str) -> None:
+    """One line per key: p50/p95 in ms and the number of presses."""
+    for key, name in (("j", "j (cursor down)"), ("filter", "filter keystroke"),
+                      ("enter", f"enter (job of {BIG_CHUNKS:,} chunks)"), ("escape", "escape (back)")):
+        times = figures[key]
+        assert isinstance(times, list)
+        print(f"key {label} {name:<32} p50 {pct(times, 0.5) * 1000:6.1f} ms, p95 {pct(times, 0.95) * 1000:6.1f} ms"
+              f"  ({len(times)} presses)")
+    if "rss_after_cycles" in figures:
+        print(f"RSS over {figures['rss_cycles']} open/close cycles of that job: "
+              f"{figures['rss_before_cycles']:.0f} MB -> {figures['rss_after_cycles']:.0f} MB")
+
+
+def measure_live(path: Path, seconds: float, open_cycles: int) -> None:
+    """The TUI beside an engine under load: its CPU and RSS over time, then the key figures."""
+    from queuetop.engine.model.clock import SystemClock
+
+    with tui_keys.live_load(path):
+        proc, master, stop = start_tui(path)
+        try:
+            time.sleep(4.0)  # let it open and paint (not measured)
+            samples = []
+            t0, cpu0, wall0 = time.monotonic(), cpu_seconds(proc.pid), time.time()
+            last_t, last_cpu = t0, cpu0
+            step = max(1.0, seconds / 10)
+            while time.monotonic() - t0 < seconds:
+                time.sleep(step)
+                now, cpu = time.monotonic(), cpu_seconds(proc.pid)
+                samples.append((now - t0, 100 * (cpu - last_cpu) / (now - last_t), tui_keys.rss_mb(proc.pid)))
+                last_t, last_cpu = now, cpu
+            cpu_all = 100 * (cpu_seconds(proc.pid) - cpu0) / (time.monotonic() - t0)
+            drained = tui_keys.drained_per_second(path, wall0, time.time())
+        finally:
+            stop()
+        print(f"live TUI CPU:     {cpu_all:.1f}% of one core over {seconds:g}s "
+              f"(queuetop --no-workers in a {SIZE[0]}x{SIZE[1]} pty; engine drained {drained:,.0f} chunks/s)")
+        print("live TUI RSS:     " + ", ".join(f"{t:.0f}s {rss:.0f} MB ({cpu:.0f}%)" for t, cpu, rss in samples))
+        figures = asyncio.run(tui_keys.measure_keys(path, rss_cycles=open_cycles, clock=SystemClock()))
+    report_keys(figures, "live")
 
 
 def main() -> int:
@@ -333,6 +424,15 @@ def main() -> int:
     parser.add_argument("--sessions", type=int, default=SESSIONS, help=f"work sessions (default {SESSIONS:,})")
     parser.add_argument("--queries-only", action="store_true",
                         help="print only the find and counter figures (no app, no idle CPU)")
+    parser.add_argument("--live", action="store_true",
+                        help="also measure under load: an engine draining ~1,000 chunks/s, 20 new jobs/s, "
+                             "100 events/s (adds to the database)")
+    parser.add_argument("--live-seconds", type=float, default=60.0,
+                        help="how long to watch the TUI's CPU and RSS under load (default 60)")
+    parser.add_argument("--open-cycles", type=int, default=100,
+                        help="open/close cycles of the big job for the RSS figure (default 100)")
+    parser.add_argument("--only", choices=("keys", "live"),
+                        help="only the idle key figures, or only the live run")
     args = parser.parse_args()
     JOBS, CHUNKS_PER_JOB, SESSIONS = args.jobs, args.chunks_per_job, args.sessions
     workdir = Path(tempfile.mkdtemp(prefix="queuetop-bench-"))
@@ -344,23 +444,31 @@ def main() -> int:
                   f"{sessions:,} sessions in {took:.1f}s")
             if not sessions:
                 print("  (no work sessions: this build has no event tailer)")
-        for query, sort, matched, median, worst in asyncio.run(measure_queries(path)):
-            print(f"find {query or '(everything)'!s:<26} by {sort:<13} {matched:>9,} matches  "
-                  f"median {median:7.1f} ms, worst {worst:7.1f} ms")
-        with_triggers, without = measure_counter_cost(path)
-        print(f"counters:         {with_triggers:.2f} µs per chunk status change with the counting trigger, "
-              f"{without:.2f} µs without")
-        if args.queries_only:
-            return 0
-        figures = asyncio.run(measure_app(path, args.cycles))
-        print(f"dashboard open:   {figures['open'] * 1000:.0f} ms to data in every pane, "
-              f"{figures['painted'] * 1000:.0f} ms painted (target < 1000 ms)")
-        print(f"refresh cycle:    p50 {figures['p50'] * 1000:.1f} ms, p99 {figures['p99'] * 1000:.1f} ms "
-              f"over {figures['cycles']} cycles, all panes re-queried (target < 50 ms)")
-        print(f"  with painting:  p50 {figures['full_p50'] * 1000:.1f} ms, p99 {figures['full_p99'] * 1000:.1f} ms")
-        idle = measure_idle(path, args.idle_seconds)
-        print(f"idle CPU:         {idle:.1f}% of one core over {args.idle_seconds:g}s "
-              f"(queuetop --no-workers in a {SIZE[0]}x{SIZE[1]} pty)")
+        add_big_job(path)
+        asyncio.run(migrate(path))  # migrations run here, not inside a measurement
+        if args.only is None:
+            for query, sort, matched, median, worst in asyncio.run(measure_queries(path)):
+                print(f"find {query or '(everything)'!s:<26} by {sort:<13} {matched:>9,} matches  "
+                      f"median {median:7.1f} ms, worst {worst:7.1f} ms")
+            with_triggers, without = measure_counter_cost(path)
+            print(f"counters:         {with_triggers:.2f} µs per chunk status change with the counting trigger, "
+                  f"{without:.2f} µs without")
+            if args.queries_only:
+                return 0
+            figures = asyncio.run(measure_app(path, args.cycles))
+            print(f"dashboard open:   {figures['open'] * 1000:.0f} ms to data in every pane, "
+                  f"{figures['painted'] * 1000:.0f} ms painted (target < 1000 ms)")
+            print(f"refresh cycle:    p50 {figures['p50'] * 1000:.1f} ms, p99 {figures['p99'] * 1000:.1f} ms "
+                  f"over {figures['cycles']} cycles, all panes re-queried (target < 50 ms)")
+            print(f"  with painting:  p50 {figures['full_p50'] * 1000:.1f} ms, "
+                  f"p99 {figures['full_p99'] * 1000:.1f} ms")
+            idle = measure_idle(path, args.idle_seconds)
+            print(f"idle CPU:         {idle:.1f}% of one core over {args.idle_seconds:g}s "
+                  f"(queuetop --no-workers in a {SIZE[0]}x{SIZE[1]} pty)")
+        if args.only in (None, "keys"):
+            report_keys(asyncio.run(tui_keys.measure_keys(path, clock=FrozenClock(NOW))), "idle")
+        if args.live or args.only == "live":
+            measure_live(path, args.live_seconds, args.open_cycles)
     finally:
         if not args.keep and args.db is None:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -266,16 +266,16 @@ class QueuetopApp(App[int]):
         if self.live is not None:
             from queuetop.engine.model.changes import EVENTS, SESSIONS
 
-            self.live.request(frozenset({EVENTS, SESSIONS}))
+            self.live.request(frozenset({EVENTS, SESSIONS}), urgent=False)
 
     def on_load_failed(self, message: LoadFailed) -> None:
         if self.live is not None:
             self.live.request()
 
-    def request_refresh(self, topics: Iterable[str] = ALL_TOPICS) -> None:
-        """Ask the live loop to re-query ``topics`` soon."""
+    def request_refresh(self, topics: Iterable[str] = ALL_TOPICS, *, urgent: bool = True) -> None:
+        """Ask the live loop to re-query ``topics``: now (superseding a running refresh), or at its next poll."""
         if self.live is not None:
-            self.live.request(frozenset(topics))
+            self.live.request(frozenset(topics), urgent=urgent)
 
     async def refresh_data(self, topics: frozenset[str], job_ids: frozenset[int]) -> None:
         """One refresh cycle: header totals, then every visible live screen."""

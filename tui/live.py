@@ -11,7 +11,15 @@ Two sources say something changed:
   topic dirty; while local notices keep coming, a full re-query still happens
   at most once a second so other processes' work is never hidden.
 
-A cycle asks the app to refresh the dirty topics. When a cycle fails (the
+A cycle asks the app to refresh the dirty topics. It runs as its own task
+beside the screens' message pumps (the queries themselves run on the
+database driver's thread or socket), so a key is handled while a refresh
+waits for the database. Polls run at most every 250 ms; an explicit request
+(a screen came back, a filter changed, an action ran) starts a cycle at
+once, and if one is still running it is superseded: cancelled, its topics
+marked dirty again and refreshed by the new cycle.
+
+When a cycle fails (the
 file is gone, the database errors, a read hangs for seconds), the topics stay
 dirty, the app is told the data is stale and why, and the poll interval
 doubles up to a cap; the first cycle that works again refreshes everything.
@@ -64,6 +72,9 @@ class LiveUpdates:
         self._last_cycle = 0.0
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()  # one cycle at a time
+        self._urgent = False  # an explicit request: no waiting for the poll interval
+        self._refreshing: asyncio.Task[None] | None = None  # the running cycle's refresh
+        self.superseded = 0  # refreshes cancelled by a newer request
 
     # -- inputs ----------------------------------------------------------------------
 
@@ -74,9 +85,19 @@ class LiveUpdates:
         self._local = True
         self._wake.set()
 
-    def request(self, topics: frozenset[str] = ALL_TOPICS) -> None:
-        """Ask for a refresh of ``topics`` soon (a screen came back, a filter changed)."""
+    def request(self, topics: frozenset[str] = ALL_TOPICS, *, urgent: bool = True) -> None:
+        """Ask for a refresh of ``topics`` now (a screen came back, a filter changed, an action ran).
+
+        A refresh still running is superseded: cancelled, its topics
+        refreshed by the next cycle. ``urgent=False`` (new events, a pane
+        due again) only marks the topics for the next poll.
+        """
         self.dirty |= topics
+        if urgent:
+            self._urgent = True
+            running = self._refreshing
+            if running is not None and not running.done():
+                running.cancel()
         self._wake.set()
 
     # -- the loop ----------------------------------------------------------------------
@@ -91,8 +112,13 @@ class LiveUpdates:
                 pass
             self._wake.clear()
             wait = self._last_cycle + self.interval - loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)  # never more than one cycle per interval
+            if wait > 0 and not self._urgent:
+                try:  # polls no more than one cycle per interval; a request ends the wait
+                    await asyncio.wait_for(self._wake.wait(), timeout=wait)
+                except TimeoutError:
+                    pass
+                self._wake.clear()
+            self._urgent = False
             self._last_cycle = loop.time()
             await self.cycle()
 
@@ -125,12 +151,23 @@ class LiveUpdates:
             self.job_ids.clear()
             started = time.perf_counter()
             task = asyncio.ensure_future(self._refresh(topics, job_ids))
+            self._refreshing = task
             done, _ = await asyncio.wait({task}, timeout=SLOW_CYCLE)
             if not done:
                 self._stale(f"the database has not answered for {SLOW_CYCLE:.0f}s (locked?)")
-            await task
+                await asyncio.wait({task})
+            self._refreshing = None
+            if task.cancelled():  # superseded by a newer request: it refreshes these too
+                self.dirty |= topics
+                self.job_ids |= job_ids
+                self.superseded += 1
+                return True
+            task.result()
             self.cycle_times.append(time.perf_counter() - started)
         except asyncio.CancelledError:
+            if self._refreshing is not None:
+                self._refreshing.cancel()
+                self._refreshing = None
             raise
         except Exception as exc:  # every failure of a read shows; the loop goes on
             self.dirty |= topics

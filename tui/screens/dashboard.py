@@ -170,7 +170,7 @@ class DashboardScreen(LiveScreenBase):
         if WORKERS in topics or (CHUNKS in topics and workers.due()):
             await workers.reload()
         elif CHUNKS in topics:
-            workers.later(lambda: host(self).request_refresh({WORKERS}))
+            workers.later(lambda: host(self).request_refresh({WORKERS}, urgent=False))
         circuits = self.query_one(CircuitsTable)
         if CIRCUITS in topics or not circuits.loaded:
             await circuits.reload()
@@ -332,9 +332,21 @@ class DashboardScreen(LiveScreenBase):
 
     @on(JobSelected)
     def _open_job(self, message: JobSelected) -> None:
+        self._open_job_loaded(message.job_id)
+
+    @work(group="open", exclusive=True)
+    async def _open_job_loaded(self, job_id: int) -> None:
+        """Read the job and its first chunks, then open it: its first paint shows them (a newer enter wins)."""
         from .job_detail import JobDetailScreen
 
-        host(self).open_screen(JobDetailScreen(message.job_id))
+        try:
+            preloaded = await JobDetailScreen.preload(host(self).queue, job_id, rows=self.app.size.height)
+        except Exception as exc:  # the screen opens anyway and the live loop shows the failure
+            from ..messages import LoadFailed
+
+            self.post_message(LoadFailed(exc))
+            preloaded = None
+        host(self).open_screen(JobDetailScreen(job_id, preloaded))
 
     @on(SessionSelected)
     def _open_session(self, message: SessionSelected) -> None:

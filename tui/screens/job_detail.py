@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from rich.table import Table
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -17,7 +17,8 @@ from textual.widgets import DataTable, Static
 
 from queuetop.engine.model.changes import CHUNKS, JOBS, LOGS
 from queuetop.engine.model.exceptions import NotFound
-from queuetop.engine.model.records import Job
+from queuetop.engine.api import Queue
+from queuetop.engine.model.records import Chunk, Job
 
 from ..host import host
 from .. import format as fmt
@@ -27,6 +28,13 @@ from ..widgets.log_tail import LogTail
 from ..widgets.key_footer import KeyFooter
 from ..widgets.stale_banner import StaleBanner
 from .base import LiveScreenBase
+
+
+class Preloaded(NamedTuple):
+    """What a job detail screen shows first: the job and its first chunks."""
+
+    job: Job
+    chunks: list[Chunk]
 
 
 class JobDetailScreen(LiveScreenBase):
@@ -40,11 +48,23 @@ class JobDetailScreen(LiveScreenBase):
         Binding("f", "finalize", "Finalize", id="job.finalize"),
     ]
 
-    def __init__(self, job_id: int) -> None:
+    def __init__(self, job_id: int, preloaded: Preloaded | None = None) -> None:
         super().__init__()
         self.job_id = job_id
         self.job: Job | None = None
         self.gone = False
+        # The job and its first chunks, read before the screen was pushed: its first paint shows them.
+        self._preloaded = preloaded
+
+    @staticmethod
+    async def preload(queue: Queue, job_id: int, rows: int) -> Preloaded | None:
+        """The job and its first ``rows`` chunks (None: the job is gone; the screen will say so)."""
+        try:
+            job = await queue.job(job_id)
+            chunks = await queue.chunks(job_id, limit=rows)
+        except NotFound:
+            return None
+        return Preloaded(job, chunks)
 
     def compose(self) -> ComposeResult:
         yield StaleBanner(id="stale")
@@ -59,7 +79,34 @@ class JobDetailScreen(LiveScreenBase):
     def on_mount(self) -> None:
         super().on_mount()
         self.query_one("#job-fields", Static).border_title = f"Job {self.job_id}"
-        self.query_one(ChunksTable).focus()
+        chunks = self.query_one(ChunksTable)
+        chunks.focus()
+        preloaded = self._preloaded
+        if preloaded is not None:
+            self.job = preloaded.job
+            self._show_job(preloaded.job)
+            chunks.chunks_total = preloaded.job.chunks_total
+            chunks.apply(preloaded.chunks, max(preloaded.job.chunks_total, len(preloaded.chunks)))
+            self._load_side()
+
+    def on_screen_resume(self) -> None:
+        if self._preloaded is not None:  # first shown with its data: the rest is loading already
+            self._preloaded = None
+            return
+        super().on_screen_resume()
+
+    @work(group="job-side", exclusive=True)
+    async def _load_side(self) -> None:
+        """The selected chunk's attempts and the log tail, after the first paint's data."""
+        try:
+            attempts = self.query_one(AttemptsTable)
+            attempts.chunk_index = self.query_one(ChunksTable).selected_index
+            await attempts.reload()
+            await self.query_one(LogTail).reload()
+        except Exception as exc:
+            from ..messages import LoadFailed
+
+            self.post_message(LoadFailed(exc))
 
     def on_resize(self, event: Resize) -> None:
         # Under 120 columns the chunks take the width; enter on a chunk shows its attempts.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.screen import Screen
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
@@ -12,17 +13,43 @@ FIRST = ("quit", "app.quit", "help", "app.help")
 
 
 class KeyFooter(Footer):
-    """Textual's footer, the app's quit and help keys leading."""
+    """Textual's footer, the app's quit and help keys leading.
 
-    def compose(self) -> ComposeResult:
-        if not self._bindings_ready:
-            return
+    The keys are laid out again only when what they say changed: moving
+    focus between panes with the same keys (or any binding refresh that
+    changes nothing shown) costs no re-compose.
+    """
+
+    _shown: tuple[object, ...] | None = None
+
+    def _keys(self) -> tuple[dict[str, tuple[Binding, bool, str]], list[str]]:
         active = self.screen.active_bindings
         by_action: dict[str, tuple[Binding, bool, str]] = {}
         for _, binding, enabled, tooltip in active.values():
             if binding.show and binding.action not in by_action:
                 by_action[binding.action] = (binding, enabled, tooltip)
         order = sorted(by_action, key=lambda action: (FIRST.index(action) // 2 if action in FIRST else len(FIRST)))
+        return by_action, order
+
+    def _signature(self) -> tuple[object, ...]:
+        by_action, order = self._keys()
+        palette = self.screen.active_bindings.get(self.app.COMMAND_PALETTE_BINDING)
+        return (tuple((by_action[a][0].key, by_action[a][0].description, by_action[a][1], by_action[a][2])
+                      for a in order), palette is not None and palette[2])
+
+    def bindings_changed(self, screen: Screen[object]) -> None:
+        self._bindings_ready = True
+        if not screen.app.app_focus or not self.is_attached or screen is not self.screen:
+            return
+        if self._signature() != self._shown:
+            self.call_after_refresh(self.recompose)
+
+    def compose(self) -> ComposeResult:
+        if not self._bindings_ready:
+            return
+        self._shown = self._signature()
+        active = self.screen.active_bindings
+        by_action, order = self._keys()
         self.styles.grid_size_columns = len(order)
         for action in order:
             binding, enabled, tooltip = by_action[action]

@@ -190,6 +190,10 @@ class LiveTable(DataTable[RenderableType], Generic[R]):
             # The window fell past the end (rows went away): show the last one.
             self.window_start = max(0, total - self.page_size)
             records, total = await self.fetch(self.window_start, self.page_size)
+        self.apply(records, total)
+
+    def apply(self, records: Sequence[R], total: int) -> None:
+        """Show ``records`` (fetched already) as the window, ``total`` rows in all."""
         self.total = total
         self.records = list(records)
         self.loaded = True

@@ -26,15 +26,21 @@ UPDATE workers SET status = :status,
 WHERE id = :id AND status != 'offline';
 
 -- name: list_workers
+-- The page of workers is chosen first, then the chunks each holds are read
+-- for those rows only (the first 16 by claim: the cell shows a few), so a
+-- page costs the same however many workers and held chunks there are.
 SELECT w.*,
-       (SELECT group_concat(c.job_id || '#' || c.chunk_index, ' ')  -- sqlite
-       (SELECT string_agg(c.job_id || '#' || c.chunk_index, ' ')  -- postgres
-        FROM chunks c WHERE c.worker_id = w.id AND c.status = 'processing') AS current
-FROM workers w
-WHERE (:include_offline OR w.status != 'offline')  -- sqlite
-WHERE (:include_offline::boolean OR w.status != 'offline')  -- postgres
-ORDER BY (w.status = 'offline'), w.started_at DESC, w.id
-LIMIT :limit OFFSET :offset;
+       (SELECT group_concat(h.held, ' ') FROM (  -- sqlite
+       (SELECT string_agg(h.held, ' ') FROM (  -- postgres
+            SELECT c.job_id || '#' || c.chunk_index AS held
+            FROM chunks c WHERE c.worker_id = w.id AND c.status = 'processing'
+            ORDER BY c.claimed_at, c.id LIMIT 16) h) AS current
+FROM (SELECT * FROM workers
+      WHERE (:include_offline OR status != 'offline')  -- sqlite
+      WHERE (:include_offline::boolean OR status != 'offline')  -- postgres
+      ORDER BY (status = 'offline'), started_at DESC, id
+      LIMIT :limit OFFSET :offset) w
+ORDER BY (w.status = 'offline'), w.started_at DESC, w.id;
 
 -- name: worker_counts
 SELECT status, count(*) AS n FROM workers GROUP BY status;
