@@ -261,7 +261,7 @@ FIND_QUERIES = [
 ]
 
 
-async def measure_queries(path: Path, runs: int = 5) -> list[tuple[str, str, int, float, float]]:
+async def measure_queries(path: Path, runs: int = 5) -> list[tuple[str, str, str, float, float]]:
     """(query, sort, matches, median ms, worst ms) of Queue.find_jobs for a 50-row page."""
     out = []
     async with await Queue.open(path, clock=FrozenClock(NOW)) as queue:
@@ -273,7 +273,7 @@ async def measure_queries(path: Path, runs: int = 5) -> list[tuple[str, str, int
                 found = await queue.find_jobs(query, sort=sort, limit=50)
                 times.append(time.perf_counter() - t)
                 matched = found.matched
-            out.append((query, sort, matched, pct(times, 0.5) * 1000, max(times) * 1000))
+            out.append((query, sort, f"{matched:,}" + ("" if found.exact else "+"), pct(times, 0.5) * 1000, max(times) * 1000))
     return out
 
 
@@ -448,7 +448,7 @@ def main() -> int:
         asyncio.run(migrate(path))  # migrations run here, not inside a measurement
         if args.only is None:
             for query, sort, matched, median, worst in asyncio.run(measure_queries(path)):
-                print(f"find {query or '(everything)'!s:<26} by {sort:<13} {matched:>9,} matches  "
+                print(f"find {query or '(everything)'!s:<26} by {sort:<13} {matched:>10} matches  "
                       f"median {median:7.1f} ms, worst {worst:7.1f} ms")
             with_triggers, without = measure_counter_cost(path)
             print(f"counters:         {with_triggers:.2f} µs per chunk status change with the counting trigger, "

@@ -246,7 +246,9 @@ class Queue(Engine):
         ``"updated:desc"``); text that does not parse raises
         :class:`~queuetop.engine.model.query.QueryError`. The match count comes
         from the state counters when the query names nothing but states,
-        else from one count query with the same filters.
+        else from one count query with the same filters that stops at
+        10,000 (``exact`` is then False, as when a word matched more jobs
+        than its index gives: see :mod:`queuetop.engine.store.find`).
         """
         query = parse(query) if isinstance(query, str) else query
         sort = parse_sort(sort) if isinstance(sort, str) else sort
@@ -255,15 +257,24 @@ class Queue(Engine):
         counts = await self.state_counts()
         by_state = counts.get("jobs", {})
         total = sum(by_state.values())
-        page, count, params = find.find_jobs(query, sort, now=self.clock.now(), limit=limit, offset=offset)
+        narrow = query.ids is not None or (query.states is not None and sum(
+            n for state, n in by_state.items() if state in query.states) <= find.NARROW)
+        page, count, params = find.find_jobs(query, sort, now=self.clock.now(), limit=limit, offset=offset,
+                                             narrow=narrow)
         rows = [] if query.nothing else await self.db.fetchall(page, params)
+        exact = True
         if query.nothing:
             matched = 0
         elif query.counted:
             matched = sum(n for state, n in by_state.items() if query.states is None or state in query.states)
         else:
-            matched = await self.db.scalar(count, params)
-        return FoundJobs([Job.from_row(row) for row in rows], matched, total, query, sort)
+            matched = int(await self.db.scalar(count, params))
+            for probe, probe_params in find.probes(query, narrow):
+                if int(await self.db.scalar(probe, probe_params) or 0) > find.CAP:
+                    exact = False
+            if matched > find.COUNT_CAP:
+                matched, exact = find.COUNT_CAP, False
+        return FoundJobs([Job.from_row(row) for row in rows], matched, total, query, sort, exact)
 
     async def job(self, job_id: int) -> Job:
         row = await self.db.fetchone(JOB_SQL["get_job"], {"job_id": job_id})

@@ -138,7 +138,7 @@ async def cmd_jobs(queue: Queue, args: argparse.Namespace) -> int:
         [j.id, j.intent, j.status.value + (" (waiting)" if j.intent in waiting and not j.status.finished else ""),
          j.chunks_completed, j.chunks_failed, j.chunks_total, j.log_count, ago(now - j.created_at)] for j in jobs]))
     if args.where:
-        print(f"{found.matched:,} of {found.total:,} jobs match {found.query}"
+        print(f"{found.matched:,}{'' if found.exact else '+'} of {found.total:,} jobs match {found.query}"
               + (f" (the first {len(jobs):,} shown)" if found.matched > len(jobs) else ""))
     for intent, count in waiting.items():
         print(f"waiting: no worker can run intent {intent} ({count} job{'s' if count != 1 else ''})")

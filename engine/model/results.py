@@ -67,3 +67,6 @@ class FoundJobs:
     total: int  # every job, from the state counters
     query: JobQuery
     sort: JobSort
+    #: False when ``matched`` is a lower bound: counting stopped at 10,000, or a
+    #: word matched more jobs than its index gives (its newest 10,000 were searched).
+    exact: bool = True

@@ -5,6 +5,15 @@ operator's values are always bound parameters, never part of the text, and
 the sort key and direction come from fixed lists. The same build serves
 both backends (:class:`~queuetop.engine.store.queries.Query` carries both
 texts).
+
+At a million jobs a substring cannot be looked for row by row. Free-text
+and ``err:`` words of three or more characters, and ``intent:`` globs with
+a run of three plain characters, go through trigram indexes (SQLite FTS5
+``jobs_text``/``chunk_errors``, PostgreSQL pg_trgm), each giving its newest
+:data:`CAP` matches at most; a probe per word says whether there were more
+(then the result is marked inexact). When other filters leave at most
+:data:`NARROW` jobs (a ``state:`` with few jobs, ``id:``), the words are
+checked job by job instead, exactly. Counting stops at :data:`COUNT_CAP`.
 """
 
 from __future__ import annotations
@@ -18,6 +27,26 @@ from queuetop.engine.model.query import DEFAULT_QUEUE, JobQuery, JobSort, SortCo
 from queuetop.engine.store import queries
 
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+#: The most matches a trigram index gives one word (its newest).
+CAP = 10_000
+#: Other filters that leave at most this many jobs make words be checked job by job.
+NARROW = 10_000
+#: Counting matches stops here: the count then reads "10,000+".
+COUNT_CAP = 10_000
+#: The shortest run the trigram indexes can look for.
+TRIGRAM = 3
+
+
+def fts_phrase(text: str, column: str | None = None) -> str:
+    """``text`` as one FTS5 string (a substring, for the trigram tokenizer), optionally of one column."""
+    phrase = '"' + text.replace('"', '""') + '"'
+    return f"{column} : {phrase}" if column else phrase
+
+
+def _longest_run(glob: str) -> str:
+    """The longest stretch of a glob without ``*`` or ``?``."""
+    return max(re.split(r"[*?]", glob), key=len)
 
 
 def like_pattern(text: str) -> str:
@@ -58,29 +87,45 @@ class _Builder:
                           self.pieces[name])
 
 
-def where(query: JobQuery, dialect: str = "sqlite", *, now: float = 0.0) -> tuple[list[str], dict[str, Any]]:
+def where(query: JobQuery, dialect: str = "sqlite", *, now: float = 0.0,
+          narrow: bool = False) -> tuple[list[str], dict[str, Any]]:
     """The filters of ``query`` (each one SQL piece, to be joined by AND) and their parameters.
 
-    ``now`` turns ages into creation-time cutoffs.
+    ``now`` turns ages into creation-time cutoffs. ``narrow``: the other
+    filters leave few jobs, so words are checked job by job (no index).
     """
     b = _Builder(_pieces(dialect))
     parts: list[str] = []
     if query.nothing:
         return [b.piece("nothing")], b.params
     for word in query.text:
-        parts.append(b.piece("text", pattern=like_pattern(word)))
+        if narrow or len(word) < TRIGRAM:
+            parts.append(b.piece("text", pattern=like_pattern(word)))
+        else:
+            parts.append(b.piece("text_indexed", pattern=like_pattern(word), phrase=fts_phrase(word), cap=CAP))
     if query.states is not None:
         states = sorted(state.value for state in query.states)
         parts.append(b.piece("state", state=states[0]) if len(states) == 1
                      else b.piece("states", states=json.dumps(states)))
     for globs in query.intents:
-        parts.append("(" + " OR ".join(b.piece("intent", pattern=glob_pattern(g)) for g in globs) + ")")
+        ors = []
+        for g in globs:
+            run = _longest_run(g)
+            if narrow or len(run) < TRIGRAM:
+                ors.append(b.piece("intent", pattern=glob_pattern(g)))
+            else:
+                ors.append(b.piece("intent_indexed", pattern=glob_pattern(g), phrase=fts_phrase(run, "intent"),
+                                   cap=CAP))
+        parts.append("(" + " OR ".join(ors) + ")")
     if query.older_than is not None:
         parts.append(b.piece("older", cutoff=now - query.older_than))
     if query.younger_than is not None:
         parts.append(b.piece("younger", cutoff=now - query.younger_than))
     for error in query.errors:
-        parts.append(b.piece("error", pattern=like_pattern(error)))
+        if narrow or len(error) < TRIGRAM:
+            parts.append(b.piece("error", pattern=like_pattern(error)))
+        else:
+            parts.append(b.piece("error_indexed", pattern=like_pattern(error), phrase=fts_phrase(error), cap=CAP))
     if query.queues is not None:
         names = sorted(query.queues)
         if names == [DEFAULT_QUEUE]:
@@ -95,8 +140,9 @@ def where(query: JobQuery, dialect: str = "sqlite", *, now: float = 0.0) -> tupl
     return parts, b.params
 
 
-def _text(query: JobQuery, sort: JobSort, dialect: str, now: float) -> tuple[str, str, dict[str, Any]]:
-    parts, params = where(query, dialect, now=now)
+def _text(query: JobQuery, sort: JobSort, dialect: str, now: float,
+          narrow: bool) -> tuple[str, str, dict[str, Any]]:
+    parts, params = where(query, dialect, now=now, narrow=narrow)
     pieces = _pieces(dialect)
     clause = ("\nWHERE " + "\n  AND ".join(parts)) if parts else ""
     descending = sort.descending
@@ -108,18 +154,40 @@ def _text(query: JobQuery, sort: JobSort, dialect: str, now: float) -> tuple[str
     if column is not SortColumn.ID:
         order_by += f", j.id{direction}"
     page = pieces["select"] + clause + order_by + "\nLIMIT :limit OFFSET :offset"
-    return page, pieces["count"] + clause, params
+    return page, pieces["count"] + clause + "\n" + pieces["count_end"], params
 
 
-def find_jobs(query: JobQuery, sort: JobSort, *, now: float, limit: int,
-              offset: int) -> tuple[queries.Query, queries.Query, dict[str, Any]]:
+def find_jobs(query: JobQuery, sort: JobSort, *, now: float, limit: int, offset: int,
+              narrow: bool = False) -> tuple[queries.Query, queries.Query, dict[str, Any]]:
     """(the page's query, the count's query, their parameters) for ``query`` sorted by ``sort``.
 
-    ``now`` turns ages into creation-time cutoffs.
+    ``now`` turns ages into creation-time cutoffs; ``narrow`` as for :func:`where`.
+    The count stops at :data:`COUNT_CAP` + 1.
     """
-    page, count, params = _text(query, sort, "sqlite", now)
-    pg_page, pg_count, _ = _text(query, sort, "postgres", now)
-    return _query(page, pg_page), _query(count, pg_count), {**params, "limit": limit, "offset": offset}
+    page, count, params = _text(query, sort, "sqlite", now, narrow)
+    pg_page, pg_count, _ = _text(query, sort, "postgres", now, narrow)
+    return (_query(page, pg_page), _query(count, pg_count),
+            {**params, "limit": limit, "offset": offset, "count_cap": COUNT_CAP + 1})
+
+
+def probes(query: JobQuery, narrow: bool) -> list[tuple[queries.Query, dict[str, Any]]]:
+    """One query per indexed word: each counts what its index gives, up to :data:`CAP` + 1.
+
+    A count over :data:`CAP` means that word's index gave only its newest
+    :data:`CAP` matches to the page and the count: the result is a lower bound.
+    """
+    if narrow or query.nothing:
+        return []
+    sqlite, postgres = _pieces("sqlite"), _pieces("postgres")
+    out = []
+    words = ([("probe_text", w, None) for w in query.text] + [("probe_error", w, None) for w in query.errors]
+             + [("probe_intent", _longest_run(g), "intent") for globs in query.intents for g in globs])
+    for name, word, column in words:
+        if len(word) < TRIGRAM:
+            continue
+        built = _query(sqlite[name], postgres[name])
+        out.append((built, {"phrase": fts_phrase(word, column), "pattern": like_pattern(word), "cap": CAP}))
+    return out
 
 
 def _query(sqlite: str, postgres: str) -> queries.Query:

@@ -27,7 +27,7 @@ V2 = (NEXT, "CREATE TABLE job_notes (job_id INTEGER NOT NULL REFERENCES jobs (id
          "INSERT INTO job_notes (job_id, note) SELECT id, intent FROM jobs;\n")
 
 
-UNDONE_INDEXES = ("jobs_intent", "jobs_created", "chunks_errors")
+UNDONE_INDEXES = ("jobs_intent", "jobs_created", "chunks_errors", "jobs_updated")
 V4_COLUMNS = ("tz", "catch_up", "max_catch_up", "missed", "last_missed_at")
 V7_INDEXES = ("chunks_queue_claim", "chunks_queue_processing", "jobs_queue")
 V4_INDEXES = ("jobs_ended", "jobs_parent", "task_logs_chunk", "schedule_runs_job", "schedule_runs_finished")
@@ -68,6 +68,8 @@ async def _make_v1(db_path: Path | str) -> None:
             conn.execute("DROP FUNCTION queuetop_count_rows CASCADE")  # and its triggers
             conn.execute("DROP FUNCTION queuetop_counts_fold")
             conn.execute("DROP TABLE alert_deliveries, alert_marks, alerts")
+            conn.execute("DROP INDEX IF EXISTS jobs_text_trgm")
+            conn.execute("DROP INDEX IF EXISTS chunks_errors_trgm")
             conn.execute("UPDATE queuetop_meta SET value = '1' WHERE key = 'schema_version'")
     else:
         with sqlite3.connect(db_path) as conn:
@@ -79,6 +81,11 @@ async def _make_v1(db_path: Path | str) -> None:
                 conn.execute(f"DROP TRIGGER {trigger}")
             for table in ("alert_deliveries", "alert_marks", "alerts"):
                 conn.execute(f"DROP TABLE {table}")
+            for trigger in ("jobs_text_insert", "jobs_text_delete", "jobs_text_update",
+                            "chunk_errors_insert", "chunk_errors_delete", "chunk_errors_update"):
+                conn.execute(f"DROP TRIGGER {trigger}")
+            conn.execute("DROP TABLE jobs_text")
+            conn.execute("DROP TABLE chunk_errors")
             conn.execute("PRAGMA user_version = 1")
 
 
@@ -121,6 +128,9 @@ async def test_a_real_v1_database_gets_the_shipped_migrations_and_keeps_its_data
         found = await queue.find_jobs("state:cancelled intent:keep.*")
         assert ([job.id for job in found.jobs], found.matched, found.total) == (
             [other.job_id, made.job_id], 2, 2)
+        # 0008: the search indexes start from the rows there were (free text through them)
+        found = await queue.find_jobs("keep.too")
+        assert ([job.id for job in found.jobs], found.matched, found.exact) == ([other.job_id], 1, True)
     assert_counters(db_path)
     with pytest.raises(Exception):  # the CHECK came with the column
         scalar(db_path, "UPDATE schedules SET catch_up = 'twice'")

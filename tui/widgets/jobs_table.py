@@ -55,6 +55,7 @@ class JobsTable(LiveTable[Job]):
         self.query = JobQuery()
         self.order: JobSort = DEFAULT_SORT
         self.matched = 0
+        self.exact = True  # False: matched is a lower bound (shown as "10,000+")
         self.all_jobs = 0
         # job id -> (row signature, failed attempts, when asked)
         self._errors: dict[int, tuple[tuple[object, ...], int, float]] = {}
@@ -64,7 +65,7 @@ class JobsTable(LiveTable[Job]):
         queue = host(self).queue
         found = await queue.find_jobs(self.query, sort=self.order, limit=limit, offset=offset)
         await self._count_errors(found.jobs)
-        self.matched, self.all_jobs = found.matched, found.total
+        self.matched, self.all_jobs, self.exact = found.matched, found.total, found.exact
         self.border_title = self.title_text()
         return found.jobs, found.matched
 
@@ -77,7 +78,7 @@ class JobsTable(LiveTable[Job]):
         """``Jobs``, then the query and its match count, then the sort if it is not the default."""
         parts = [self.TITLE]
         if not self.query.empty:
-            parts += [str(self.query), f"{self.matched:,} of {self.all_jobs:,}"]
+            parts += [str(self.query), f"{self.matched:,}{'' if self.exact else '+'} of {self.all_jobs:,}"]
         if self.order != DEFAULT_SORT:
             parts.append(f"by {self.order}")
         return " · ".join(parts)

@@ -13,7 +13,12 @@ SELECT j.*, (SELECT count(*) FROM task_logs l WHERE l.job_id = j.id) AS log_coun
 FROM jobs j;
 
 -- name: count
-SELECT count(*) FROM jobs j;
+-- Bounded: counting stops at :count_cap matching jobs (the filters and
+-- count_end close the inner SELECT).
+SELECT count(*) FROM (SELECT 1 FROM jobs j;
+
+-- name: count_end
+LIMIT :count_cap) AS counted;
 
 -- name: totals
 -- Rows by state from the counters the triggers keep (PostgreSQL holds
@@ -21,12 +26,27 @@ SELECT count(*) FROM jobs j;
 SELECT kind, state, sum(n) AS n FROM counts GROUP BY kind, state;
 
 -- name: text
--- Free text: the intent, the params or a chunk's last error (chunks_errors
--- holds only the chunks that have one).
+-- Free text, read job by job: the intent, the params or a chunk's last error
+-- (chunks_errors by job_id). Used when other filters leave few jobs to read
+-- (find.py: NARROW) and for words too short for the trigram indexes.
 (j.intent LIKE :pattern ESCAPE '\' OR j.params LIKE :pattern ESCAPE '\'  -- sqlite
- OR j.id IN (SELECT job_id FROM chunks WHERE last_error IS NOT NULL AND last_error LIKE :pattern ESCAPE '\'))  -- sqlite
+ OR EXISTS (SELECT 1 FROM chunks c WHERE c.job_id = j.id AND c.last_error IS NOT NULL  -- sqlite
+            AND c.last_error LIKE :pattern ESCAPE '\'))  -- sqlite
 (j.intent ILIKE :pattern OR j.params ILIKE :pattern  -- postgres
- OR j.id IN (SELECT job_id FROM chunks WHERE last_error IS NOT NULL AND last_error ILIKE :pattern))  -- postgres
+ OR EXISTS (SELECT 1 FROM chunks c WHERE c.job_id = j.id AND c.last_error IS NOT NULL  -- postgres
+            AND c.last_error ILIKE :pattern))  -- postgres
+;
+
+-- name: text_indexed
+-- Free text through the trigram indexes (SQLite: the FTS5 tables jobs_text
+-- and chunk_errors, :phrase a quoted FTS5 string; PostgreSQL: pg_trgm GIN
+-- indexes under ILIKE). Each index gives its newest :cap matches at most.
+(j.id IN (SELECT rowid FROM jobs_text WHERE jobs_text MATCH :phrase ORDER BY rowid DESC LIMIT :cap)  -- sqlite
+ OR j.id IN (SELECT c.job_id FROM chunks c WHERE c.id IN (  -- sqlite
+     SELECT rowid FROM chunk_errors WHERE chunk_errors MATCH :phrase ORDER BY rowid DESC LIMIT :cap)))  -- sqlite
+(j.intent ILIKE :pattern OR j.params ILIKE :pattern  -- postgres
+ OR j.id IN (SELECT job_id FROM chunks WHERE last_error IS NOT NULL AND last_error ILIKE :pattern  -- postgres
+             ORDER BY id DESC LIMIT :cap))  -- postgres
 ;
 
 -- name: error
@@ -36,6 +56,43 @@ EXISTS (SELECT 1 FROM chunks c WHERE c.job_id = j.id AND c.last_error IS NOT NUL
         AND c.last_error LIKE :pattern ESCAPE '\')  -- sqlite
 EXISTS (SELECT 1 FROM chunks c WHERE c.job_id = j.id AND c.last_error IS NOT NULL  -- postgres
         AND c.last_error ILIKE :pattern)  -- postgres
+;
+
+-- name: error_indexed
+-- The chunks whose last error holds the word, through the trigram index
+-- (its newest :cap matches at most), then their jobs.
+j.id IN (SELECT c.job_id FROM chunks c WHERE c.id IN (  -- sqlite
+    SELECT rowid FROM chunk_errors WHERE chunk_errors MATCH :phrase ORDER BY rowid DESC LIMIT :cap))  -- sqlite
+j.id IN (SELECT job_id FROM chunks WHERE last_error IS NOT NULL AND last_error ILIKE :pattern  -- postgres
+         ORDER BY id DESC LIMIT :cap)  -- postgres
+;
+
+-- name: intent_indexed
+-- An intent glob with a run of three or more plain characters: the trigram
+-- index finds candidates (its newest :cap), the LIKE keeps the exact matches.
+(j.intent LIKE :pattern ESCAPE '\' AND j.id IN (  -- sqlite
+    SELECT rowid FROM jobs_text WHERE jobs_text MATCH :phrase ORDER BY rowid DESC LIMIT :cap))  -- sqlite
+j.intent ILIKE :pattern  -- postgres
+;
+
+-- name: probe_text
+-- How many rows the indexes give for a free-text word, up to :cap + 1: more
+-- than :cap means text_indexed saw only the newest :cap.
+SELECT (SELECT count(*) FROM (SELECT 1 FROM jobs_text WHERE jobs_text MATCH :phrase LIMIT :cap + 1))  -- sqlite
+     + (SELECT count(*) FROM (SELECT 1 FROM chunk_errors WHERE chunk_errors MATCH :phrase LIMIT :cap + 1))  -- sqlite
+SELECT (SELECT count(*) FROM (SELECT 1 FROM chunks WHERE last_error IS NOT NULL  -- postgres
+                              AND last_error ILIKE :pattern LIMIT :cap + 1) AS t)  -- postgres
+;
+
+-- name: probe_error
+SELECT count(*) FROM (SELECT 1 FROM chunk_errors WHERE chunk_errors MATCH :phrase LIMIT :cap + 1)  -- sqlite
+SELECT count(*) FROM (SELECT 1 FROM chunks WHERE last_error IS NOT NULL  -- postgres
+                      AND last_error ILIKE :pattern LIMIT :cap + 1) AS t  -- postgres
+;
+
+-- name: probe_intent
+SELECT count(*) FROM (SELECT 1 FROM jobs_text WHERE jobs_text MATCH :phrase LIMIT :cap + 1)  -- sqlite
+SELECT 0  -- postgres
 ;
 
 -- name: state
