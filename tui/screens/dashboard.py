@@ -258,7 +258,7 @@ class DashboardScreen(LiveScreenBase):
             table.search = text.strip() or None
             table.window_start = 0
             table.border_title = f"{table.TITLE} · filter: {table.search}" if table.search else table.TITLE
-            await table.reload()
+            await table.reload(anchor=False)
         except Exception as exc:
             from ..messages import LoadFailed
 

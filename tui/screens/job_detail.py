@@ -101,7 +101,7 @@ class JobDetailScreen(LiveScreenBase):
         try:
             attempts = self.query_one(AttemptsTable)
             attempts.chunk_index = self.query_one(ChunksTable).selected_index
-            await attempts.reload()
+            await attempts.reload(anchor=False)
             await self.query_one(LogTail).reload()
         except Exception as exc:
             from ..messages import LoadFailed
@@ -185,7 +185,7 @@ class JobDetailScreen(LiveScreenBase):
             return
         attempts.chunk_index = index
         try:
-            await attempts.reload()
+            await attempts.reload(anchor=False)
         except Exception as exc:
             from ..messages import LoadFailed
 

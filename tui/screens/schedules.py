@@ -55,7 +55,7 @@ class SchedulesScreen(LiveScreenBase):
             return
         runs.schedule_name = name
         try:
-            await runs.reload()
+            await runs.reload(anchor=False)
         except Exception as exc:
             self.post_message(LoadFailed(exc))
 

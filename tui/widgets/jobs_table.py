@@ -87,7 +87,7 @@ class JobsTable(LiveTable[Job]):
         """Show the jobs ``query`` matches, from the top."""
         self.query = query
         self.window_start = 0
-        await self.reload()
+        await self.reload(anchor=False)
 
     async def action_sort_next(self) -> None:
         await self._resort(self.order.next_column())
@@ -99,7 +99,7 @@ class JobsTable(LiveTable[Job]):
         self.order = sort
         self.window_start = 0
         try:
-            await self.reload()
+            await self.reload(anchor=False)
         except Exception as exc:  # the stale banner says why; the table keeps its rows
             from ..messages import LoadFailed
 

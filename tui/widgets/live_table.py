@@ -60,6 +60,8 @@ class LiveTable(DataTable[RenderableType], Generic[R]):
     # A feed (newest first): a cursor on the first row stays there as new rows
     # arrive above it, instead of following its row down.
     PIN_TOP: ClassVar[bool] = False
+    # Rows fetched past the window so the cursor's row is still found after this many arrive above it.
+    SLACK: ClassVar[int] = 40
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("j", "cursor_down", "Down", show=False, id="table.down"),
@@ -183,14 +185,45 @@ class LiveTable(DataTable[RenderableType], Generic[R]):
 
     # -- data ----------------------------------------------------------------------
 
-    async def reload(self) -> None:
-        """Fetch the current window again and apply the difference."""
-        records, total = await self.fetch(self.window_start, self.page_size)
+    async def reload(self, *, anchor: bool = True) -> None:
+        """Fetch the current window again and apply the difference.
+
+        The cursor keeps its row (by key) when rows arrive above it: a few
+        rows past the window are fetched too, and unless the pane is at the
+        top with the cursor's row still in sight (then it follows the new
+        rows), the window moves down by as many rows as arrived above the
+        cursor's, so the rows on screen stay where they were. ``anchor=False``
+        (the operator moved the window, or changed what it lists) does not.
+        """
+        key = None if self.PIN_TOP or not anchor else self.selected_key
+        page = self.page_size
+        records, total = await self.fetch(self.window_start, page + (self.SLACK if key is not None else 0))
         if not records and total and self.window_start:
             # The window fell past the end (rows went away): show the last one.
-            self.window_start = max(0, total - self.page_size)
-            records, total = await self.fetch(self.window_start, self.page_size)
-        self.apply(records, total)
+            self.window_start = max(0, total - page)
+            records, total = await self.fetch(self.window_start, page)
+        if key is not None:
+            records = self._keep_anchor(key, list(records))
+        self.apply(records[:page], total)
+
+    def _keep_anchor(self, anchor: str, records: list[R]) -> list[R]:
+        """The window moved down past rows that arrived above ``anchor`` (the cursor's row), if it must."""
+        keys = [self.key_of(r) for r in records]
+        if anchor not in keys:
+            return records  # it went away (or moved far): the cursor keeps its place in the window
+        shift = keys.index(anchor) - self.cursor_row
+        if shift <= 0:
+            return records
+        on_screen = keys.index(anchor) - round(self.scroll_y)
+        if self.window_start == 0 and self.scroll_y == 0 and on_screen < self.visible_rows:
+            return records  # at the top: new rows show, the cursor's row moves down with its job
+        self.window_start += shift
+        return records[shift:]
+
+    @property
+    def visible_rows(self) -> int:
+        """Data rows the pane shows at once."""
+        return max(1, self.scrollable_content_region.height - (self.header_height if self.show_header else 0))
 
     def apply(self, records: Sequence[R], total: int) -> None:
         """Show ``records`` (fetched already) as the window, ``total`` rows in all."""
@@ -344,7 +377,7 @@ class LiveTable(DataTable[RenderableType], Generic[R]):
     async def _shift(self, offset: int, then: str) -> None:
         self.window_start = offset
         try:
-            await self.reload()
+            await self.reload(anchor=False)
         except Exception as exc:  # the live loop shows it and retries
             self.post_message(LoadFailed(exc))
             return

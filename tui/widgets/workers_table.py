@@ -62,9 +62,9 @@ class WorkersTable(LiveTable[WorkerInfo]):
         self._later = None
         callback()
 
-    async def reload(self) -> None:
+    async def reload(self, *, anchor: bool = True) -> None:
         self._loaded_at = time.monotonic()
-        await super().reload()
+        await super().reload(anchor=anchor)
 
     async def fetch(self, offset: int, limit: int) -> tuple[Sequence[WorkerInfo], int]:
         queue = host(self).queue
