@@ -251,6 +251,11 @@ class LiveTable(DataTable[RenderableType], Generic[R]):
         index = self.cursor_row
         if self.TAGGABLE:
             rows = [(key, (TAG_MARK if key in self.tagged else NO_TAG, *cells)) for key, cells in rows]
+        # A str handed to DataTable is parsed as console markup at every paint:
+        # text with "[" in it (an intent, an error) would lose it, and the
+        # parse is most of what painting a row costs. Plain Text it is.
+        rows = [(key, tuple(Text(c, no_wrap=True, end="") if isinstance(c, str) else c for c in cells))
+                for key, cells in rows]
         keys = [key for key, _ in rows]
         wanted = set(keys)
         before = self._keys
