@@ -240,7 +240,7 @@ async def measure_app(path: Path, cycles: int) -> dict[str, float]:
             await live.cycle()  # every pane re-queried
             await pilot.pause()  # and painted
             full.append(time.perf_counter() - t)
-        times = live.cycle_times
+        times = list(live.cycle_times)
     return {"open": opened, "painted": painted, "p50": pct(times, 0.5), "p99": pct(times, 0.99),
             "full_p50": pct(full, 0.5), "full_p99": pct(full, 0.99), "cycles": len(times)}
 
@@ -387,12 +387,13 @@ def measure_live(path: Path, seconds: float, open_cycles: int) -> None:
     """The TUI beside an engine under load: its CPU and RSS over time, then the key figures."""
     from queuetop.engine.model.clock import SystemClock
 
-    with tui_keys.live_load(path):
+    with tui_keys.live_load(path) as load:
+        print(f"live load:        engine warmed up in {load['warm_up']:.0f}s")
         proc, master, stop = start_tui(path)
         try:
             time.sleep(4.0)  # let it open and paint (not measured)
             samples = []
-            t0, cpu0, wall0 = time.monotonic(), cpu_seconds(proc.pid), time.time()
+            t0, cpu0, done0 = time.monotonic(), cpu_seconds(proc.pid), tui_keys.drained(path, load["first_job"])
             last_t, last_cpu = t0, cpu0
             step = max(1.0, seconds / 10)
             while time.monotonic() - t0 < seconds:
@@ -401,7 +402,7 @@ def measure_live(path: Path, seconds: float, open_cycles: int) -> None:
                 samples.append((now - t0, 100 * (cpu - last_cpu) / (now - last_t), tui_keys.rss_mb(proc.pid)))
                 last_t, last_cpu = now, cpu
             cpu_all = 100 * (cpu_seconds(proc.pid) - cpu0) / (time.monotonic() - t0)
-            drained = tui_keys.drained_per_second(path, wall0, time.time())
+            drained = (tui_keys.drained(path, load["first_job"]) - done0) / (time.monotonic() - t0)
         finally:
             stop()
         print(f"live TUI CPU:     {cpu_all:.1f}% of one core over {seconds:g}s "

@@ -233,17 +233,29 @@ def live_load(path: Path, *, jobs_per_s: int = 20, chunks: int = 50, events_per_
     """An engine draining and a feeder submitting and writing events, until the block ends."""
     events = path.with_name(path.name + ".live-events.ndjson")
     events.touch()
+    first = last_job_id(path)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     engine = subprocess.Popen(queuetop_command() + ["--db", str(path), "--engine-only", "--concurrency",
                                                     str(concurrency), "--events", str(events)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     feeder = subprocess.Popen([sys.executable, "-c", FEEDER, str(path), str(events), str(jobs_per_s), str(chunks),
                                str(events_per_s)], stderr=subprocess.DEVNULL, env=env)
-    info: dict[str, Any] = {"engine": engine.pid, "feeder": feeder.pid}
+    info: dict[str, Any] = {"engine": engine.pid, "feeder": feeder.pid, "first_job": first}
     try:
-        time.sleep(3.0)  # the engine opens and starts claiming
-        if engine.poll() is not None or feeder.poll() is not None:
-            raise SystemExit("the live engine or feeder exited early")
+        # Warm-up: the engine's start-up work (a built database's stale
+        # workers are rescued first) is over once it drains at the fed rate.
+        started = time.monotonic()
+        while True:
+            if engine.poll() is not None or feeder.poll() is not None:
+                raise SystemExit("the live engine or feeder exited early")
+            before, t0 = drained(path, first), time.monotonic()
+            time.sleep(2.0)
+            rate = (drained(path, first) - before) / (time.monotonic() - t0)
+            if rate >= 0.8 * jobs_per_s * chunks:
+                break
+            if time.monotonic() - started > 300:
+                raise SystemExit(f"the live engine drains only {rate:.0f} chunks/s after 300s of warm-up")
+        info["warm_up"] = time.monotonic() - started
         yield info
     finally:
         for proc in (feeder, engine):
@@ -257,12 +269,19 @@ def live_load(path: Path, *, jobs_per_s: int = 20, chunks: int = 50, events_per_
         events.unlink(missing_ok=True)
 
 
-def drained_per_second(path: Path | str, since: float, until: float) -> float:
-    """Chunks finished per second between two wall-clock times (read from the database)."""
+def last_job_id(path: Path | str) -> int:
     import sqlite3
     from contextlib import closing
 
     with closing(sqlite3.connect(path)) as conn:
-        (n,) = conn.execute("SELECT count(*) FROM chunks WHERE finished_at >= ? AND finished_at < ?",
-                            (since, until)).fetchone()
-    return n / max(1e-9, until - since)
+        return int(conn.execute("SELECT coalesce(max(id), 0) FROM jobs").fetchone()[0])
+
+
+def drained(path: Path | str, after_job: int) -> int:
+    """Chunks completed so far of the jobs after ``after_job`` (the fed ones), from their counters."""
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(path)) as conn:
+        return int(conn.execute("SELECT coalesce(sum(chunks_completed), 0) FROM jobs WHERE id > ?",
+                                (after_job,)).fetchone()[0])

@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from textual import work
 from textual.app import App, SystemCommand
+from textual.await_complete import AwaitComplete
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
@@ -32,6 +33,13 @@ from .messages import (AlertSelected, ChunkSelected, DataFresh, DataStale, Engin
                        EventsArrived, LoadFailed, QueueChosen, RunSelected, WorkerSelected)
 
 log = logging.getLogger("queuetop.tui")
+
+
+def forget_painted_lines() -> None:
+    """Drop Textual's method-level cache that keeps removed widgets' painted lines alive."""
+    from textual._styles_cache import StylesCache
+
+    StylesCache.get_inner_outer.cache_clear()
 
 TOTALS_TOPICS = frozenset({JOBS, CHUNKS, WORKERS, QUEUE, ALERTS})
 
@@ -389,6 +397,19 @@ class QueuetopApp(App[int]):
             self.act("resume", [self.queue.resume])
         else:
             self.act("pause", [lambda: self.queue.pause(by="tui")])
+
+    def pop_screen(self) -> AwaitComplete:
+        """Pop the top screen, then let go of what its widgets painted.
+
+        Textual's ``StylesCache.get_inner_outer`` is an ``lru_cache`` on a
+        method: it keeps up to 1,024 of the caches it was called on, and with
+        them every line each removed widget last painted (about 1 MB per job
+        screen opened and closed). Cleared once the screen is gone; live
+        widgets fill it again at their next paint.
+        """
+        done = super().pop_screen()
+        self.call_after_refresh(forget_painted_lines)
+        return done
 
     def open_screen(self, screen: Screen[Any]) -> None:
         """Push ``screen`` unless the app is quitting (``q`` then ``s`` pressed fast opens nothing)."""

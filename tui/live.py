@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections import deque
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -66,7 +67,7 @@ class LiveUpdates:
         self.stale_reason: str | None = None
         self.stale_since: float | None = None
         self.failures = 0
-        self.cycle_times: list[float] = []  # seconds per refresh cycle (benchmarks)
+        self.cycle_times: deque[float] = deque(maxlen=10_000)  # seconds per recent refresh cycle (benchmarks)
         self._local = False
         self._last_sweep = 0.0
         self._last_cycle = 0.0
