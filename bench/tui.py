@@ -393,7 +393,7 @@ def measure_live(path: Path, seconds: float, open_cycles: int) -> None:
         try:
             time.sleep(4.0)  # let it open and paint (not measured)
             samples = []
-            t0, cpu0, done0 = time.monotonic(), cpu_seconds(proc.pid), tui_keys.drained(path, load["first_job"])
+            t0, cpu0, done0 = time.monotonic(), cpu_seconds(proc.pid), tui_keys.drained(path)
             last_t, last_cpu = t0, cpu0
             step = max(1.0, seconds / 10)
             while time.monotonic() - t0 < seconds:
@@ -402,7 +402,7 @@ def measure_live(path: Path, seconds: float, open_cycles: int) -> None:
                 samples.append((now - t0, 100 * (cpu - last_cpu) / (now - last_t), tui_keys.rss_mb(proc.pid)))
                 last_t, last_cpu = now, cpu
             cpu_all = 100 * (cpu_seconds(proc.pid) - cpu0) / (time.monotonic() - t0)
-            drained = (tui_keys.drained(path, load["first_job"]) - done0) / (time.monotonic() - t0)
+            drained = (tui_keys.drained(path) - done0) / (time.monotonic() - t0)
         finally:
             stop()
         print(f"live TUI CPU:     {cpu_all:.1f}% of one core over {seconds:g}s "

@@ -11,6 +11,11 @@ Two sources say something changed:
   topic dirty; while local notices keep coming, a full re-query still happens
   at most once a second so other processes' work is never hidden.
 
+Dirty topics are refreshed at the first poll that finds them, then no more
+than once a second while changes keep coming (a queue draining a thousand
+chunks a second would otherwise repaint the panes four times a second, most
+of a core on a slow machine, for changes nobody can read that fast).
+
 A cycle asks the app to refresh the dirty topics. It runs as its own task
 beside the screens' message pumps (the queries themselves run on the
 database driver's thread or socket), so a key is handled while a refresh
@@ -44,6 +49,7 @@ POLL_INTERVAL = 0.25   # data_version is looked at no more often than this
 MAX_BACKOFF = 8.0      # the longest wait between checks while the database fails
 SWEEP_INTERVAL = 1.0   # a full re-query at most this often while local changes run
 SLOW_CYCLE = 2.0       # a cycle this slow shows the banner (locked database)
+REFRESH_GAP = 1.0      # a busy queue's changes are shown at most once a second (a request: at once)
 
 Refresh = Callable[[frozenset[str], frozenset[int]], Awaitable[None]]
 
@@ -71,6 +77,7 @@ class LiveUpdates:
         self._local = False
         self._last_sweep = 0.0
         self._last_cycle = 0.0
+        self._last_refresh = -REFRESH_GAP
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()  # one cycle at a time
         self._urgent = False  # an explicit request: no waiting for the poll interval
@@ -119,16 +126,18 @@ class LiveUpdates:
                 except TimeoutError:
                     pass
                 self._wake.clear()
-            self._urgent = False
+            urgent, self._urgent = self._urgent, False
             self._last_cycle = loop.time()
-            await self.cycle()
+            async with self._lock:
+                await self._cycle(paced=not urgent)
 
     async def cycle(self) -> bool:
-        """One poll and, when something is dirty, one refresh. True if it worked."""
+        """One poll and, when something is dirty, one refresh now. True if it worked."""
         async with self._lock:
             return await self._cycle()
 
-    async def _cycle(self) -> bool:
+    async def _cycle(self, paced: bool = False) -> bool:
+        """``paced``: a poll of the loop, which refreshes at most every REFRESH_GAP (requests do not wait)."""
         loop = asyncio.get_running_loop()
         topics: frozenset[str] = frozenset()
         job_ids: frozenset[int] = frozenset()
@@ -147,6 +156,9 @@ class LiveUpdates:
                 self.dirty |= ALL_TOPICS
             if not self.dirty:
                 return True
+            if paced and loop.time() - self._last_refresh < REFRESH_GAP:
+                return True  # the topics stay dirty for the next poll after the gap
+            self._last_refresh = loop.time()
             topics, job_ids = frozenset(self.dirty), frozenset(self.job_ids)
             self.dirty.clear()
             self.job_ids.clear()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from textual.screen import Screen
@@ -18,10 +19,15 @@ class LiveScreenBase(Screen[Any]):
         """Re-query the panes that show ``topics``."""
 
     def tick(self) -> None:
-        """Ages move on: re-render the held rows, writing only the cells that changed."""
-        for table in self.query(LiveTable):
-            if table.loaded:
-                table.rerender()
+        """Ages move on: re-render the held rows, writing only the cells that changed, in one paint.
+
+        A table a refresh drew in the last half second has its ages already.
+        """
+        now = time.monotonic()
+        with self.app.batch_update():
+            for table in self.query(LiveTable):
+                if table.loaded and now - table.rendered_at >= 0.5:
+                    table.rerender()
 
     def show_stale(self, reason: str | None, since: float | None) -> None:
         banner = self.query(StaleBanner)

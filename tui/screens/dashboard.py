@@ -34,6 +34,7 @@ from ..widgets.circuits_table import CircuitsTable
 from ..widgets.event_feed import EventFeed
 from ..widgets.filter_input import FilterInput
 from ..widgets.jobs_table import JobsTable
+from ..widgets.live_table import LiveTable
 from ..widgets.key_footer import KeyFooter
 from ..widgets.pane_tabs import PaneTabs
 from ..widgets.sessions_table import SessionsTable
@@ -158,25 +159,29 @@ class DashboardScreen(LiveScreenBase):
     # -- live data -------------------------------------------------------------------
 
     async def refresh_data(self, topics: frozenset[str], job_ids: frozenset[int]) -> None:
+        """Query the panes ``topics`` touch, then show every answer in one paint."""
         app = host(self)
-        totals = app.totals
-        if totals is not None:
-            self.query_one(TotalsHeader).show(totals, read_only=app.read_only,
-                                              engine=app.engine_label())
+        loads: list[tuple[LiveTable[Any], tuple[list[Any], int]]] = []
         if topics & {JOBS, CHUNKS, LOGS}:
             self.jobs.stale_jobs |= job_ids
-            await self.jobs.reload()
+            loads.append((self.jobs, await self.jobs.load()))
         workers = self.query_one(WorkersTable)
         if WORKERS in topics or (CHUNKS in topics and workers.due()):
-            await workers.reload()
+            loads.append((workers, await workers.load()))
         elif CHUNKS in topics:
             workers.later(lambda: host(self).request_refresh({WORKERS}, urgent=False))
         circuits = self.query_one(CircuitsTable)
         if CIRCUITS in topics or not circuits.loaded:
-            await circuits.reload()
+            loads.append((circuits, await circuits.load()))
         if topics & {SESSIONS, EVENTS}:
-            await self.query_one(SessionsTable).reload()
-            await self.query_one(EventFeed).reload()
+            for table in (self.query_one(SessionsTable), self.query_one(EventFeed)):
+                loads.append((table, await table.load()))
+        with self.app.batch_update():
+            totals = app.totals
+            if totals is not None:
+                self.query_one(TotalsHeader).show(totals, read_only=app.read_only, engine=app.engine_label())
+            for table, (records, total) in loads:
+                table.apply(records, total)
 
     def tick(self) -> None:
         super().tick()

@@ -10,6 +10,7 @@ touched. Moving past either end of the window fetches the next window.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Generic, TypeVar
@@ -62,6 +63,7 @@ class LiveTable(DataTable[RenderableType], Generic[R]):
     PIN_TOP: ClassVar[bool] = False
     # Rows fetched past the window so the cursor's row is still found after this many arrive above it.
     SLACK: ClassVar[int] = 40
+    FAR: ClassVar[int] = 1_000  # how much further a second look goes when the slack was not enough
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("j", "cursor_down", "Down", show=False, id="table.down"),
@@ -79,6 +81,7 @@ class LiveTable(DataTable[RenderableType], Generic[R]):
         self._cells: dict[str, tuple[RenderableType, ...]] = {}
         self._keys: list[str] = []
         self.loaded = False
+        self.rendered_at = 0.0  # time.monotonic() of the last rerender
         # [tui] tag_moves_down: space tags and moves on, as in file managers
         self.tag_moves_down = False
 
@@ -195,6 +198,11 @@ class LiveTable(DataTable[RenderableType], Generic[R]):
         cursor's, so the rows on screen stay where they were. ``anchor=False``
         (the operator moved the window, or changed what it lists) does not.
         """
+        records, total = await self.load(anchor=anchor)
+        self.apply(records, total)
+
+    async def load(self, *, anchor: bool = True) -> tuple[list[R], int]:
+        """What :meth:`reload` shows, fetched but not applied (a screen applies several at once)."""
         key = None if self.PIN_TOP or not anchor else self.selected_key
         page = self.page_size
         records, total = await self.fetch(self.window_start, page + (self.SLACK if key is not None else 0))
@@ -203,8 +211,12 @@ class LiveTable(DataTable[RenderableType], Generic[R]):
             self.window_start = max(0, total - page)
             records, total = await self.fetch(self.window_start, page)
         if key is not None:
+            wanted = page + self.SLACK
+            if len(records) == wanted and key not in {self.key_of(r) for r in records}:
+                # More arrived above it than the slack holds: look further once.
+                records, total = await self.fetch(self.window_start, min(10_000, wanted + self.FAR))
             records = self._keep_anchor(key, list(records))
-        self.apply(records[:page], total)
+        return list(records[:page]), total
 
     def _keep_anchor(self, anchor: str, records: list[R]) -> list[R]:
         """The window moved down past rows that arrived above ``anchor`` (the cursor's row), if it must."""
@@ -234,6 +246,7 @@ class LiveTable(DataTable[RenderableType], Generic[R]):
 
     def rerender(self) -> None:
         """Render the held records again (ages move on) and apply the difference."""
+        self.rendered_at = time.monotonic()
         now = self.now()
         rendered = [(self.key_of(r), tuple(self.render_record(r, now))) for r in self.records]
         widths = self.fit_columns()
@@ -261,10 +274,12 @@ class LiveTable(DataTable[RenderableType], Generic[R]):
         before = self._keys
         kept = set(before) & wanted
         written = 0
+        removed = False
         for key in before:
             if key not in wanted:
                 self.remove_row(key)
                 del self._cells[key]
+                removed = True
         column_keys = [column.key for column in self.ordered_columns]
         for key, cells in rows:
             old = self._cells.get(key)
@@ -283,6 +298,11 @@ class LiveTable(DataTable[RenderableType], Generic[R]):
         if order != keys:
             position = {key: n for n, key in enumerate(keys)}
             self.sort(self.KEY_COLUMN, key=lambda cell: position[str(cell)])
+        if written or removed or order != keys:
+            # DataTable keys its render caches by a count of every change: what
+            # it cached before this one can never be used again, yet would stay
+            # (up to 10,000 cells a table) until pushed out. Dropped now.
+            self._clear_caches()
         if self.PIN_TOP and index == 0:
             target = 0
         elif selected is not None and selected in wanted:

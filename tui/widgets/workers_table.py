@@ -62,9 +62,9 @@ class WorkersTable(LiveTable[WorkerInfo]):
         self._later = None
         callback()
 
-    async def reload(self, *, anchor: bool = True) -> None:
+    async def load(self, *, anchor: bool = True) -> tuple[list[WorkerInfo], int]:
         self._loaded_at = time.monotonic()
-        await super().reload(anchor=anchor)
+        return await super().load(anchor=anchor)
 
     async def fetch(self, offset: int, limit: int) -> tuple[Sequence[WorkerInfo], int]:
         queue = host(self).queue
