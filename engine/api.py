@@ -247,8 +247,10 @@ class Queue(Engine):
         :class:`~queuetop.engine.model.query.QueryError`. The match count comes
         from the state counters when the query names nothing but states,
         else from one count query with the same filters that stops at
-        10,000 (``exact`` is then False, as when a word matched more jobs
-        than its index gives: see :mod:`queuetop.engine.store.find`).
+        10,000 (``exact`` is then False, as when a lone common word was
+        looked up through its index's newest 10,000 matches, or a word too
+        short for the trigram indexes among recent jobs only: see
+        :mod:`queuetop.engine.store.find`).
         """
         query = parse(query) if isinstance(query, str) else query
         sort = parse_sort(sort) if isinstance(sort, str) else sort
@@ -259,8 +261,14 @@ class Queue(Engine):
         total = sum(by_state.values())
         narrow = query.ids is not None or (query.states is not None and sum(
             n for state, n in by_state.items() if state in query.states) <= find.NARROW)
+        probes = find.probes(query, narrow)
+        common = frozenset([word for word, probe, probe_params in probes
+                            if int(await self.db.scalar(probe, probe_params) or 0) > find.CAP])
+        capped = bool(common) and len(query.words) == 1
+        if capped:
+            common = frozenset()  # alone: the index's newest matches are its first pages (counted "10,000+")
         page, count, params = find.find_jobs(query, sort, now=self.clock.now(), limit=limit, offset=offset,
-                                             narrow=narrow)
+                                             narrow=narrow, common=common)
         rows = [] if query.nothing else await self.db.fetchall(page, params)
         exact = True
         if query.nothing:
@@ -269,11 +277,10 @@ class Queue(Engine):
             matched = sum(n for state, n in by_state.items() if query.states is None or state in query.states)
         else:
             matched = int(await self.db.scalar(count, params))
-            for probe, probe_params in find.probes(query, narrow):
-                if int(await self.db.scalar(probe, probe_params) or 0) > find.CAP:
-                    exact = False
             if matched > find.COUNT_CAP:
                 matched, exact = find.COUNT_CAP, False
+            if capped or (not narrow and total > find.SHORT_SPAN and find.short_words(query)):
+                exact = False
         return FoundJobs([Job.from_row(row) for row in rows], matched, total, query, sort, exact)
 
     async def job(self, job_id: int) -> Job:

@@ -6,14 +6,16 @@ the sort key and direction come from fixed lists. The same build serves
 both backends (:class:`~queuetop.engine.store.queries.Query` carries both
 texts).
 
-At a million jobs a substring cannot be looked for row by row. Free-text
-and ``err:`` words of three or more characters, and ``intent:`` globs with
-a run of three plain characters, go through trigram indexes (SQLite FTS5
-``jobs_text``/``chunk_errors``, PostgreSQL pg_trgm), each giving its newest
-:data:`CAP` matches at most; a probe per word says whether there were more
-(then the result is marked inexact). When other filters leave at most
-:data:`NARROW` jobs (a ``state:`` with few jobs, ``id:``), the words are
-checked job by job instead, exactly. Counting stops at :data:`COUNT_CAP`.
+At a million jobs a rare substring cannot be looked for row by row. A probe
+per word first counts what the trigram indexes (SQLite FTS5
+``jobs_text``/``chunk_errors``, PostgreSQL pg_trgm) hold for it, up to
+:data:`CAP` + 1. Free-text and ``err:`` words of three or more characters,
+and ``intent:`` globs with a run of three plain characters, that are rarer
+than that go through the indexes; common ones are checked job by job, which
+meets them at once. When other filters leave at most :data:`NARROW` jobs (a
+``state:`` with few jobs, ``id:``), every word is checked job by job. Shorter words (the first keystrokes of
+a search) are checked job by job among the newest :data:`SHORT_SPAN` jobs
+only. Counting stops at :data:`COUNT_CAP`.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ NARROW = 10_000
 COUNT_CAP = 10_000
 #: The shortest run the trigram indexes can look for.
 TRIGRAM = 3
+#: Words shorter than TRIGRAM are looked for among this many newest jobs only.
+SHORT_SPAN = 50_000
 
 
 def fts_phrase(text: str, column: str | None = None) -> str:
@@ -87,31 +91,39 @@ class _Builder:
                           self.pieces[name])
 
 
-def where(query: JobQuery, dialect: str = "sqlite", *, now: float = 0.0,
-          narrow: bool = False) -> tuple[list[str], dict[str, Any]]:
+def where(query: JobQuery, dialect: str = "sqlite", *, now: float = 0.0, narrow: bool = False,
+          common: frozenset[tuple[str, str]] = frozenset()) -> tuple[list[str], dict[str, Any]]:
     """The filters of ``query`` (each one SQL piece, to be joined by AND) and their parameters.
 
     ``now`` turns ages into creation-time cutoffs. ``narrow``: the other
     filters leave few jobs, so words are checked job by job (no index).
+    ``common``: words (``("text", w)``, ``("error", w)``, ``("intent", glob)``)
+    that :func:`probes` found in more than :data:`CAP` rows, checked job by
+    job too (a scan meets them at once; the index would give only its newest).
     """
     b = _Builder(_pieces(dialect))
     parts: list[str] = []
     if query.nothing:
         return [b.piece("nothing")], b.params
+    if short_words(query) and not narrow:
+        parts.append(b.piece("recent", span=SHORT_SPAN))
+    indexed = not narrow and any(len(w) >= TRIGRAM and (kind, w) not in common for kind, words in (
+        ("text", query.text), ("error", query.errors)) for w in words)
     for word in query.text:
-        if narrow or len(word) < TRIGRAM:
+        if narrow or len(word) < TRIGRAM or ("text", word) in common:
             parts.append(b.piece("text", pattern=like_pattern(word)))
         else:
             parts.append(b.piece("text_indexed", pattern=like_pattern(word), phrase=fts_phrase(word), cap=CAP))
     if query.states is not None:
         states = sorted(state.value for state in query.states)
-        parts.append(b.piece("state", state=states[0]) if len(states) == 1
-                     else b.piece("states", states=json.dumps(states)))
+        checked = "_checked" if indexed else ""
+        parts.append(b.piece("state" + checked, state=states[0]) if len(states) == 1
+                     else b.piece("states" + checked, states=json.dumps(states)))
     for globs in query.intents:
         ors = []
         for g in globs:
             run = _longest_run(g)
-            if narrow or len(run) < TRIGRAM:
+            if narrow or len(run) < TRIGRAM or ("intent", g) in common:
                 ors.append(b.piece("intent", pattern=glob_pattern(g)))
             else:
                 ors.append(b.piece("intent_indexed", pattern=glob_pattern(g), phrase=fts_phrase(run, "intent"),
@@ -122,7 +134,7 @@ def where(query: JobQuery, dialect: str = "sqlite", *, now: float = 0.0,
     if query.younger_than is not None:
         parts.append(b.piece("younger", cutoff=now - query.younger_than))
     for error in query.errors:
-        if narrow or len(error) < TRIGRAM:
+        if narrow or len(error) < TRIGRAM or ("error", error) in common:
             parts.append(b.piece("error", pattern=like_pattern(error)))
         else:
             parts.append(b.piece("error_indexed", pattern=like_pattern(error), phrase=fts_phrase(error), cap=CAP))
@@ -140,9 +152,9 @@ def where(query: JobQuery, dialect: str = "sqlite", *, now: float = 0.0,
     return parts, b.params
 
 
-def _text(query: JobQuery, sort: JobSort, dialect: str, now: float,
-          narrow: bool) -> tuple[str, str, dict[str, Any]]:
-    parts, params = where(query, dialect, now=now, narrow=narrow)
+def _text(query: JobQuery, sort: JobSort, dialect: str, now: float, narrow: bool,
+          common: frozenset[tuple[str, str]]) -> tuple[str, str, dict[str, Any]]:
+    parts, params = where(query, dialect, now=now, narrow=narrow, common=common)
     pieces = _pieces(dialect)
     clause = ("\nWHERE " + "\n  AND ".join(parts)) if parts else ""
     descending = sort.descending
@@ -157,36 +169,47 @@ def _text(query: JobQuery, sort: JobSort, dialect: str, now: float,
     return page, pieces["count"] + clause + "\n" + pieces["count_end"], params
 
 
-def find_jobs(query: JobQuery, sort: JobSort, *, now: float, limit: int, offset: int,
-              narrow: bool = False) -> tuple[queries.Query, queries.Query, dict[str, Any]]:
+def find_jobs(query: JobQuery, sort: JobSort, *, now: float, limit: int, offset: int, narrow: bool = False,
+              common: frozenset[tuple[str, str]] = frozenset()
+              ) -> tuple[queries.Query, queries.Query, dict[str, Any]]:
     """(the page's query, the count's query, their parameters) for ``query`` sorted by ``sort``.
 
-    ``now`` turns ages into creation-time cutoffs; ``narrow`` as for :func:`where`.
-    The count stops at :data:`COUNT_CAP` + 1.
+    ``now`` turns ages into creation-time cutoffs; ``narrow`` and ``common``
+    as for :func:`where`. The count stops at :data:`COUNT_CAP` + 1.
     """
-    page, count, params = _text(query, sort, "sqlite", now, narrow)
-    pg_page, pg_count, _ = _text(query, sort, "postgres", now, narrow)
+    page, count, params = _text(query, sort, "sqlite", now, narrow, common)
+    pg_page, pg_count, _ = _text(query, sort, "postgres", now, narrow, common)
     return (_query(page, pg_page), _query(count, pg_count),
             {**params, "limit": limit, "offset": offset, "count_cap": COUNT_CAP + 1})
 
 
-def probes(query: JobQuery, narrow: bool) -> list[tuple[queries.Query, dict[str, Any]]]:
-    """One query per indexed word: each counts what its index gives, up to :data:`CAP` + 1.
+def short_words(query: JobQuery) -> bool:
+    """True when some word is too short for the trigram indexes (then only recent jobs are searched)."""
+    return (any(len(w) < TRIGRAM for w in query.text) or any(len(w) < TRIGRAM for w in query.errors)
+            or any(len(_longest_run(g)) < TRIGRAM for globs in query.intents for g in globs))
 
-    A count over :data:`CAP` means that word's index gave only its newest
-    :data:`CAP` matches to the page and the count: the result is a lower bound.
+
+def probes(query: JobQuery, narrow: bool) -> list[tuple[tuple[str, str], queries.Query, dict[str, Any]]]:
+    """(word, query, parameters) per word the indexes would look for: each counts its index's rows up to
+    :data:`CAP` + 1.
+
+    A word over :data:`CAP` is common: with other filters, :func:`where`
+    then checks it job by job (the index would give only its newest
+    :data:`CAP`, which the other filters may all drop); alone, its index's
+    newest :data:`CAP` are the first pages of what it matches.
     """
     if narrow or query.nothing:
         return []
     sqlite, postgres = _pieces("sqlite"), _pieces("postgres")
+    words = ([("probe_text", ("text", w), w, None) for w in query.text]
+             + [("probe_error", ("error", w), w, None) for w in query.errors]
+             + [("probe_intent", ("intent", g), _longest_run(g), "intent") for globs in query.intents for g in globs])
     out = []
-    words = ([("probe_text", w, None) for w in query.text] + [("probe_error", w, None) for w in query.errors]
-             + [("probe_intent", _longest_run(g), "intent") for globs in query.intents for g in globs])
-    for name, word, column in words:
+    for name, key, word, column in words:
         if len(word) < TRIGRAM:
             continue
-        built = _query(sqlite[name], postgres[name])
-        out.append((built, {"phrase": fts_phrase(word, column), "pattern": like_pattern(word), "cap": CAP}))
+        out.append((key, _query(sqlite[name], postgres[name]),
+                    {"phrase": fts_phrase(word, column), "pattern": like_pattern(word), "cap": CAP}))
     return out
 
 

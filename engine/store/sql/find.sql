@@ -40,7 +40,7 @@ SELECT kind, state, sum(n) AS n FROM counts GROUP BY kind, state;
 -- name: text_indexed
 -- Free text through the trigram indexes (SQLite: the FTS5 tables jobs_text
 -- and chunk_errors, :phrase a quoted FTS5 string; PostgreSQL: pg_trgm GIN
--- indexes under ILIKE). Each index gives its newest :cap matches at most.
+-- indexes under ILIKE), for words rarer than :cap (find.py probes first).
 (j.id IN (SELECT rowid FROM jobs_text WHERE jobs_text MATCH :phrase ORDER BY rowid DESC LIMIT :cap)  -- sqlite
  OR j.id IN (SELECT c.job_id FROM chunks c WHERE c.id IN (  -- sqlite
      SELECT rowid FROM chunk_errors WHERE chunk_errors MATCH :phrase ORDER BY rowid DESC LIMIT :cap)))  -- sqlite
@@ -48,6 +48,11 @@ SELECT kind, state, sum(n) AS n FROM counts GROUP BY kind, state;
  OR j.id IN (SELECT job_id FROM chunks WHERE last_error IS NOT NULL AND last_error ILIKE :pattern  -- postgres
              ORDER BY id DESC LIMIT :cap))  -- postgres
 ;
+
+-- name: recent
+-- A word too short for the trigram indexes is looked for among the newest
+-- :span jobs only (find.py: SHORT_SPAN), so a keystroke never reads them all.
+j.id >= coalesce((SELECT id FROM jobs ORDER BY id DESC LIMIT 1 OFFSET :span), 0);
 
 -- name: error
 -- Per job (chunks_errors by job_id), so that with a state filter only the
@@ -100,6 +105,16 @@ j.status = :state;
 
 -- name: states
 j.status IN (SELECT value FROM json_each(:states))  -- sqlite
+j.status IN (SELECT jsonb_array_elements_text(:states::jsonb))  -- postgres
+;
+
+-- name: state_checked
+-- The same, when a rare word's index finds the candidates: `+` keeps SQLite
+-- from reading every job in the state through jobs_status instead.
++j.status = :state;
+
+-- name: states_checked
++j.status IN (SELECT value FROM json_each(:states))  -- sqlite
 j.status IN (SELECT jsonb_array_elements_text(:states::jsonb))  -- postgres
 ;
 
