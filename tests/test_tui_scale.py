@@ -137,7 +137,7 @@ async def test_a_slow_refresh_never_blocks_a_key_and_a_newer_one_supersedes_it(q
             await gate.wait()
             return await real()
 
-        app.queue.totals = slow_totals  # type: ignore[method-assign]
+        setattr(app.queue, "totals", slow_totals)
         app.request_refresh()
         await entered.wait()
         table = jobs_table(app)
@@ -148,7 +148,7 @@ async def test_a_slow_refresh_never_blocks_a_key_and_a_newer_one_supersedes_it(q
         await pilot.press("slash", *"act_7", "enter")  # a filter runs its own query meanwhile
         await app.workers.wait_for_complete()
         assert "act_7" in str(table.border_title) and not gate.is_set()
-        app.queue.totals = real  # type: ignore[method-assign]
+        setattr(app.queue, "totals", real)
         superseded = live.superseded
         app.request_refresh()  # a newer refresh: the stuck one is cancelled, its work redone
         await app.settle()
