@@ -256,31 +256,10 @@ class Queue(Engine):
         sort = parse_sort(sort) if isinstance(sort, str) else sort
         if not (0 < limit <= 10_000) or offset < 0:
             raise UsageError("limit is 1 to 10000 and offset at least 0")
-        counts = await self.state_counts()
-        by_state = counts.get("jobs", {})
+        by_state = (await self.state_counts()).get("jobs", {})
         total = sum(by_state.values())
-        narrow = query.ids is not None or (query.states is not None and sum(
-            n for state, n in by_state.items() if state in query.states) <= find.NARROW)
-        probes = find.probes(query, narrow)
-        common = frozenset([word for word, probe, probe_params in probes
-                            if int(await self.db.scalar(probe, probe_params) or 0) > find.CAP])
-        capped = bool(common) and len(query.words) == 1
-        if capped:
-            common = frozenset()  # alone: the index's newest matches are its first pages (counted "10,000+")
-        page, count, params = find.find_jobs(query, sort, now=self.clock.now(), limit=limit, offset=offset,
-                                             narrow=narrow, common=common)
-        rows = [] if query.nothing else await self.db.fetchall(page, params)
-        exact = True
-        if query.nothing:
-            matched = 0
-        elif query.counted:
-            matched = sum(n for state, n in by_state.items() if query.states is None or state in query.states)
-        else:
-            matched = int(await self.db.scalar(count, params))
-            if matched > find.COUNT_CAP:
-                matched, exact = find.COUNT_CAP, False
-            if capped or (not narrow and total > find.SHORT_SPAN and find.short_words(query)):
-                exact = False
+        rows, matched, exact = await find.search(self.db, query, sort, by_state, now=self.clock.now(),
+                                                 limit=limit, offset=offset)
         return FoundJobs([Job.from_row(row) for row in rows], matched, total, query, sort, exact)
 
     async def job(self, job_id: int) -> Job:

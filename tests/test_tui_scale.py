@@ -208,3 +208,27 @@ async def test_quitting_while_a_job_opens_shows_no_traceback(queue_db: Path | st
         await pilot.press("enter", "q")
         await pilot.pause()
     assert app.return_code == 0
+
+
+async def test_common_words_short_words_and_long_counts_say_when_they_are_bounded(
+        queue_db: Path | str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The limits scaled down (the real ones are 10,000 and 50,000) so that 300 jobs cross them."""
+    from queuetop.engine.store import find
+
+    failing = await build_many(queue_db)
+    monkeypatch.setattr(find, "CAP", 20)
+    monkeypatch.setattr(find, "COUNT_CAP", 50)
+    monkeypatch.setattr(find, "SHORT_SPAN", 100)
+    async with await Queue.open(queue_db, clock=FrozenClock(NOW)) as queue:
+        alone = await queue.find_jobs("account", limit=10)  # every job: a common word, alone
+        # SQLite: its index's newest 20; PostgreSQL reads the jobs' trigram index whole and the count stops
+        assert (alone.matched, alone.exact) == ((20 if queue.db.dialect == "sqlite" else 50), False)
+        assert [job.id for job in alone.jobs] == list(range(300, 290, -1))  # the newest, either way
+        both = await queue.find_jobs("account state:failed")  # beside a filter: checked job by job, exact
+        assert (sorted(job.id for job in both.jobs), both.matched, both.exact) == (failing, FAILED, True)
+        many = await queue.find_jobs("account age:<1d", limit=10)
+        assert (many.matched, many.exact) == (50, False)  # counting stopped
+        short = await queue.find_jobs("t_", limit=300)  # under three characters: the newest 100 jobs
+        assert {job.id for job in short.jobs} == set(range(201, 301)) and not short.exact
+        rare = await queue.find_jobs("act_150")  # rare: through the index, exact
+        assert ([job.params for job in rare.jobs], rare.exact) == ([{"account": "act_150"}], True)

@@ -224,3 +224,34 @@ def _query(sqlite: str, postgres: str) -> queries.Query:
 def totals_query() -> queries.Query:
     """Rows by state (kind ``jobs`` or ``chunks``) from the counters the triggers keep."""
     return _query(_pieces("sqlite")["totals"], _pieces("postgres")["totals"])
+
+
+async def search(db: Any, query: JobQuery, sort: JobSort, by_state: dict[str, int], *, now: float, limit: int,
+                 offset: int) -> tuple[list[Any], int, bool]:
+    """(the page's rows, the match count, whether it is exact) on ``db`` (a Backend).
+
+    ``by_state``: jobs per state from the counters. A query naming only
+    states is counted from them; otherwise the count query stops at
+    :data:`COUNT_CAP` (then not exact), as it is not exact when a lone common
+    word read its index's newest :data:`CAP` matches, or a word too short for
+    the indexes was looked for among the newest :data:`SHORT_SPAN` jobs.
+    """
+    if query.nothing:
+        return [], 0, True
+    total = sum(by_state.values())
+    narrow = query.ids is not None or (query.states is not None and sum(
+        n for state, n in by_state.items() if state in query.states) <= NARROW)
+    common = frozenset([word for word, probe, params in probes(query, narrow)
+                        if int(await db.scalar(probe, params) or 0) > CAP])
+    capped = bool(common) and len(query.words) == 1
+    if capped:
+        common = frozenset()  # alone: the index's newest matches are its first pages (counted "10,000+")
+    page, count, params = find_jobs(query, sort, now=now, limit=limit, offset=offset, narrow=narrow, common=common)
+    rows = list(await db.fetchall(page, params))
+    if query.counted:
+        return rows, sum(n for state, n in by_state.items() if query.states is None or state in query.states), True
+    matched = int(await db.scalar(count, params))
+    exact = not capped and not (not narrow and total > SHORT_SPAN and short_words(query))
+    if matched > COUNT_CAP:
+        matched, exact = COUNT_CAP, False
+    return rows, matched, exact

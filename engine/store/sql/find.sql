@@ -52,7 +52,7 @@ SELECT kind, state, sum(n) AS n FROM counts GROUP BY kind, state;
 -- name: recent
 -- A word too short for the trigram indexes is looked for among the newest
 -- :span jobs only (find.py: SHORT_SPAN), so a keystroke never reads them all.
-j.id >= coalesce((SELECT id FROM jobs ORDER BY id DESC LIMIT 1 OFFSET :span), 0);
+j.id > coalesce((SELECT id FROM jobs ORDER BY id DESC LIMIT 1 OFFSET :span), 0);
 
 -- name: error
 -- Per job (chunks_errors by job_id), so that with a state filter only the
