@@ -442,6 +442,7 @@ CREATE INDEX chunks_queue_claim ON chunks (queue, priority DESC, id, run_after)
     WHERE status = 'pending' AND queue <> 'default';
 CREATE INDEX chunks_queue_processing ON chunks (queue) WHERE status = 'processing' AND queue <> 'default';
 CREATE INDEX jobs_queue ON jobs (queue, id) WHERE queue <> 'default';
+
 -- Search
 -- Finding jobs among a million (see ../../sqlite/migrations/0008_search_indexes.sql):
 -- trigram GIN indexes (pg_trgm) on the jobs' intent and params and on the

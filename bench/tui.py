@@ -1,11 +1,13 @@
-"""TUI figures on a big database: dashboard open time, refresh-cycle time, idle CPU.
+"""TUI figures on a big database: open time, refresh cycles, key latency, CPU and memory, idle and under load.
 
     python bench/tui.py [--db PATH] [--keep] [--idle-seconds 10]
                         [--jobs 10000] [--chunks-per-job 20] [--sessions 20000] [--queries-only]
+                        [--live] [--live-seconds 60] [--open-cycles 100] [--only keys|live]
 
 Builds (or reuses with --db of an existing file) a database with 10,000 jobs,
 200,000 chunks, 500 workers and 20,000 work sessions (sizes are options;
-twelve of the jobs are failed, whatever their number), then prints:
+twelve of the jobs are failed, whatever their number; one more job has
+10,000 chunks), then prints:
 
 * find: Queue.find_jobs for the queries an operator types (``state:failed``,
   free text, ``err:``, ``intent:``, a sort), median and worst of a few runs,
@@ -19,7 +21,12 @@ twelve of the jobs are failed, whatever their number), then prints:
   differences applied, with a small engine change before each cycle (a job
   cancelled: the kind of notice a busy queue sends all the time);
 * idle CPU: the real ``queuetop --no-workers`` in a pseudo-terminal, CPU time
-  over ``--idle-seconds`` seconds of nothing happening, from /proc.
+  over ``--idle-seconds`` seconds of nothing happening, from /proc;
+* key press -> paint p50/p95 (bench/tui_keys.py): ``j``, keystrokes in
+  ``/``, ``enter`` into the job of 10,000 chunks and ``escape`` back;
+* ``--live``: the same keys while an engine drains ~1,000 chunks/s with 20
+  new jobs/s and 100 events/s, the real TUI's CPU and RSS over
+  ``--live-seconds``, and its RSS over ``--open-cycles`` opens and closes.
 
 Jobs, chunks, workers and logs are written with plain SQL here (a bench may;
 the TUI never does). Sessions go through the engine's own tailer from a
