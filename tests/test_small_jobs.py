@@ -37,6 +37,10 @@ class _Counting:
         self._counts[-1] += 1
         return self._conn.execute(sql, params)
 
+    async def execute_fetchall(self, sql: str, params: Any = ()) -> Any:
+        self._counts[-1] += 1
+        return await self._conn.execute_fetchall(sql, params)
+
     async def executemany(self, sql: str, params: Any) -> Any:
         rows = list(params)
         self._counts[-1] += len(rows)  # one statement per row, however it is sent

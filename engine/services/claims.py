@@ -150,9 +150,8 @@ async def claim(db: Database, worker_id: str, limit: int, now: float,
         if db.dialect == "postgres":
             await conn.execute(SQL["claim_plan"])  # see postgres/sql/claims.sql
         intent_list = None if intents is None else json.dumps(sorted(intents))
-        async with conn.execute(SQL["claim"], {"worker_id": worker_id, "now": now, "limit": limit,
-                                             "intents": intent_list}) as cur:
-            rows = await cur.fetchall()
+        rows = await conn.execute_fetchall(SQL["claim"], {"worker_id": worker_id, "now": now, "limit": limit,
+                                                          "intents": intent_list})
         if not rows:
             return [], {}
         if "intent" in rows[0].keys():
@@ -165,12 +164,12 @@ async def claim(db: Database, worker_id: str, limit: int, now: float,
                                                    row["max_retries"], row["timeout"])
         else:
             job_ids = sorted({row["job_id"] for row in rows})
-            async with conn.execute(SQL["start_jobs"], {"job_ids": json.dumps(job_ids), "now": now}) as cur:
-                specs = {
-                    row["id"]: JobSpec(row["id"], row["intent"], json.loads(row["params"]),
-                                       row["max_retries"], row["timeout"])
-                    for row in await cur.fetchall()
-                }
+            started = await conn.execute_fetchall(SQL["start_jobs"], {"job_ids": json.dumps(job_ids), "now": now})
+            specs = {
+                row["id"]: JobSpec(row["id"], row["intent"], json.loads(row["params"]), row["max_retries"],
+                                   row["timeout"])
+                for row in started
+            }
     claims = [
         Claim(row["id"], row["job_id"], row["chunk_index"], json.loads(row["params"]),
               row["attempt"], row["lease_token"], row["claimed_at"])
@@ -210,8 +209,8 @@ async def settle_in(conn: Any, outcomes: Sequence[Outcome], now: float, *,
         # in chunk id order: chunks are locked in that order everywhere (see actions.lock_job)
         for o in sorted(outcomes, key=_chunk_id)
     ]
-    async with conn.execute(SQL["settle"], {"outcomes": json.dumps(payload)}) as cur:
-        applied = [(row[0], row[1], row[2]) for row in await cur.fetchall()]
+    settled = await conn.execute_fetchall(SQL["settle"], {"outcomes": json.dumps(payload)})
+    applied = [(row[0], row[1], row[2]) for row in settled]
     done = Settled(applied=applied, fenced_out=len(outcomes) - len(applied))
     if not applied:
         return done
@@ -234,8 +233,8 @@ async def settle_in(conn: Any, outcomes: Sequence[Outcome], now: float, *,
         if c["completed"] or c["failed"] or c["cancelled"]
     ]
     if ended:
-        async with conn.execute(SQL["count_job_chunks"], {"counts": json.dumps(ended), "now": now}) as cur:
-            rows = [dict(row) for row in await cur.fetchall()]
+        counted = await conn.execute_fetchall(SQL["count_job_chunks"], {"counts": json.dumps(ended), "now": now})
+        rows = [dict(row) for row in counted]
         # The jobs this statement ended (see the query), in id order; their
         # follow-ups (hooks, on-finalize jobs) run here, in this transaction.
         ended_now = sorted((row for row in rows if row["status"] not in UNFINISHED), key=lambda row: row["id"])
@@ -264,9 +263,9 @@ async def finalize_ended(conn: Any, job_ids: Iterable[int], now: float, *,
         return []
     # One statement for every job, however many; the follow-ups of the few
     # that ended (hooks, on-finalize jobs) come after, in id order.
-    async with conn.execute(SQL["finalize_if_ended"],
-                            {"job_ids": json.dumps(ids), "now": now, "cut_short": cut_short}) as cur:
-        rows = sorted((dict(row) for row in await cur.fetchall()), key=lambda row: row["id"])
+    finalized = await conn.execute_fetchall(SQL["finalize_if_ended"],
+                                            {"job_ids": json.dumps(ids), "now": now, "cut_short": cut_short})
+    rows = sorted((dict(row) for row in finalized), key=lambda row: row["id"])
     return await jobs_ended(conn, rows, now, on_job_ended=on_job_ended)
 
 

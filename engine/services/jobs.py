@@ -179,8 +179,8 @@ async def insert_jobs(conn: Any, rows: Sequence[dict[str, Any]], now: float) -> 
     keys = sorted({row["dedupe_key"] for row in rows if row["dedupe_key"] is not None})
     taken: dict[str, int] = {}
     if keys:
-        async with conn.execute(SQL["unfinished_by_dedupe_keys"], {"keys": json.dumps(keys)}) as cur:
-            taken = {key: job_id for job_id, key in await cur.fetchall()}
+        found = await conn.execute_fetchall(SQL["unfinished_by_dedupe_keys"], {"keys": json.dumps(keys)})
+        taken = {key: job_id for job_id, key in found}
     fresh: list[int] = []  # positions in rows of the jobs to insert
     first_of: dict[str, int] = {}  # dedupe key -> position of the row that will insert it
     for position, row in enumerate(rows):
@@ -194,20 +194,20 @@ async def insert_jobs(conn: Any, rows: Sequence[dict[str, Any]], now: float) -> 
                 first_of[key] = position
             fresh.append(position)
     if fresh:
-        async with conn.execute(SQL["reserve_job_ids"], {"n": len(fresh)}) as cur:
-            ids = [row[0] for row in await cur.fetchall()]
+        reserved = await conn.execute_fetchall(SQL["reserve_job_ids"], {"n": len(fresh)})
+        ids = [row[0] for row in reserved]
         batch = []
         for position, job_id in zip(fresh, ids):
             row = rows[position]
             row["id"] = job_id
             batch.append([row[key] for key in JOB_FIELDS])
-        async with conn.execute(SQL["insert_jobs"], {"jobs": json.dumps(batch), "now": now}) as cur:
-            inserted = {row[0] for row in await cur.fetchall()}
+        written = await conn.execute_fetchall(SQL["insert_jobs"], {"jobs": json.dumps(batch), "now": now})
+        inserted = {row[0] for row in written}
         lost = [rows[p]["dedupe_key"] for p in fresh if rows[p]["id"] not in inserted]
         if lost:  # PostgreSQL only: a concurrent submit took these keys first
-            async with conn.execute(SQL["unfinished_by_dedupe_keys"], {"keys": json.dumps(sorted(lost))}) as cur:
-                taken.update({key: job_id for job_id, key in await cur.fetchall()})
-        chunks = []
+            found = await conn.execute_fetchall(SQL["unfinished_by_dedupe_keys"], {"keys": json.dumps(sorted(lost))})
+            taken.update({key: job_id for job_id, key in found})
+        chunks: list[list[Any]] = []
         for position in fresh:
             row = rows[position]
             if row["id"] in inserted:

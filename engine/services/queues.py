@@ -90,8 +90,8 @@ async def claim_held(db: Database, worker_id: str, free: int, names: Sequence[st
     async with db.transaction() as conn:
         if db.dialect == "postgres":
             await conn.execute(CLAIM_SQL["claim_plan"])  # walk the claim index in order (postgres/sql/claims.sql)
-        async with conn.execute(SQL["lock_queues"], {"names": json.dumps(sorted(set(names)))}) as cur:
-            rows = [dict(row) for row in await cur.fetchall()]
+        locked = await conn.execute_fetchall(SQL["lock_queues"], {"names": json.dumps(sorted(set(names)))})
+        rows = [dict(row) for row in locked]
         for row in rows:
             name = row["name"]
             want = free - len(done.claims)
@@ -118,9 +118,9 @@ async def claim_held(db: Database, worker_id: str, free: int, names: Sequence[st
                 done.empty.add(name)
                 continue
             claiming = SQL["claim_in_default" if name == DEFAULT_QUEUE else "claim_in_queue"]
-            async with conn.execute(claiming, {"worker_id": worker_id, "now": now, "limit": want, "queue": name,
-                                               "intents": intent_list}) as cur:
-                got = [dict(row) for row in await cur.fetchall()]
+            claimed = await conn.execute_fetchall(claiming, {"worker_id": worker_id, "now": now, "limit": want,
+                                                             "queue": name, "intents": intent_list})
+            got = [dict(row) for row in claimed]
             if not got:
                 done.empty.add(name)
                 continue
@@ -135,10 +135,9 @@ async def _add(conn: Any, done: HeldClaims, rows: list[dict[str, Any]], queue: s
     """Claims and job specs from claim rows (PostgreSQL's carry their job; SQLite's start them here)."""
     if "intent" not in rows[0]:
         job_ids = sorted({row["job_id"] for row in rows})
-        async with conn.execute(CLAIM_SQL["start_jobs"], {"job_ids": json.dumps(job_ids), "now": now}) as cur:
-            for job in await cur.fetchall():
-                done.specs[job["id"]] = JobSpec(job["id"], job["intent"], json.loads(job["params"]),
-                                                job["max_retries"], job["timeout"])
+        for job in await conn.execute_fetchall(CLAIM_SQL["start_jobs"], {"job_ids": json.dumps(job_ids), "now": now}):
+            done.specs[job["id"]] = JobSpec(job["id"], job["intent"], json.loads(job["params"]),
+                                            job["max_retries"], job["timeout"])
     for row in rows:
         if "intent" in row and row["job_id"] not in done.specs:
             done.specs[row["job_id"]] = JobSpec(row["job_id"], row["intent"], json.loads(row["job_params"]),

@@ -148,6 +148,11 @@ class _Connection:
     def execute(self, sql: str, params: Mapping[str, Any] | Sequence[Any] = ()) -> _Execution:
         return _Execution(self, sql, params)
 
+    async def execute_fetchall(self, sql: str, params: Mapping[str, Any] | Sequence[Any] = ()) -> list[Row]:
+        """Run ``sql`` and return every row (aiosqlite's call of that name)."""
+        async with self.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
     async def executemany(self, sql: str, params: Iterable[Mapping[str, Any]]) -> _Cursor:
         """Run ``sql`` once per parameter set; the cursor's rowcount is their total, as on aiosqlite."""
         self.changed = True
