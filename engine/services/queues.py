@@ -35,6 +35,11 @@ from queuetop.engine.store import find, queries
 from queuetop.engine.store.protocol import Backend as Database
 
 SQL = queries.load("queues")
+# The claim of one held queue is the ordinary claim with its queue line
+# swapped. The literal `queue <> 'default'` lets both backends walk the
+# partial index chunks_queue_claim; a held default queue walks chunks_claim.
+CLAIM_IN_QUEUE = queries.with_line(CLAIM_SQL["claim"], "queues", "queue = :queue AND queue <> 'default'")
+CLAIM_IN_DEFAULT = queries.with_line(CLAIM_SQL["claim"], "queues", "queue = 'default'")
 # The queues view counts jobs that ended within this many seconds.
 RECENT = 3600.0
 
@@ -117,7 +122,7 @@ async def claim_held(db: Database, worker_id: str, free: int, names: Sequence[st
             if want <= 0:
                 done.empty.add(name)
                 continue
-            claiming = SQL["claim_in_default" if name == DEFAULT_QUEUE else "claim_in_queue"]
+            claiming = CLAIM_IN_DEFAULT if name == DEFAULT_QUEUE else CLAIM_IN_QUEUE
             claimed = await conn.execute_fetchall(claiming, {"worker_id": worker_id, "now": now, "limit": want,
                                                              "queue": name, "intents": intent_list})
             got = [dict(row) for row in claimed]

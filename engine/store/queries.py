@@ -95,3 +95,27 @@ def fragments(concern: str) -> dict[str, str]:
     """
     folder = Path(__file__).parent / "sql"
     return _split((folder / f"{concern}.sql").read_text("utf-8"), f"sql/{concern}.sql")
+
+
+def with_line(query: Query, marker: str, replacement: str) -> Query:
+    """``query`` with what follows ``/* marker */`` on its line replaced, in both dialects' texts.
+
+    For a statement that exists in variants differing in one condition
+    (the claim, and the claim of one held queue): the variants are made
+    from the one text instead of being written out again. The marker must
+    stand exactly once in each text.
+    """
+    pattern = re.compile(r"/\*\s*" + re.escape(marker) + r"\s*\*/[^\n]*")
+
+    def swap(text: str, dialect: str, new: str) -> str:
+        found = pattern.findall(text)
+        if len(found) != 1:
+            raise RuntimeError(f"{query.name} ({dialect}) has {len(found)} /* {marker} */ lines, not one")
+        return pattern.sub(lambda _: new, text)
+
+    variant = Query(swap(query, "sqlite", replacement))
+    variant.name = f"{query.name}/{marker}"
+    if query.postgres is not None:
+        variant.postgres = swap(query.postgres, "postgres", to_psycopg(replacement))
+    return variant
+

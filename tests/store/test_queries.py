@@ -38,3 +38,20 @@ def test_a_url_password_is_never_shown(target: str, expected: str) -> None:
     from queuetop.engine.config import display_db
 
     assert display_db(target) == expected
+
+
+def test_a_held_queues_claim_is_the_claim_with_its_queue_line_swapped() -> None:
+    """One claim text serves the ordinary claim and the held queues' claims, in both dialects."""
+    from queuetop.engine.services import claims, queues as held
+
+    claim = claims.SQL["claim"]
+    for variant, line in ((held.CLAIM_IN_QUEUE, "queue = :queue AND queue <> 'default'"),
+                          (held.CLAIM_IN_DEFAULT, "queue = 'default'")):
+        assert line in variant and queries.to_psycopg(line) in (variant.postgres or "")
+        assert "NOT IN (SELECT name FROM held_queues)" not in variant + (variant.postgres or "")
+        # everything else is the claim's own text
+        assert variant.replace(line, "") == claim.replace(
+            "/* queues */ (NOT EXISTS (SELECT 1 FROM held_queues) OR chunks.queue NOT IN (SELECT name FROM held_queues))",
+            "")
+    with pytest.raises(RuntimeError, match="not one"):
+        queries.with_line(claim, "no such marker", "1 = 1")

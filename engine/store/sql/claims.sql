@@ -17,9 +17,10 @@ WHERE id IN (
       -- nothing while the queue is paused (one statement fewer per claim than asking first)
       AND NOT EXISTS (SELECT 1 FROM queue_state WHERE id = 1 AND paused = 1)
       -- chunks of held queues (a limit, a rate or a pause) are claimed under their
-      -- queue's row by queues.sql's claim_in_queue; while no queue is held, the
+      -- queue's row by services/queues.py, with this statement and this line
+      -- alone swapped (see queries.with_line); while no queue is held, the
       -- first test is true once per statement and no chunk's queue is read
-      AND (NOT EXISTS (SELECT 1 FROM held_queues) OR chunks.queue NOT IN (SELECT name FROM held_queues))
+      AND /* queues */ (NOT EXISTS (SELECT 1 FROM held_queues) OR chunks.queue NOT IN (SELECT name FROM held_queues))
       -- only intents this process can run: the others wait, unspent, for a process that can
       AND (:intents IS NULL OR EXISTS (SELECT 1 FROM jobs
                                        WHERE jobs.id = chunks.job_id

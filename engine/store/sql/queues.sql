@@ -5,7 +5,7 @@
 
 -- name: held
 -- The held queues and what holds them: read by workers now and then to know
--- which queues to claim from with claim_in_queue.
+-- which queues to claim from under their rows (services/queues.py).
 SELECT name, global_limit, local_limit, rate_count, rate_period, paused
 FROM queues
 WHERE global_limit IS NOT NULL OR local_limit IS NOT NULL OR rate_count IS NOT NULL OR paused = 1
@@ -34,50 +34,6 @@ SELECT count(*) FROM chunks WHERE status = 'processing' AND queue = :queue AND q
 -- The default queue's processing chunks: a walk of chunks_processing (every
 -- chunk being processed, whatever its queue; few at any time).
 SELECT count(*) FROM chunks WHERE status = 'processing' AND queue = 'default';
-
--- name: claim_in_queue
--- The claim of claims.sql for one held queue (not 'default'), walking the
--- partial index chunks_queue_claim; the caller holds the queue's row and
--- has worked out :limit from its limits and tokens.
-UPDATE chunks
-SET status = 'processing',
-    worker_id = :worker_id,
-    attempt = attempt + 1,
-    lease_token = lower(hex(randomblob(12))),
-    claimed_at = :now,
-    finished_at = NULL
-WHERE id IN (
-    SELECT id FROM chunks
-    WHERE status = 'pending' AND queue = :queue AND queue <> 'default' AND run_after <= :now
-      AND NOT EXISTS (SELECT 1 FROM queue_state WHERE id = 1 AND paused = 1)
-      AND (:intents IS NULL OR EXISTS (SELECT 1 FROM jobs
-                                       WHERE jobs.id = chunks.job_id
-                                         AND jobs.intent IN (SELECT value FROM json_each(:intents))))
-    ORDER BY priority DESC, id
-    LIMIT :limit
-)
-RETURNING id, job_id, chunk_index, params, attempt, lease_token, claimed_at;
-
--- name: claim_in_default
--- claim_in_queue for the default queue when it is held: walks chunks_claim.
-UPDATE chunks
-SET status = 'processing',
-    worker_id = :worker_id,
-    attempt = attempt + 1,
-    lease_token = lower(hex(randomblob(12))),
-    claimed_at = :now,
-    finished_at = NULL
-WHERE id IN (
-    SELECT id FROM chunks
-    WHERE status = 'pending' AND run_after <= :now AND queue = 'default'
-      AND NOT EXISTS (SELECT 1 FROM queue_state WHERE id = 1 AND paused = 1)
-      AND (:intents IS NULL OR EXISTS (SELECT 1 FROM jobs
-                                       WHERE jobs.id = chunks.job_id
-                                         AND jobs.intent IN (SELECT value FROM json_each(:intents))))
-    ORDER BY priority DESC, id
-    LIMIT :limit
-)
-RETURNING id, job_id, chunk_index, params, attempt, lease_token, claimed_at;
 
 -- name: take_tokens
 UPDATE queues SET tokens = :tokens, tokens_at = :now WHERE name = :name;
