@@ -107,13 +107,20 @@ def where(query: JobQuery, dialect: str = "sqlite", *, now: float = 0.0, narrow:
         return [b.piece("nothing")], b.params
     if short_words(query) and not narrow:
         parts.append(b.piece("recent", span=SHORT_SPAN))
-    indexed = not narrow and any(len(w) >= TRIGRAM and (kind, w) not in common for kind, words in (
-        ("text", query.text), ("error", query.errors)) for w in words)
-    for word in query.text:
-        if narrow or len(word) < TRIGRAM or ("text", word) in common:
-            parts.append(b.piece("text", pattern=like_pattern(word)))
-        else:
-            parts.append(b.piece("text_indexed", pattern=like_pattern(word), phrase=fts_phrase(word), cap=CAP))
+
+    def via_index(kind: str, word: str) -> bool:
+        """Whether a free-text or error word goes through its trigram index (rare enough), not job by job."""
+        return not narrow and len(word) >= TRIGRAM and (kind, word) not in common
+
+    def word_piece(kind: str, word: str) -> str:
+        if not via_index(kind, word):
+            return b.piece(kind, pattern=like_pattern(word))
+        return b.piece(kind + "_indexed", pattern=like_pattern(word), phrase=fts_phrase(word), cap=CAP)
+
+    indexed = any(via_index(kind, w) for kind, words in (("text", query.text), ("error", query.errors))
+                  for w in words)
+
+    parts.extend(word_piece("text", word) for word in query.text)
     if query.states is not None:
         states = sorted(state.value for state in query.states)
         checked = "_checked" if indexed else ""
@@ -133,11 +140,7 @@ def where(query: JobQuery, dialect: str = "sqlite", *, now: float = 0.0, narrow:
         parts.append(b.piece("older", cutoff=now - query.older_than))
     if query.younger_than is not None:
         parts.append(b.piece("younger", cutoff=now - query.younger_than))
-    for error in query.errors:
-        if narrow or len(error) < TRIGRAM or ("error", error) in common:
-            parts.append(b.piece("error", pattern=like_pattern(error)))
-        else:
-            parts.append(b.piece("error_indexed", pattern=like_pattern(error), phrase=fts_phrase(error), cap=CAP))
+    parts.extend(word_piece("error", error) for error in query.errors)
     if query.queues is not None:
         names = sorted(query.queues)
         if names == [DEFAULT_QUEUE]:
