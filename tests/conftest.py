@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import os
 import secrets
 import shutil
@@ -24,6 +25,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from queuetop import cli
 from queuetop.engine.model.clock import FrozenClock
 from queuetop.engine.config import Config
 from queuetop.engine.store import open_store as open_database
@@ -354,3 +356,22 @@ def engines(tmp_path: Path) -> Iterator[Engines]:
 def write_config(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+def engine_refuses_config(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str) -> str:
+    """Start ``queuetop --engine-only`` in-process with ``text`` as its config; it must exit 2 with one line.
+
+    Returns that line.
+    """
+    config = tmp_path / "queuetop.toml"
+    config.write_text(text)
+    engine_log = logging.getLogger("queuetop")
+    handlers, level = list(engine_log.handlers), engine_log.level
+    try:
+        status = cli.main(["--engine-only", "--db", str(tmp_path / "q.db"), "--config", str(config)])
+    finally:  # --engine-only installs a stderr handler; don't leave it to later tests
+        engine_log.handlers[:], engine_log.level = handlers, level
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.count("\n") == 1 and err.startswith("queuetop: error: ")
+    return err

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from conftest import async_wait_until
+from conftest import async_wait_until, engine_refuses_config
 from queuetop import cli
 from queuetop.engine.model.clock import Clock, FrozenClock
 from queuetop.engine.config import Config
@@ -295,19 +295,10 @@ async def test_missing_env_var_fails_engine_start_not_first_call(db: Path, monke
 def test_missing_env_var_is_one_line_from_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.delenv("COLLECT_TOKEN")
-    config = tmp_path / "queuetop.toml"
-    config.write_text('[http.intents."collect.ads"]\nurl = "http://127.0.0.1:9/x"\n'
-                      'headers = { "Authorization" = "Bearer ${COLLECT_TOKEN}" }\n')
-    engine_log = logging.getLogger("queuetop")
-    handlers, level = list(engine_log.handlers), engine_log.level
-    try:
-        status = cli.main(["--engine-only", "--db", str(tmp_path / "q.db"), "--config", str(config)])
-    finally:  # --engine-only installs a stderr handler; don't leave it to later tests
-        engine_log.handlers[:], engine_log.level = handlers, level
-    err = capsys.readouterr().err
-    assert status == 2
-    assert err.count("\n") == 1 and err.startswith("queuetop: error: ")
+    err = engine_refuses_config(tmp_path, capsys, '[http.intents."collect.ads"]\nurl = "http://127.0.0.1:9/x"\n'
+                                                 'headers = { "Authorization" = "Bearer ${COLLECT_TOKEN}" }\n')
     assert "COLLECT_TOKEN is not set" in err
+
 
 
 async def test_intents_register_as_async_handlers_once(db: Path, server: ScriptedServer) -> None:

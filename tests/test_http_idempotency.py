@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 
-from conftest import async_wait_until, query
-from queuetop import cli
+from conftest import async_wait_until, engine_refuses_config, query
 from queuetop.engine.api import Queue
 from queuetop.engine.handlers.http import REDACTED, parse_http_config
 from queuetop.engine.model.exceptions import ConfigError
@@ -164,15 +163,6 @@ def test_settings_show_the_header_each_intent_sends() -> None:
 
 
 def test_a_bad_header_setting_is_one_line_from_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    config = tmp_path / "queuetop.toml"
-    config.write_text('[http]\nidempotency_header = 7\n[http.intents."collect.ads"]\nurl = "http://127.0.0.1:9/x"\n')
-    engine_log = logging.getLogger("queuetop")
-    handlers, level = list(engine_log.handlers), engine_log.level
-    try:
-        status = cli.main(["--engine-only", "--db", str(tmp_path / "q.db"), "--config", str(config)])
-    finally:  # --engine-only installs a stderr handler; don't leave it to later tests
-        engine_log.handlers[:], engine_log.level = handlers, level
-    err = capsys.readouterr().err
-    assert status == 2
-    assert err.count("\n") == 1 and err.startswith("queuetop: error: ")
+    err = engine_refuses_config(
+        tmp_path, capsys, '[http]\nidempotency_header = 7\n[http.intents."collect.ads"]\nurl = "http://127.0.0.1:9/x"\n')
     assert "[http] idempotency_header must be a header name" in err
