@@ -198,7 +198,7 @@ async def test_a_claim_reads_only_what_it_claims_whatever_the_statistics_say(que
     with pytest.raises(_RolledBack):  # EXPLAIN ANALYZE runs the claim: undo it
         async with queue.db.transaction() as conn:
             if backend == "postgres":
-                await conn.execute(claims.SQL["claim_plan"])  # as claims.claim does
+                await claims.plan_claim(queue.db, conn)  # as claims.claim does
                 explain = Query("EXPLAIN (ANALYZE, FORMAT JSON) " + sql)
                 explain.postgres = "EXPLAIN (ANALYZE, FORMAT JSON) " + (sql.postgres or "")
                 async with conn.execute(explain, params) as cur:

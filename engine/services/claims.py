@@ -135,6 +135,13 @@ def release(claim: Claim, now: float) -> Outcome:
                    run_after=now, refund=True)
 
 
+async def plan_claim(db: Database, conn: Connection) -> None:
+    """Before a claim statement in ``conn``'s transaction: on PostgreSQL, make it walk the claim
+    index in order whatever the statistics say (see ``claim_plan`` in postgres/sql/claims.sql)."""
+    if db.dialect == "postgres":
+        await conn.execute(SQL["claim_plan"])
+
+
 async def claim(db: Database, worker_id: str, limit: int, now: float,
                 intents: Sequence[str] | None = None) -> tuple[list[Claim], dict[int, JobSpec]]:
     """Claim up to ``limit`` due chunks of ``intents`` for ``worker_id`` in one transaction.
@@ -147,8 +154,7 @@ async def claim(db: Database, worker_id: str, limit: int, now: float,
     if intents is not None and not intents:
         return [], {}
     async with db.transaction() as conn:
-        if db.dialect == "postgres":
-            await conn.execute(SQL["claim_plan"])  # see postgres/sql/claims.sql
+        await plan_claim(db, conn)
         intent_list = None if intents is None else json.dumps(sorted(intents))
         rows = await conn.execute_fetchall(SQL["claim"], {"worker_id": worker_id, "now": now, "limit": limit,
                                                           "intents": intent_list})

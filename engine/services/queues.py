@@ -30,7 +30,7 @@ from queuetop.engine.model.exceptions import ActionRefused, UsageError
 from queuetop.engine.model.queues import DEFAULT_QUEUE, QueueInfo, QueueSpec, Rate, queue_name_problem
 from queuetop.engine.services.actions import ActionResult
 from queuetop.engine.services.claims import SQL as CLAIM_SQL
-from queuetop.engine.services.claims import Claim, JobSpec
+from queuetop.engine.services.claims import Claim, JobSpec, plan_claim
 from queuetop.engine.store import find, queries
 from queuetop.engine.store.protocol import Backend as Database
 
@@ -93,8 +93,7 @@ async def claim_held(db: Database, worker_id: str, free: int, names: Sequence[st
         return done
     intent_list = None if intents is None else json.dumps(sorted(intents))
     async with db.transaction() as conn:
-        if db.dialect == "postgres":
-            await conn.execute(CLAIM_SQL["claim_plan"])  # walk the claim index in order (postgres/sql/claims.sql)
+        await plan_claim(db, conn)
         locked = await conn.execute_fetchall(SQL["lock_queues"], {"names": json.dumps(sorted(set(names)))})
         rows = [dict(row) for row in locked]
         for row in rows:
