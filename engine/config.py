@@ -73,7 +73,9 @@ class EngineSettings:
                 continue
             check_number(f"[engine] {spec.name}", getattr(self, spec.name),
                          integer=spec.name in _INTEGER_SETTINGS, minimum=_MINIMUMS.get(spec.name),
-                         maximum=65535 if spec.name == "metrics_port" else None)
+                         maximum=65535 if spec.name == "metrics_port" else None,
+                         cap=_MAXIMUMS.get(spec.name, _LONGEST_DAYS if spec.name.endswith("_days")
+                                           else _LONGEST_SECONDS))
         if not isinstance(self.metrics_host, str) or not self.metrics_host.strip():
             raise ConfigError(f"[engine] metrics_host must be a host name or address, got {self.metrics_host!r}")
         path = self.handler_path
@@ -86,16 +88,31 @@ class EngineSettings:
 _INTEGER_SETTINGS = {"concurrency", "workers", "max_retries", "log_flush_entries", "alert_attempts", "metrics_port"}
 # Settings that may be 0 (the rest must be positive).
 _MINIMUMS: dict[str, float] = {"max_retries": 0, "metrics_port": 0}
+# Upper bounds: past them a value is a typo, and some would overflow a
+# 64-bit column or a timer only once the engine is running. Counts have their
+# own bound (the CLI's, where it has one); times are at most a year of
+# seconds (a job's longest timeout), days at most a century.
+_LONGEST_SECONDS = 366 * 86400.0
+_LONGEST_DAYS = 36_600.0
+_MAXIMUMS: dict[str, float] = {
+    "concurrency": 10_000, "workers": 256, "max_retries": 1000, "log_flush_entries": 1_000_000,
+    "alert_attempts": 1000,
+    "max_error_chars": 100_000_000, "max_log_chars": 100_000_000, "max_result_chars": 100_000_000,
+}
 
 
 def check_number(name: str, value: object, *, integer: bool = False, minimum: float | None = None,
-                 maximum: float | None = None) -> None:
+                 maximum: float | None = None, cap: float | None = None) -> None:
     """Refuse a value that is not a finite number in range, naming it.
 
     ``minimum`` None means "must be positive" (> 0); the message says what
     was expected and what was given, e.g. ``[engine] concurrency must be an
-    integer ≥ 1, got 2.5``.
+    integer ≥ 1, got 2.5``. ``cap`` is an upper bound like ``maximum`` that
+    the message names only when the value passes it.
     """
+    if cap is not None and maximum is None and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if (isinstance(value, int) or math.isfinite(value)) and value > cap:
+            maximum = cap
     kind = "an integer" if integer else "a number"
     if minimum is None:
         bound = "≥ 1" if integer else "> 0"
@@ -105,7 +122,8 @@ def check_number(name: str, value: object, *, integer: bool = False, minimum: fl
         bound += f" and ≤ {maximum:g}"
     ok = False
     if isinstance(value, (int, float)) and not isinstance(value, bool) and (isinstance(value, int) or not integer):
-        number = float(value)
+        # an int too large for a float is beyond every bound (float() would raise)
+        number = float(value) if not isinstance(value, int) or abs(value) < 2 ** 62 else math.inf
         ok = math.isfinite(number) and (number > 0 if minimum is None else number >= minimum)
         if maximum is not None and number > maximum:
             ok = False
@@ -151,7 +169,7 @@ class RetentionSettings:
         for key in RETENTION_KEYS:
             value = getattr(self, key)
             if value is not None:
-                check_number(f"[retention] {key}", value)
+                check_number(f"[retention] {key}", value, cap=_LONGEST_DAYS)
         check_number("[retention] batch_size", self.batch_size, integer=True, maximum=100_000)
 
 
@@ -208,7 +226,11 @@ def parse_alert(entry: object, number: int, where: str) -> AlertRule:
     if webhook is not None:
         from urllib.parse import urlsplit
 
-        parts = urlsplit(webhook) if isinstance(webhook, str) else None
+        try:  # urlsplit and .port raise ValueError on a bad IPv6 host or port
+            parts = urlsplit(webhook) if isinstance(webhook, str) else None
+            _ = parts and parts.port
+        except ValueError:
+            parts = None
         if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(f"{name}: webhook must be an http:// or https:// URL")
     if webhook is None and entry.get("submit") is None:

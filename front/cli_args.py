@@ -324,7 +324,9 @@ def build_parser(handlers: Mapping[str, Handler], argv: Sequence[str] | None = N
                        ("finalize", "end a job now: unfinished chunks cancelled, final status set")):
         p = command(name, text, handlers["cmd_action"])
         p.add_argument("job", type=int, help="job id")
-        p.add_argument("--chunk", type=int, metavar="N", help="only this chunk index")
+        # finalize takes --chunk only to refuse it with a pointer to cancel: not offered in its help
+        p.add_argument("--chunk", type=int, metavar="N",
+                       help=argparse.SUPPRESS if name == "finalize" else "only this chunk index")
         p.add_argument("--json", action="store_true", help="print JSON")
 
     for name, text in (("pause", "stop new claims (running chunks finish)"), ("resume", "allow claims again")):

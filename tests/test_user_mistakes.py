@@ -98,3 +98,38 @@ def test_ctrl_c_during_submit_many_says_which_lines_were_submitted(tmp_path: Pat
     assert 0 < written < 400_000 and written % 2_000 == 0
     assert err == (f"queuetop: interrupted: lines 1-{written} of {jobs} were submitted "
                    f"(jobs 2-{written + 1}), lines from {written + 1} on were not\n")
+
+
+@pytest.mark.parametrize("setting, named", [
+    ("[engine]\nconcurrency = 99999999999999999999", "[engine] concurrency must be an integer ≥ 1 and ≤ 10000"),
+    ("[engine]\nworkers = 5000", "[engine] workers must be an integer ≥ 1 and ≤ 256"),
+    ("[engine]\nmax_retries = 99999999999999999999", "[engine] max_retries must be an integer ≥ 0 and ≤ 1000"),
+    ("[engine]\ngrace_period = 1e300", "[engine] grace_period must be a number > 0 and ≤ 3.16224e+07"),
+    ("[engine]\nchunk_timeout = 1e300", "[engine] chunk_timeout must be a number > 0 and ≤ 3.16224e+07"),
+    ('[[alerts]]\non = ["job.failed"]\nwebhook = "http://[::1/SECRET"', "webhook must be an http:// or https:// URL"),
+    ('[[alerts]]\non = ["job.failed"]\nwebhook = "https://h.example:99999/SECRET"',
+     "webhook must be an http:// or https:// URL"),
+])
+def test_a_config_value_out_of_range_is_refused_when_read(tmp_path: Path, setting: str, named: str) -> None:
+    """A number no engine could use, or a URL that does not parse, stops every command in one line.
+
+    These used to start an engine that died later (a worker's first write
+    overflowed a 64-bit column, a huge grace period crashed the signal
+    handler's wait) or to print a traceback on every command.
+    """
+    (tmp_path / "queuetop.toml").write_text(setting + "\n")
+    db = tmp_path / "q.db"
+    for args in (["--engine-only"], ["submit", "demo.noop"], ["jobs"]):
+        line = one_line_error(run_cli(*args, "--db", db, cwd=tmp_path, timeout=15))
+        assert named in line, (args, line)
+        assert "SECRET" not in line
+    assert not db.exists()
+
+
+def test_finalize_does_not_offer_chunk_in_its_help(tmp_path: Path) -> None:
+    """finalize ends a whole job: its --help must not offer the --chunk that it refuses."""
+    shown = run_cli("finalize", "--help", cwd=tmp_path)
+    assert shown.returncode == 0 and "finalize" in shown.stdout
+    assert "--chunk" not in shown.stdout
+    for command in ("retry", "cancel"):
+        assert "--chunk" in run_cli(command, "--help", cwd=tmp_path).stdout
