@@ -133,3 +133,25 @@ def test_finalize_does_not_offer_chunk_in_its_help(tmp_path: Path) -> None:
     assert "--chunk" not in shown.stdout
     for command in ("retry", "cancel"):
         assert "--chunk" in run_cli(command, "--help", cwd=tmp_path).stdout
+
+
+@pytest.mark.parametrize("args", [
+    ["submit", "x.y", "--dedupe-key", "k\udced\udca0\udc80"],
+    ["jobs", "--where", "k\udced\udca0\udc80"],
+    ["jobs", "--where", "err:\udcff"],
+    ["sessions", "--search", "\udcff"],
+    ["schedule", "add", "n\udcff", "* * * * *", "x.y"],
+    ["events", "--session", "\udcff"],
+])
+def test_an_argument_that_is_not_utf8_is_one_line(tmp_path: Path, args: list[str]) -> None:
+    """Bytes that are not UTF-8 on the command line (a Latin-1 terminal, a binary paste) are named, not a traceback.
+
+    Python hands them over as lone surrogates, which SQLite stored as they came and
+    PostgreSQL and every encoder refused with a UnicodeEncodeError.
+    """
+    db = tmp_path / "q.db"
+    assert run_cli("submit", "demo.noop", "--db", db, cwd=tmp_path).returncode == 0
+    line = one_line_error(run_cli(*args, "--db", db, cwd=tmp_path))
+    assert "is not UTF-8 text" in line, line
+    assert scalar(db, "SELECT count(*) FROM jobs") == 1
+    assert scalar(db, "SELECT count(*) FROM schedules") == 0
