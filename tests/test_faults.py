@@ -35,6 +35,12 @@ class Unrepresentable(Exception):
 
 def run(ctx):
     kind = ctx.params["kind"]
+    if kind == "exit":
+        raise SystemExit(3)
+    if kind == "interrupt":
+        raise KeyboardInterrupt()
+    if kind == "base":
+        raise BaseException("base")
     if kind == "nul_error":
         raise ValueError("bad\x00byte")
     if kind == "surrogate_error":
@@ -85,12 +91,31 @@ KINDS = {
 }
 
 
+ASYNC_HOSTILE = r'''
+import asyncio
+
+
+async def run(ctx):
+    kind = ctx.params["kind"]
+    if kind == "exit":
+        raise SystemExit(4)
+    if kind == "interrupt":
+        raise KeyboardInterrupt()
+    if kind == "base":
+        raise BaseException("base")
+    if kind == "cancelled":
+        raise asyncio.CancelledError()   # raised by the handler itself: nobody cancelled it
+    return "ok"
+'''
+
+
 def project(folder: Path, engine: str = "") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "hostile.py").write_text(HOSTILE)
+    (folder / "hostile_async.py").write_text(ASYNC_HOSTILE)
     (folder / "queuetop.toml").write_text(
         f'[engine]\npoll_interval = 0.05\nretry_base = 0.05\nretry_cap = 0.1\nlog_flush_interval = 0.2\n{engine}\n'
-        '[handlers]\n"t.hostile" = "hostile:run"\n')
+        '[handlers]\n"t.hostile" = "hostile:run"\n"t.hostile_async" = "hostile_async:run"\n')
     return folder
 
 
@@ -128,6 +153,40 @@ def test_hostile_handler_output_ends_each_chunk_readably(tmp_path: Path, db_path
     assert any(m.endswith("more characters cut]") and len(m) < 10_000 for m in logs)
     assert any("cannot be shown as text" in m for m in logs)
     assert engine.stop() == 0, engine.log()
+    assert_counters(db_path)
+
+
+def test_a_handler_that_raises_exit_or_interrupt_fails_its_chunk_not_the_engine(
+        tmp_path: Path, db_path: Path | str, engines: Engines) -> None:
+    """sys.exit(), KeyboardInterrupt, a bare BaseException or a CancelledError nobody asked for, raised by a
+    handler (sync or async), fail that chunk; the engine goes on and the chunks beside it complete.
+
+    These used to end the engine process (SystemExit, KeyboardInterrupt) with every chunk in flight left
+    processing, or to leave the chunk processing until the stuck-chunk rescue (BaseException, CancelledError).
+    """
+    folder = project(tmp_path / "proj")
+    plain = [{"kind": "plain"}] * 20
+    sync = submit(db_path, tmp_path, "t.hostile", "--chunks",
+                  str(_write(tmp_path / "sync.json", [{"kind": k} for k in ("exit", "interrupt", "base")] + plain)),
+                  "--max-retries", "0")
+    kinds = ("exit", "interrupt", "base", "cancelled")
+    async_job = submit(db_path, tmp_path, "t.hostile_async", "--chunks",
+                       str(_write(tmp_path / "async.json", [{"kind": k} for k in kinds] + plain)), "--max-retries", "0")
+    engine = engines.start(db_path, cwd=folder)
+    ended = f"SELECT count(*) FROM jobs WHERE id IN ({sync}, {async_job}) AND status = 'partial'"
+    wait_until(lambda: scalar(db_path, ended) == 2, timeout=30,
+               message=lambda: f"{query(db_path, 'SELECT job_id, chunk_index, status, last_error FROM chunks')}\n"
+                               f"{engine.log()}")
+    errors = dict(query(db_path, f"SELECT job_id * 100 + chunk_index, last_error FROM chunks "
+                                 f"WHERE status = 'failed' ORDER BY job_id, chunk_index"))
+    assert errors == {sync * 100: "SystemExit: 3", sync * 100 + 1: "KeyboardInterrupt",
+                      sync * 100 + 2: "BaseException: base", async_job * 100: "SystemExit: 4",
+                      async_job * 100 + 1: "KeyboardInterrupt", async_job * 100 + 2: "BaseException: base",
+                      async_job * 100 + 3: "CancelledError"}, errors
+    assert scalar(db_path, "SELECT count(*) FROM chunks WHERE status = 'completed'") == 40
+    assert engine.popen.poll() is None, engine.log()  # still running
+    assert engine.stop() == 0, engine.log()
+    assert "never retrieved" not in engine.log()
     assert_counters(db_path)
 
 

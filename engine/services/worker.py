@@ -279,8 +279,13 @@ class Worker:
             ctx.cancel()
             # Cancelled by an operator (the chunk already ended in the
             # database) or by a lost lease: nothing to write. At shutdown:
-            # give the chunk back without spending its attempt.
-            outcome = claims.release(claim, queue.clock.now()) if self._shutting_down else None
+            # give the chunk back without spending its attempt. Raised by
+            # the handler while nobody cancelled this task: its failure.
+            task = asyncio.current_task()
+            if task is not None and not task.cancelling():
+                outcome = self._failure(claim, spec, "CancelledError")
+            else:
+                outcome = claims.release(claim, queue.clock.now()) if self._shutting_down else None
         except HandlerUnavailable as exc:
             # The module is there but does not load here: not the chunk's
             # fault. Give it back unspent for a process that can run it.
@@ -296,7 +301,8 @@ class Worker:
             outcome = self._failure(claim, spec, text.message(exc), retry_at=exc.at)
         except PermanentError as exc:
             outcome = self._failure(claim, spec, text.message(exc), permanent=True)
-        except Exception as exc:  # any other error is transient by definition
+        except BaseException as exc:  # any other error is transient; SystemExit and
+            # KeyboardInterrupt from a handler fail its chunk, never end the engine
             outcome = self._failure(claim, spec, text.describe(exc))
         finally:
             self._inflight.pop(claim.chunk_id, None)
