@@ -281,3 +281,22 @@ async def test_a_watching_tui_follows_its_event_files(db: Path, tmp_path: Path) 
         assert any("seen without workers" in str(cell) for row in range(feed.row_count)
                    for cell in feed.get_row_at(row))
         await pilot.press("q")
+
+
+async def test_a_cell_that_grows_widens_its_column(tmp_path: Path) -> None:
+    """States and counts are never cut: a job shown first as `○ pending 0/12` keeps its whole
+    `⊘ cancelled` and `0/12 ⊘12` once it ends (the columns sized to the first rows used to stay)."""
+    app = make_app(tmp_path / "q.db")
+    async with app.run_test(size=(80, 24)) as pilot:
+        job = (await app.queue.submit("demo.noop", chunks=[{}] * 12)).job_id
+        await app.settle()
+        table = app.screen.query_one(JobsTable)
+        assert jobs_shown(app) == [str(job)]
+        await app.queue.finalize(job)
+        await app.settle()
+        await pilot.pause()
+        for key in ("state", "progress"):
+            cell = table.get_cell(str(job), key)
+            room = table.columns[key].get_render_width(table) - 2 * table.cell_padding
+            assert room >= cell.cell_len, (key, str(cell), room)
+        assert "cancelled" in str(table.get_cell(str(job), "state"))

@@ -289,7 +289,11 @@ class LiveTable(DataTable[RenderableType], Generic[R]):
             else:
                 for column, was, now in zip(column_keys, old, cells):
                     if was != now:
-                        self.update_cell(key, column, now)
+                        # a content-sized column grows with a wider cell (a state or count is never
+                        # cut); only then, as DataTable re-measures the whole column otherwise
+                        spec = self.columns[column]
+                        grew = spec.auto_width and isinstance(now, Text) and now.cell_len > spec.content_width
+                        self.update_cell(key, column, now, update_width=grew)
                         written += 1
             self._cells[key] = cells
         # Rows kept stay in their old order and new ones were appended.
