@@ -502,31 +502,9 @@ def _writes(args: argparse.Namespace) -> bool:
     return bool(args.command) and not args.reads
 
 
-# Arguments that name files: bytes that are not UTF-8 are a valid file name there.
-_PATH_ARGUMENTS = frozenset({"db", "config", "chunks", "file", "events", "path"})
-
-
-def _check_text(args: argparse.Namespace) -> None:
-    """Refuse an argument that is not UTF-8 text, naming it.
-
-    Python hands such bytes over as lone surrogates, which no database
-    driver or encoder accepts (SQLite stored them as they came).
-    """
-    for name, value in vars(args).items():
-        if name in _PATH_ARGUMENTS:
-            continue
-        for text in value if isinstance(value, list) else [value]:
-            if isinstance(text, str):
-                try:
-                    text.encode("utf-8")
-                except UnicodeEncodeError:
-                    shown = os.fsencode(text)
-                    raise UsageError(f"{name.replace('_', '-')} {shown!r} is not UTF-8 text") from None
-
-
 def _check_flags(args: argparse.Namespace) -> None:
     """Refuse flag combinations that would do something other than what they say."""
-    _check_text(args)
+    cli_args.check_text(args)
     if args.read_only and _writes(args):
         raise UsageError(f"--read-only cannot be used with '{args.command}', which changes the queue")
     if args.demo and (args.command or args.engine_only):

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, NoReturn
 
+from queuetop.engine.model.exceptions import UsageError
 from queuetop.engine.model.query import QueryError, SortColumn, parse, parse_sort
 from queuetop.engine.model.states import AlertState, JobState
 
@@ -368,3 +369,25 @@ def build_parser(handlers: Mapping[str, Handler], argv: Sequence[str] | None = N
 
 
 # -- commands ------------------------------------------------------------------
+
+
+# Arguments that name files: bytes that are not UTF-8 are a valid file name there.
+_PATH_ARGUMENTS = frozenset({"db", "config", "chunks", "file", "events", "path"})
+
+
+def check_text(args: argparse.Namespace) -> None:
+    """Refuse an argument that is not UTF-8 text, naming it.
+
+    Python hands such bytes over as lone surrogates, which no database
+    driver or encoder accepts (SQLite stored them as they came).
+    """
+    for name, value in vars(args).items():
+        if name in _PATH_ARGUMENTS:
+            continue
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str):
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError:
+                    shown = os.fsencode(text)
+                    raise UsageError(f"{name.replace('_', '-')} {shown!r} is not UTF-8 text") from None
