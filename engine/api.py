@@ -464,8 +464,7 @@ class Queue(Engine):
         """
         from queuetop.engine.services import scheduler as periodic
 
-        periodic.check_cron(cron)  # a bad cron is the first thing to hear about
-        periodic.check_options(tz, catch_up, max_catch_up)
+        periodic.check_schedule(name, cron, intent, tz, catch_up, max_catch_up)
         if not replace and any(s.name == name for s in await periodic.list_schedules(self.db)):
             raise UsageError(f"schedule {name!r} already exists; use --replace to overwrite it")
         schedule = await periodic.upsert(self.db, self.clock, periodic.ScheduleSpec(

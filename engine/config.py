@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from queuetop.engine.model.exceptions import ConfigError
-from queuetop.engine.model.queues import QueueSpec, parse_queue_spec, queue_name_problem
+from queuetop.engine.model.queues import QueueSpec, is_intent_key, parse_queue_spec, queue_name_problem
 
 DEFAULT_CONFIG_NAME = "queuetop.toml"
 DEFAULT_ZONE = "UTC"  # schedules' time zone unless they name one
@@ -386,6 +386,9 @@ def parse(data: dict[str, Any], path: Path | None = None) -> Config:
             raise ConfigError(f"{where}: schedule {name!r}: params must be a table")
         if not isinstance(entry.get("active", True), bool):
             raise ConfigError(f"{where}: schedule {name!r}: active must be true or false, got {entry['active']!r}")
+        if not is_intent_key(entry["intent"]):
+            raise ConfigError(f"{where}: schedule {name!r}: intent {entry['intent']!r} is not a valid intent key "
+                              "(letters, digits, '_', '.', '-')")
         check_cron(entry["cron"], f"{where}: schedule {name!r}: ")
         if "queue" in entry and queue_name_problem(entry["queue"]):
             raise ConfigError(f"{where}: schedule {name!r}: {queue_name_problem(entry['queue'])}")

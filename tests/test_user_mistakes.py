@@ -155,3 +155,28 @@ def test_an_argument_that_is_not_utf8_is_one_line(tmp_path: Path, args: list[str
     assert "is not UTF-8 text" in line, line
     assert scalar(db, "SELECT count(*) FROM jobs") == 1
     assert scalar(db, "SELECT count(*) FROM schedules") == 0
+
+
+def test_a_schedule_that_could_never_submit_is_refused_when_added(tmp_path: Path) -> None:
+    """A schedule's intent is checked like submit's, and it needs a name; a bad one used to be stored and
+    fail at every firing (and an empty name could not be named again to remove it)."""
+    db = tmp_path / "q.db"
+    line = one_line_error(run_cli("schedule", "add", "bad", "* * * * *", "not an intent!", "--db", db, cwd=tmp_path))
+    assert "'not an intent!' is not a valid intent key" in line
+    line = one_line_error(run_cli("schedule", "add", "", "* * * * *", "x.y", "--db", db, cwd=tmp_path))
+    assert "a schedule needs a name" in line
+    line = one_line_error(run_cli("schedule", "add", "  ", "* * * * *", "x.y", "--db", db, cwd=tmp_path))
+    assert "a schedule needs a name" in line
+    (tmp_path / "queuetop.toml").write_text('[[schedules]]\nname = "a"\ncron = "* * * * *"\nintent = "bad intent!"\n')
+    line = one_line_error(run_cli("--engine-only", "--db", db, cwd=tmp_path, timeout=15))
+    assert "schedule 'a': intent 'bad intent!' is not a valid intent key" in line
+    assert not db.exists() or scalar(db, "SELECT count(*) FROM schedules") == 0
+
+
+def test_schedule_next_near_the_end_of_time_lists_what_there_is(tmp_path: Path) -> None:
+    """Fire times past the year 9999 do not exist: `next` lists those before it, without a traceback."""
+    db = tmp_path / "q.db"
+    assert run_cli("schedule", "add", "nightly", "30 2 * * *", "x.y", "--db", db, cwd=tmp_path).returncode == 0
+    shown = run_cli("schedule", "next", "nightly", "--after", "9999-12-29T12:00", "--db", db, cwd=tmp_path)
+    assert shown.returncode == 0 and "Traceback" not in shown.stderr, shown.stderr
+    assert "9999-12-31 02:30" in shown.stdout and "9999-12-30 02:30" in shown.stdout, shown.stdout

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from queuetop.engine.model.exceptions import ConfigError, UnknownIntent
+from queuetop.engine.model.queues import INTENT_KEY as _KEY, is_intent_key  # noqa: F401 (the rule lives there)
 
 log = logging.getLogger("queuetop.engine")
 
-_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 _TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 # Handlers that ship with queuetop.
@@ -35,11 +35,6 @@ BUILTIN: dict[str, str] = {
     "demo.log": "queuetop.engine.handlers.demo:log_lines",
     "demo.report": "queuetop.engine.handlers.demo:report",
 }
-
-
-def is_intent_key(key: str) -> bool:
-    """Whether ``key`` is a well-formed intent key (``reports.collect``)."""
-    return len(key) <= 200 and _KEY.fullmatch(key) is not None
 
 
 class HandlerUnavailable(Exception):

@@ -19,6 +19,12 @@ from typing import Any
 
 DEFAULT_QUEUE = "default"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+INTENT_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")  # what an intent key may be (reports.collect)
+
+
+def is_intent_key(key: object) -> bool:
+    """Whether ``key`` is a well-formed intent key (``reports.collect``)."""
+    return isinstance(key, str) and len(key) <= 200 and INTENT_KEY.fullmatch(key) is not None
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*\.?\d*)\s*(s|sec|second|m|min|minute|h|hr|hour)\s*$")
 _PERIODS = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0,
             "h": 3600.0, "hr": 3600.0, "hour": 3600.0}

@@ -39,7 +39,7 @@ from queuetop.engine.config import ScheduleSpec
 from queuetop.engine.model import cron as zoned
 from queuetop.engine.store.protocol import Backend as Database
 from queuetop.engine.model.exceptions import ConfigError, NotFound, UsageError
-from queuetop.engine.model.queues import queue_name_problem
+from queuetop.engine.model.queues import is_intent_key, queue_name_problem
 from queuetop.engine.model.records import MissedRuns, Schedule, ScheduleRun, Submission
 from queuetop.engine.model.states import CatchUp, ScheduleKind
 from queuetop.engine.services import actions
@@ -66,7 +66,13 @@ def next_runs(cron: str, after: float, count: int, tz: str = zoned.DEFAULT_ZONE)
     """The first ``count`` times after ``after`` that ``cron`` names in zone ``tz``."""
     try:
         times = zoned.fire_times(cron, tz, after)
-        return [next(times) for _ in range(count)]
+        found: list[float] = []
+        for _ in range(count):
+            try:
+                found.append(next(times))
+            except (OverflowError, StopIteration):  # past the year 9999: there are no more
+                break
+        return found
     except zoned.ZoneError as exc:
         raise UsageError(str(exc)) from None
     except (ValueError, KeyError, TypeError) as exc:
@@ -79,6 +85,17 @@ def check_options(tz: str, catch_up: str, max_catch_up: int) -> None:
         config.check_schedule_options(tz, catch_up, max_catch_up)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
+
+
+def check_schedule(name: str, cron: str, intent: str, tz: str, catch_up: str, max_catch_up: int) -> None:
+    """Refuse a schedule that could never fire or submit: no name, a bad cron (heard about first), zone,
+    catch-up or intent key."""
+    if not isinstance(name, str) or not name.strip():
+        raise UsageError("a schedule needs a name")
+    check_cron(cron)
+    check_options(tz, catch_up, max_catch_up)
+    if intent and not is_intent_key(intent):  # (none at all: upsert says the schedule needs one)
+        raise UsageError(f"intent {intent!r} is not a valid intent key (letters, digits, '_', '.', '-')")
 
 
 def check_cron(cron: str) -> None:
