@@ -180,3 +180,13 @@ def test_schedule_next_near_the_end_of_time_lists_what_there_is(tmp_path: Path) 
     shown = run_cli("schedule", "next", "nightly", "--after", "9999-12-29T12:00", "--db", db, cwd=tmp_path)
     assert shown.returncode == 0 and "Traceback" not in shown.stderr, shown.stderr
     assert "9999-12-31 02:30" in shown.stdout and "9999-12-30 02:30" in shown.stdout, shown.stdout
+
+
+def test_a_read_only_tui_on_a_missing_database_creates_nothing(tmp_path: Path) -> None:
+    """`queuetop --read-only --db typo.db` says there is no database, like every command that only reads;
+    it used to create the file, its schema and its folders, and show an empty dashboard."""
+    db = tmp_path / "sub" / "typo.db"
+    tui = subprocess.run([*queuetop_command(), "--read-only", "--db", str(db)], cwd=tmp_path, env=subprocess_env(),
+                         capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert one_line_error(tui) == f"queuetop: error: no database at {db}"
+    assert not db.parent.exists()

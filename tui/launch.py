@@ -16,9 +16,10 @@ async def _check_database(db_path: Path | str, config: Config, *, read_only: boo
 
     A file that is not queuetop's, a folder that cannot be created, a file
     only ``--read-only`` can open or a PostgreSQL server that does not answer
-    is then one line on stderr.
+    is then one line on stderr. ``--read-only`` writes nothing, so it creates
+    no database either: a missing file is ``no database at PATH``.
     """
-    queue = await Queue.open(db_path, config, writes=not read_only)
+    queue = await Queue.open(db_path, config, create=not read_only, writes=not read_only)
     await queue.close()
 
 
