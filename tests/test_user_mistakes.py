@@ -190,3 +190,17 @@ def test_a_read_only_tui_on_a_missing_database_creates_nothing(tmp_path: Path) -
                          capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
     assert one_line_error(tui) == f"queuetop: error: no database at {db}"
     assert not db.parent.exists()
+
+
+def test_metrics_without_prometheus_client_is_one_line_naming_the_extra(tmp_path: Path) -> None:
+    """--metrics-port where prometheus_client is not installed says which extra to install, not a traceback."""
+    hidden = tmp_path / "no_prometheus"
+    (hidden / "prometheus_client").mkdir(parents=True)
+    # stands in for an environment without the package: importing it fails as it would there
+    (hidden / "prometheus_client" / "__init__.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'prometheus_client'\", name='prometheus_client')\n")
+    result = subprocess.run([*queuetop_command(), "--engine-only", "--metrics-port", "19464",
+                             "--db", str(tmp_path / "q.db")], cwd=tmp_path,
+                            env=subprocess_env(PYTHONPATH=str(hidden)), capture_output=True, text=True, timeout=30)
+    line = one_line_error(result)
+    assert "pip install 'queuetop[metrics]'" in line, line

@@ -26,12 +26,18 @@ import logging
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.exposition import start_http_server
+from queuetop.engine.model.exceptions import ConfigError
+
+try:
+    from prometheus_client import CollectorRegistry, Counter, Histogram
+    from prometheus_client.core import GaugeMetricFamily
+    from prometheus_client.exposition import start_http_server
+except ModuleNotFoundError as missing:  # an optional extra: one line, not a traceback
+    if missing.name != "prometheus_client":
+        raise
+    raise ConfigError("--metrics-port needs prometheus_client: pip install 'queuetop[metrics]'") from None
 
 from queuetop.engine.handlers.circuits import list_circuits
-from queuetop.engine.model.exceptions import ConfigError
 from queuetop.engine.model.states import ChunkState, CircuitState, JobState
 from queuetop.engine.model.text import describe
 from queuetop.engine.services import alert_rules
