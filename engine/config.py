@@ -495,6 +495,10 @@ def default_db_path() -> Path:
 
 
 def display_db(target: Path | str) -> str:
-    """``target`` as shown to an operator: a URL's password is never printed."""
+    """``target`` as shown to an operator: a URL's password is never printed,
+    given as ``user:password@`` or as libpq's ``password=`` (``sslpassword=``) parameter."""
     text = str(target)
-    return re.sub(r"^(postgres(?:ql)?://[^:/@]*:)[^@]*@", r"\1***@", text)
+    if not re.match(r"postgres(?:ql)?://", text):
+        return text
+    text = re.sub(r"^(postgres(?:ql)?://[^:/@]*:)[^@]*@", r"\1***@", text)
+    return re.sub(r"([?&](?:ssl)?password=)[^&#]*", r"\1***", text, flags=re.IGNORECASE)

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Engines, query, queuetop_command, run_cli, scalar, subprocess_env, wait_until
+from conftest import (PG_DSN, Engines, postgres_schema, query, queuetop_command, run_cli, scalar, subprocess_env,
+                      wait_until)
 
 pytestmark = pytest.mark.slow
 
@@ -168,6 +169,21 @@ def test_a_url_password_is_never_shown() -> None:
     assert display_db("postgresql://app:s3cret@db.internal:5432/q") == "postgresql://app:***@db.internal:5432/q"
     assert display_db("postgres://app@db/q") == "postgres://app@db/q"
     assert display_db(Path("/var/q.db")) == "/var/q.db"
+    # libpq also takes the password (and a client key's) as query parameters
+    assert (display_db("postgresql://app@db/q?sslmode=require&password=s3cret&sslpassword=k3y")
+            == "postgresql://app@db/q?sslmode=require&password=***&sslpassword=***")
+    assert display_db("postgresql:///q?host=/run/pg&PASSWORD=s3cret") == "postgresql:///q?host=/run/pg&PASSWORD=***"
+
+
+@pytest.mark.skipif(not PG_DSN, reason="needs a PostgreSQL server (QUEUETOP_TEST_PG_DSN)")
+def test_a_password_in_the_url_s_query_is_not_logged(tmp_path: Path, engines: Engines) -> None:
+    """`--db postgresql://…?password=…` (libpq's keyword form): the engine's start line hides it as it hides
+    `user:password@`; it used to be printed whole."""
+    with postgres_schema() as url:
+        engine = engines.start(f"{url}&password=SECRETQ", cwd=tmp_path)
+        wait_until(lambda: "engine started" in engine.log(), timeout=30, message=engine.log)
+        assert engine.stop() == 0, engine.log()
+    assert "SECRETQ" not in engine.log() and "password=***" in engine.log(), engine.log()
 
 
 def test_db_url_forms(tmp_path: Path) -> None:
