@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from queuetop.engine import config as config_module
-from queuetop.engine.model.display import ago, duration, next_run, table, timestamp
+from queuetop.engine.model.display import ago, duration, next_run, printable, table, timestamp
 from queuetop.engine.model.exceptions import QueuetopError, UsageError
 from queuetop import cli_args
 
@@ -172,7 +172,7 @@ async def cmd_logs(queue: Queue, args: argparse.Namespace) -> int:
         _print_json([line.as_dict() for line in lines])
     else:
         for line in lines:
-            print(f"{timestamp(line.ts)} {line.level:<7} {line.message}")
+            print(f"{timestamp(line.ts)} {printable(line.level):<7} {printable(line.message)}")
     return 0
 
 
@@ -440,9 +440,17 @@ async def run_engine(args: argparse.Namespace, cfg: config_module.Config, db_pat
 # -- entry point -----------------------------------------------------------------
 
 
+class _OneLineFormatter(logging.Formatter):
+    """One line per event: a message's control characters (a handler's error) are escaped."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = printable(record.message)
+        return super().formatMessage(record)
+
+
 def _setup_logging(verbose: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.setFormatter(_OneLineFormatter("%(asctime)s %(levelname)s %(message)s"))
     root = logging.getLogger("queuetop")
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)

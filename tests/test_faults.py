@@ -35,6 +35,9 @@ class Unrepresentable(Exception):
 
 def run(ctx):
     kind = ctx.params["kind"]
+    if kind == "control_chars":
+        ctx.log.info("log \x1b[31mred\x1b[0m \x07 bell\r\nsecond line")
+        raise ValueError("err \x1b[2J\x1b[31mred\r\nnext line\x9b")
     if kind == "exit":
         raise SystemExit(3)
     if kind == "interrupt":
@@ -188,6 +191,30 @@ def test_a_handler_that_raises_exit_or_interrupt_fails_its_chunk_not_the_engine(
     assert engine.stop() == 0, engine.log()
     assert "never retrieved" not in engine.log()
     assert_counters(db_path)
+
+
+def test_control_characters_from_a_handler_reach_no_terminal(tmp_path: Path, db_path: Path | str,
+                                                             engines: Engines) -> None:
+    """An error or log line with ESC sequences, CR or LF is stored as it came but printed escaped, on one
+    line, by `chunks`, `logs` and the engine's stderr: it used to clear the operator's screen and split
+    the line."""
+    folder = project(tmp_path / "proj")
+    job = submit(db_path, tmp_path, "t.hostile", "--chunks", str(_write(tmp_path / "c.json", [{"kind": "control_chars"}])),
+                 "--max-retries", "0")
+    engine = engines.start(db_path, cwd=folder)
+    wait_until(lambda: scalar(db_path, f"SELECT status FROM jobs WHERE id = {job}") == "failed", timeout=30,
+               message=engine.log)
+    wait_until(lambda: scalar(db_path, f"SELECT count(*) FROM task_logs WHERE job_id = {job}") == 1, timeout=10)
+    assert engine.stop() == 0, engine.log()
+    assert "\x1b" in scalar(db_path, f"SELECT last_error FROM chunks WHERE job_id = {job}")  # stored as it came
+    chunks = run_cli("chunks", str(job), "--db", db_path, cwd=tmp_path).stdout
+    logs = run_cli("logs", str(job), "--db", db_path, cwd=tmp_path).stdout
+    for shown in (chunks, logs, engine.log()):
+        assert not any(c in shown for c in "\x1b\r\x07\x9b"), repr(shown)
+    assert r"ValueError: err \x1b[2J\x1b[31mred\r\nnext line\x9b" in chunks, chunks
+    assert r"log \x1b[31mred\x1b[0m \x07 bell\r\nsecond line" in logs, logs
+    failed_line = [line for line in engine.log().splitlines() if "failed (attempt 1)" in line]
+    assert len(failed_line) == 1 and failed_line[0].endswith(r"next line\x9b"), engine.log()
 
 
 def test_a_hung_sync_handler_gives_its_slot_back(tmp_path: Path, db_path: Path | str, engines: Engines) -> None:

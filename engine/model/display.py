@@ -41,9 +41,21 @@ def duration(seconds: float | None) -> str:
     return ago(seconds)
 
 
+# Control characters (C0, DEL, C1) as the escapes Python writes them: text a
+# handler handed back must not move a terminal's cursor, clear its screen or
+# split a line.
+_ESCAPES = {c: ("\\n" if c == 10 else "\\r" if c == 13 else "\\t" if c == 9 else f"\\x{c:02x}")
+            for c in [*range(0x20), *range(0x7f, 0xa0)]}
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character written as its escape (``\\x1b``, ``\\n``), on one line."""
+    return text.translate(_ESCAPES) if not text.isprintable() else text
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """A plain-text table, columns padded to their widest cell."""
-    cells = [[str(h) for h in headers]] + [["-" if c is None else str(c) for c in row] for row in rows]
+    """A plain-text table, columns padded to their widest cell; control characters escaped."""
+    cells = [[str(h) for h in headers]] + [["-" if c is None else printable(str(c)) for c in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells)
 
