@@ -214,5 +214,53 @@ async def test_a_claim_reads_only_what_it_claims_whatever_the_statistics_say(que
             raise _RolledBack
 
 
+async def _explain(conn: Any, sql: Query, params: dict[str, Any]) -> dict[str, Any]:
+    """The executed plan of a PostgreSQL statement (EXPLAIN ANALYZE runs it)."""
+    explain = Query("EXPLAIN (ANALYZE, FORMAT JSON) " + sql)
+    explain.postgres = "EXPLAIN (ANALYZE, FORMAT JSON) " + (sql.postgres or "")
+    async with conn.execute(explain, params) as cur:
+        return (await cur.fetchone())[0][0]["Plan"]
+
+
+def _tables_read_whole(plan: dict[str, Any]) -> list[str]:
+    return [n["Relation Name"] for n in _plan_nodes(plan) if n["Node Type"] == "Seq Scan"
+            and n.get("Relation Name") in ("jobs", "chunks")]
+
+
+async def test_claims_and_settles_find_their_rows_by_key_once_analyzed(queue: Queue, backend: str) -> None:
+    """With statistics of a few thousand jobs, PostgreSQL likes to read every job and chunk and hash them.
+
+    The claim's chunk update and job start, the settle and the jobs' counters
+    must each look up the rows of their batch by key instead: a drain that
+    reads the whole table per batch costs the square of the table.
+    """
+    if backend != "postgres":
+        pytest.skip("PostgreSQL plans")
+    await queue.submit_many({"intent": "demo.noop"} for _ in range(3000))
+    async with queue.db.transaction() as conn:
+        await conn.execute("ANALYZE jobs")
+        await conn.execute("ANALYZE chunks")
+    now = queue.clock.now() + 1
+    with pytest.raises(_RolledBack):
+        async with queue.db.transaction() as conn:
+            await claims.plan_claim(queue.db, conn)
+            plan = await _explain(conn, claims.SQL["claim"], {"worker_id": "w", "now": now, "limit": 64,
+                                                               "intents": '["demo.noop"]'})
+            assert _tables_read_whole(plan) == [], plan
+            raise _RolledBack
+    batch, _ = await claims.claim(queue.db, "w", 64, now, ["demo.noop"])
+    outcomes = [{"chunk_id": c.chunk_id, "lease_token": c.lease_token, "status": "completed", "run_after": None,
+                 "finished_at": now, "error": None, "result": None, "refund": 0} for c in batch]
+    counts = [{"job_id": c.job_id, "completed": 1, "failed": 0, "cancelled": 0} for c in batch]
+    with pytest.raises(_RolledBack):
+        async with queue.db.transaction() as conn:
+            plan = await _explain(conn, claims.SQL["settle"], {"outcomes": json.dumps(outcomes)})
+            assert _tables_read_whole(plan) == [], plan
+            plan = await _explain(conn, claims.SQL["count_job_chunks"], {"counts": json.dumps(counts), "now": now})
+            assert _tables_read_whole(plan) == [], plan
+            raise _RolledBack
+    await claims.settle(queue.db, [claims.success(c, "w", None, now) for c in batch], now)
+
+
 class _RolledBack(Exception):
     """Raised to leave a transaction without committing it."""

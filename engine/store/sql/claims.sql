@@ -123,6 +123,9 @@ FROM (
     FROM jsonb_array_elements(:counts::jsonb) AS t(v)  -- postgres
 ) AS c
 WHERE jobs.id = c.job_id
+  -- each job found by its key: joined as above alone, a few thousand jobs
+  -- were enough for the planner to read them all on every settle
+  AND jobs.id = ANY (ARRAY(SELECT (v ->> 'job_id')::bigint FROM jsonb_array_elements(:counts::jsonb) AS t(v)))  -- postgres
 RETURNING jobs.id, jobs.status, jobs.on_finalize, jobs.schedule_id, jobs.chunks_total,
           jobs.chunks_completed, jobs.chunks_failed, jobs.chunks_cancelled;
 

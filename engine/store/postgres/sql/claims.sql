@@ -35,18 +35,16 @@ WITH picked AS MATERIALIZED (
         lease_token = md5(random()::text || chunks.id::text || clock_timestamp()::text),
         claimed_at = :now,
         finished_at = NULL
-    FROM picked
-    WHERE chunks.id = picked.id
+    WHERE chunks.id = ANY (ARRAY(SELECT id FROM picked))
     RETURNING chunks.id, chunks.job_id, chunks.chunk_index, chunks.params, chunks.attempt,
               chunks.lease_token, chunks.claimed_at
 ), locked AS (
-    SELECT id FROM jobs WHERE id IN (SELECT job_id FROM claimed) ORDER BY id FOR UPDATE
+    SELECT id FROM jobs WHERE id = ANY (ARRAY(SELECT job_id FROM claimed)) ORDER BY id FOR UPDATE
 ), started AS (
     UPDATE jobs
     SET status = CASE WHEN status = 'pending' THEN 'running' ELSE status END,
         started_at = CASE WHEN status = 'pending' THEN :now ELSE started_at END
-    FROM locked
-    WHERE jobs.id = locked.id
+    WHERE jobs.id = ANY (ARRAY(SELECT id FROM locked))
     RETURNING jobs.id, jobs.intent, jobs.params, jobs.max_retries, jobs.timeout
 )
 SELECT claimed.*, started.intent, started.params AS job_params, started.max_retries, started.timeout
@@ -83,6 +81,8 @@ FROM (
     FROM jsonb_array_elements(:outcomes::jsonb) AS t(v)
 ) AS o
 WHERE chunks.id = o.chunk_id
+  -- each chunk found by its key, whatever the statistics say (see count_job_chunks)
+  AND chunks.id = ANY (ARRAY(SELECT (v ->> 'chunk_id')::bigint FROM jsonb_array_elements(:outcomes::jsonb) AS t(v)))
   AND chunks.status = 'processing'
   AND chunks.lease_token = o.lease_token
 RETURNING chunks.id, chunks.job_id, chunks.status;
