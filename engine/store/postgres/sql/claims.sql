@@ -83,6 +83,11 @@ FROM (
 WHERE chunks.id = o.chunk_id
   -- each chunk found by its key, whatever the statistics say (see count_job_chunks)
   AND chunks.id = ANY (ARRAY(SELECT (v ->> 'chunk_id')::bigint FROM jsonb_array_elements(:outcomes::jsonb) AS t(v)))
-  AND chunks.status = 'processing'
+  -- The fence: the same lease token, which only a processing chunk has (the
+  -- table's CHECK), so the status need not be asked. Asked, it let the plan
+  -- cached for this statement AND the keys with the partial index
+  -- chunks_processing, read whole by a bitmap scan, which never marks the
+  -- entries of ended chunks dead: until a vacuum, each settle read one
+  -- entry per chunk ever claimed.
   AND chunks.lease_token = o.lease_token
 RETURNING chunks.id, chunks.job_id, chunks.status;
