@@ -1,4 +1,0 @@
--- Nothing changes on SQLite; the number keeps both backends' versions in
--- step (PostgreSQL's 0010 makes jobs_parent partial). SQLite writes an index
--- entry only where a statement changes that index's columns, so a job's
--- start and end never touched jobs_parent here.
