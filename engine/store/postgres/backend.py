@@ -48,11 +48,11 @@ def _require_driver() -> None:
 class Row(tuple[Any, ...]):
     """A result row readable by position and by column name, like sqlite3.Row."""
 
-    _names: tuple[str, ...]
+    _columns: "_Columns"  # shared by every row of one result
 
-    def __new__(cls, values: Sequence[Any], names: tuple[str, ...]) -> "Row":
+    def __new__(cls, values: Sequence[Any], columns: "_Columns") -> "Row":
         row = super().__new__(cls, values)
-        row._names = names
+        row._columns = columns
         return row
 
     @overload
@@ -64,13 +64,25 @@ class Row(tuple[Any, ...]):
     def __getitem__(self, key: SupportsIndex | str | slice) -> Any:
         if isinstance(key, str):
             try:
-                return tuple.__getitem__(self, self._names.index(key))
-            except ValueError:
+                return tuple.__getitem__(self, self._columns.index[key])
+            except KeyError:
                 raise IndexError(f"no column {key!r}") from None
         return tuple.__getitem__(self, key)
 
     def keys(self) -> list[str]:
-        return list(self._names)
+        return list(self._columns.names)
+
+
+class _Columns:
+    """A result's column names, and where each name is first found (as sqlite3.Row looks them up)."""
+
+    __slots__ = ("names", "index")
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.names = names
+        self.index: dict[str, int] = {}
+        for position, name in enumerate(names):
+            self.index.setdefault(name, position)
 
 
 async def _row(cursor: Any) -> tuple[Any, ...]:
@@ -87,8 +99,8 @@ async def _one(cursor: Any) -> Any:
 
 
 def _row_factory(cursor: Any) -> Callable[[Sequence[Any]], Row]:
-    names = tuple(column.name for column in cursor.description or ())
-    return lambda values: Row(values, names)
+    columns = _Columns(tuple(column.name for column in cursor.description or ()))
+    return lambda values: Row(values, columns)
 
 
 def _text(sql: str) -> str:
