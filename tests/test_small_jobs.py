@@ -8,6 +8,7 @@ wrapping the backend's own connections, nothing is replaced.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import subprocess
@@ -19,8 +20,11 @@ from typing import Any
 
 import pytest
 
-from conftest import assert_counters, queuetop_command, query, scalar, subprocess_env
+from conftest import (assert_counters, async_wait_until, fast_config, queuetop_command, query, scalar,
+                      subprocess_env)
 from queuetop.engine.api import Queue
+from queuetop.engine.handlers.registry import Registry
+from queuetop.engine.services.worker import Worker
 from queuetop.engine.model.clock import FrozenClock
 from queuetop.engine.model.states import ChunkState
 from queuetop.engine.services import claims
@@ -267,6 +271,95 @@ async def test_claims_and_settles_find_their_rows_by_key_once_analyzed(queue: Qu
             assert _tables_read_whole(plan) == [], plan
             raise _RolledBack
     await claims.settle(queue.db, [claims.success(c, "w", None, now) for c in batch], now)
+
+
+def _xmin(db_path: Path | str, job_id: int) -> Any:
+    """The transaction that wrote the job's row last (PostgreSQL)."""
+    return scalar(db_path, "SELECT xmin::text FROM jobs WHERE id = ?", (job_id,))
+
+
+async def test_a_worker_claim_leaves_its_jobs_to_the_settle_that_follows(queue: Queue, clock: FrozenClock,
+                                                                         db_path: Path | str, backend: str) -> None:
+    """On PostgreSQL a worker's claim writes only chunks; its next settle starts the jobs.
+
+    A job whose chunks have all ended by then goes from pending to its end
+    in one write; one still running is started by a settle of no outcome;
+    a start for a job already running writes nothing. Claims made for
+    anyone else (``start=True``) start their jobs at once, as before.
+    """
+    made = await queue.submit_many([{"intent": "small"} for _ in range(3)]
+                                   + [{"intent": "small", "chunks": [{}, {}]}])
+    ids = [r.job_id for r in made]
+    before = {job_id: _xmin(db_path, job_id) for job_id in ids} if backend == "postgres" else {}
+    claimed_at = clock.now()
+    batch, specs = await claims.claim(queue.db, "w1", 10, claimed_at, ["small"], start=False)
+    assert len(batch) == 5 and sorted(specs) == ids
+    deferred = claims.defers_job_starts(queue.db)
+    assert deferred == (backend == "postgres")
+    statuses = {job_id: (await queue.job(job_id)).status.value for job_id in ids}
+    assert set(statuses.values()) == ({"pending"} if deferred else {"running"})
+    if deferred:
+        assert {job_id: _xmin(db_path, job_id) for job_id in ids} == before, "the claim wrote a job's row"
+    clock.advance(2)
+    starts = {job_id: claimed_at for job_id in ids}
+    # the first two one-chunk jobs end with the starts; the third and the two-chunk job go on running
+    first = [c for c in batch if c.job_id in ids[:2]]
+    settled = await claims.settle(queue.db, [claims.success(c, "w1", None, clock.now()) for c in first],
+                                  clock.now(), starts=starts)
+    assert sorted(job["id"] for job in settled.finalized) == ids[:2]
+    for job_id in ids:
+        job = await queue.job(job_id)
+        assert job.status.value == ("completed" if job_id in ids[:2] else "running")
+        assert job.started_at == claimed_at
+    written = _xmin(db_path, ids[2]) if backend == "postgres" else None
+    again = await claims.settle(queue.db, [], clock.now(), starts={ids[2]: claimed_at})  # already running
+    assert again.applied == [] and again.finalized == []
+    if backend == "postgres":
+        assert _xmin(db_path, ids[2]) == written, "a start for a running job wrote its row"
+    rest = [c for c in batch if c.job_id not in ids[:2]]
+    await claims.settle(queue.db, [claims.success(c, "w1", None, clock.now()) for c in rest], clock.now())
+    assert {(await queue.job(job_id)).status.value for job_id in ids} == {"completed"}
+    # a claim that starts its jobs (tools, tests, the default) does so in its own transaction
+    (other,) = await queue.submit_many([{"intent": "small"}])
+    await claims.claim(queue.db, "w1", 1, clock.now(), ["small"])
+    assert (await queue.job(other.job_id)).status.value == "running"
+
+
+async def test_a_worker_shows_its_long_jobs_running_before_they_end(db_path: Path | str) -> None:
+    """The start a claim leaves to the next settle is written at once, not with the job's end."""
+    registry = Registry()
+    release = asyncio.Event()
+
+    async def slow(ctx: Any) -> None:
+        await release.wait()
+
+    registry.add("t.slow", slow)
+    queue = await Queue.open(db_path, fast_config(), registry=registry)
+    stop = asyncio.Event()
+    try:
+        job_id = (await queue.submit("t.slow")).job_id
+        runner = asyncio.create_task(Worker(queue).run(stop))
+
+        async def status() -> str:
+            return (await queue.job(job_id)).status.value
+
+        await async_wait_until(lambda: _is(status, "running"), message="the job to show running")
+        job = await queue.job(job_id)
+        assert job.started_at is not None and job.finished_at is None
+        release.set()
+        await async_wait_until(lambda: _is(status, "completed"), message="the job to end")
+        stop.set()
+        await asyncio.wait_for(runner, 15)
+        job = await queue.job(job_id)
+        assert job.started_at is not None and job.finished_at is not None and job.started_at <= job.finished_at
+    finally:
+        stop.set()
+        await queue.close()
+    assert_counters(db_path)
+
+
+async def _is(read: Any, want: str) -> bool:
+    return (await read()) == want
 
 
 class _RolledBack(Exception):

@@ -3,11 +3,13 @@
 
 -- name: claim
 -- One statement does the whole claim: pick due chunks, hold them under
--- fresh lease tokens, start their jobs, and return each chunk with what its
--- worker needs of the job. SKIP LOCKED lets concurrent claimers pass over
--- each other's rows instead of queueing on them; MATERIALIZED keeps the
--- LIMIT inside the lock. Jobs are locked in id order (the `locked` step) so
--- two claimers that share jobs cannot deadlock on them.
+-- fresh lease tokens, and return each chunk with what its worker needs of
+-- its job. SKIP LOCKED lets concurrent claimers pass over each other's rows
+-- instead of queueing on them; MATERIALIZED keeps the LIMIT inside the lock.
+-- The jobs are read, not written: claims.claim starts them with start_jobs
+-- when asked to, and a worker leaves that to its next settle (see
+-- count_job_chunks), where a job whose only chunk has already ended is
+-- started and ended in one row version instead of two.
 WITH picked AS MATERIALIZED (
     SELECT id FROM chunks
     WHERE status = 'pending' AND run_after <= :now
@@ -38,17 +40,9 @@ WITH picked AS MATERIALIZED (
     WHERE chunks.id = ANY (ARRAY(SELECT id FROM picked))
     RETURNING chunks.id, chunks.job_id, chunks.chunk_index, chunks.params, chunks.attempt,
               chunks.lease_token, chunks.claimed_at
-), locked AS (
-    SELECT id FROM jobs WHERE id = ANY (ARRAY(SELECT job_id FROM claimed)) ORDER BY id FOR UPDATE
-), started AS (
-    UPDATE jobs
-    SET status = CASE WHEN status = 'pending' THEN 'running' ELSE status END,
-        started_at = CASE WHEN status = 'pending' THEN :now ELSE started_at END
-    WHERE jobs.id = ANY (ARRAY(SELECT id FROM locked))
-    RETURNING jobs.id, jobs.intent, jobs.params, jobs.max_retries, jobs.timeout
 )
-SELECT claimed.*, started.intent, started.params AS job_params, started.max_retries, started.timeout
-FROM claimed JOIN started ON started.id = claimed.job_id;
+SELECT claimed.*, job.intent, job.params AS job_params, job.max_retries, job.timeout
+FROM claimed, LATERAL (SELECT intent, params, max_retries, timeout FROM jobs WHERE jobs.id = claimed.job_id) AS job;
 
 -- name: claim_plan
 -- The claim must walk chunks_claim in (priority, id) order and stop after
