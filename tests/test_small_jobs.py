@@ -8,6 +8,7 @@ wrapping the backend's own connections, nothing is replaced.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import subprocess
@@ -19,8 +20,11 @@ from typing import Any
 
 import pytest
 
-from conftest import assert_counters, queuetop_command, query, scalar, subprocess_env
+from conftest import (assert_counters, async_wait_until, fast_config, queuetop_command, query, scalar,
+                      subprocess_env)
 from queuetop.engine.api import Queue
+from queuetop.engine.handlers.registry import Registry
+from queuetop.engine.services.worker import Worker
 from queuetop.engine.model.clock import FrozenClock
 from queuetop.engine.model.states import ChunkState
 from queuetop.engine.services import claims
@@ -212,6 +216,150 @@ async def test_a_claim_reads_only_what_it_claims_whatever_the_statistics_say(que
                 assert "chunks_claim" in detail, detail
                 assert "TEMP B-TREE" not in detail, detail
             raise _RolledBack
+
+
+async def _explain(conn: Any, sql: Query, params: dict[str, Any]) -> dict[str, Any]:
+    """The executed plan of a PostgreSQL statement (EXPLAIN ANALYZE runs it)."""
+    explain = Query("EXPLAIN (ANALYZE, FORMAT JSON) " + sql)
+    explain.postgres = "EXPLAIN (ANALYZE, FORMAT JSON) " + (sql.postgres or "")
+    async with conn.execute(explain, params) as cur:
+        return (await cur.fetchone())[0][0]["Plan"]
+
+
+def _tables_read_whole(plan: dict[str, Any]) -> list[str]:
+    return [n["Relation Name"] for n in _plan_nodes(plan) if n["Node Type"] == "Seq Scan"
+            and n.get("Relation Name") in ("jobs", "chunks")]
+
+
+async def test_claims_and_settles_find_their_rows_by_key_once_analyzed(queue: Queue, backend: str) -> None:
+    """With statistics of a few thousand jobs, PostgreSQL likes to read every job and chunk and hash them.
+
+    The claim's chunk update and job start, the settle and the jobs' counters
+    must each look up the rows of their batch by key instead: a drain that
+    reads the whole table per batch costs the square of the table.
+    """
+    if backend != "postgres":
+        pytest.skip("PostgreSQL plans")
+    await queue.submit_many({"intent": "demo.noop"} for _ in range(3000))
+    async with queue.db.transaction() as conn:
+        await conn.execute("ANALYZE jobs")
+        await conn.execute("ANALYZE chunks")
+    now = queue.clock.now() + 1
+    with pytest.raises(_RolledBack):
+        async with queue.db.transaction() as conn:
+            await claims.plan_claim(queue.db, conn)
+            plan = await _explain(conn, claims.SQL["claim"], {"worker_id": "w", "now": now, "limit": 64,
+                                                               "intents": '["demo.noop"]'})
+            assert _tables_read_whole(plan) == [], plan
+            raise _RolledBack
+    batch, _ = await claims.claim(queue.db, "w", 64, now, ["demo.noop"])
+    outcomes = [{"chunk_id": c.chunk_id, "lease_token": c.lease_token, "status": "completed", "run_after": None,
+                 "finished_at": now, "error": None, "result": None, "refund": 0} for c in batch]
+    counts = [{"job_id": c.job_id, "completed": 1, "failed": 0, "cancelled": 0} for c in batch]
+    with pytest.raises(_RolledBack):
+        async with queue.db.transaction() as conn:
+            plan = await _explain(conn, claims.SQL["settle"], {"outcomes": json.dumps(outcomes)})
+            assert _tables_read_whole(plan) == [], plan
+            # The plan the server caches for the statement once it is prepared: it must not read
+            # chunks_processing whole (a bitmap scan never marks ended chunks' entries dead, so
+            # until a vacuum that index holds one entry per chunk ever claimed).
+            await conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+            plan = await _explain(conn, claims.SQL["settle"], {"outcomes": json.dumps(outcomes)})
+            assert [n["Index Name"] for n in _plan_nodes(plan) if "Index Name" in n] == ["chunks_pkey"], plan
+            await conn.execute("RESET plan_cache_mode")
+            plan = await _explain(conn, claims.SQL["count_job_chunks"], {"counts": json.dumps(counts), "now": now})
+            assert _tables_read_whole(plan) == [], plan
+            raise _RolledBack
+    await claims.settle(queue.db, [claims.success(c, "w", None, now) for c in batch], now)
+
+
+def _xmin(db_path: Path | str, job_id: int) -> Any:
+    """The transaction that wrote the job's row last (PostgreSQL)."""
+    return scalar(db_path, "SELECT xmin::text FROM jobs WHERE id = ?", (job_id,))
+
+
+async def test_a_worker_claim_leaves_its_jobs_to_the_settle_that_follows(queue: Queue, clock: FrozenClock,
+                                                                         db_path: Path | str, backend: str) -> None:
+    """On PostgreSQL a worker's claim writes only chunks; its next settle starts the jobs.
+
+    A job whose chunks have all ended by then goes from pending to its end
+    in one write; one still running is started by a settle of no outcome;
+    a start for a job already running writes nothing. Claims made for
+    anyone else (``start=True``) start their jobs at once, as before.
+    """
+    made = await queue.submit_many([{"intent": "small"} for _ in range(3)]
+                                   + [{"intent": "small", "chunks": [{}, {}]}])
+    ids = [r.job_id for r in made]
+    before = {job_id: _xmin(db_path, job_id) for job_id in ids} if backend == "postgres" else {}
+    claimed_at = clock.now()
+    batch, specs = await claims.claim(queue.db, "w1", 10, claimed_at, ["small"], start=False)
+    assert len(batch) == 5 and sorted(specs) == ids
+    deferred = claims.defers_job_starts(queue.db)
+    assert deferred == (backend == "postgres")
+    statuses = {job_id: (await queue.job(job_id)).status.value for job_id in ids}
+    assert set(statuses.values()) == ({"pending"} if deferred else {"running"})
+    if deferred:
+        assert {job_id: _xmin(db_path, job_id) for job_id in ids} == before, "the claim wrote a job's row"
+    clock.advance(2)
+    starts = {job_id: claimed_at for job_id in ids}
+    # the first two one-chunk jobs end with the starts; the third and the two-chunk job go on running
+    first = [c for c in batch if c.job_id in ids[:2]]
+    settled = await claims.settle(queue.db, [claims.success(c, "w1", None, clock.now()) for c in first],
+                                  clock.now(), starts=starts)
+    assert sorted(job["id"] for job in settled.finalized) == ids[:2]
+    for job_id in ids:
+        job = await queue.job(job_id)
+        assert job.status.value == ("completed" if job_id in ids[:2] else "running")
+        assert job.started_at == claimed_at
+    written = _xmin(db_path, ids[2]) if backend == "postgres" else None
+    again = await claims.settle(queue.db, [], clock.now(), starts={ids[2]: claimed_at})  # already running
+    assert again.applied == [] and again.finalized == []
+    if backend == "postgres":
+        assert _xmin(db_path, ids[2]) == written, "a start for a running job wrote its row"
+    rest = [c for c in batch if c.job_id not in ids[:2]]
+    await claims.settle(queue.db, [claims.success(c, "w1", None, clock.now()) for c in rest], clock.now())
+    assert {(await queue.job(job_id)).status.value for job_id in ids} == {"completed"}
+    # a claim that starts its jobs (tools, tests, the default) does so in its own transaction
+    (other,) = await queue.submit_many([{"intent": "small"}])
+    await claims.claim(queue.db, "w1", 1, clock.now(), ["small"])
+    assert (await queue.job(other.job_id)).status.value == "running"
+
+
+async def test_a_worker_shows_its_long_jobs_running_before_they_end(db_path: Path | str) -> None:
+    """The start a claim leaves to the next settle is written at once, not with the job's end."""
+    registry = Registry()
+    release = asyncio.Event()
+
+    async def slow(ctx: Any) -> None:
+        await release.wait()
+
+    registry.add("t.slow", slow)
+    queue = await Queue.open(db_path, fast_config(), registry=registry)
+    stop = asyncio.Event()
+    try:
+        job_id = (await queue.submit("t.slow")).job_id
+        runner = asyncio.create_task(Worker(queue).run(stop))
+
+        async def status() -> str:
+            return (await queue.job(job_id)).status.value
+
+        await async_wait_until(lambda: _is(status, "running"), message="the job to show running")
+        job = await queue.job(job_id)
+        assert job.started_at is not None and job.finished_at is None
+        release.set()
+        await async_wait_until(lambda: _is(status, "completed"), message="the job to end")
+        stop.set()
+        await asyncio.wait_for(runner, 15)
+        job = await queue.job(job_id)
+        assert job.started_at is not None and job.finished_at is not None and job.started_at <= job.finished_at
+    finally:
+        stop.set()
+        await queue.close()
+    assert_counters(db_path)
+
+
+async def _is(read: Any, want: str) -> bool:
+    return (await read()) == want
 
 
 class _RolledBack(Exception):

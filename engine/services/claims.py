@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -142,14 +142,29 @@ async def plan_claim(db: Database, conn: Connection) -> None:
         await conn.execute(SQL["claim_plan"])
 
 
+def defers_job_starts(db: Database) -> bool:
+    """Whether a worker on ``db`` leaves its claims' jobs pending for its next settle to start.
+
+    PostgreSQL: every write of a job's row is a new row version with an
+    entry in each of the jobs' indexes, and a claim that wrote its jobs
+    took twice as long; the settle that follows starts them (see
+    ``count_job_chunks``), in one write with their end where their chunks
+    have ended by then. SQLite starts them in the claim's transaction.
+    """
+    return db.dialect == "postgres"
+
+
 async def claim(db: Database, worker_id: str, limit: int, now: float,
-                intents: Sequence[str] | None = None) -> tuple[list[Claim], dict[int, JobSpec]]:
+                intents: Sequence[str] | None = None, *,
+                start: bool = True) -> tuple[list[Claim], dict[int, JobSpec]]:
     """Claim up to ``limit`` due chunks of ``intents`` for ``worker_id`` in one transaction.
 
     Returns the claims and the specs of their jobs. Nothing is claimed while
     the queue is paused. Chunks of other intents are left pending, their
     attempts untouched, for a process that can run them; ``None`` claims
-    every intent (tools and tests that settle by hand).
+    every intent (tools and tests that settle by hand). ``start=False``
+    (PostgreSQL only, see :func:`defers_job_starts`) leaves the jobs pending:
+    the caller hands them to :func:`settle` as ``starts``.
     """
     if intents is not None and not intents:
         return [], {}
@@ -161,13 +176,15 @@ async def claim(db: Database, worker_id: str, limit: int, now: float,
         if not rows:
             return [], {}
         if "intent" in rows[0].keys():
-            # PostgreSQL's claim started the jobs in the same statement and
-            # returned each chunk with its job's columns.
+            # PostgreSQL's claim returned each chunk with its job's columns;
+            # its jobs are started here, or by the caller's next settle.
             specs = {}
             for row in rows:
                 if row["job_id"] not in specs:
                     specs[row["job_id"]] = JobSpec(row["job_id"], row["intent"], json.loads(row["job_params"]),
                                                    row["max_retries"], row["timeout"])
+            if start or not defers_job_starts(db):
+                await conn.execute(SQL["start_jobs"], {"job_ids": json.dumps(sorted(specs)), "now": now})
         else:
             job_ids = sorted({row["job_id"] for row in rows})
             started = await conn.execute_fetchall(SQL["start_jobs"], {"job_ids": json.dumps(job_ids), "now": now})
@@ -186,12 +203,17 @@ async def claim(db: Database, worker_id: str, limit: int, now: float,
 
 
 async def settle(db: Database, outcomes: Sequence[Outcome], now: float, *,
-                 on_job_ended: Sequence[JobEndedHook] = ()) -> Settled:
-    """End attempts in one transaction (see the module docstring)."""
-    if not outcomes:
+                 on_job_ended: Sequence[JobEndedHook] = (), starts: Mapping[int, float] | None = None) -> Settled:
+    """End attempts in one transaction (see the module docstring).
+
+    ``starts``: job id -> claim time of jobs claimed with ``start=False``;
+    each still pending is started in the same statement that moves the
+    counters (and ended with it, if its chunks have all ended).
+    """
+    if not outcomes and not starts:
         return Settled()
     async with db.transaction() as conn:
-        return await settle_in(conn, outcomes, now, on_job_ended=on_job_ended)
+        return await settle_in(conn, outcomes, now, on_job_ended=on_job_ended, starts=starts)
 
 
 def _chunk_id(outcome: Outcome) -> int:
@@ -199,8 +221,10 @@ def _chunk_id(outcome: Outcome) -> int:
 
 
 async def settle_in(conn: Any, outcomes: Sequence[Outcome], now: float, *,
-                    on_job_ended: Sequence[JobEndedHook] = ()) -> Settled:
+                    on_job_ended: Sequence[JobEndedHook] = (), starts: Mapping[int, float] | None = None) -> Settled:
     """:func:`settle` inside a transaction the caller already holds."""
+    if not outcomes:
+        return await _count_jobs(conn, Settled(), {}, starts or {}, now, on_job_ended)
     payload = [
         {
             "chunk_id": o.chunk_id,
@@ -219,7 +243,7 @@ async def settle_in(conn: Any, outcomes: Sequence[Outcome], now: float, *,
     applied = [(row[0], row[1], row[2]) for row in settled]
     done = Settled(applied=applied, fenced_out=len(outcomes) - len(applied))
     if not applied:
-        return done
+        return await _count_jobs(conn, done, {}, starts or {}, now, on_job_ended)
     applied_ids = {chunk_id for chunk_id, _, _ in applied}
     failures = [
         {"chunk_id": o.chunk_id, "attempt": o.attempt, "worker_id": o.worker_id, "kind": o.kind,
@@ -233,18 +257,7 @@ async def settle_in(conn: Any, outcomes: Sequence[Outcome], now: float, *,
     per_job: dict[int, Counter[str]] = {}
     for _, job_id, status in applied:
         per_job.setdefault(job_id, Counter())[status] += 1
-    ended = [
-        {"job_id": job_id, "completed": c["completed"], "failed": c["failed"], "cancelled": c["cancelled"]}
-        for job_id, c in sorted(per_job.items())  # in id order: concurrent settles lock jobs alike
-        if c["completed"] or c["failed"] or c["cancelled"]
-    ]
-    if ended:
-        counted = await conn.execute_fetchall(SQL["count_job_chunks"], {"counts": json.dumps(ended), "now": now})
-        rows = [dict(row) for row in counted]
-        # The jobs this statement ended (see the query), in id order; their
-        # follow-ups (hooks, on-finalize jobs) run here, in this transaction.
-        ended_now = sorted((row for row in rows if row["status"] not in UNFINISHED), key=lambda row: row["id"])
-        done.finalized = await jobs_ended(conn, ended_now, now, on_job_ended=on_job_ended)
+    await _count_jobs(conn, done, per_job, starts or {}, now, on_job_ended)
 
     per_worker: dict[str, Counter[str]] = {}
     for o in outcomes:
@@ -253,6 +266,26 @@ async def settle_in(conn: Any, outcomes: Sequence[Outcome], now: float, *,
     if per_worker:
         counts = [{"worker_id": w, "done": c["completed"], "failed": c["failed"]} for w, c in sorted(per_worker.items())]
         await conn.execute(SQL["count_worker_chunks"], {"counts": json.dumps(counts)})
+    return done
+
+
+async def _count_jobs(conn: Any, done: Settled, per_job: Mapping[int, Counter[str]], starts: Mapping[int, float],
+                      now: float, on_job_ended: Sequence[JobEndedHook]) -> Settled:
+    """Move the counters of the jobs whose chunks ended, start the ``starts`` still pending, and
+    follow up on the jobs that ended: one statement (``count_job_chunks``) for them all."""
+    counts = []
+    for job_id in sorted(per_job.keys() | starts.keys()):  # in id order: concurrent settles lock jobs alike
+        c = per_job.get(job_id) or Counter()
+        if c["completed"] or c["failed"] or c["cancelled"] or job_id in starts:
+            counts.append({"job_id": job_id, "completed": c["completed"], "failed": c["failed"],
+                           "cancelled": c["cancelled"], "started_at": starts.get(job_id)})
+    if counts:
+        counted = await conn.execute_fetchall(SQL["count_job_chunks"], {"counts": json.dumps(counts), "now": now})
+        rows = [dict(row) for row in counted]
+        # The jobs this statement ended (see the query), in id order; their
+        # follow-ups (hooks, on-finalize jobs) run here, in this transaction.
+        ended_now = sorted((row for row in rows if row["status"] not in UNFINISHED), key=lambda row: row["id"])
+        done.finalized = await jobs_ended(conn, ended_now, now, on_job_ended=on_job_ended)
     return done
 
 

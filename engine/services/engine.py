@@ -111,16 +111,19 @@ class Engine:
         await self.logs.flush()
         await self.db.close()
 
-    async def settle(self, outcomes: Sequence[Outcome]) -> Settled:
-        """End attempts (see :func:`queuetop.engine.services.claims.settle`) and tell subscribers."""
+    async def settle(self, outcomes: Sequence[Outcome], starts: Mapping[int, float] | None = None) -> Settled:
+        """End attempts (see :func:`queuetop.engine.services.claims.settle`) and tell subscribers.
+
+        ``starts``: jobs a worker claimed without starting them (job id -> claim time)."""
         seen = await self.metrics.before_settle(self.db, outcomes) if self.metrics is not None else None
         from queuetop.engine.services import claims
 
-        settled = await claims.settle(self.db, outcomes, self.clock.now(), on_job_ended=self.job_ended_hooks)
+        settled = await claims.settle(self.db, outcomes, self.clock.now(), on_job_ended=self.job_ended_hooks,
+                                      starts=starts)
         if self.metrics is not None:
             self.metrics.settled(outcomes, settled, seen, self.clock.now())
-        if settled.applied:
-            job_ids = {job_id for _, job_id, _ in settled.applied}
+        job_ids = {job_id for _, job_id, _ in settled.applied} | set(starts or ())
+        if job_ids:
             self.changes.publish(Change.of(JOBS, CHUNKS, job_ids=job_ids, source="settle"))
         self._log_ended(settled.finalized)
         for job in settled.finalized:

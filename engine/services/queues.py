@@ -30,7 +30,7 @@ from queuetop.engine.model.exceptions import ActionRefused, UsageError
 from queuetop.engine.model.queues import DEFAULT_QUEUE, QueueInfo, QueueSpec, Rate, queue_name_problem
 from queuetop.engine.services.actions import ActionResult
 from queuetop.engine.services.claims import SQL as CLAIM_SQL
-from queuetop.engine.services.claims import Claim, JobSpec, plan_claim
+from queuetop.engine.services.claims import Claim, JobSpec, defers_job_starts, plan_claim
 from queuetop.engine.store import find, queries
 from queuetop.engine.store.protocol import Backend as Database
 
@@ -80,13 +80,14 @@ def _bucket(row: Mapping[str, Any], now: float) -> float:
 
 
 async def claim_held(db: Database, worker_id: str, free: int, names: Sequence[str], held_here: Mapping[str, int],
-                     now: float, intents: Sequence[str] | None = None) -> HeldClaims:
+                     now: float, intents: Sequence[str] | None = None, *, start: bool = True) -> HeldClaims:
     """Claim up to ``free`` chunks from the held queues ``names``, each within its limits, in one transaction.
 
     ``held_here`` is how many chunks of each queue this process holds (for
     its local limit). A paused queue gives nothing; a queue at its global
     limit gives nothing; a rate-limited queue gives one chunk when its
     bucket has a token, and says when it will have one otherwise.
+    ``start`` as for :func:`claims.claim`.
     """
     done = HeldClaims()
     if free <= 0 or not names or (intents is not None and not intents):
@@ -130,13 +131,17 @@ async def claim_held(db: Database, worker_id: str, free: int, names: Sequence[st
                 continue
             if tokens is not None:
                 await conn.execute(SQL["take_tokens"], {"name": name, "tokens": tokens - len(got), "now": now})
-            await _add(conn, done, got, name, now)
+            await _add(conn, done, got, name, now, start or not defers_job_starts(db))
     done.claims.sort(key=lambda c: c.chunk_id)
     return done
 
 
-async def _add(conn: Any, done: HeldClaims, rows: list[dict[str, Any]], queue: str, now: float) -> None:
+async def _add(conn: Any, done: HeldClaims, rows: list[dict[str, Any]], queue: str, now: float,
+               start: bool) -> None:
     """Claims and job specs from claim rows (PostgreSQL's carry their job; SQLite's start them here)."""
+    if "intent" in rows[0] and start:
+        job_ids = sorted({row["job_id"] for row in rows})
+        await conn.execute(CLAIM_SQL["start_jobs"], {"job_ids": json.dumps(job_ids), "now": now})
     if "intent" not in rows[0]:
         job_ids = sorted({row["job_id"] for row in rows})
         for job in await conn.execute_fetchall(CLAIM_SQL["start_jobs"], {"job_ids": json.dumps(job_ids), "now": now}):
@@ -255,7 +260,7 @@ class HeldClaimer:
             self._not_before.pop(queue, None)
 
     async def claim(self, worker_id: str, free: int, now: float, mono: float,
-                    intents: Sequence[str] | None) -> HeldClaims | None:
+                    intents: Sequence[str] | None, *, start: bool = True) -> HeldClaims | None:
         """Claim from the held queues worth asking (see :func:`claim_held`); None when there are none."""
         if mono - self._read_at >= HELD_REFRESH:
             self.queues = await held_queues(self.db)
@@ -268,7 +273,7 @@ class HeldClaimer:
         here: dict[str, int] = {}
         for queue in self.holding.values():
             here[queue] = here.get(queue, 0) + 1
-        got = await claim_held(self.db, worker_id, free, names, here, now, intents)
+        got = await claim_held(self.db, worker_id, free, names, here, now, intents, start=start)
         for name in got.empty:
             self._not_before[name] = mono + self.poll_interval
         for name in got.paused:

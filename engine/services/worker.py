@@ -44,6 +44,8 @@ SETTLE_BATCH = 1000
 IDLE_POLL_CAP = 5.0
 # Names of the threads sync handlers run on (see Worker._threads).
 HANDLER_THREAD_PREFIX = "handler-"
+# Put in the outcome queue after a claim whose jobs the next settle starts: wakes the settle loop.
+_JOBS_CLAIMED = "jobs claimed"
 
 
 def new_worker_id() -> str:
@@ -60,7 +62,12 @@ class Worker:
         self.concurrency = concurrency or settings.concurrency
         self.id = worker_id or new_worker_id()
         self._inflight: dict[int, tuple[Claim, asyncio.Task[None], ChunkContext]] = {}
-        self._outcomes: asyncio.Queue[Outcome | None] = asyncio.Queue()
+        self._outcomes: asyncio.Queue[Outcome | str | None] = asyncio.Queue()
+        # Jobs claimed but not yet started (job id -> claim time), where the
+        # backend leaves that to the next settle (claims.defers_job_starts):
+        # written with the next batch of outcomes, which wakes for them.
+        self._starts: dict[int, float] = {}
+        self._defer_starts = claims.defers_job_starts(queue.db)
         self._wake = asyncio.Event()
         self._check_leases = asyncio.Event()
         self._shutting_down = False
@@ -150,7 +157,7 @@ class Worker:
                     try:
                         # held queues first: a busy ordinary queue must not starve them
                         held = await self._held.claim(self.id, free, self.queue.clock.now(), time.monotonic(),
-                                                      self.queue.registry.runnable())
+                                                      self.queue.registry.runnable(), start=not self._defer_starts)
                         if held is not None and held.claims:
                             self._started(held.claims, held.specs)
                             got = len(held.claims)
@@ -158,7 +165,8 @@ class Worker:
                         specs: dict[int, JobSpec] = {}
                         if free > got:
                             batch, specs = await claims.claim(self.queue.db, self.id, free - got,
-                                                              self.queue.clock.now(), self.queue.registry.runnable())
+                                                              self.queue.clock.now(), self.queue.registry.runnable(),
+                                                              start=not self._defer_starts)
                         backoff = 0.0
                     except self.queue.db.Error as exc:
                         # Back off instead of hammering a database that errors.
@@ -184,6 +192,10 @@ class Worker:
             stopping.cancel()
 
     def _started(self, batch: list[Claim], specs: dict[int, JobSpec]) -> None:
+        if self._defer_starts:  # before any of their outcomes can be queued
+            for claim in batch:
+                self._starts.setdefault(claim.job_id, claim.claimed_at)
+            self._outcomes.put_nowait(_JOBS_CLAIMED)
         for claim in batch:
             self._start(claim, specs[claim.job_id])
         self.claimed += len(batch)
@@ -367,17 +379,20 @@ class Worker:
         done = False
         while not done:
             first = await self._outcomes.get()
-            batch = [] if first is None else [first]
+            batch = [first] if isinstance(first, Outcome) else []
             done = first is None
             while len(batch) < SETTLE_BATCH and not self._outcomes.empty():
                 item = self._outcomes.get_nowait()
                 if item is None:
                     done = True
                     break
-                batch.append(item)
-            await self._write(batch)
+                if isinstance(item, Outcome):
+                    batch.append(item)
+            # Every job of these outcomes is among the starts or was started before.
+            starts, self._starts = self._starts, {}
+            await self._write(batch, starts)
 
-    async def _write(self, batch: list[Outcome]) -> None:
+    async def _write(self, batch: list[Outcome], starts: dict[int, float] | None = None) -> None:
         """Settle ``batch``; a poisoned outcome fails only its own chunk, and nothing retries forever.
 
         A batch the database refuses as data (PostgreSQL cannot store a NUL,
@@ -388,15 +403,16 @@ class Worker:
         outcomes are left to the lease fence and the stuck-chunk rescue.
         """
         delay = 0.05
-        while batch:
+        while batch or starts:
             try:
-                settled = await self.queue.settle(batch)
+                settled = await self.queue.settle(batch, starts)
             except self.queue.db.DataError as exc:
                 if len(batch) == 1:
                     batch = self._poisoned(batch[0], exc)
                 else:
                     log.warning("worker %s: a settle of %d outcomes was refused (%s); writing them one by one",
                                 self.id, len(batch), text.describe(exc, 300))
+                    await self._write([], starts)
                     for outcome in batch:
                         await self._write([outcome])
                     return
@@ -415,6 +431,10 @@ class Worker:
             if settled.fenced_out:
                 log.info("worker %s: %d result(s) discarded: lease lost (cancelled or rescued)",
                          self.id, settled.fenced_out)
+            if any(outcome.status is ChunkState.PENDING for outcome in batch):
+                # A retry or a release: the claim loop may have looked while the
+                # chunk was in flight and found nothing due; it looks again.
+                self._wake.set()
             return
 
     def _poisoned(self, outcome: Outcome, exc: BaseException) -> list[Outcome]:

@@ -28,6 +28,8 @@ log = logging.getLogger("queuetop.engine")
 CHANNEL = "queuetop_changes"  # and a suffix naming the schema: see channel_for
 _MIGRATION = re.compile(r"^(\d{4})_\w+\.sql$")
 _SCHEMA_LOCK = 0x51544F50  # advisory lock key: "QTOP"
+# A statement that only sets something for its transaction (SET LOCAL …), after any comment lines.
+_SETTING = re.compile(r"^(?:\s*--[^\n]*\n)*\s*SET\s", re.IGNORECASE)
 
 try:
     import psycopg
@@ -46,11 +48,11 @@ def _require_driver() -> None:
 class Row(tuple[Any, ...]):
     """A result row readable by position and by column name, like sqlite3.Row."""
 
-    _names: tuple[str, ...]
+    _columns: "_Columns"  # shared by every row of one result
 
-    def __new__(cls, values: Sequence[Any], names: tuple[str, ...]) -> "Row":
+    def __new__(cls, values: Sequence[Any], columns: "_Columns") -> "Row":
         row = super().__new__(cls, values)
-        row._names = names
+        row._columns = columns
         return row
 
     @overload
@@ -62,13 +64,25 @@ class Row(tuple[Any, ...]):
     def __getitem__(self, key: SupportsIndex | str | slice) -> Any:
         if isinstance(key, str):
             try:
-                return tuple.__getitem__(self, self._names.index(key))
-            except ValueError:
+                return tuple.__getitem__(self, self._columns.index[key])
+            except KeyError:
                 raise IndexError(f"no column {key!r}") from None
         return tuple.__getitem__(self, key)
 
     def keys(self) -> list[str]:
-        return list(self._names)
+        return list(self._columns.names)
+
+
+class _Columns:
+    """A result's column names, and where each name is first found (as sqlite3.Row looks them up)."""
+
+    __slots__ = ("names", "index")
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.names = names
+        self.index: dict[str, int] = {}
+        for position, name in enumerate(names):
+            self.index.setdefault(name, position)
 
 
 async def _row(cursor: Any) -> tuple[Any, ...]:
@@ -85,8 +99,8 @@ async def _one(cursor: Any) -> Any:
 
 
 def _row_factory(cursor: Any) -> Callable[[Sequence[Any]], Row]:
-    names = tuple(column.name for column in cursor.description or ())
-    return lambda values: Row(values, names)
+    columns = _Columns(tuple(column.name for column in cursor.description or ()))
+    return lambda values: Row(values, columns)
 
 
 def _text(sql: str) -> str:
@@ -120,8 +134,14 @@ class _Execution:
 
     @staticmethod
     async def _execute(owner: "_Connection", sql: str, params: Any) -> _Cursor:
+        text = _text(sql)
         cursor = owner.conn.cursor(row_factory=_row_factory)
-        await cursor.execute(_text(sql), params or None)
+        await cursor.execute(text, params or None)
+        if _SETTING.match(text):
+            # A setting for the transaction (the claim's plan): it answers
+            # nothing and changes no row, so it goes with the next statement.
+            return _Cursor(cursor)
+        await owner.pipeline.sync()  # its answer, and any error, now: as without a pipeline
         # "UPDATE 0", "SELECT 0": nothing changed (a claim that found no
         # work is a WITH … SELECT); anything else may have.
         if not (cursor.statusmessage or "").endswith(" 0"):
@@ -141,8 +161,9 @@ class _Execution:
 class _Connection:
     """One pooled connection inside a transaction, with aiosqlite's calls."""
 
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: Any, pipeline: Any) -> None:
         self.conn = conn
+        self.pipeline = pipeline
         self.changed = False  # did any statement touch a row (then the commit notifies)
 
     def execute(self, sql: str, params: Mapping[str, Any] | Sequence[Any] = ()) -> _Execution:
@@ -158,6 +179,7 @@ class _Connection:
         self.changed = True
         cursor = self.conn.cursor()
         await cursor.executemany(_text(sql), list(params))
+        await self.pipeline.sync()
         return _Cursor(cursor)
 
 
@@ -255,15 +277,22 @@ class PostgresDatabase:
 
         ``wake`` marks a transaction that made chunks claimable: only those
         wake idle workers, so a busy queue's settles do not stir them.
+
+        The transaction runs in a pipeline: its BEGIN (and a setting such as
+        the claim's plan) goes with its first statement, and the NOTIFY with
+        its COMMIT, in one round trip each; every statement in between is
+        answered before the caller goes on, as without one. A claim is then
+        two round trips instead of five, a settle four instead of six.
         """
         async with self._pool.connection() as conn:
-            async with conn.transaction():
-                wrapped = _Connection(conn)
-                yield wrapped
-                # A transaction that touched nothing (an idle worker's claim)
-                # tells nobody: every listener would re-read for nothing.
-                if wrapped.changed or wake:
-                    await conn.execute("SELECT pg_notify(%s, %s)", (self._channel, "wake" if wake else ""))
+            async with conn.pipeline() as pipeline:
+                async with conn.transaction():
+                    wrapped = _Connection(conn, pipeline)
+                    yield wrapped
+                    # A transaction that touched nothing (an idle worker's claim)
+                    # tells nobody: every listener would re-read for nothing.
+                    if wrapped.changed or wake:
+                        await conn.execute("SELECT pg_notify(%s, %s)", (self._channel, "wake" if wake else ""))
 
     async def fetchall(self, sql: str, params: Any = ()) -> list[Row]:
         async with self._pool.connection() as conn:

@@ -48,7 +48,7 @@ UPDATE jobs
 SET status = CASE WHEN status = 'pending' THEN 'running' ELSE status END,
     started_at = CASE WHEN status = 'pending' THEN :now ELSE started_at END
 WHERE id IN (SELECT value FROM json_each(:job_ids))  -- sqlite
-WHERE id IN (SELECT value::bigint FROM jsonb_array_elements_text(:job_ids::jsonb) AS t(value))  -- postgres
+WHERE id = ANY (ARRAY(SELECT value::bigint FROM jsonb_array_elements_text(:job_ids::jsonb) AS t(value)))  -- postgres
 RETURNING id, intent, params, max_retries, timeout;
 
 -- name: settle
@@ -97,6 +97,11 @@ FROM jsonb_array_elements(:attempts::jsonb) AS t(v)  -- postgres
 -- (old + delta). Every job here had a chunk in flight a moment ago, so none
 -- had ended: a final status among the returned rows was set by this
 -- statement (settle_in relies on that).
+-- A row with a started_at also starts its job if it is still pending: a
+-- PostgreSQL worker's claims leave their jobs pending and its next settle
+-- starts them here, where a job whose chunks have all ended by then goes
+-- from pending to its end in one row version. Such a row may carry no
+-- counts: a job already running is then not written at all.
 UPDATE jobs
 SET chunks_completed = chunks_completed + c.completed,
     chunks_failed = chunks_failed + c.failed,
@@ -104,11 +109,13 @@ SET chunks_completed = chunks_completed + c.completed,
     status = CASE
         WHEN status NOT IN ('pending', 'running')
           OR chunks_completed + c.completed + chunks_failed + c.failed
-             + chunks_cancelled + c.cancelled < chunks_total THEN status
+             + chunks_cancelled + c.cancelled < chunks_total
+        THEN CASE WHEN status = 'pending' AND c.started_at IS NOT NULL THEN 'running' ELSE status END
         WHEN chunks_completed + c.completed = chunks_total THEN 'completed'
         WHEN chunks_completed + c.completed > 0 THEN 'partial'
         WHEN chunks_failed + c.failed > 0 THEN 'failed'
         ELSE 'cancelled' END,
+    started_at = CASE WHEN status = 'pending' AND c.started_at IS NOT NULL THEN c.started_at ELSE jobs.started_at END,
     finished_at = CASE
         WHEN status IN ('pending', 'running')
          AND chunks_completed + c.completed + chunks_failed + c.failed
@@ -116,13 +123,19 @@ SET chunks_completed = chunks_completed + c.completed,
         ELSE finished_at END
 FROM (
     SELECT value ->> 'job_id' AS job_id, value ->> 'completed' AS completed,  -- sqlite
-           value ->> 'failed' AS failed, value ->> 'cancelled' AS cancelled  -- sqlite
+           value ->> 'failed' AS failed, value ->> 'cancelled' AS cancelled,  -- sqlite
+           value ->> 'started_at' AS started_at  -- sqlite
     FROM json_each(:counts)  -- sqlite
     SELECT (v ->> 'job_id')::bigint AS job_id, (v ->> 'completed')::integer AS completed,  -- postgres
-           (v ->> 'failed')::integer AS failed, (v ->> 'cancelled')::integer AS cancelled  -- postgres
+           (v ->> 'failed')::integer AS failed, (v ->> 'cancelled')::integer AS cancelled,  -- postgres
+           (v ->> 'started_at')::double precision AS started_at  -- postgres
     FROM jsonb_array_elements(:counts::jsonb) AS t(v)  -- postgres
 ) AS c
 WHERE jobs.id = c.job_id
+  -- each job found by its key: joined as above alone, a few thousand jobs
+  -- were enough for the planner to read them all on every settle
+  AND jobs.id = ANY (ARRAY(SELECT (v ->> 'job_id')::bigint FROM jsonb_array_elements(:counts::jsonb) AS t(v)))  -- postgres
+  AND (c.completed + c.failed + c.cancelled > 0 OR (jobs.status = 'pending' AND c.started_at IS NOT NULL))
 RETURNING jobs.id, jobs.status, jobs.on_finalize, jobs.schedule_id, jobs.chunks_total,
           jobs.chunks_completed, jobs.chunks_failed, jobs.chunks_cancelled;
 

@@ -3,11 +3,13 @@
 
 -- name: claim
 -- One statement does the whole claim: pick due chunks, hold them under
--- fresh lease tokens, start their jobs, and return each chunk with what its
--- worker needs of the job. SKIP LOCKED lets concurrent claimers pass over
--- each other's rows instead of queueing on them; MATERIALIZED keeps the
--- LIMIT inside the lock. Jobs are locked in id order (the `locked` step) so
--- two claimers that share jobs cannot deadlock on them.
+-- fresh lease tokens, and return each chunk with what its worker needs of
+-- its job. SKIP LOCKED lets concurrent claimers pass over each other's rows
+-- instead of queueing on them; MATERIALIZED keeps the LIMIT inside the lock.
+-- The jobs are read, not written: claims.claim starts them with start_jobs
+-- when asked to, and a worker leaves that to its next settle (see
+-- count_job_chunks), where a job whose only chunk has already ended is
+-- started and ended in one row version instead of two.
 WITH picked AS MATERIALIZED (
     SELECT id FROM chunks
     WHERE status = 'pending' AND run_after <= :now
@@ -35,22 +37,12 @@ WITH picked AS MATERIALIZED (
         lease_token = md5(random()::text || chunks.id::text || clock_timestamp()::text),
         claimed_at = :now,
         finished_at = NULL
-    FROM picked
-    WHERE chunks.id = picked.id
+    WHERE chunks.id = ANY (ARRAY(SELECT id FROM picked))
     RETURNING chunks.id, chunks.job_id, chunks.chunk_index, chunks.params, chunks.attempt,
               chunks.lease_token, chunks.claimed_at
-), locked AS (
-    SELECT id FROM jobs WHERE id IN (SELECT job_id FROM claimed) ORDER BY id FOR UPDATE
-), started AS (
-    UPDATE jobs
-    SET status = CASE WHEN status = 'pending' THEN 'running' ELSE status END,
-        started_at = CASE WHEN status = 'pending' THEN :now ELSE started_at END
-    FROM locked
-    WHERE jobs.id = locked.id
-    RETURNING jobs.id, jobs.intent, jobs.params, jobs.max_retries, jobs.timeout
 )
-SELECT claimed.*, started.intent, started.params AS job_params, started.max_retries, started.timeout
-FROM claimed JOIN started ON started.id = claimed.job_id;
+SELECT claimed.*, job.intent, job.params AS job_params, job.max_retries, job.timeout
+FROM claimed, LATERAL (SELECT intent, params, max_retries, timeout FROM jobs WHERE jobs.id = claimed.job_id) AS job;
 
 -- name: claim_plan
 -- The claim must walk chunks_claim in (priority, id) order and stop after
@@ -83,6 +75,13 @@ FROM (
     FROM jsonb_array_elements(:outcomes::jsonb) AS t(v)
 ) AS o
 WHERE chunks.id = o.chunk_id
-  AND chunks.status = 'processing'
+  -- each chunk found by its key, whatever the statistics say (see count_job_chunks)
+  AND chunks.id = ANY (ARRAY(SELECT (v ->> 'chunk_id')::bigint FROM jsonb_array_elements(:outcomes::jsonb) AS t(v)))
+  -- The fence: the same lease token, which only a processing chunk has (the
+  -- table's CHECK), so the status need not be asked. Asked, it let the plan
+  -- cached for this statement AND the keys with the partial index
+  -- chunks_processing, read whole by a bitmap scan, which never marks the
+  -- entries of ended chunks dead: until a vacuum, each settle read one
+  -- entry per chunk ever claimed.
   AND chunks.lease_token = o.lease_token
 RETURNING chunks.id, chunks.job_id, chunks.status;

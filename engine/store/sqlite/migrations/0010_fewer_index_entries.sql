@@ -1,0 +1,5 @@
+-- Nothing changes on SQLite; the number keeps both backends' versions in
+-- step (PostgreSQL's 0010 makes jobs_parent and chunks_job_status partial:
+-- there every update that changes a row's status writes an entry in every
+-- index of the table; SQLite writes entries only in the indexes whose
+-- columns the statement changed).
