@@ -33,7 +33,7 @@ class AlertsScreen(LiveScreenBase):
     async def refresh_data(self, topics: frozenset[str], job_ids: frozenset[int]) -> None:
         table = self.query_one(AlertsTable)
         if topics & {ALERTS} or not table.loaded:
-            await table.reload()
+            await self.reload_table(table)
 
     def action_back(self) -> None:
         self.dismiss()

@@ -1,4 +1,4 @@
-"""What every live screen shares: the stale banner and coming back up to date."""
+"""What every live screen shares: the stale banner, coming back up to date, and the clock's repaints."""
 
 from __future__ import annotations
 
@@ -7,27 +7,62 @@ from typing import Any
 
 from textual.screen import Screen
 
+from .. import format as fmt
 from ..host import host
 from ..widgets.live_table import LiveTable
 from ..widgets.stale_banner import StaleBanner
 
 
 class LiveScreenBase(Screen[Any]):
-    """A screen whose panes follow the database (see ``QueuetopApp.refresh_data``)."""
+    """A screen whose panes follow the database (see ``QueuetopApp.refresh_data``).
+
+    Tables shown through :meth:`show_rows` or :meth:`reload_table` remember when their
+    clock-drawn cells (ages, countdowns, due times) next read differently;
+    :meth:`tick` re-renders a table only then. A table drawn some other way
+    (a page fetched, a resize) is re-rendered at the next tick once, which
+    tells when it is due again.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # table -> (its rendered_at when watched, the engine-clock time its clock-drawn cells change)
+        self._clock_due: dict[LiveTable[Any], tuple[float, float]] = {}
 
     async def refresh_data(self, topics: frozenset[str], job_ids: frozenset[int]) -> None:
         """Re-query the panes that show ``topics``."""
 
-    def tick(self) -> None:
-        """Ages move on: re-render the held rows, writing only the cells that changed, in one paint.
+    def show_rows(self, table: LiveTable[Any], records: Any, total: int) -> None:
+        """``table.apply(records, total)``, noting when what it shows changes with the clock."""
+        with fmt.CLOCK_CELLS.watch() as seen:
+            table.apply(records, total)
+        self._clock_due[table] = (table.rendered_at, table.now() + seen.within)
 
-        A table a refresh drew in the last half second has its ages already.
+    async def reload_table(self, table: LiveTable[Any], *, anchor: bool = True) -> None:
+        """``table.reload()`` through :meth:`show_rows`."""
+        records, total = await table.load(anchor=anchor)
+        self.show_rows(table, records, total)
+
+    def clock_due(self, table: LiveTable[Any]) -> bool:
+        """True when ``table`` shows a clock-drawn cell that reads differently by now (or nobody knows)."""
+        seen = self._clock_due.get(table)
+        if seen is None or seen[0] != table.rendered_at:
+            # Drawn without a watch: once, unless it was drawn a moment ago (its ages are right).
+            return time.monotonic() - table.rendered_at >= 0.5
+        return table.now() >= seen[1]
+
+    def tick(self) -> None:
+        """Ages move on: re-render the tables whose clock-drawn cells changed, writing only those cells, in one paint.
+
+        A table whose every age is in days is left alone until its next day
+        boundary, so an idle screen does nothing.
         """
-        now = time.monotonic()
         with self.app.batch_update():
             for table in self.query(LiveTable):
-                if table.loaded and now - table.rendered_at >= 0.5:
+                if not table.loaded or not self.clock_due(table):
+                    continue
+                with fmt.CLOCK_CELLS.watch() as seen:
                     table.rerender()
+                self._clock_due[table] = (table.rendered_at, table.now() + seen.within)
 
     def show_stale(self, reason: str | None, since: float | None) -> None:
         banner = self.query(StaleBanner)

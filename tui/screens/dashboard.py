@@ -181,7 +181,7 @@ class DashboardScreen(LiveScreenBase):
             if totals is not None:
                 self.query_one(TotalsHeader).show(totals, read_only=app.read_only, engine=app.engine_label())
             for table, (records, total) in loads:
-                table.apply(records, total)
+                self.show_rows(table, records, total)
 
     def tick(self) -> None:
         super().tick()

@@ -41,11 +41,11 @@ class SchedulesScreen(LiveScreenBase):
     async def refresh_data(self, topics: frozenset[str], job_ids: frozenset[int]) -> None:
         table = self.query_one(SchedulesTable)
         if topics & {SCHEDULES} or not table.loaded:
-            await table.reload()
+            await self.reload_table(table)
             runs = self.query_one(ScheduleRunsTable)
             schedule = table.selected_schedule
             runs.schedule_name = schedule.name if schedule else None
-            await runs.reload()
+            await self.reload_table(runs)
 
     @on(DataTable.RowHighlighted, "#schedules")
     async def _moved(self, event: DataTable.RowHighlighted) -> None:
@@ -55,7 +55,7 @@ class SchedulesScreen(LiveScreenBase):
             return
         runs.schedule_name = name
         try:
-            await runs.reload(anchor=False)
+            await self.reload_table(runs, anchor=False)
         except Exception as exc:
             self.post_message(LoadFailed(exc))
 
