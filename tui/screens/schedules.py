@@ -1,12 +1,19 @@
-"""Schedules: cron schedules with their last runs; space turns one on or off, n runs it now."""
+"""Schedules: cron schedules with their last runs; space turns one on or off, n runs it now.
+
+The schedules table fits the terminal's width (see
+:func:`~queuetop.tui.widgets.schedules_table.schedules_table_for`): a resize
+across one of its widths composes the screen again, the cursor kept on its
+schedule.
+"""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.events import Resize
 from textual.widgets import DataTable
 
 from queuetop.engine.model.changes import SCHEDULES
@@ -14,7 +21,7 @@ from queuetop.engine.model.changes import SCHEDULES
 from ..host import host
 from ..messages import LoadFailed
 from ..widgets.schedule_runs_table import ScheduleRunsTable
-from ..widgets.schedules_table import SchedulesTable
+from ..widgets.schedules_table import SchedulesTable, schedules_table_for
 from ..widgets.key_footer import KeyFooter
 from ..widgets.stale_banner import StaleBanner
 from .base import LiveScreenBase
@@ -29,19 +36,39 @@ class SchedulesScreen(LiveScreenBase):
         Binding("n", "run_now", "Run now", id="schedules.run"),
     ]
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._keep: str | None = None  # the schedule under the cursor when the table was made again
+
     def compose(self) -> ComposeResult:
         yield StaleBanner(id="stale")
-        yield SchedulesTable(id="schedules")
+        yield schedules_table_for(self.app.size.width)(id="schedules")
         yield ScheduleRunsTable(id="schedule-runs")
         yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one(SchedulesTable).focus()
 
+    def on_resize(self, event: Resize) -> None:
+        tables = self.query(SchedulesTable)
+        if tables and type(tables.first()) is not schedules_table_for(event.size.width):
+            self._keep = tables.first().selected_key
+            self._fit_width()
+
+    @work(group="schedules-width", exclusive=True)
+    async def _fit_width(self) -> None:
+        await self.recompose()
+        self.query_one(SchedulesTable).focus()
+        host(self).request_refresh({SCHEDULES})
+
     async def refresh_data(self, topics: frozenset[str], job_ids: frozenset[int]) -> None:
         table = self.query_one(SchedulesTable)
         if topics & {SCHEDULES} or not table.loaded:
             await self.reload_table(table)
+            if self._keep is not None:
+                keep, self._keep = self._keep, None
+                if keep in table.rows:
+                    table.move_cursor(row=table.get_row_index(keep), scroll=False)
             runs = self.query_one(ScheduleRunsTable)
             schedule = table.selected_schedule
             runs.schedule_name = schedule.name if schedule else None
