@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
+from textual import work
 from textual.screen import Screen
 
 from .. import format as fmt
@@ -27,6 +29,33 @@ class LiveScreenBase(Screen[Any]):
         super().__init__(*args, **kwargs)
         # table -> (its rendered_at when watched, the engine-clock time its clock-drawn cells change)
         self._clock_due: dict[LiveTable[Any], tuple[float, float]] = {}
+        self._keep: str | None = None  # the row under the cursor when a table was made again for a width
+
+    # -- tables made for the terminal's width ------------------------------------------
+
+    def refit(self, kind: type[LiveTable[Any]], pick: Callable[[int], type[LiveTable[Any]]], width: int) -> None:
+        """Compose the screen again when the ``kind`` table shown is not the one ``pick`` chooses for ``width``.
+
+        The table then comes back empty: the refresh that fills it puts the
+        cursor back on its row (:meth:`keep_cursor`).
+        """
+        tables = self.query(kind)
+        if tables and type(tables.first()) is not pick(width):
+            self._keep = tables.first().selected_key
+            self._recompose(kind)
+
+    @work(group="refit", exclusive=True)
+    async def _recompose(self, kind: type[LiveTable[Any]]) -> None:
+        await self.recompose()
+        self.query_one(kind).focus()
+        host(self).request_refresh()
+
+    def keep_cursor(self, table: LiveTable[Any]) -> None:
+        """After a table made again was filled: the cursor on the row it was on."""
+        if self._keep is not None:
+            keep, self._keep = self._keep, None
+            if keep in table.rows:
+                table.move_cursor(row=table.get_row_index(keep), scroll=False)
 
     async def refresh_data(self, topics: frozenset[str], job_ids: frozenset[int]) -> None:
         """Re-query the panes that show ``topics``."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.events import Resize
@@ -36,10 +36,6 @@ class SchedulesScreen(LiveScreenBase):
         Binding("n", "run_now", "Run now", id="schedules.run"),
     ]
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._keep: str | None = None  # the schedule under the cursor when the table was made again
-
     def compose(self) -> ComposeResult:
         yield StaleBanner(id="stale")
         yield schedules_table_for(self.app.size.width)(id="schedules")
@@ -50,25 +46,13 @@ class SchedulesScreen(LiveScreenBase):
         self.query_one(SchedulesTable).focus()
 
     def on_resize(self, event: Resize) -> None:
-        tables = self.query(SchedulesTable)
-        if tables and type(tables.first()) is not schedules_table_for(event.size.width):
-            self._keep = tables.first().selected_key
-            self._fit_width()
-
-    @work(group="schedules-width", exclusive=True)
-    async def _fit_width(self) -> None:
-        await self.recompose()
-        self.query_one(SchedulesTable).focus()
-        host(self).request_refresh({SCHEDULES})
+        self.refit(SchedulesTable, schedules_table_for, event.size.width)
 
     async def refresh_data(self, topics: frozenset[str], job_ids: frozenset[int]) -> None:
         table = self.query_one(SchedulesTable)
         if topics & {SCHEDULES} or not table.loaded:
             await self.reload_table(table)
-            if self._keep is not None:
-                keep, self._keep = self._keep, None
-                if keep in table.rows:
-                    table.move_cursor(row=table.get_row_index(keep), scroll=False)
+            self.keep_cursor(table)
             runs = self.query_one(ScheduleRunsTable)
             schedule = table.selected_schedule
             runs.schedule_name = schedule.name if schedule else None

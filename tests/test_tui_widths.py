@@ -1,5 +1,6 @@
-"""The schedules screen at any width: the columns that fit, times never cut, relative where full times
-do not fit, and a resize across a width keeping the cursor on its schedule.
+"""Screens whose tables come in several widths (schedules, alerts): the columns that fit, nothing
+past the right edge (no horizontal scrollbar, whose thumb showed as a stray ``▉``), times never cut,
+and a resize across a width keeping the cursor on its row.
 
 Same fixture as tests/test_tui_pilot.py (frozen clock): nightly-ads ran a
 moment ago and is due in an hour, quarter-rollup is overdue, hourly-digest
@@ -14,11 +15,14 @@ import pytest
 from rich.cells import cell_len
 from rich.text import Text
 
+from queuetop.tui.screens.alerts import AlertsScreen
 from queuetop.tui.screens.schedules import SchedulesScreen
+from queuetop.tui.widgets.alerts_table import AlertsTable, NarrowAlertsTable
 from queuetop.tui.widgets.schedules_table import (MediumSchedulesTable, NarrowSchedulesTable, SchedulesTable)
 
 from test_tui_pilot import press
 from tui_app import any_db, db, fixture_cache, make_app  # noqa: F401 (fixtures)
+from tui_fixtures import add_alerts, add_long_alert
 
 
 def _cells(table: SchedulesTable, name: str) -> dict[str, str]:
@@ -80,3 +84,38 @@ async def test_a_resize_across_a_width_changes_the_columns_and_keeps_the_cursor(
         assert screen.query_one("#schedule-runs").border_title == "Runs · quarter-rollup"
         await press(app, pilot, "j")
         assert table.selected_key == "cleanup-old-events"
+
+
+@pytest.mark.parametrize(("size", "kind"), [((80, 24), NarrowAlertsTable), ((99, 30), NarrowAlertsTable),
+                                            ((100, 30), AlertsTable), ((160, 50), AlertsTable)],
+                         ids=["80x24", "99x30", "100x30", "160x50"])
+async def test_the_alerts_table_never_scrolls_sideways(any_db: Path | str, size: tuple[int, int], kind: type) -> None:
+    app = make_app(any_db)
+    async with app.run_test(size=size) as pilot:
+        await app.settle()
+        await add_alerts(app.queue)
+        await add_long_alert(app.queue)  # schedule.missed, being delivered: the widest kind and state
+        await press(app, pilot, "a")
+        screen = app.screen
+        assert isinstance(screen, AlertsScreen)
+        table = screen.query_one(AlertsTable)
+        assert type(table) is kind and table.row_count == 3
+        assert _cells(table, "3")["status"] == "▶ delivering" and _cells(table, "3")["kind"] == "schedule.missed"
+        assert table.virtual_size.width <= table.content_region.width
+        assert not table.show_horizontal_scrollbar
+        assert "▉" not in app.export_screenshot()
+
+
+async def test_a_resize_keeps_the_alert_under_the_cursor(db: Path) -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 50)) as pilot:
+        await app.settle()
+        await add_alerts(app.queue)
+        await press(app, pilot, "a", "j")
+        assert app.screen.query_one(AlertsTable).selected_key == "1"
+        await pilot.resize_terminal(80, 24)
+        await app.workers.wait_for_complete()
+        await app.settle()
+        await pilot.pause()
+        table = app.screen.query_one(AlertsTable)
+        assert type(table) is NarrowAlertsTable and table.has_focus and table.selected_key == "1"
