@@ -51,6 +51,13 @@ async def test_an_idle_screen_repaints_a_table_only_when_an_age_in_it_changes(db
         assert isinstance(screen, LiveScreenBase)
         tables = list(screen.query(LiveTable))
         jobs = screen.query_one(JobsTable)
+        drawn = {table: table.rendered_at for table in tables}
+        screen.recent = 3600.0  # as if each table had been drawn by a refresh a moment ago
+        app.queue.clock.advance(86400 * 400)  # type: ignore[attr-defined]
+        app.tick_clock()  # every age changed, but a table drawn so recently waits for the next tick
+        assert {table: table.rendered_at for table in tables} == drawn
+        app.queue.clock.advance(-86400 * 400)  # type: ignore[attr-defined]
+        screen.recent = 0.0  # from here on the wall clock's pacing is left out: only the cells decide
         app.tick_clock()  # learns when each table is due (tables drawn before any watch)
         drawn = {table: table.rendered_at for table in tables}
         for _ in range(3):

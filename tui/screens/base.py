@@ -15,6 +15,9 @@ from ..widgets.live_table import LiveTable
 from ..widgets.stale_banner import StaleBanner
 
 
+RECENT = 0.75  # seconds: a table drawn this recently is not drawn again for the clock
+
+
 class LiveScreenBase(Screen[Any]):
     """A screen whose panes follow the database (see ``QueuetopApp.refresh_data``).
 
@@ -30,6 +33,7 @@ class LiveScreenBase(Screen[Any]):
         # table -> (its rendered_at when watched, the engine-clock time its clock-drawn cells change)
         self._clock_due: dict[LiveTable[Any], tuple[float, float]] = {}
         self._keep: str | None = None  # the row under the cursor when a table was made again for a width
+        self.recent = RECENT
 
     # -- tables made for the terminal's width ------------------------------------------
 
@@ -72,11 +76,18 @@ class LiveScreenBase(Screen[Any]):
         self.show_rows(table, records, total)
 
     def clock_due(self, table: LiveTable[Any]) -> bool:
-        """True when ``table`` shows a clock-drawn cell that reads differently by now (or nobody knows)."""
+        """True when ``table`` shows a clock-drawn cell that reads differently by now (or nobody knows).
+
+        Never for a table drawn in the last ``recent`` (RECENT) seconds: under load the
+        refreshes (about one a second) draw the ages anew, and a tick between
+        two of them would paint the whole table once more for one second's
+        difference.
+        """
+        if time.monotonic() - table.rendered_at < self.recent:
+            return False
         seen = self._clock_due.get(table)
         if seen is None or seen[0] != table.rendered_at:
-            # Drawn without a watch: once, unless it was drawn a moment ago (its ages are right).
-            return time.monotonic() - table.rendered_at >= 0.5
+            return True  # drawn without a watch: once, to learn when it is due
         return table.now() >= seen[1]
 
     def tick(self) -> None:
