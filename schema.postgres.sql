@@ -289,7 +289,7 @@ CREATE TABLE session_threads (
 -- writer folds them into one row per state (one writer at a time, under a
 -- transaction advisory lock it only tries to take).
 CREATE TABLE counts (
-    kind   text NOT NULL CHECK (kind IN ('jobs', 'chunks')),
+    kind   text NOT NULL CHECK (kind IN ('jobs', 'chunks', 'sessions')),
     state  text NOT NULL,
     n      bigint NOT NULL
 );
@@ -335,6 +335,24 @@ CREATE TRIGGER chunks_count_delete AFTER DELETE ON chunks REFERENCING OLD TABLE 
     FOR EACH STATEMENT EXECUTE FUNCTION queuetop_count_rows('chunks');
 CREATE TRIGGER chunks_count_update AFTER UPDATE ON chunks REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION queuetop_count_rows('chunks');
+
+-- Work sessions (kind 'sessions', state 'all'): the sessions pane's total.
+-- An upsert that updates a stored session has no row in new_rows.
+CREATE FUNCTION queuetop_count_sessions() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO counts (kind, state, n) SELECT 'sessions', 'all', count(*) FROM new_rows HAVING count(*) > 0;
+    ELSE
+        INSERT INTO counts (kind, state, n) SELECT 'sessions', 'all', -count(*) FROM old_rows HAVING count(*) > 0;
+    END IF;
+    PERFORM queuetop_counts_fold();
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER sessions_count_insert AFTER INSERT ON sessions REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION queuetop_count_sessions();
+CREATE TRIGGER sessions_count_delete AFTER DELETE ON sessions REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION queuetop_count_sessions();
 
 CREATE INDEX jobs_intent ON jobs (intent, id);
 CREATE INDEX jobs_created ON jobs (created_at);

@@ -338,7 +338,7 @@ CREATE TABLE session_threads (
 -- (`/` in the TUI, `queuetop jobs --where`). A status change costs two
 -- primary-key updates of counts (about 4 µs per changed row, bench/tui.py).
 CREATE TABLE counts (
-    kind   TEXT NOT NULL CHECK (kind IN ('jobs', 'chunks')),
+    kind   TEXT NOT NULL CHECK (kind IN ('jobs', 'chunks', 'sessions')),
     state  TEXT NOT NULL,
     n      INTEGER NOT NULL,
     PRIMARY KEY (kind, state)
@@ -347,7 +347,8 @@ INSERT INTO counts (kind, state, n) VALUES
     ('jobs', 'pending', 0), ('jobs', 'running', 0), ('jobs', 'completed', 0),
     ('jobs', 'partial', 0), ('jobs', 'failed', 0), ('jobs', 'cancelled', 0),
     ('chunks', 'pending', 0), ('chunks', 'processing', 0), ('chunks', 'completed', 0),
-    ('chunks', 'failed', 0), ('chunks', 'cancelled', 0);
+    ('chunks', 'failed', 0), ('chunks', 'cancelled', 0),
+    ('sessions', 'all', 0);
 CREATE TRIGGER jobs_count_insert AFTER INSERT ON jobs BEGIN
     UPDATE counts SET n = n + 1 WHERE kind = 'jobs' AND state = NEW.status;
 END;
@@ -367,6 +368,14 @@ END;
 CREATE TRIGGER chunks_count_update AFTER UPDATE OF status ON chunks WHEN OLD.status <> NEW.status BEGIN
     UPDATE counts SET n = n - 1 WHERE kind = 'chunks' AND state = OLD.status;
     UPDATE counts SET n = n + 1 WHERE kind = 'chunks' AND state = NEW.status;
+END;
+-- Work sessions (one row, state 'all'): the sessions pane's total. An upsert
+-- that updates a stored session fires no insert trigger.
+CREATE TRIGGER sessions_count_insert AFTER INSERT ON sessions BEGIN
+    UPDATE counts SET n = n + 1 WHERE kind = 'sessions' AND state = 'all';
+END;
+CREATE TRIGGER sessions_count_delete AFTER DELETE ON sessions BEGIN
+    UPDATE counts SET n = n - 1 WHERE kind = 'sessions' AND state = 'all';
 END;
 -- Sort by intent, filter by age, find the jobs whose chunks have an error
 -- (few chunks do: the partial index stays small).

@@ -315,21 +315,23 @@ class Queue(Engine):
         job_counts = {state: n for state, n in counts["jobs"].items() if n}
         chunk = counts["chunks"]
         workers = await self.worker_counts()
-        engines, here = await self.engines_online()
+        engines, here, oldest = await self.engines_online()
         return Totals(
             jobs=job_counts, chunks_total=sum(chunk.values()), chunks_processing=chunk.get("processing", 0),
             chunks_pending=chunk.get("pending", 0), chunks_completed=chunk.get("completed", 0),
             chunks_failed=chunk.get("failed", 0), chunks_cancelled=chunk.get("cancelled", 0), workers=workers,
-            paused=await actions.is_paused(self.db), engines=engines, engines_here=here, **dict(zip(
+            paused=await actions.is_paused(self.db), engines=engines, engines_here=here,
+            fresh_until=None if oldest is None else oldest + self.stale_display_after, **dict(zip(
                 ("alerts_undelivered", "alerts_recent"), await alerts.counts(self.db, self.clock.now() - RECENT_ALERTS))),
         )
 
-    async def engines_online(self) -> tuple[int, int]:
-        """Engine processes whose workers heartbeat (fresh within three beats), and how many are this one."""
+    async def engines_online(self) -> tuple[int, int, float | None]:
+        """Engine processes whose workers heartbeat (fresh within three beats), how many are this one,
+        and the oldest fresh heartbeat (None when none is fresh)."""
         row = await self.db.fetchone(WORKER_SQL["engines_online"], {
             "cutoff": self.clock.now() - self.stale_display_after,
             "host": socket.gethostname(), "pid": os.getpid()})
-        return int(row["engines"]), int(row["here"])
+        return int(row["engines"]), int(row["here"]), None if row["oldest"] is None else float(row["oldest"])
 
     async def held_chunks(self, worker_id: str) -> list[Chunk]:
         """The chunks ``worker_id`` holds now (processing), oldest claim first."""

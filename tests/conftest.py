@@ -83,6 +83,7 @@ def assert_counters(db_path: str | os.PathLike[str]) -> None:
         """
         SELECT 'rows', 'jobs', status, count(*) FROM jobs GROUP BY status
         UNION ALL SELECT 'rows', 'chunks', status, count(*) FROM chunks GROUP BY status
+        UNION ALL SELECT 'rows', 'sessions', 'all', count(*) FROM sessions
         UNION ALL SELECT 'counts', kind, state, sum(n) FROM counts GROUP BY kind, state
         """,
     ):

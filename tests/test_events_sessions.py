@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 import session_oracle
-from conftest import scalar
+from conftest import assert_counters, scalar
 from queuetop.engine.events import parse as events
 from queuetop.engine.events import sessions
 from queuetop.engine.model.clock import FrozenClock
@@ -250,3 +250,24 @@ async def test_events_without_a_session_are_stored_but_in_no_session(db: Databas
         (None, None, "system"), (None, None, "conversation.main"), ("42", "conv:7", "conversation.main")]
     assert [s.id for s in await sessions.list_sessions(db, clock)] == ["42"]
     assert scalar(db.path, "SELECT count(*) FROM sessions") == 1
+
+
+async def test_the_session_total_is_a_counter_kept_with_the_rows(db: Database, clock, tmp_path: Path,
+                                                                db_path: Path | str) -> None:
+    """The sessions pane's total comes from the counter, and it equals count(*) after inserts,
+    upserts of stored sessions (batches that add events to them) and deletes."""
+    path = tmp_path / "e.ndjson"
+    await ingest(db, clock, path, *[line("a2a.send", T0 + i, workSessionId=f"ws_{i % 7}") for i in range(30)])
+    assert await sessions.count_sessions(db, clock) == 7
+    await ingest(db, clock, path, *[line("a2a.send", T0 + 100 + i, workSessionId=f"ws_{i}") for i in range(5, 12)])
+    assert await sessions.count_sessions(db, clock) == 12  # ws_5, ws_6 were stored: upserted, not counted again
+    assert_counters(db_path)
+    async with db.transaction() as conn:  # whoever deletes sessions (threads go with them)
+        await conn.execute("DELETE FROM sessions WHERE id IN ('ws_0', 'ws_1', 'ws_11')")
+    assert await sessions.count_sessions(db, clock) == 9 == scalar(db_path, "SELECT count(*) FROM sessions")
+    assert await sessions.count_sessions(db, clock, search="ws_1") == 1  # a filter still counts its matches
+    assert_counters(db_path)
+    async with db.transaction() as conn:
+        await conn.execute("DELETE FROM sessions")
+    assert await sessions.count_sessions(db, clock) == 0
+    assert_counters(db_path)

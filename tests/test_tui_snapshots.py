@@ -24,7 +24,7 @@ def test_screen(scene: str, db: Path, snap_compare) -> None:
 
 
 # The main screens on smaller terminals: 80x24 (one pane at a time) and 120x40 (Jobs and one more).
-SMALL_SCENES = ("dashboard", "job_detail", "chunk_detail", "session_detail", "queues")
+SMALL_SCENES = ("dashboard", "job_detail", "chunk_detail", "session_detail", "queues", "schedules")
 
 
 def test_alert_detail_at_80x24(db: Path, snap_compare) -> None:

@@ -344,3 +344,20 @@ async def add_alerts(queue: Queue) -> None:
     await attempt(2400, True, 200, None)
     await raise_(1200, "job.failed", **job)
     await raise_(600, "job.failed", **job)
+
+
+async def add_long_alert(queue: Queue) -> None:
+    """An alert with the longest kind and state: a missed schedule's, being delivered now (claimed)."""
+    from queuetop.engine.config import parse_alert
+    from queuetop.engine.services.alert_rules import Alerts
+    from queuetop.engine.store import queries
+
+    sql = queries.load("alerts")
+    rules = Alerts((parse_alert({"on": ["schedule.missed"], "webhook": ALERT_WEBHOOK}, 1, "queuetop.toml"),))
+    async with queue.db.transaction() as conn:
+        await rules.raise_alert(conn, "schedule.missed", now=NOW - 30, subject="quarter-rollup",
+                                schedule="quarter-rollup", summary="schedule quarter-rollup missed 4 runs")
+    async with queue.db.transaction() as conn:
+        async with conn.execute(sql["claim"], {"now": NOW - 20, "until": NOW + 3600, "token": "fixture",
+                                               "limit": 1}) as cur:
+            assert len(await cur.fetchall()) == 1

@@ -105,6 +105,7 @@ class QueuetopApp(App[int]):
         self.engine_note: str | None = None  # why no workers run here, when that was not asked for
         self.quitting = False  # set by the first q / ctrl+c: no screen opens after it
         self.forced = False  # a second ctrl+c: leave without waiting for the engine
+        self._stale_asked: float | None = None  # the Totals.fresh_until a refresh was asked for
 
     # -- start and stop --------------------------------------------------------------
 
@@ -166,7 +167,7 @@ class QueuetopApp(App[int]):
         self.ready.set()
         if self.live_enabled:
             self._live_task = asyncio.create_task(self.live.run(), name="live-updates")
-            self.set_interval(1.0, self._tick, name="tick")
+            self.set_interval(1.0, self.tick_clock, name="tick")
 
     async def settle(self) -> None:
         """Finish what is pending (actions, page loads, a refresh) so the screen is current.
@@ -303,7 +304,15 @@ class QueuetopApp(App[int]):
                 break
         return shown
 
-    def _tick(self) -> None:
+    def tick_clock(self) -> None:
+        """Once a second: what the clock changes. Tables repaint only where a clock-drawn cell changed;
+        the totals are asked again once the oldest fresh heartbeat has gone stale (a dead engine commits
+        nothing that would say so)."""
+        totals = self.totals
+        if (totals is not None and totals.fresh_until is not None and self._stale_asked != totals.fresh_until
+                and self.queue.clock.now() > totals.fresh_until):
+            self._stale_asked = totals.fresh_until
+            self.request_refresh({WORKERS}, urgent=False)
         for screen in self.visible_screens():
             if isinstance(screen, LiveScreen):
                 screen.tick()

@@ -5,22 +5,134 @@ How each state looks (colour and glyph) is defined once, in
 too. Widths are measured in terminal cells (:mod:`rich.cells`), so wide
 characters (Hangul, CJK, emoji) count as two. Nothing here reads the
 database.
+
+Cells drawn from the clock (ages, countdowns, "due"/"overdue by") say when
+their text next changes: each one notes it in the innermost
+:meth:`ClockCells.watch` around its rendering, so a screen repaints a table
+for the clock only when something it shows would read differently.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import Enum
 
 from rich.cells import cell_len
 from rich.text import Text
 
-from queuetop.engine.model.display import (STATE_LOOKS, ago, duration, job_outcome, next_run, state_colour, state_glyph,
-                                           timestamp)
+from queuetop.engine.model import display
+from queuetop.engine.model.display import STATE_LOOKS, job_outcome, state_colour, state_glyph, timestamp
 
-__all__ = ["ago", "duration", "next_run", "timestamp", "state", "progress", "clip", "number", "dim", "colour_of",
-           "job_outcome", "state_glyph", "ELLIPSIS"]
+__all__ = ["ago", "until", "duration", "took", "changes_at", "next_run", "timestamp", "state", "progress", "clip", "number", "dim",
+           "colour_of", "job_outcome", "state_glyph", "ELLIPSIS", "ClockCells", "CLOCK_CELLS"]
 
 ELLIPSIS = "…"
+
+# -- cells drawn from the clock -------------------------------------------------------
+
+_UNITS = (86400.0, 3600.0, 60.0, 1.0)  # the steps display.ago shows: days, hours, minutes, seconds
+
+
+def _unit(seconds: float) -> float:
+    return next((size for size in _UNITS if seconds >= size), 1.0)
+
+
+def _age_step(seconds: float) -> float:
+    """Seconds until ``display.ago(seconds)`` reads differently as ``seconds`` grows with the clock."""
+    if seconds < 0:
+        return 1.0 - seconds  # shown as 0s until a second has passed
+    size = _unit(seconds)
+    return (math.floor(seconds / size) + 1) * size - seconds
+
+
+def _countdown_step(seconds: float) -> float:
+    """Seconds until ``display.ago(seconds)`` reads differently as ``seconds`` shrinks with the clock."""
+    if seconds <= 0:
+        return math.inf
+    size = _unit(seconds)
+    return seconds - math.floor(seconds / size) * size or size
+
+
+class ClockCells:
+    """When the cells rendered from the clock next read differently.
+
+    ``with CLOCK_CELLS.watch() as seen:`` around a rendering collects, in
+    ``seen.within``, the fewest seconds (of the clock the cells were rendered
+    against) until one of its clock-drawn cells changes: ``inf`` when none
+    would. Outside a watch nothing is collected. Watches nest; each cell
+    notes into the innermost one.
+    """
+
+    def __init__(self) -> None:
+        self.within = math.inf
+        self._watching: list[ClockCells] = []
+
+    def note(self, seconds: float) -> None:
+        """A cell rendered now reads differently after ``seconds``."""
+        if self._watching:
+            top = self._watching[-1]
+            if seconds < top.within:
+                top.within = max(0.0, seconds)
+
+    @contextmanager
+    def watch(self) -> Iterator[ClockCells]:
+        seen = ClockCells()
+        self._watching.append(seen)
+        try:
+            yield seen
+        finally:
+            self._watching.pop()
+            if self._watching:  # an outer watch saw these cells too
+                self.note(seen.within)
+
+
+CLOCK_CELLS = ClockCells()
+
+
+def ago(seconds: float | None) -> str:
+    """An age that grows with the clock (``now - then``): ``4s``, ``12m``, ``3h``, ``2d``."""
+    if seconds is not None:
+        CLOCK_CELLS.note(_age_step(seconds))
+    return display.ago(seconds)
+
+
+def until(seconds: float | None) -> str:
+    """A countdown that shrinks with the clock (``then - now``), in ``ago``'s units; ``0s`` once it passed."""
+    if seconds is not None:
+        CLOCK_CELLS.note(_countdown_step(seconds))
+    return display.ago(seconds)
+
+
+def duration(seconds: float | None) -> str:
+    """A duration with sub-second precision where it matters (a running one changes every tick below 10 s)."""
+    if seconds is not None:
+        CLOCK_CELLS.note(0.0 if seconds < 10 else _age_step(seconds))
+    return display.duration(seconds)
+
+
+def took(seconds: float | None) -> str:
+    """How long something that ended took: as :func:`duration`, but fixed (nothing to repaint for)."""
+    return display.duration(seconds)
+
+
+def next_run(ts: float | None, now: float, grace: float = 60.0) -> str:
+    """A schedule's next run (see :func:`display.next_run`): its time, ``due``, then ``overdue by 3h``."""
+    if ts is not None:
+        if ts > now:
+            CLOCK_CELLS.note(ts - now)
+        elif now - ts <= grace:
+            CLOCK_CELLS.note(ts + grace - now)
+        else:
+            CLOCK_CELLS.note(_age_step(now - ts))
+    return display.next_run(ts, now, grace)
+
+
+def changes_at(ts: float | None, now: float) -> None:
+    """A cell rendered now changes when the clock reaches ``ts`` (a heartbeat going stale, say)."""
+    if ts is not None and ts >= now:
+        CLOCK_CELLS.note(ts - now)
 
 # Kept under its old name for the widgets: one colour per state name.
 STATE_COLOURS: dict[str, str] = {name: colour for name, (colour, _) in STATE_LOOKS.items()}

@@ -51,6 +51,10 @@ class Totals:
     paused: bool
     engines: int = 0       # engine processes with a fresh worker heartbeat
     engines_here: int = 0  # of those, this process (0 or 1)
+    #: When the oldest fresh heartbeat goes stale (epoch seconds; None: none is fresh). Unless a
+    #: newer heartbeat commits first, ``engines`` and the online/stale worker counts are wrong
+    #: after it: a screen showing them asks again then (a dead engine commits nothing).
+    fresh_until: float | None = None
     alerts_undelivered: int = 0  # pending or being delivered
     alerts_recent: int = 0       # raised in the last RECENT_ALERTS seconds
 

@@ -49,7 +49,7 @@ def test_both_backends_ship_the_same_migration_numbers() -> None:
 
 
 async def _make_v1(db_path: Path | str) -> None:
-    """Today's schema taken back to v1: what 0002 to 0009 add is removed, the version stamped 1."""
+    """Today's schema taken back to v1: what 0002 to 0010 add is removed, the version stamped 1."""
     import psycopg
     import sqlite3
 
@@ -66,6 +66,7 @@ async def _make_v1(db_path: Path | str) -> None:
                 conn.execute(statement)
             conn.execute("DROP TABLE counts")
             conn.execute("DROP FUNCTION queuetop_count_rows CASCADE")  # and its triggers
+            conn.execute("DROP FUNCTION queuetop_count_sessions CASCADE")
             conn.execute("DROP FUNCTION queuetop_counts_fold")
             conn.execute("DROP TABLE alert_deliveries, alert_marks, alerts")
             conn.execute("DROP INDEX IF EXISTS jobs_text_trgm")
@@ -77,7 +78,8 @@ async def _make_v1(db_path: Path | str) -> None:
                 conn.execute(statement)
             conn.execute("DROP TABLE counts")
             for trigger in ("jobs_count_insert", "jobs_count_delete", "jobs_count_update",
-                            "chunks_count_insert", "chunks_count_delete", "chunks_count_update"):
+                            "chunks_count_insert", "chunks_count_delete", "chunks_count_update",
+                            "sessions_count_insert", "sessions_count_delete"):
                 conn.execute(f"DROP TRIGGER {trigger}")
             for table in ("alert_deliveries", "alert_marks", "alerts"):
                 conn.execute(f"DROP TABLE {table}")
@@ -89,12 +91,23 @@ async def _make_v1(db_path: Path | str) -> None:
             conn.execute("PRAGMA user_version = 1")
 
 
-async def test_a_real_v1_database_gets_the_shipped_migrations_and_keeps_its_data(db_path: Path | str) -> None:
+async def test_a_real_v1_database_gets_the_shipped_migrations_and_keeps_its_data(db_path: Path | str,
+                                                                                tmp_path: Path) -> None:
+    from queuetop.engine.events.tail import Tailer
+
+    events = tmp_path / "events.ndjson"
+    events.write_text("".join(f'{{"type": "a2a.send", "ts": {1_767_225_600_000 + n}, "agentId": "eden", '
+                              f'"data": {{"workSessionId": "ws_{n % 2}"}}}}\n' for n in range(4)))
     async with await Queue.open(db_path) as queue:
         made = await queue.submit("keep.me", chunks=[{"n": 1}], params={"k": "v"})
         other = await queue.submit("keep.too", chunks=[{"n": 1}, {"n": 2}])
         await queue.cancel(other.job_id)
         await queue.add_schedule("nightly", "0 2 * * *", "keep.me")
+        tailer = Tailer(queue.db, queue.clock, [str(events)])
+        try:
+            await tailer.poll_once()  # two work sessions
+        finally:
+            tailer.close()
     await _make_v1(db_path)
     with pytest.raises(Exception):
         scalar(db_path, "SELECT count(*) FROM counts")
@@ -146,6 +159,10 @@ async def test_a_real_v1_database_gets_the_shipped_migrations_and_keeps_its_data
         assert ((await queue.job(named.job_id)).queue, (await queue.chunks(named.job_id))[0].queue) == (
             "reports", "reports")
     assert scalar(db_path, "SELECT count(*) FROM held_queues") == 0
+    # 0010: the sessions counter starts from the sessions there were
+    assert scalar(db_path, "SELECT sum(n) FROM counts WHERE kind = 'sessions'") == 2
+    async with await Queue.open(db_path) as queue:
+        assert await queue.count_sessions() == 2
 
 
 def _indexes(db_path: Path | str) -> set[str]:

@@ -164,7 +164,12 @@ class DashboardScreen(LiveScreenBase):
         loads: list[tuple[LiveTable[Any], tuple[list[Any], int]]] = []
         if topics & {JOBS, CHUNKS, LOGS}:
             self.jobs.stale_jobs |= job_ids
-            loads.append((self.jobs, await self.jobs.load()))
+            asked = (self.jobs.query, self.jobs.order)
+            jobs = await self.jobs.load()
+            if (self.jobs.query, self.jobs.order) == asked:
+                loads.append((self.jobs, jobs))
+            else:  # the query changed while this read ran: its rows (and title) are the old query's
+                app.request_refresh({JOBS})
         workers = self.query_one(WorkersTable)
         if WORKERS in topics or (CHUNKS in topics and workers.due()):
             loads.append((workers, await workers.load()))
@@ -181,7 +186,7 @@ class DashboardScreen(LiveScreenBase):
             if totals is not None:
                 self.query_one(TotalsHeader).show(totals, read_only=app.read_only, engine=app.engine_label())
             for table, (records, total) in loads:
-                table.apply(records, total)
+                self.show_rows(table, records, total)
 
     def tick(self) -> None:
         super().tick()

@@ -86,7 +86,7 @@ class JobDetailScreen(LiveScreenBase):
             self.job = preloaded.job
             self._show_job(preloaded.job)
             chunks.chunks_total = preloaded.job.chunks_total
-            chunks.apply(preloaded.chunks, max(preloaded.job.chunks_total, len(preloaded.chunks)))
+            self.show_rows(chunks, preloaded.chunks, max(preloaded.job.chunks_total, len(preloaded.chunks)))
             self._load_side()
 
     def on_screen_resume(self) -> None:
@@ -101,7 +101,7 @@ class JobDetailScreen(LiveScreenBase):
         try:
             attempts = self.query_one(AttemptsTable)
             attempts.chunk_index = self.query_one(ChunksTable).selected_index
-            await attempts.reload(anchor=False)
+            await self.reload_table(attempts, anchor=False)
             await self.query_one(LogTail).reload()
         except Exception as exc:
             from ..messages import LoadFailed
@@ -123,10 +123,10 @@ class JobDetailScreen(LiveScreenBase):
                 return
             self._show_job(self.job)
             chunks.chunks_total = self.job.chunks_total
-            await chunks.reload()
+            await self.reload_table(chunks)
             attempts = self.query_one(AttemptsTable)
             attempts.chunk_index = chunks.selected_index
-            await attempts.reload()
+            await self.reload_table(attempts)
         if topics & {LOGS, JOBS} or not self.query_one(LogTail).lines_read:
             await self.query_one(LogTail).reload()
 
@@ -185,7 +185,7 @@ class JobDetailScreen(LiveScreenBase):
             return
         attempts.chunk_index = index
         try:
-            await attempts.reload(anchor=False)
+            await self.reload_table(attempts, anchor=False)
         except Exception as exc:
             from ..messages import LoadFailed
 

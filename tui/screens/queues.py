@@ -42,7 +42,7 @@ class QueuesScreen(LiveScreenBase):
     async def refresh_data(self, topics: frozenset[str], job_ids: frozenset[int]) -> None:
         table = self.query_one(QueuesTable)
         if topics & {QUEUE, JOBS, CHUNKS} or not table.loaded:
-            await table.reload()
+            await self.reload_table(table)
 
     def action_back(self) -> None:
         self.dismiss()

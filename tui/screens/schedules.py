@@ -1,4 +1,10 @@
-"""Schedules: cron schedules with their last runs; space turns one on or off, n runs it now."""
+"""Schedules: cron schedules with their last runs; space turns one on or off, n runs it now.
+
+The schedules table fits the terminal's width (see
+:func:`~queuetop.tui.widgets.schedules_table.schedules_table_for`): a resize
+across one of its widths composes the screen again, the cursor kept on its
+schedule.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ from typing import ClassVar
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.events import Resize
 from textual.widgets import DataTable
 
 from queuetop.engine.model.changes import SCHEDULES
@@ -14,7 +21,7 @@ from queuetop.engine.model.changes import SCHEDULES
 from ..host import host
 from ..messages import LoadFailed
 from ..widgets.schedule_runs_table import ScheduleRunsTable
-from ..widgets.schedules_table import SchedulesTable
+from ..widgets.schedules_table import SchedulesTable, schedules_table_for
 from ..widgets.key_footer import KeyFooter
 from ..widgets.stale_banner import StaleBanner
 from .base import LiveScreenBase
@@ -31,21 +38,25 @@ class SchedulesScreen(LiveScreenBase):
 
     def compose(self) -> ComposeResult:
         yield StaleBanner(id="stale")
-        yield SchedulesTable(id="schedules")
+        yield schedules_table_for(self.app.size.width)(id="schedules")
         yield ScheduleRunsTable(id="schedule-runs")
         yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one(SchedulesTable).focus()
 
+    def on_resize(self, event: Resize) -> None:
+        self.refit(SchedulesTable, schedules_table_for, event.size.width)
+
     async def refresh_data(self, topics: frozenset[str], job_ids: frozenset[int]) -> None:
         table = self.query_one(SchedulesTable)
         if topics & {SCHEDULES} or not table.loaded:
-            await table.reload()
+            await self.reload_table(table)
+            self.keep_cursor(table)
             runs = self.query_one(ScheduleRunsTable)
             schedule = table.selected_schedule
             runs.schedule_name = schedule.name if schedule else None
-            await runs.reload()
+            await self.reload_table(runs)
 
     @on(DataTable.RowHighlighted, "#schedules")
     async def _moved(self, event: DataTable.RowHighlighted) -> None:
@@ -55,7 +66,7 @@ class SchedulesScreen(LiveScreenBase):
             return
         runs.schedule_name = name
         try:
-            await runs.reload(anchor=False)
+            await self.reload_table(runs, anchor=False)
         except Exception as exc:
             self.post_message(LoadFailed(exc))
 

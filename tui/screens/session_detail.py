@@ -58,10 +58,10 @@ class SessionDetailScreen(LiveScreenBase):
         self._show(session)
         table = self.query_one(ThreadsTable)
         table.threads = threads
-        await table.reload()
+        await self.reload_table(table)
         events = self.query_one(SessionEventsTable)
         events.event_total = session.events
-        await events.reload()
+        await self.reload_table(events)
 
     def _show(self, s: SessionView) -> None:
         now = host(self).queue.clock.now()

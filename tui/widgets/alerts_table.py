@@ -1,4 +1,10 @@
-"""Alerts: kind, delivery state, tries, when raised, where it goes (webhooks redacted), summary."""
+"""Alerts: kind, delivery state, tries, when raised, where it goes (webhooks redacted), summary.
+
+Under 100 columns the TO column is left out (:func:`alerts_table_for`): with
+the longest kind and state it pushed the table past 80 columns, where a
+horizontal scrollbar showed as a stray ``▉``. ``enter`` shows where an
+alert goes.
+"""
 
 from __future__ import annotations
 
@@ -49,16 +55,31 @@ class AlertsTable(LiveTable[Alert]):
     def render_record(self, a: Alert, now: float) -> Sequence[RenderableType]:
         to = " + ".join(filter(None, [a.webhook, a.submit and f"submit {a.submit}"]))
         repeats = f" (+{a.repeats})" if a.repeats else ""
-        return (
-            str(a.id),
-            a.kind.value,
-            fmt.state(a.status.value),
-            str(a.attempts),
-            fmt.ago(now - a.created_at),
-            fmt.clip(to, 30),
-            fmt.clip(a.summary + repeats, 80),
-            Text(fmt.clip(a.last_error, 60), style=fmt.colour_of("error")),
-        )
+        cells: dict[str, RenderableType] = {
+            "id": str(a.id),
+            "kind": a.kind.value,
+            "status": fmt.state(a.status.value),
+            "tries": str(a.attempts),
+            "raised": fmt.ago(now - a.created_at),
+            "to": fmt.clip(to, 30),
+            "summary": fmt.clip(a.summary + repeats, 80),
+            "error": Text(fmt.clip(a.last_error, 60), style=fmt.colour_of("error")),
+        }
+        return tuple(cells[col.key] for col in self.COLUMNS)
 
     def opened(self, key: str, record: Alert | None) -> Message | None:
         return AlertSelected(int(key))
+
+
+class NarrowAlertsTable(AlertsTable):
+    """Under 100 columns: every column but TO (the alert's detail shows it)."""
+
+    COLUMNS: ClassVar[tuple[Col, ...]] = tuple(col for col in AlertsTable.COLUMNS if col.key != "to")
+
+
+NARROW = 100  # the TO column from this terminal width
+
+
+def alerts_table_for(width: int) -> type[AlertsTable]:
+    """The alerts table that fits a terminal ``width`` columns wide."""
+    return AlertsTable if width >= NARROW else NarrowAlertsTable

@@ -46,7 +46,7 @@ class CircuitsTable(LiveTable[Any]):
         state = getattr(c.state, "value", str(c.state))
         probe = "-"
         if state == "open" and c.half_open_at is not None:
-            probe = fmt.ago(c.half_open_at - now)
+            probe = fmt.until(c.half_open_at - now)
         elif state == "half_open":
             probe = "probing" if c.probe_in_flight else "now"
         return (

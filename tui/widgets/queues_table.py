@@ -44,6 +44,12 @@ class QueuesTable(LiveTable[QueueInfo]):
         Col("next", "NEXT", 9, flex=True, min=5),
     )
 
+    @staticmethod
+    def _next_start(at: float | None, now: float) -> str:
+        if at is not None and at > now:
+            fmt.CLOCK_CELLS.note(0.0)  # ``in 0.25s`` counts down in hundredths: every tick until ``now``
+        return next_start(at, now)
+
     async def fetch(self, offset: int, limit: int) -> tuple[Sequence[QueueInfo], int]:
         found = await host(self).queue.queues()
         return found[offset:offset + limit], len(found)
@@ -68,7 +74,7 @@ class QueuesTable(LiveTable[QueueInfo]):
             setting(q.limit),
             setting(q.local_limit),
             setting(q.rate),
-            fmt.dim("-") if q.rate is None else next_start(q.next_start_at, now),
+            fmt.dim("-") if q.rate is None else self._next_start(q.next_start_at, now),
         )
 
     def opened(self, key: str, record: QueueInfo | None) -> Message | None:

@@ -49,7 +49,7 @@ class ScheduleRunsTable(LiveTable[ScheduleRun]):
         return str(record.id)
 
     def render_record(self, r: ScheduleRun, now: float) -> Sequence[RenderableType]:
-        took = fmt.duration(r.finished_at - r.started_at) if r.finished_at is not None else "…"
+        took = fmt.took(r.finished_at - r.started_at) if r.finished_at is not None else "…"
         return (
             str(r.id),
             fmt.timestamp(r.scheduled_for),

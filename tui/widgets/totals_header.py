@@ -63,5 +63,7 @@ class TotalsHeader(Static):
             text.append(name, style=fmt.colour_of(name) if count else "dim")
             text.append("  ")
         if text != self._shown:
+            # Three lines every time: only the first needs a layout (not the whole screen's per change).
+            first = self._shown is None
             self._shown = text
-            self.update(text)
+            self.update(text, layout=first)

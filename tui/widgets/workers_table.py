@@ -79,6 +79,8 @@ class WorkersTable(LiveTable[WorkerInfo]):
     def render_record(self, worker: WorkerInfo, now: float) -> Sequence[RenderableType]:
         queue = host(self).queue
         shown = worker.shown_state(now, queue.stale_display_after)
+        if worker.status is WorkerState.ONLINE:  # shown stale once its heartbeat is this late
+            fmt.changes_at(worker.last_heartbeat + queue.stale_display_after, now)
         stale = shown is WorkerState.STALE
         beat = "-" if worker.status is WorkerState.OFFLINE else fmt.ago(now - worker.last_heartbeat)
         row_style = fmt.colour_of("stale") if stale else ""

@@ -254,6 +254,11 @@ WHERE (:after_ms::double precision IS NULL OR last_ts_ms > :after_ms::double pre
 ORDER BY last_ts_ms DESC, id
 LIMIT :limit OFFSET :offset;
 
+-- name: session_total
+-- Every session, from the counter the triggers keep (PostgreSQL holds
+-- several rows between folds: hence the sum).
+SELECT coalesce(sum(n), 0) FROM counts WHERE kind = 'sessions';
+
 -- name: count_sessions
 SELECT count(*) FROM sessions
 WHERE (:after_ms IS NULL OR last_ts_ms > :after_ms)  -- sqlite

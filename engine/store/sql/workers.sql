@@ -71,11 +71,13 @@ SELECT count(*) FROM workers
 WHERE status = 'online' AND last_heartbeat >= :cutoff AND NOT (host = :host AND pid = :pid);
 
 -- name: engines_online
--- Engine processes (host, pid) with a worker whose heartbeat is fresh, and
--- whether one of them is this process.
-SELECT count(*) AS engines, coalesce(sum(CASE WHEN host = :host AND pid = :pid THEN 1 ELSE 0 END), 0) AS here
-FROM (SELECT DISTINCT host, pid FROM workers
-      WHERE status = 'online' AND last_heartbeat >= :cutoff) AS alive;
+-- Engine processes (host, pid) with a worker whose heartbeat is fresh,
+-- whether one of them is this process, and the oldest fresh heartbeat (the
+-- first to go stale if no newer one comes).
+SELECT count(*) AS engines, coalesce(sum(CASE WHEN host = :host AND pid = :pid THEN 1 ELSE 0 END), 0) AS here,
+       min(oldest) AS oldest
+FROM (SELECT host, pid, min(last_heartbeat) AS oldest FROM workers
+      WHERE status = 'online' AND last_heartbeat >= :cutoff GROUP BY host, pid) AS alive;
 
 -- name: held_chunks
 -- The chunks a worker holds now, oldest claim first.
