@@ -49,7 +49,7 @@ def test_both_backends_ship_the_same_migration_numbers() -> None:
 
 
 async def _make_v1(db_path: Path | str) -> None:
-    """Today's schema taken back to v1: what 0002 to 0010 add is removed, the version stamped 1."""
+    """Today's schema taken back to v1: what 0002 to 0011 add is removed, the version stamped 1."""
     import psycopg
     import sqlite3
 
@@ -159,7 +159,7 @@ async def test_a_real_v1_database_gets_the_shipped_migrations_and_keeps_its_data
         assert ((await queue.job(named.job_id)).queue, (await queue.chunks(named.job_id))[0].queue) == (
             "reports", "reports")
     assert scalar(db_path, "SELECT count(*) FROM held_queues") == 0
-    # 0010: the sessions counter starts from the sessions there were
+    # 0011: the sessions counter starts from the sessions there were
     assert scalar(db_path, "SELECT sum(n) FROM counts WHERE kind = 'sessions'") == 2
     async with await Queue.open(db_path) as queue:
         assert await queue.count_sessions() == 2
