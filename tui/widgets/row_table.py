@@ -29,6 +29,7 @@ from rich.style import Style
 from rich.text import Text
 from textual._segment_tools import line_crop
 from textual.cache import LRUCache
+from textual.geometry import Region
 from textual.renderables.styled import Styled
 from textual.strip import Strip
 from textual.widgets import DataTable
@@ -48,6 +49,7 @@ class RowCachedTable(DataTable[RenderableType]):
         self._row_versions: dict[str, int] = {}
         self._versions = count(1)
         self._painted: LRUCache[tuple[object, ...], Strip] = LRUCache(self.LINE_CACHE)
+        self._paint_style: Style | None = None
 
     # -- writing -------------------------------------------------------------------
 
@@ -104,6 +106,18 @@ class RowCachedTable(DataTable[RenderableType]):
         """Whether this table is one the row cache covers (else DataTable paints it)."""
         return (self.cursor_type == "row" and not self.fixed_rows and not self.fixed_columns
                 and not (self._labelled_row_exists and self.show_row_labels) and self.header_height == 1)
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._paint_style = self.rich_style  # the widget's style, worked out once a paint, not once a line
+        return super().render_lines(crop)
+
+    def render_line(self, y: int) -> Strip:
+        if not self._paints_rows():
+            return super().render_line(y)
+        scroll_x, scroll_y = self.scroll_offset
+        if y >= (self.header_height if self.show_header else 0):
+            y += scroll_y
+        return self._render_line(y, scroll_x, scroll_x + self.size.width, self._paint_style or self.rich_style)
 
     def _render_line(self, y: int, x1: int, x2: int, base_style: Style) -> Strip:
         if not self._paints_rows():
