@@ -281,3 +281,30 @@ async def test_a_watching_tui_follows_its_event_files(db: Path, tmp_path: Path) 
         assert any("seen without workers" in str(cell) for row in range(feed.row_count)
                    for cell in feed.get_row_at(row))
         await pilot.press("q")
+
+
+async def test_full_collections_run_from_the_timer_not_mid_key(db: Path) -> None:
+    import gc
+    import weakref
+
+    from queuetop.tui.app import FULL_COLLECTION_AFTER
+
+    class Node:
+        other: object = None
+
+    app = make_app()
+    async with app.run_test(size=SIZE):
+        await app.settle()
+        # CPython's own trigger for a full collection is out of reach: only the app's timer starts one.
+        assert gc.get_threshold()[2] > 10_000
+        a, b = Node(), Node()
+        a.other, b.other = b, a  # a cycle: only a collection frees it
+        gone = weakref.ref(a)
+        gc.collect(1)  # still held: moved into the oldest generation, where only a full collection reaches
+        del a, b
+        gc.collect(1)
+        assert gone() is not None
+        while gc.get_count()[2] < FULL_COLLECTION_AFTER:
+            gc.collect(1)
+        app._collect_garbage()  # what the timer runs once a second
+        assert gone() is None and gc.get_count()[2] == 0
