@@ -42,7 +42,7 @@ _EMPTY = Text("", end="")
 class RowCachedTable(DataTable[RenderableType]):
     """DataTable with painted lines cached per row key and row version."""
 
-    LINE_CACHE = 600  # painted lines kept: a few screens of rows at every width seen
+    LINE_CACHE = 200  # painted lines kept: three screens of rows
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
