@@ -9,7 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from textual.render import measure
 from textual.widgets import DataTable
+from textual.widgets._data_table import default_cell_formatter
 
 from queuetop.tui.widgets.jobs_table import JobsTable
 from queuetop.tui.widgets.row_table import RowCachedTable
@@ -82,4 +84,12 @@ async def test_every_line_is_painted_as_datatable_paints_it(scene: str, size: tu
                 theirs = DataTable._render_line(table, line, x, x + table.size.width, style)
                 assert [(s.text, s.style) for s in ours] == [(s.text, s.style) for s in theirs], (table.id, y)
                 compared += 1
+            # The columns that size to their content are as wide as DataTable's measure makes them.
+            console = app.console
+            for column in table.ordered_columns:
+                if column.auto_width:
+                    cells = [default_cell_formatter(table.get_cell(row, column.key), wrap=False, height=1)
+                             for row in table.rows]
+                    widest = max([measure(console, column.label, 1)] + [measure(console, c, 1) for c in cells])
+                    assert column.content_width == widest, (table.id, column.key)
         assert compared

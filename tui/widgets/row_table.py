@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from itertools import count
 from typing import Any
 
+from rich.cells import cell_len
 from rich.console import RenderableType
 from rich.padding import Padding
 from rich.segment import Segment
@@ -29,7 +30,8 @@ from rich.style import Style
 from rich.text import Text
 from textual._segment_tools import line_crop
 from textual.cache import LRUCache
-from textual.geometry import Region
+from textual.geometry import Region, Size
+from textual.render import measure
 from textual.renderables.styled import Styled
 from textual.strip import Strip
 from textual.widgets import DataTable
@@ -99,6 +101,34 @@ class RowCachedTable(DataTable[RenderableType]):
     def notify_style_update(self) -> None:
         self._painted.clear()
         super().notify_style_update()
+
+    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
+        """Widen content-sized columns for ``new_rows``, and size the scrollable area.
+
+        As DataTable's, with a ``Text`` cell measured from its lines (what its
+        ``__rich_measure__`` returns as the maximum, without splitting it into
+        words for the minimum nobody reads here).
+        """
+        rows = [key for key in new_rows if key in self._row_locations]
+        if any(self.rows[key].label is not None or self.rows[key].auto_height for key in rows):
+            super()._update_dimensions(rows)
+            return
+        columns = self.ordered_columns
+        console = self.app.console
+        for key in rows:
+            data = self._data[key]
+            for column in columns:
+                value = data.get(column.key)
+                cell = _EMPTY if value is None else default_cell_formatter(value, wrap=False, height=1) or _EMPTY
+                if isinstance(cell, Text):
+                    width = max((cell_len(line) for line in cell.plain.splitlines()), default=0)
+                else:
+                    width = measure(console, cell, 1)
+                if width > column.content_width:
+                    column.content_width = width
+        self.virtual_size = Size(
+            sum(column.get_render_width(self) for column in self.columns.values()) + self._row_label_column_width,
+            self._total_row_height + (self.header_height if self.show_header else 0))
 
     # -- painting ------------------------------------------------------------------
 
