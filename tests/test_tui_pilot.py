@@ -300,3 +300,30 @@ async def test_a_cell_that_grows_widens_its_column(tmp_path: Path) -> None:
             room = table.columns[key].get_render_width(table) - 2 * table.cell_padding
             assert room >= cell.cell_len, (key, str(cell), room)
         assert "cancelled" in str(table.get_cell(str(job), "state"))
+
+
+async def test_full_collections_run_from_the_timer_not_mid_key(db: Path) -> None:
+    import gc
+    import weakref
+
+    from queuetop.tui.app import FULL_COLLECTION_AFTER
+
+    class Node:
+        other: object = None
+
+    app = make_app()
+    async with app.run_test(size=SIZE):
+        await app.settle()
+        # CPython's own trigger for a full collection is out of reach: only the app's timer starts one.
+        assert gc.get_threshold()[2] > 10_000
+        a, b = Node(), Node()
+        a.other, b.other = b, a  # a cycle: only a collection frees it
+        gone = weakref.ref(a)
+        gc.collect(1)  # still held: moved into the oldest generation, where only a full collection reaches
+        del a, b
+        gc.collect(1)
+        assert gone() is not None
+        while gc.get_count()[2] < FULL_COLLECTION_AFTER:
+            gc.collect(1)
+        app._collect_garbage()  # what the timer runs once a second
+        assert gone() is None and gc.get_count()[2] == 0

@@ -42,6 +42,9 @@ def forget_painted_lines() -> None:
     StylesCache.get_inner_outer.cache_clear()
 
 TOTALS_TOPICS = frozenset({JOBS, CHUNKS, WORKERS, QUEUE, ALERTS})
+# Full collections: CPython's own trigger (after 10 younger ones) set out of reach, the timer's in its place.
+FULL_COLLECTION_BY_TIMER = 1_000_000
+FULL_COLLECTION_AFTER = 10
 
 
 @runtime_checkable
@@ -164,6 +167,13 @@ class QueuetopApp(App[int]):
             self.demo.start(self)
         await self.live.cycle()
         gc.freeze()  # what start-up made lives on: keep it out of every later collection
+        # A full collection walks every object made since start-up (20-100 ms
+        # once screens have come and gone). CPython starts one in the middle of
+        # whatever allocates, which is a key's screen being built; here a timer
+        # runs it between keys instead, when as much is pending as would have
+        # started one.
+        gc.set_threshold(*gc.get_threshold()[:2], FULL_COLLECTION_BY_TIMER)
+        self.set_interval(1.0, self._collect_garbage, name="gc")
         self.ready.set()
         if self.live_enabled:
             self._live_task = asyncio.create_task(self.live.run(), name="live-updates")
@@ -303,6 +313,11 @@ class QueuetopApp(App[int]):
             if not screen.is_modal:
                 break
         return shown
+
+    def _collect_garbage(self) -> None:
+        """The full collection CPython would have started by now, run here (see on_mount)."""
+        if gc.get_count()[2] >= FULL_COLLECTION_AFTER:
+            gc.collect()
 
     def tick_clock(self) -> None:
         """Once a second: what the clock changes. Tables repaint only where a clock-drawn cell changed;

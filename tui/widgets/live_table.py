@@ -2,10 +2,11 @@
 
 Subclasses say how to fetch a window (``LIMIT``/``OFFSET`` through the engine's
 API) and how to render one record; :meth:`LiveTable.sync` then applies only
-what changed: ``update_cell`` on changed cells, ``add_row``/``remove_row`` for
-rows that came or went, and a re-order when the order moved. The cursor stays
-on the same row key (selection follows its row) and the scroll position is not
-touched. Moving past either end of the window fetches the next window.
+what changed: changed cells written in place (their row alone is painted
+again), ``add_row``/``remove_row`` for rows that came or went, and a re-order
+when the order moved. The cursor stays on the same row key (selection follows
+its row) and the scroll position is not touched. Moving past either end of
+the window fetches the next window.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from textual import on, work
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import DataTable
+from textual.widgets.data_table import CellKey, ColumnKey, RowKey
 
 from .. import format as fmt
 from ..host import host
 from ..messages import LoadFailed
+from .row_table import RowCachedTable
 
 R = TypeVar("R")
 
@@ -50,7 +53,7 @@ class Col:
     min: int = 4
 
 
-class LiveTable(DataTable[RenderableType], Generic[R]):
+class LiveTable(RowCachedTable, Generic[R]):
     """A windowed, diff-updated table of engine records."""
 
     COLUMNS: ClassVar[tuple[Col, ...]] = ()
@@ -281,20 +284,17 @@ class LiveTable(DataTable[RenderableType], Generic[R]):
                 del self._cells[key]
                 removed = True
         column_keys = [column.key for column in self.ordered_columns]
+        changed_rows: list[tuple[str, list[tuple[ColumnKey, RenderableType]]]] = []
         for key, cells in rows:
             old = self._cells.get(key)
             if old is None:
                 self.add_row(*cells, key=key)
                 written += len(cells)
             else:
-                for column, was, now in zip(column_keys, old, cells):
-                    if was != now:
-                        # a content-sized column grows with a wider cell (a state or count is never
-                        # cut); only then, as DataTable re-measures the whole column otherwise
-                        spec = self.columns[column]
-                        grew = spec.auto_width and isinstance(now, Text) and now.cell_len > spec.content_width
-                        self.update_cell(key, column, now, update_width=grew)
-                        written += 1
+                changed = [(column, now) for column, was, now in zip(column_keys, old, cells) if was != now]
+                if changed:
+                    changed_rows.append((key, changed))
+                    written += len(changed)
             self._cells[key] = cells
         # Rows kept stay in their old order and new ones were appended.
         order = [k for k in before if k in kept] + [k for k in keys if k not in kept]
@@ -302,11 +302,23 @@ class LiveTable(DataTable[RenderableType], Generic[R]):
         if order != keys:
             position = {key: n for n, key in enumerate(keys)}
             self.sort(self.KEY_COLUMN, key=lambda cell: position[str(cell)])
+        # Changed cells repaint their rows alone (rows that came, went or moved repaint the table).
+        for key, changed in changed_rows:
+            self.write_cells(key, changed)
+            for column, now in changed:
+                # A content-sized column grows with a wider cell (a state or a
+                # count is never cut): measured then only, as measuring a
+                # column that did not grow would read every one of its cells.
+                spec = self.columns[column]
+                if spec.auto_width and isinstance(now, Text) and now.cell_len > spec.content_width:
+                    self._updated_cells.add(CellKey(RowKey(key), column))
+                    self.refresh()  # every row's lines move with the wider column
         if written or removed or order != keys:
             # DataTable keys its render caches by a count of every change: what
             # it cached before this one can never be used again, yet would stay
-            # (up to 10,000 cells a table) until pushed out. Dropped now.
-            self._clear_caches()
+            # (up to 10,000 cells a table) until pushed out. Dropped now; the
+            # painted rows of this table are kept by row and version instead.
+            self._drop_stale_caches()
         if self.PIN_TOP and index == 0:
             target = 0
         elif selected is not None and selected in wanted:
@@ -362,7 +374,7 @@ class LiveTable(DataTable[RenderableType], Generic[R]):
         cells = self._cells[key]
         cells = (TAG_MARK if key in self.tagged else NO_TAG, *cells[1:])
         self._cells[key] = cells
-        self.update_cell(key, "tag", cells[0])
+        self.write_cells(key, [(ColumnKey("tag"), cells[0])])
         self._update_subtitle()
         if self.tag_moves_down:
             self.action_cursor_down()
@@ -371,7 +383,7 @@ class LiveTable(DataTable[RenderableType], Generic[R]):
         for key in list(self.tagged):
             if key in self._cells:
                 self._cells[key] = (NO_TAG, *self._cells[key][1:])
-                self.update_cell(key, "tag", NO_TAG)
+                self.write_cells(key, [(ColumnKey("tag"), NO_TAG)])
         self.tagged.clear()
         self._update_subtitle()
 
