@@ -201,6 +201,57 @@ async def test_a_chunk_that_runs_too_long_times_out(live: Queue) -> None:
     assert (attempt.outcome, attempt.error) == ("timed_out", "timed out after 0.2s")
 
 
+async def test_chunks_claimed_together_each_time_out_at_their_own_deadline(live: Queue, registry: Registry) -> None:
+    """One claim batch, two timeouts: the short one times out, the long one's chunk completes."""
+    async def sleeper(ctx: ChunkContext) -> str:
+        await asyncio.sleep(ctx.job_params["seconds"])
+        return "woke"
+
+    registry.add("t.sleeper", sleeper)
+    short = (await live.submit("t.sleeper", params={"seconds": 30}, timeout=0.3, max_retries=0)).job_id
+    long = (await live.submit("t.sleeper", params={"seconds": 0.8}, timeout=30, max_retries=0)).job_id
+    async with running(live, concurrency=4) as worker:
+        assert await job_ended(live, short) == "failed"
+        assert await job_ended(live, long) == "completed"
+    assert worker.claimed == 2
+    (attempt,) = await live.attempts(short)
+    assert (attempt.outcome, attempt.error) == ("timed_out", "timed out after 0.3s")
+    assert await live.attempts(long) == []
+    short_chunk, long_chunk = await live.chunk(short, 0), await live.chunk(long, 0)
+    assert long_chunk.result == "woke"
+    assert short_chunk.finished_at is not None and long_chunk.finished_at is not None
+    assert short_chunk.finished_at < long_chunk.finished_at
+
+
+async def test_a_new_attempt_is_not_timed_out_by_the_batch_of_the_first(live: Queue, registry: Registry) -> None:
+    """A chunk retried soon runs under its own deadline, not the one its first batch still waits for."""
+    stuck_cancelled = asyncio.Event()
+
+    async def stuck(ctx: ChunkContext) -> None:
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            stuck_cancelled.set()
+            raise
+
+    async def retried(ctx: ChunkContext) -> str:
+        if ctx.attempt == 1:
+            raise RetryAt("again soon", at=time.time() + 0.3)  # well inside the first batch's 0.6 s
+        await stuck_cancelled.wait()  # still running when the first batch's deadline passes
+        return f"attempt {ctx.attempt}"
+
+    registry.add("t.stuck", stuck)
+    registry.add("t.retried", retried)
+    hung = (await live.submit("t.stuck", timeout=0.6, max_retries=0)).job_id
+    again = (await live.submit("t.retried", timeout=0.6, max_retries=1)).job_id
+    async with running(live, concurrency=4):
+        assert await job_ended(live, hung) == "failed"
+        assert await job_ended(live, again) == "completed"
+    assert (await live.chunk(again, 0)).result == "attempt 2"
+    assert [a.outcome for a in await live.attempts(again)] == ["transient"]
+    assert [a.outcome for a in await live.attempts(hung)] == ["timed_out"]
+
+
 async def test_handler_timeout_error_is_an_ordinary_transient_error(live: Queue, registry: Registry) -> None:
     async def upstream_timeout(ctx: ChunkContext) -> str:
         if ctx.attempt == 1:

@@ -25,7 +25,7 @@ from queuetop.engine.store import queries
 from queuetop.engine.model.changes import CHUNKS, JOBS, WORKERS, Change
 from queuetop.engine.services.claims import Claim, JobSpec, Outcome
 from queuetop.engine.handlers.context import ChunkContext, ChunkLogger
-from queuetop.engine.handlers.registry import HandlerUnavailable
+from queuetop.engine.handlers.registry import Handler, HandlerUnavailable
 from queuetop.engine.model.exceptions import Deferred, PermanentError, RetryAt
 from queuetop.engine.model import text
 from queuetop.engine.model.states import ChunkState, OutcomeKind, WorkerState
@@ -46,6 +46,25 @@ IDLE_POLL_CAP = 5.0
 HANDLER_THREAD_PREFIX = "handler-"
 # Put in the outcome queue after a claim whose jobs the next settle starts: wakes the settle loop.
 _JOBS_CLAIMED = "jobs claimed"
+
+
+class _Deadline:
+    """The async chunks of one claim batch with one timeout: one timer for all of them.
+
+    They started together, so they share a deadline. When it passes, those
+    still running are cancelled and marked expired, and each ends timed out
+    unless something else cancelled it too (an operator, a lost lease, the
+    shutdown), as with ``asyncio.timeout``; once all have ended the timer is
+    cancelled.
+    """
+
+    __slots__ = ("tasks", "left", "handle", "expired")
+
+    def __init__(self) -> None:
+        self.tasks: list[asyncio.Task[None]] = []
+        self.left = 0  # chunks still running
+        self.handle: asyncio.TimerHandle | None = None
+        self.expired: set[asyncio.Task[None]] = set()
 
 
 def new_worker_id() -> str:
@@ -196,10 +215,42 @@ class Worker:
             for claim in batch:
                 self._starts.setdefault(claim.job_id, claim.claimed_at)
             self._outcomes.put_nowait(_JOBS_CLAIMED)
+        # One timer per claim batch and timeout, not one asyncio.timeout per
+        # chunk: the async chunks of a batch start together, so those of the
+        # same timeout share a deadline (see _Deadline). Sync handlers keep
+        # their own timeout, counted once their thread has started.
+        registry = self.queue.registry
+        deadlines: dict[float, _Deadline] = {}
         for claim in batch:
-            self._start(claim, specs[claim.job_id])
+            spec = specs[claim.job_id]
+            try:
+                handler: Handler | None = registry.resolve(spec.intent)
+            except Exception:  # _execute resolves it again and ends the chunk as it must
+                handler = None
+            deadline = None
+            if handler is not None and handler.is_async:
+                deadline = deadlines.get(spec.timeout)
+                if deadline is None:
+                    deadline = deadlines[spec.timeout] = _Deadline()
+            task = self._start(claim, spec, handler, deadline)
+            if deadline is not None:
+                deadline.tasks.append(task)
+        if deadlines:
+            loop = asyncio.get_running_loop()
+            now = loop.time()
+            for timeout, deadline in deadlines.items():
+                deadline.left = len(deadline.tasks)
+                deadline.handle = loop.call_at(now + timeout, self._expire, deadline)
         self.claimed += len(batch)
         self.queue.changes.publish(Change.of(JOBS, CHUNKS, job_ids=specs, source="claim"))
+
+    @staticmethod
+    def _expire(deadline: "_Deadline") -> None:
+        """A batch's deadline passed: cancel its chunks still running, marked as timed out."""
+        for task in deadline.tasks:
+            if not task.done():
+                deadline.expired.add(task)
+                task.cancel()
 
     async def _idle_wait(self) -> float:
         """How long a worker that found nothing to claim waits before it looks again.
@@ -249,34 +300,48 @@ class Worker:
 
     # -- running chunks --------------------------------------------------------
 
-    def _start(self, claim: Claim, spec: JobSpec) -> None:
+    def _start(self, claim: Claim, spec: JobSpec, handler: Handler | None = None,
+               deadline: "_Deadline | None" = None) -> asyncio.Task[None]:
         ctx = ChunkContext(
             intent=spec.intent, job_id=claim.job_id, chunk_index=claim.chunk_index, attempt=claim.attempt,
             params=claim.params, job_params=spec.params, worker_id=self.id,
             log=ChunkLogger(self.queue.logs, claim.job_id, claim.chunk_id, self.id),
         )
-        task = asyncio.create_task(self._execute(claim, spec, ctx))
+        task = asyncio.create_task(self._execute(claim, spec, ctx, handler, deadline))
         self._inflight[claim.chunk_id] = (claim, task, ctx)
+        return task
 
-    async def _execute(self, claim: Claim, spec: JobSpec, ctx: ChunkContext) -> None:
+    async def _execute(self, claim: Claim, spec: JobSpec, ctx: ChunkContext, handler: Handler | None = None,
+                       deadline: "_Deadline | None" = None) -> None:
         queue = self.queue
         outcome: Outcome | None
         try:
-            handler = queue.registry.resolve(spec.intent)
+            if handler is None:
+                handler = queue.registry.resolve(spec.intent)
+            timed_out = False
             if handler.is_async:
-                call = handler.function(ctx)
+                try:
+                    result = await handler.function(ctx)
+                except asyncio.CancelledError:
+                    # Timed out: its batch's deadline cancelled it (see _expire)
+                    # and nothing else did (decided as asyncio.timeout decides).
+                    task = asyncio.current_task()
+                    if deadline is None or task not in deadline.expired or (task is not None and task.uncancel()):
+                        raise
+                    timed_out = True
             else:
                 # shielded: the timeout must not cancel the future, which
                 # stays pending (counted as abandoned) until the thread returns
                 thread_call = await self._start_in_thread(handler.function, ctx)
-                call = asyncio.shield(thread_call)
-            timer = asyncio.timeout(spec.timeout)
-            try:
-                async with timer:
-                    result = await call
-            except TimeoutError:
-                if not timer.expired():
-                    raise
+                timer = asyncio.timeout(spec.timeout)
+                try:
+                    async with timer:
+                        result = await asyncio.shield(thread_call)
+                except TimeoutError:
+                    if not timer.expired():
+                        raise
+                    timed_out = True
+            if timed_out:
                 ctx.cancel()  # async: cancelled outright; sync: asked to stop, and abandoned
                 if not handler.is_async:
                     self._abandon(thread_call, claim)
@@ -320,6 +385,10 @@ class Worker:
             self._inflight.pop(claim.chunk_id, None)
             self._held.ended(claim.chunk_id)
             self._wake.set()
+            if deadline is not None:
+                deadline.left -= 1
+                if not deadline.left and deadline.handle is not None:
+                    deadline.handle.cancel()  # every chunk of the batch ended in time
         if outcome is not None:
             self._outcomes.put_nowait(outcome)
 
