@@ -162,7 +162,8 @@ def scalar(db_path: str | os.PathLike[str], sql: str, params: Sequence[Any] | di
 # Every test that takes ``db_path`` runs twice: on a SQLite file and on a
 # fresh schema of the PostgreSQL server named by $QUEUETOP_TEST_PG_DSN.
 # Tests of SQLite's own machinery (files, pragmas, query plans) are marked
-# ``sqlite_only`` and run once.
+# ``sqlite_only`` and run once; those of PostgreSQL's own (its planner) are
+# marked ``postgres_only``.
 
 PG_DSN = os.environ.get("QUEUETOP_TEST_PG_DSN")
 PG_SKIP_REASON = ("the PostgreSQL variant needs a server: set QUEUETOP_TEST_PG_DSN=postgresql://USER@HOST:PORT/DB "
@@ -171,12 +172,18 @@ PG_SKIP_REASON = ("the PostgreSQL variant needs a server: set QUEUETOP_TEST_PG_D
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "sqlite_only: tests SQLite's own machinery; no PostgreSQL variant")
+    config.addinivalue_line("markers", "postgres_only: tests PostgreSQL's own machinery; no SQLite variant")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" in metafunc.fixturenames:
-        only = metafunc.definition.get_closest_marker("sqlite_only")
-        metafunc.parametrize("backend", ["sqlite"] if only else ["sqlite", "postgres"], indirect=True)
+        if metafunc.definition.get_closest_marker("sqlite_only"):
+            backends = ["sqlite"]
+        elif metafunc.definition.get_closest_marker("postgres_only"):
+            backends = ["postgres"]
+        else:
+            backends = ["sqlite", "postgres"]
+        metafunc.parametrize("backend", backends, indirect=True)
 
 
 @pytest.fixture

@@ -231,15 +231,14 @@ def _tables_read_whole(plan: dict[str, Any]) -> list[str]:
             and n.get("Relation Name") in ("jobs", "chunks")]
 
 
-async def test_claims_and_settles_find_their_rows_by_key_once_analyzed(queue: Queue, backend: str) -> None:
+@pytest.mark.postgres_only
+async def test_claims_and_settles_find_their_rows_by_key_once_analyzed(queue: Queue) -> None:
     """With statistics of a few thousand jobs, PostgreSQL likes to read every job and chunk and hash them.
 
     The claim's chunk update and job start, the settle and the jobs' counters
     must each look up the rows of their batch by key instead: a drain that
     reads the whole table per batch costs the square of the table.
     """
-    if backend != "postgres":
-        pytest.skip("PostgreSQL plans")
     await queue.submit_many({"intent": "demo.noop"} for _ in range(3000))
     async with queue.db.transaction() as conn:
         await conn.execute("ANALYZE jobs")
