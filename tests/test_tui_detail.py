@@ -233,6 +233,23 @@ async def test_the_header_says_which_engines_are_alive(any_db: Path | str) -> No
         assert "no engine online: work is not running" in _plain(header.content)
 
 
+async def test_the_header_keeps_its_worker_counts_inside_80_columns(any_db: Path | str) -> None:
+    """Workers share the first line with the engine line, which is cut first; states with none are left out."""
+    app = make_app(any_db)
+    async with app.run_test(size=(80, 24)):
+        await app.settle()
+        header = app.screen.query_one(TotalsHeader)
+        first = _plain(header.content).splitlines()[0]
+        shown = first[:header.content_region.width]
+        assert "Workers 2 online 1 stale 1 offline" in shown
+        assert "stopping" not in first
+        app.queue.clock.advance(3600)  # type: ignore[attr-defined]
+        app.request_refresh()
+        await app.settle()
+        first = _plain(header.content).splitlines()[0]
+        assert "Workers 0 online" in first[:header.content_region.width] and " 2 online" not in first
+
+
 # -- small terminals ---------------------------------------------------------------------
 
 

@@ -14,7 +14,7 @@ JOB_ORDER = [state.value for state in JobState]
 
 
 class TotalsHeader(Static):
-    """Jobs by state, chunks pending/processing/failed, workers online/stale/offline."""
+    """The queue's state and its workers, jobs by state, chunks by state."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("loading…", id=id)
@@ -39,6 +39,15 @@ class TotalsHeader(Static):
                         style=style)
         if read_only:
             text.append("   READ-ONLY", style="bold " + fmt.colour_of("partial"))
+        # Workers on the first line, before the engine line that is cut first: on the chunks line
+        # they were pushed past the edge at 80 columns. States with no workers are left out.
+        text.append("   Workers", style="bold")
+        for name in ("online", "stale", "stopping", "offline"):
+            count = totals.workers.get(name, 0)
+            if name != "online" and not count:
+                continue
+            text.append(f" {fmt.number(count)} ", style="bold" if count else "dim")
+            text.append(name, style=fmt.colour_of(name) if count else "dim")
         text.append(f"   {engine}", style="dim" if totals.engines else fmt.colour_of("stale"))
         text.append("\n")
         text.append("Jobs   ", style="bold")
@@ -51,14 +60,6 @@ class TotalsHeader(Static):
         text.append("Chunks ", style="bold")
         for name, count in (("pending", totals.chunks_pending), ("processing", totals.chunks_processing),
                             ("completed", totals.chunks_completed), ("failed", totals.chunks_failed)):
-            text.append(f"{fmt.number(count)} ", style="bold" if count else "dim")
-            text.append(name, style=fmt.colour_of(name) if count else "dim")
-            text.append("  ")
-        text.append("  Workers ", style="bold")
-        for name in ("online", "stale", "stopping", "offline"):
-            count = totals.workers.get(name, 0)
-            if name == "stopping" and not count:
-                continue
             text.append(f"{fmt.number(count)} ", style="bold" if count else "dim")
             text.append(name, style=fmt.colour_of(name) if count else "dim")
             text.append("  ")
