@@ -138,6 +138,28 @@ async def test_filter_narrows_the_list_and_escape_clears_it(any_db: Path | str) 
         assert jobs_shown(app) == ["7", "6", "5", "4", "3", "2", "1"]
 
 
+async def test_a_filter_keeps_the_cursor_on_its_job_or_starts_at_the_top(any_db: Path | str) -> None:
+    """A filter that still lists the cursor's job keeps the cursor on it; one that does not puts it on
+    the first match, not on whichever job took its row's place."""
+    app = make_app(any_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.settle()
+        table = app.screen.query_one(JobsTable)
+        await press(app, pilot, "j", "j", "j")
+        assert table.selected_key == "4"
+        await press(app, pilot, "slash", "a", "d", "s")
+        shown = jobs_shown(app)
+        assert "4" not in shown and len(shown) > 3  # the old row index is still a row
+        assert (table.cursor_row, table.selected_key) == (0, shown[0])
+        await press(app, pilot, "escape")
+        assert jobs_shown(app) == ["7", "6", "5", "4", "3", "2", "1"] and table.selected_key == shown[0]
+        for _ in range(5):
+            if table.selected_key != "2":
+                await press(app, pilot, "j")
+        await press(app, pilot, "slash", "a", "d", "s")
+        assert table.selected_key == "2"
+
+
 async def test_read_only_refuses_every_action_and_says_so(any_db: Path | str) -> None:
     app = make_app(any_db, read_only=True)
     async with app.run_test(size=SIZE) as pilot:

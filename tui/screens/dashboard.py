@@ -266,9 +266,8 @@ class DashboardScreen(LiveScreenBase):
                 await table.set_query(query)
                 return
             table.search = text.strip() or None
-            table.window_start = 0
             table.border_title = f"{table.TITLE} · filter: {table.search}" if table.search else table.TITLE
-            await table.reload(anchor=False)
+            await table.relist()
         except Exception as exc:
             from ..messages import LoadFailed
 

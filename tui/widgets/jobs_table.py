@@ -86,8 +86,7 @@ class JobsTable(LiveTable[Job]):
     async def set_query(self, query: JobQuery) -> None:
         """Show the jobs ``query`` matches, from the top."""
         self.query = query
-        self.window_start = 0
-        await self.reload(anchor=False)
+        await self.relist()
 
     async def action_sort_next(self) -> None:
         await self._resort(self.order.next_column())
@@ -97,9 +96,8 @@ class JobsTable(LiveTable[Job]):
 
     async def _resort(self, sort: JobSort) -> None:
         self.order = sort
-        self.window_start = 0
         try:
-            await self.reload(anchor=False)
+            await self.relist()
         except Exception as exc:  # the stale banner says why; the table keeps its rows
             from ..messages import LoadFailed
 

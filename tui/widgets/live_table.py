@@ -204,6 +204,18 @@ class LiveTable(RowCachedTable, Generic[R]):
         records, total = await self.load(anchor=anchor)
         self.apply(records, total)
 
+    async def relist(self) -> None:
+        """Show what the table lists now (a new filter or sort), from the top.
+
+        The cursor stays on its row if that row is still listed; otherwise it
+        goes to the first row, not to whichever row took its place.
+        """
+        selected = self.selected_key
+        self.window_start = 0
+        await self.reload(anchor=False)
+        if self.row_count and (selected is None or self.selected_key != selected):
+            self.move_cursor(row=0, scroll=False)
+
     async def load(self, *, anchor: bool = True) -> tuple[list[R], int]:
         """What :meth:`reload` shows, fetched but not applied (a screen applies several at once)."""
         key = None if self.PIN_TOP or not anchor else self.selected_key
