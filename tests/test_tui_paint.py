@@ -93,3 +93,35 @@ async def test_every_line_is_painted_as_datatable_paints_it(scene: str, size: tu
                     widest = max([measure(console, column.label, 1)] + [measure(console, c, 1) for c in cells])
                     assert column.content_width == widest, (table.id, column.key)
         assert compared
+
+
+async def test_a_job_screen_paints_its_chunks_at_their_fitted_widths_first(db: Path) -> None:
+    """The chunks are applied in the screen's mount, before the table has a size: its columns are
+    fitted when the layout sizes it, so the first paint is not one at provisional widths that a
+    second layout and whole paint then correct."""
+    from queuetop.tui.screens.job_detail import JobDetailScreen
+    from queuetop.tui.widgets.chunks_table import ChunksTable
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.settle()
+        await pilot.pause()
+        first: list[dict[str, int]] = []
+        display = app._display
+
+        def noting(screen: object, renderable: object) -> None:
+            if not first and isinstance(app.screen, JobDetailScreen) and renderable is not None:
+                table = app.screen.query_one(ChunksTable)
+                if table.row_count:
+                    first.append({str(key.value): column.get_render_width(table)
+                                  for key, column in table.columns.items()})
+            display(screen, renderable)
+
+        setattr(app, "_display", noting)  # watches the paints, as the terminal path would get them
+        await pilot.press("j", "j", "enter")  # job 5
+        await app.settle()
+        await pilot.pause()
+        assert isinstance(app.screen, JobDetailScreen) and app.screen.job_id == 5
+        table = app.screen.query_one(ChunksTable)
+        fitted = {str(key.value): column.get_render_width(table) for key, column in table.columns.items()}
+        assert first == [fitted]

@@ -20,6 +20,7 @@ from rich.console import RenderableType
 from rich.text import Text
 from textual import on, work
 from textual.binding import Binding, BindingType
+from textual.geometry import Size
 from textual.message import Message
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellKey, ColumnKey, RowKey
@@ -121,6 +122,19 @@ class LiveTable(RowCachedTable, Generic[R]):
     def on_resize(self) -> None:
         if self.loaded:
             self.rerender()
+
+    def _size_updated(self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True) -> bool:
+        """The layout gave the pane a new width: fit the columns to it before the paint that follows.
+
+        Rows applied before the pane had a size (a screen's first data, in its
+        mount) were drawn with provisional column widths; fitted only in the
+        resize handler, the screen would paint twice, the second time whole.
+        """
+        width = self.size.width
+        resized = super()._size_updated(size, virtual_size, container_size, layout)
+        if resized and self.loaded and size.width != width:
+            self.rerender()
+        return resized
 
     # -- column widths ------------------------------------------------------------
 
