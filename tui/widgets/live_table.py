@@ -86,6 +86,7 @@ class LiveTable(RowCachedTable, Generic[R]):
         self._keys: list[str] = []
         self.loaded = False
         self.rendered_at = 0.0  # time.monotonic() of the last rerender
+        self._fitted_width: int | None = None  # the pane's width at the last rerender
         # [tui] tag_moves_down: space tags and moves on, as in file managers
         self.tag_moves_down = False
 
@@ -120,7 +121,7 @@ class LiveTable(RowCachedTable, Generic[R]):
         self.tag_moves_down = bool(config is not None and config.tui.get("tag_moves_down"))
 
     def on_resize(self) -> None:
-        if self.loaded:
+        if self.loaded and self.size.width != self._fitted_width:  # else fitted already, as the layout sized it
             self.rerender()
 
     def _size_updated(self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True) -> bool:
@@ -130,9 +131,8 @@ class LiveTable(RowCachedTable, Generic[R]):
         mount) were drawn with provisional column widths; fitted only in the
         resize handler, the screen would paint twice, the second time whole.
         """
-        width = self.size.width
         resized = super()._size_updated(size, virtual_size, container_size, layout)
-        if resized and self.loaded and size.width != width:
+        if resized and self.loaded and size.width != self._fitted_width:
             self.rerender()
         return resized
 
@@ -276,6 +276,7 @@ class LiveTable(RowCachedTable, Generic[R]):
     def rerender(self) -> None:
         """Render the held records again (ages move on) and apply the difference."""
         self.rendered_at = time.monotonic()
+        self._fitted_width = self.size.width
         now = self.now()
         rendered = [(self.key_of(r), tuple(self.render_record(r, now))) for r in self.records]
         widths = self.fit_columns()
