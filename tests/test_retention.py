@@ -179,3 +179,31 @@ def test_the_readmes_config_example_is_a_valid_config() -> None:
     assert (nightly.tz, nightly.catch_up, nightly.max_catch_up) == ("Europe/Berlin", "once", 10)
     assert (cfg.retention.jobs_days, cfg.retention.events_days, cfg.retention.batch_size) == (30, 90, 500)  # events: [events]
     assert cfg.maintenance["cleanup-old-jobs"] == "15 3 * * *"
+
+
+async def test_old_task_logs_go_in_batches_of_batch_size(queue: Queue, clock: FrozenClock,
+                                                          retention: RetentionSettings) -> None:
+    job = (await queue.submit("demo.noop")).job_id
+    for n in range(5):
+        queue.logs.add(job, None, None, "info", f"old {n}")
+    await queue.logs.flush()
+    clock.advance(queue.settings.log_retention_days * 86400 - 1)
+    queue.logs.add(job, None, None, "info", "recent")
+    await queue.logs.flush()
+    clock.advance(2)
+
+    transactions = 0
+    real = queue.db.transaction
+
+    def counting(*args: object, **kwargs: object) -> object:
+        nonlocal transactions
+        transactions += 1
+        return real(*args, **kwargs)
+
+    object.__setattr__(queue.db, "transaction", counting)
+    try:
+        assert await maintenance.cleanup_old_task_logs(queue) == "5 log line(s) deleted"
+    finally:
+        object.__delattr__(queue.db, "transaction")
+    assert transactions == 3  # 2 + 2 + 1 lines, batch_size 2: no transaction holds the whole clean-up
+    assert [line.message for line in await queue.job_logs(job)] == ["recent"]

@@ -4,7 +4,8 @@
   is marked offline and its chunks are rescued, in one transaction.
 - ``reset-stuck-tasks``: a chunk processing longer than its job's timeout is
   failed as a transient error (retried with back-off while retries remain).
-- ``cleanup-old-task-logs``: logs older than ``log_retention_days``.
+- ``cleanup-old-task-logs``: logs older than ``log_retention_days``, in batches
+  of ``[retention] batch_size`` lines, each its own transaction.
 - ``cleanup-old-events``: stored events past the events retention.
 - ``cleanup-old-jobs``: ``[retention]``: ended jobs with their chunks,
   attempts and logs, events, schedule runs and alerts older than their
@@ -25,7 +26,6 @@ import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from queuetop.engine.services import logbuffer
 from queuetop.engine.store import queries
 from queuetop.engine.model.changes import CHUNKS, JOBS, WORKERS, Change
 from queuetop.engine.services.claims import Claim, failure, settle_in
@@ -85,10 +85,10 @@ async def reset_stuck_tasks(queue: "Engine") -> str:
 
 
 async def cleanup_old_task_logs(queue: "Engine") -> str:
+    # In batches like the other clean-ups: one DELETE of a month of logs would
+    # hold SQLite's write lock, and so every claim and settle, for its whole run.
     cutoff = queue.clock.now() - queue.settings.log_retention_days * 86400
-    async with queue.db.transaction() as conn:
-        cur = await conn.execute(logbuffer.SQL["delete_older_than"], {"cutoff": cutoff})
-        deleted = cur.rowcount
+    deleted = await _batches(queue, "delete_old_task_logs", {"cutoff": cutoff}, queue.config.retention.batch_size)
     return f"{deleted} log line(s) deleted"
 
 

@@ -7,6 +7,3 @@ FROM json_each(:entries)  -- sqlite
 SELECT (v ->> 0)::bigint, (v ->> 1)::bigint, v ->> 2, (v ->> 3)::double precision, v ->> 4, v ->> 5  -- postgres
 FROM jsonb_array_elements(:entries::jsonb) AS t(v)  -- postgres
 ;
-
--- name: delete_older_than
-DELETE FROM task_logs WHERE ts < :cutoff;

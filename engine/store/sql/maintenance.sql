@@ -75,6 +75,10 @@ DELETE FROM schedule_runs WHERE id IN (
     ORDER BY finished_at LIMIT :batch
 );
 
+-- name: delete_old_task_logs
+-- One batch of log lines older than the cutoff, oldest first (task_logs_ts).
+DELETE FROM task_logs WHERE id IN (SELECT id FROM task_logs WHERE ts < :cutoff ORDER BY ts LIMIT :batch);
+
 -- name: delete_old_alerts
 -- Old alerts that are done with (delivered, or failed for good) and their
 -- delivery records (ON DELETE CASCADE); one still to deliver is kept.
