@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from textual import work
+from textual.events import Resize, ScreenResume
 from textual.screen import Screen
 
 from .. import format as fmt
@@ -34,6 +35,9 @@ class LiveScreenBase(Screen[Any]):
         self._clock_due: dict[LiveTable[Any], tuple[float, float]] = {}
         self._keep: str | None = None  # the row under the cursor when a table was made again for a width
         self.recent = RECENT
+        # Shown first with data read before it was pushed: its first resume asks for no refresh.
+        self.opened_with_data = False
+        self._resumed = False
 
     # -- tables made for the terminal's width ------------------------------------------
 
@@ -118,5 +122,29 @@ class LiveScreenBase(Screen[Any]):
         if live is not None and live.stale_reason is not None:
             self.show_stale(live.stale_reason, live.stale_since)
 
-    def on_screen_resume(self) -> None:
+    def _on_screen_resume(self, event: ScreenResume) -> None:
+        """Coming back up to date; the first time (just pushed), without styling every widget again.
+
+        Textual restyles the whole screen when it resumes; the first resume
+        comes right after the mount that styled every widget, so that pass
+        (a few ms at 160x50, before the first paint) finds nothing to change.
+        """
+        if not self._resumed:
+            self._resumed = True
+            event.refresh_styles = False
+        if self.opened_with_data:  # first shown with its data: the rest is loading already
+            self.opened_with_data = False
+            return
         host(self).request_refresh()
+
+    def _on_resize(self, event: Resize) -> None:
+        """A resize to the size the screen was last laid out at lays out nothing again.
+
+        A screen just pushed is laid out in its resume, then gets a resize
+        for the size it was laid out at: Textual would lay it out, and the
+        screen under it, once more (and paint them), a second layout after
+        its first paint that the next key would meet. A real change of size
+        goes on to Textual's handler.
+        """
+        if event.size == self._compositor.size:  # a layout still due is the next frame's
+            event.prevent_default()

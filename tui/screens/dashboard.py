@@ -94,7 +94,8 @@ class DashboardScreen(LiveScreenBase):
         self.pane = 0   # the pane shown (narrow) or focused
         self.lower = 1  # the pane under Jobs (medium)
         self._arrange(self.size.width, self.size.height)
-        self.jobs.focus()
+        self.set_focus(self.jobs)
+        self.query_one(KeyFooter).fill()
 
     # -- responsive layout ------------------------------------------------------------
 

@@ -80,20 +80,16 @@ class JobDetailScreen(LiveScreenBase):
         super().on_mount()
         self.query_one("#job-fields", Static).border_title = f"Job {self.job_id}"
         chunks = self.query_one(ChunksTable)
-        chunks.focus()
-        preloaded = self._preloaded
+        self.set_focus(chunks)
+        self.query_one(KeyFooter).fill()
+        preloaded, self._preloaded = self._preloaded, None
         if preloaded is not None:
+            self.opened_with_data = True
             self.job = preloaded.job
             self._show_job(preloaded.job)
             chunks.chunks_total = preloaded.job.chunks_total
             self.show_rows(chunks, preloaded.chunks, max(preloaded.job.chunks_total, len(preloaded.chunks)))
             self._load_side()
-
-    def on_screen_resume(self) -> None:
-        if self._preloaded is not None:  # first shown with its data: the rest is loading already
-            self._preloaded = None
-            return
-        super().on_screen_resume()
 
     @work(group="job-side", exclusive=True)
     async def _load_side(self) -> None:
