@@ -15,7 +15,7 @@ from __future__ import annotations
 from functools import partial
 
 from collections.abc import Awaitable, Callable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -43,6 +43,9 @@ from ..widgets.throughput import Throughput
 from ..widgets.totals_header import TotalsHeader
 from ..widgets.workers_table import WorkersTable
 from .base import LiveScreenBase
+
+if TYPE_CHECKING:
+    from .job_detail import JobDetailScreen
 
 JOB_ACTIONS = {"retry", "cancel", "finalize"}
 
@@ -90,6 +93,7 @@ class DashboardScreen(LiveScreenBase):
     def on_mount(self) -> None:
         super().on_mount()
         self._filter_target: JobsTable | SessionsTable = self.jobs
+        self._job_screen: JobDetailScreen | None = None  # kept for the next job opened
         self.mode = "wide"
         self.pane = 0   # the pane shown (narrow) or focused
         self.lower = 1  # the pane under Jobs (medium)
@@ -356,7 +360,26 @@ class DashboardScreen(LiveScreenBase):
 
             self.post_message(LoadFailed(exc))
             preloaded = None
-        host(self).open_screen(JobDetailScreen(job_id, preloaded))
+        app = host(self)
+        screen = self._job_screen
+        if preloaded is not None and screen is not None and screen.is_running and screen not in app.screen_stack:
+            screen.reopen(job_id, preloaded)
+        else:
+            screen = JobDetailScreen(job_id, preloaded)
+            if preloaded is not None:
+                self._keep_job_screen(screen)
+        app.open_screen(screen)
+
+    def _keep_job_screen(self, screen: JobDetailScreen) -> None:
+        """Keep ``screen`` when it is closed, for the next job opened (see JobDetailScreen.reopen)."""
+        app = self.app
+        old = self._job_screen
+        if old is not None and app.is_screen_installed(old):
+            if old in app.screen_stack:
+                return  # still shown (under another screen): the new one is not kept
+            app.uninstall_screen(old)
+        app.install_screen(screen, name=f"job-detail-{id(screen)}")
+        self._job_screen = screen
 
     @on(SessionSelected)
     def _open_session(self, message: SessionSelected) -> None:

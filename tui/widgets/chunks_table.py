@@ -50,6 +50,11 @@ class ChunksTable(LiveTable[Chunk]):
         self.job_id = job_id
         self.chunks_total = 0
 
+    def retarget(self, job_id: int) -> None:
+        """Show job ``job_id``'s rows from the next apply on, from the top (its screen is reused)."""
+        self.job_id = job_id
+        self.back_to_top()
+
     async def fetch(self, offset: int, limit: int) -> tuple[Sequence[Chunk], int]:
         queue = host(self).queue
         chunks = await queue.chunks(self.job_id, limit=limit, offset=offset)

@@ -24,6 +24,13 @@ class LogTail(RichLog):
     def on_mount(self) -> None:
         self.border_title = "Log"
 
+    def retarget(self, job_id: int) -> None:
+        """Follow job ``job_id``'s log from its start (its screen is reused)."""
+        self.job_id = job_id
+        self.last_id = 0
+        self.lines_read = 0
+        self.clear()
+
     async def reload(self) -> None:
         """Append the lines written since the last read."""
         queue = host(self).queue
