@@ -12,6 +12,7 @@ tagged jobs (``space`` tags) or else the job under the cursor.
 
 from __future__ import annotations
 
+import asyncio
 from functools import partial
 
 from collections.abc import Awaitable, Callable
@@ -94,6 +95,7 @@ class DashboardScreen(LiveScreenBase):
         super().on_mount()
         self._filter_target: JobsTable | SessionsTable = self.jobs
         self._job_screen: JobDetailScreen | None = None  # kept for the next job opened
+        self._query_error = ""  # what the line under the filter says
         self.mode = "wide"
         self.pane = 0   # the pane shown (narrow) or focused
         self.lower = 1  # the pane under Jobs (medium)
@@ -253,12 +255,20 @@ class DashboardScreen(LiveScreenBase):
         self._filter_target.focus()
 
     def _show_query_error(self, message: str) -> None:
+        if message == self._query_error:
+            return  # an update lays the screen out again, even from nothing to nothing
+        self._query_error = message
         error = self.query_one("#filter-error", Static)
         error.update(message)
         error.display = bool(message)
 
     @work(group="filter", exclusive=True)
     async def _apply_filter(self, text: str) -> None:
+        """Show what ``text`` finds; a newer keystroke's filter cancels this one before it shows anything.
+
+        The keystroke's paints are held (FilterInput) until its rows are
+        applied: superseded, this one leaves them held for the newer one.
+        """
         table = self._filter_target
         try:
             if isinstance(table, JobsTable):
@@ -273,10 +283,20 @@ class DashboardScreen(LiveScreenBase):
             table.search = text.strip() or None
             table.border_title = f"{table.TITLE} · filter: {table.search}" if table.search else table.TITLE
             await table.relist()
+        except asyncio.CancelledError:
+            raise  # superseded: the newer filter releases the paints
         except Exception as exc:
             from ..messages import LoadFailed
 
             self.post_message(LoadFailed(exc))
+        finally:
+            if not asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                self._release_paints()
+
+    def _release_paints(self) -> None:
+        hold = self.query_one(FilterInput).hold
+        if hold is not None:
+            hold.release()
 
     def action_clear(self) -> None:
         """Escape: clear the filter, else the tags."""
