@@ -25,7 +25,10 @@ class LogTail(RichLog):
         self.border_title = "Log"
 
     def retarget(self, job_id: int) -> None:
-        """Follow job ``job_id``'s log from its start (its screen is reused)."""
+        """Follow job ``job_id``'s log (its screen is reused): from its start, or on from the lines shown
+        when it is the job shown already."""
+        if job_id == self.job_id:
+            return
         self.job_id = job_id
         self.last_id = 0
         self.lines_read = 0
