@@ -65,7 +65,7 @@ class ChunksTable(LiveTable[Chunk]):
 
     def render_record(self, c: Chunk, now: float) -> Sequence[RenderableType]:
         if c.claimed_at is not None and c.finished_at is not None:
-            took = fmt.duration(c.finished_at - c.claimed_at)
+            took = fmt.took(c.finished_at - c.claimed_at)  # fixed: not drawn again at every tick
         elif c.claimed_at is not None and c.status.value == "processing":
             took = fmt.duration(now - c.claimed_at) + "…"
         else:
