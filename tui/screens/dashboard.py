@@ -290,7 +290,8 @@ class DashboardScreen(LiveScreenBase):
 
             self.post_message(LoadFailed(exc))
         finally:
-            if not asyncio.current_task().cancelling():  # type: ignore[union-attr]
+            task = asyncio.current_task()
+            if task is None or not task.cancelling():
                 self._release_paints()
 
     def _release_paints(self) -> None:
