@@ -29,10 +29,6 @@ class PaintHold:
         self._batch: AbstractContextManager[None] | None = None
         self._deadline: Timer | None = None
 
-    @property
-    def held(self) -> bool:
-        return self._batch is not None
-
     def hold(self, seconds: float = HOLD) -> None:
         """Hold paints from now (again: for ``seconds`` from now) until released."""
         if self._batch is None:
