@@ -390,6 +390,10 @@ def report_keys(figures: dict[str, object], label: str) -> None:
         assert isinstance(times, list)
         print(f"key {label} {name:<32} p50 {pct(times, 0.5) * 1000:6.1f} ms, p95 {pct(times, 0.95) * 1000:6.1f} ms"
               f"  ({len(times)} presses)")
+    cpu = figures.get("cpu")
+    if isinstance(cpu, dict) and cpu:
+        print(f"key {label} CPU per key (to the next key): "
+              + ", ".join(f"{name} {seconds * 1000:.1f} ms" for name, seconds in cpu.items()))
     if "rss_after_cycles" in figures:
         print(f"RSS over {figures['rss_cycles']} open/close cycles of that job: "
               f"{figures['rss_before_cycles']:.0f} MB -> {figures['rss_after_cycles']:.0f} MB")

@@ -115,7 +115,13 @@ class Painter:
 
 async def measure_keys(path: Path | str, *, presses: int = 60, opens: int = 20, rss_cycles: int = 0,
                        clock: Any = None) -> dict[str, Any]:
-    """p50/p95 of j, filter keystrokes, enter into the big job and escape back; RSS over open/close cycles."""
+    """p50/p95 of j, filter keystrokes, enter into the big job and escape back; RSS over open/close cycles.
+
+    ``out["cpu"]``: process CPU seconds per key of each kind, from its press
+    to the next key's (what the key cost, its aftermath included: the figure
+    that a loaded machine does not move). Enter and escape alternate: their
+    CPU is per pair, under ``"enter+escape"``.
+    """
     from queuetop.tui.app import QueuetopApp
     from queuetop.tui.screens.dashboard import DashboardScreen
     from queuetop.tui.screens.job_detail import JobDetailScreen
@@ -130,9 +136,11 @@ async def measure_keys(path: Path | str, *, presses: int = 60, opens: int = 20, 
         await app.ready.wait()
         await pilot.pause()
         jobs = app.screen.query_one(JobsTable)
+        cpu: dict[str, float] = {}
 
         # j: the cursor one row down (past the held window, the next window is fetched)
         times = []
+        started = cpu_seconds()
         for n in range(presses):
             if n % 30 == 0 and jobs.cursor_row:
                 await pilot.press("g")
@@ -142,10 +150,12 @@ async def measure_keys(path: Path | str, *, presses: int = 60, opens: int = 20, 
             times.append(await painter.key("j", lambda: jobs.selected_key is not None
                                            and int(jobs.selected_key) < before))
         out["j"] = times
+        cpu["j"] = (cpu_seconds() - started) / presses
 
         # a filter keystroke: the table shows the jobs the line so far matches
         times = []
         await pilot.press("slash")
+        started = cpu_seconds()
         for word in ("timeout", "503", "collect"):
             typed = ""
             for char in word:
@@ -158,6 +168,7 @@ async def measure_keys(path: Path | str, *, presses: int = 60, opens: int = 20, 
         await pilot.press("escape")
         await app.workers.wait_for_complete()
         out["filter"] = times
+        cpu["filter"] = (cpu_seconds() - started) / len(times)  # escapes and slashes between words included
 
         # enter into the job of 10,000 chunks (the cursor on it through the filter), escape back
         await pilot.press("slash", *f"intent:{BIG_INTENT}", "enter")
@@ -170,12 +181,15 @@ async def measure_keys(path: Path | str, *, presses: int = 60, opens: int = 20, 
                     and screen.query_one(ChunksTable).row_count > 0)
 
         enter, escape = [], []
+        started = cpu_seconds()
         for n in range(opens + rss_cycles):
             took_in = await painter.key("enter", detail_shown)
             took_out = await painter.key("escape", lambda: isinstance(app.screen, DashboardScreen))
             if n < opens:
                 enter.append(took_in)
                 escape.append(took_out)
+            if n == opens - 1:
+                cpu["enter+escape"] = (cpu_seconds() - started) / opens
             if n == opens:
                 gc.collect()
                 out["rss_before_cycles"] = rss_mb()
@@ -185,6 +199,7 @@ async def measure_keys(path: Path | str, *, presses: int = 60, opens: int = 20, 
             out["rss_cycles"] = rss_cycles
         out["enter"], out["escape"] = enter, escape
         out["paints"] = painter.paints
+        out["cpu"] = cpu
     return out
 
 

@@ -98,3 +98,28 @@ async def test_the_header_says_when_the_last_engine_went_quiet_without_being_ask
         # The fixture's engine has two fresh workers: their heartbeats go stale one after the other.
         assert steps == 2
         assert "no engine online: work is not running" in str(header.content)
+
+
+async def test_a_job_screen_of_finished_chunks_is_not_drawn_again_as_the_clock_moves(db: Path) -> None:
+    """How long an ended chunk took is fixed: its duration is not a clock-drawn cell (a table of
+    chunks that took under 10 s each was drawn again at every tick)."""
+    from queuetop.tui.screens.job_detail import JobDetailScreen
+    from queuetop.tui.widgets.chunks_table import ChunksTable
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.settle()
+        for key in ("G", "enter"):  # job 1: completed, every chunk's duration ended
+            await pilot.press(key)
+            await app.settle()
+        screen = app.screen
+        assert isinstance(screen, JobDetailScreen) and screen.job_id == 1
+        chunks = screen.query_one(ChunksTable)
+        assert chunks.row_count and all(c.finished_at is not None for c in chunks.records)
+        screen.recent = 0.0
+        app.tick_clock()  # learns when it is due
+        drawn = chunks.rendered_at
+        for _ in range(3):
+            app.queue.clock.advance(86400)  # type: ignore[attr-defined]
+            app.tick_clock()
+        assert chunks.rendered_at == drawn

@@ -51,6 +51,8 @@ FULL_COLLECTION_AFTER = 10
 class LiveScreen(Protocol):
     """A screen whose panes follow the database."""
 
+    current_as_of: int | None  # LiveUpdates.changes as of its last refresh while shown
+
     async def refresh_data(self, topics: frozenset[str], job_ids: frozenset[int]) -> None:
         """Re-query the panes that show ``topics``."""
 
@@ -298,11 +300,14 @@ class QueuetopApp(App[int]):
 
     async def refresh_data(self, topics: frozenset[str], job_ids: frozenset[int]) -> None:
         """One refresh cycle: header totals, then every visible live screen."""
+        changes = self.live.cycle_changes if self.live is not None else None
         if topics & TOTALS_TOPICS or self.totals is None:
             self.totals = await self.queue.totals()
         for screen in self.visible_screens():
             if isinstance(screen, LiveScreen):
                 await screen.refresh_data(topics, job_ids)
+                # Shown, every topic was refreshed as it changed: it is current as of this count.
+                screen.current_as_of = changes
         self.refreshes += 1
 
     def visible_screens(self) -> list[Screen[Any]]:

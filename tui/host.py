@@ -15,6 +15,8 @@ from textual.screen import Screen
 
 from queuetop.engine.api import Queue, Totals
 
+from .live import LiveUpdates
+
 
 class Host(Protocol):
     """The parts of :class:`~queuetop.tui.app.QueuetopApp` screens and widgets use."""
@@ -22,6 +24,7 @@ class Host(Protocol):
     queue: Queue
     totals: Totals | None
     read_only: bool
+    live: LiveUpdates | None
 
     def act(self, what: str, steps: Sequence[Callable[[], Awaitable[Any]]], *,
             confirm: str | Callable[[int], str] | None = None, after: Callable[[], None] | None = None,

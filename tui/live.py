@@ -83,6 +83,10 @@ class LiveUpdates:
         self._urgent = False  # an explicit request: no waiting for the poll interval
         self._refreshing: asyncio.Task[None] | None = None  # the running cycle's refresh
         self.superseded = 0  # refreshes cancelled by a newer request
+        # Counts the changes seen (notices, and new data versions): a screen that refreshed as of the
+        # count at hand shows every change so far (see QueuetopApp.refresh_data).
+        self.changes = 0
+        self.cycle_changes = 0  # the count when the running (or last) refresh took its topics
 
     # -- inputs ----------------------------------------------------------------------
 
@@ -90,6 +94,7 @@ class LiveUpdates:
         """A local change notice: its topics re-query at the next cycle."""
         self.dirty |= change.topics
         self.job_ids |= change.job_ids
+        self.changes += 1
         self._local = True
         self._wake.set()
 
@@ -146,6 +151,7 @@ class LiveUpdates:
                 raise FileNotFoundError(f"the database file {self._path} is gone")
             version = await self._data_version()
             if version != self.version:
+                self.changes += 1
                 explained = self._local and loop.time() - self._last_sweep < SWEEP_INTERVAL
                 if self.version is not None and not explained:
                     self.dirty |= ALL_TOPICS
@@ -160,6 +166,7 @@ class LiveUpdates:
                 return True  # the topics stay dirty for the next poll after the gap
             self._last_refresh = loop.time()
             topics, job_ids = frozenset(self.dirty), frozenset(self.job_ids)
+            self.cycle_changes = self.changes
             self.dirty.clear()
             self.job_ids.clear()
             started = time.perf_counter()

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from queuetop.engine.model.query import DEFAULT_QUEUE, JobQuery, JobSort, SortColumn
@@ -67,7 +68,9 @@ def glob_pattern(glob: str) -> str:
     return _escape(glob).replace("*", "%").replace("?", "_")
 
 
+@cache
 def _pieces(dialect: str) -> dict[str, str]:
+    """The named pieces of ``sql/find.sql`` for ``dialect`` (worked out once: every search uses them)."""
     pieces = {}
     for name, text in queries.fragments("find").items():
         lines = [line for line in queries.for_dialect(text, dialect).splitlines()
@@ -253,7 +256,12 @@ async def search(db: Any, query: JobQuery, sort: JobSort, by_state: dict[str, in
     rows = list(await db.fetchall(page, params))
     if query.counted:
         return rows, sum(n for state, n in by_state.items() if query.states is None or state in query.states), True
-    matched = int(await db.scalar(count, params))
+    if len(rows) < limit and (rows or not offset):
+        # The page ends the list: the count is what came before it and on it (a rare word's
+        # count would read every candidate again, as long as the page's read took).
+        matched = offset + len(rows)
+    else:
+        matched = int(await db.scalar(count, params))
     exact = not capped and not (not narrow and total > SHORT_SPAN and short_words(query))
     if matched > COUNT_CAP:
         matched, exact = COUNT_CAP, False

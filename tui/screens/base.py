@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from textual import work
+from textual.events import Resize, ScreenResume
 from textual.screen import Screen
 
 from .. import format as fmt
@@ -34,6 +35,11 @@ class LiveScreenBase(Screen[Any]):
         self._clock_due: dict[LiveTable[Any], tuple[float, float]] = {}
         self._keep: str | None = None  # the row under the cursor when a table was made again for a width
         self.recent = RECENT
+        # Shown first with data read before it was pushed: its first resume asks for no refresh.
+        self.opened_with_data = False
+        self._styled_at: int | None = None  # the app's CSS generation its widgets were styled for
+        # LiveUpdates.changes when it was last refreshed while shown (None: never)
+        self.current_as_of: int | None = None
 
     # -- tables made for the terminal's width ------------------------------------------
 
@@ -114,9 +120,40 @@ class LiveScreenBase(Screen[Any]):
             banner.first().show_stale(reason, since)
 
     def on_mount(self) -> None:
+        self._styled_at = getattr(self.app, "_css_update_count", None)  # styled as it mounts
         live = getattr(self.app, "live", None)
         if live is not None and live.stale_reason is not None:
             self.show_stale(live.stale_reason, live.stale_since)
 
-    def on_screen_resume(self) -> None:
+    def _on_screen_resume(self, event: ScreenResume) -> None:
+        """Coming back up to date, without styling every widget again when the CSS is as it was.
+
+        Textual restyles the whole screen when one is pushed: right after the
+        mount that styled every widget, or (a screen kept and pushed again)
+        for the CSS it was styled for when it last showed. That pass costs
+        3-10 ms before the first paint, and it makes every table paint all
+        its rows again. A new theme (the CSS changed) still restyles it.
+        """
+        generation = getattr(self.app, "_css_update_count", None)
+        if generation is not None and generation == self._styled_at:
+            event.refresh_styles = False
+        self._styled_at = generation
+        if self.opened_with_data:  # first shown with its data: the rest is loading already
+            self.opened_with_data = False
+            return
+        live = host(self).live
+        if live is not None and self.current_as_of == live.changes and not live.dirty:
+            return  # nothing changed while it was hidden: what it shows is current (ages move by the tick)
         host(self).request_refresh()
+
+    def _on_resize(self, event: Resize) -> None:
+        """A resize to the size the screen was last laid out at lays out nothing again.
+
+        A screen just pushed is laid out in its resume, then gets a resize
+        for the size it was laid out at: Textual would lay it out, and the
+        screen under it, once more (and paint them), a second layout after
+        its first paint that the next key would meet. A real change of size
+        goes on to Textual's handler.
+        """
+        if event.size == self._compositor.size:  # a layout still due is the next frame's
+            event.prevent_default()

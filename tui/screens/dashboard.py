@@ -12,10 +12,11 @@ tagged jobs (``space`` tags) or else the job under the cursor.
 
 from __future__ import annotations
 
+import asyncio
 from functools import partial
 
 from collections.abc import Awaitable, Callable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -43,6 +44,9 @@ from ..widgets.throughput import Throughput
 from ..widgets.totals_header import TotalsHeader
 from ..widgets.workers_table import WorkersTable
 from .base import LiveScreenBase
+
+if TYPE_CHECKING:
+    from .job_detail import JobDetailScreen
 
 JOB_ACTIONS = {"retry", "cancel", "finalize"}
 
@@ -90,11 +94,14 @@ class DashboardScreen(LiveScreenBase):
     def on_mount(self) -> None:
         super().on_mount()
         self._filter_target: JobsTable | SessionsTable = self.jobs
+        self._job_screen: JobDetailScreen | None = None  # kept for the next job opened
+        self._query_error = ""  # what the line under the filter says
         self.mode = "wide"
         self.pane = 0   # the pane shown (narrow) or focused
         self.lower = 1  # the pane under Jobs (medium)
         self._arrange(self.size.width, self.size.height)
-        self.jobs.focus()
+        self.set_focus(self.jobs)
+        self.query_one(KeyFooter).fill()
 
     # -- responsive layout ------------------------------------------------------------
 
@@ -248,12 +255,20 @@ class DashboardScreen(LiveScreenBase):
         self._filter_target.focus()
 
     def _show_query_error(self, message: str) -> None:
+        if message == self._query_error:
+            return  # an update lays the screen out again, even from nothing to nothing
+        self._query_error = message
         error = self.query_one("#filter-error", Static)
         error.update(message)
         error.display = bool(message)
 
     @work(group="filter", exclusive=True)
     async def _apply_filter(self, text: str) -> None:
+        """Show what ``text`` finds; a newer keystroke's filter cancels this one before it shows anything.
+
+        The keystroke's paints are held (FilterInput) until its rows are
+        applied: superseded, this one leaves them held for the newer one.
+        """
         table = self._filter_target
         try:
             if isinstance(table, JobsTable):
@@ -268,10 +283,21 @@ class DashboardScreen(LiveScreenBase):
             table.search = text.strip() or None
             table.border_title = f"{table.TITLE} · filter: {table.search}" if table.search else table.TITLE
             await table.relist()
+        except asyncio.CancelledError:
+            raise  # superseded: the newer filter releases the paints
         except Exception as exc:
             from ..messages import LoadFailed
 
             self.post_message(LoadFailed(exc))
+        finally:
+            task = asyncio.current_task()
+            if task is None or not task.cancelling():
+                self._release_paints()
+
+    def _release_paints(self) -> None:
+        hold = self.query_one(FilterInput).hold
+        if hold is not None:
+            hold.release()
 
     def action_clear(self) -> None:
         """Escape: clear the filter, else the tags."""
@@ -355,7 +381,26 @@ class DashboardScreen(LiveScreenBase):
 
             self.post_message(LoadFailed(exc))
             preloaded = None
-        host(self).open_screen(JobDetailScreen(job_id, preloaded))
+        app = host(self)
+        screen = self._job_screen
+        if preloaded is not None and screen is not None and screen.is_running and screen not in app.screen_stack:
+            screen.reopen(job_id, preloaded)
+        else:
+            screen = JobDetailScreen(job_id, preloaded)
+            if preloaded is not None:
+                self._keep_job_screen(screen)
+        app.open_screen(screen)
+
+    def _keep_job_screen(self, screen: JobDetailScreen) -> None:
+        """Keep ``screen`` when it is closed, for the next job opened (see JobDetailScreen.reopen)."""
+        app = self.app
+        old = self._job_screen
+        if old is not None and app.is_screen_installed(old):
+            if old in app.screen_stack:
+                return  # still shown (under another screen): the new one is not kept
+            app.uninstall_screen(old)
+        app.install_screen(screen, name=f"job-detail-{id(screen)}")
+        self._job_screen = screen
 
     @on(SessionSelected)
     def _open_session(self, message: SessionSelected) -> None:

@@ -53,6 +53,7 @@ class JobDetailScreen(LiveScreenBase):
         self.job_id = job_id
         self.job: Job | None = None
         self.gone = False
+        self._fields_shown: tuple[Job, str] | None = None  # what the fields show
         # The job and its first chunks, read before the screen was pushed: its first paint shows them.
         self._preloaded = preloaded
 
@@ -80,20 +81,46 @@ class JobDetailScreen(LiveScreenBase):
         super().on_mount()
         self.query_one("#job-fields", Static).border_title = f"Job {self.job_id}"
         chunks = self.query_one(ChunksTable)
-        chunks.focus()
-        preloaded = self._preloaded
+        self.set_focus(chunks)
+        self.query_one(KeyFooter).fill()
+        preloaded, self._preloaded = self._preloaded, None
         if preloaded is not None:
-            self.job = preloaded.job
-            self._show_job(preloaded.job)
-            chunks.chunks_total = preloaded.job.chunks_total
-            self.show_rows(chunks, preloaded.chunks, max(preloaded.job.chunks_total, len(preloaded.chunks)))
-            self._load_side()
+            self._show_preloaded(preloaded)
 
-    def on_screen_resume(self) -> None:
-        if self._preloaded is not None:  # first shown with its data: the rest is loading already
-            self._preloaded = None
-            return
-        super().on_screen_resume()
+    def reopen(self, job_id: int, preloaded: Preloaded) -> None:
+        """Show another job (or the same one again) on this screen, composed already, before it is pushed again.
+
+        Opening a job then costs its data and a paint: no compose, no
+        styling, no footer, and no closed screen left for a full garbage
+        collection to free (tens of ms each, that a later key would meet).
+        The chunks keep their rows where the same chunk index shows (only
+        changed cells are written); the cursor, the window and the scroll go
+        back to the top, the attempts and the log are read again.
+        """
+        self.job_id = job_id
+        self.job = None
+        self.gone = False
+        self._clock_due.clear()
+        self.query_one("#job-fields", Static).border_title = f"Job {job_id}"
+        chunks = self.query_one(ChunksTable)
+        attempts = self.query_one(AttemptsTable)
+        for table in (chunks, attempts):
+            table.retarget(job_id)
+        attempts.chunk_index = None
+        self.query_one(LogTail).retarget(job_id)
+        live = getattr(self.app, "live", None)
+        if live is not None:  # what the banner says may have changed while the screen was closed
+            self.show_stale(live.stale_reason, live.stale_since)
+        self._show_preloaded(preloaded)
+
+    def _show_preloaded(self, preloaded: Preloaded) -> None:
+        chunks = self.query_one(ChunksTable)
+        self.opened_with_data = True
+        self.job = preloaded.job
+        self._show_job(preloaded.job)
+        chunks.chunks_total = preloaded.job.chunks_total
+        self.show_rows(chunks, preloaded.chunks, max(preloaded.job.chunks_total, len(preloaded.chunks)))
+        self._load_side()
 
     @work(group="job-side", exclusive=True)
     async def _load_side(self) -> None:
@@ -132,10 +159,15 @@ class JobDetailScreen(LiveScreenBase):
 
     def _show_gone(self) -> None:
         self.gone = True
+        self._fields_shown = None
         self.query_one("#job-fields", Static).update(Text(f"job {self.job_id} no longer exists", style="bold"))
 
     def _show_job(self, job: Job) -> None:
         now = host(self).queue.clock.now()
+        shown = (job, fmt.ago(now - job.created_at))
+        if shown == self._fields_shown:
+            return  # the same fields (a job opened again): no layout, no measuring of the grid
+        self._fields_shown = shown
         grid = Table.grid(padding=(0, 2))
         for _ in range(6):
             grid.add_column()

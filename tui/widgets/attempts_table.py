@@ -32,6 +32,11 @@ class AttemptsTable(LiveTable[tuple[int, Attempt]]):
         self.job_id = job_id
         self.chunk_index: int | None = None
 
+    def retarget(self, job_id: int) -> None:
+        """Show job ``job_id``'s rows from the next apply on, from the top (its screen is reused)."""
+        self.job_id = job_id
+        self.back_to_top()
+
     async def fetch(self, offset: int, limit: int) -> tuple[Sequence[tuple[int, Attempt]], int]:
         if self.chunk_index is None:
             return [], 0

@@ -50,6 +50,11 @@ class ChunksTable(LiveTable[Chunk]):
         self.job_id = job_id
         self.chunks_total = 0
 
+    def retarget(self, job_id: int) -> None:
+        """Show job ``job_id``'s rows from the next apply on, from the top (its screen is reused)."""
+        self.job_id = job_id
+        self.back_to_top()
+
     async def fetch(self, offset: int, limit: int) -> tuple[Sequence[Chunk], int]:
         queue = host(self).queue
         chunks = await queue.chunks(self.job_id, limit=limit, offset=offset)
@@ -60,7 +65,7 @@ class ChunksTable(LiveTable[Chunk]):
 
     def render_record(self, c: Chunk, now: float) -> Sequence[RenderableType]:
         if c.claimed_at is not None and c.finished_at is not None:
-            took = fmt.duration(c.finished_at - c.claimed_at)
+            took = fmt.took(c.finished_at - c.claimed_at)  # fixed: not drawn again at every tick
         elif c.claimed_at is not None and c.status.value == "processing":
             took = fmt.duration(now - c.claimed_at) + "…"
         else:

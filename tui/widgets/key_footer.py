@@ -17,10 +17,15 @@ class KeyFooter(Footer):
 
     The keys are laid out again only when what they say changed: moving
     focus between panes with the same keys (or any binding refresh that
-    changes nothing shown) costs no re-compose.
+    changes nothing shown) costs no re-compose, and several binding changes
+    before the next paint cost one. A screen calls :meth:`fill` once its
+    focus is set, in its mount: the keys are then part of its first layout,
+    not composed after its first paint and laid out again (a second layout
+    the next key would meet).
     """
 
     _shown: tuple[object, ...] | None = None
+    _pending = False  # a re-compose is due after the next paint
 
     def _keys(self) -> tuple[dict[str, tuple[Binding, bool, str]], list[str]]:
         active = self.screen.active_bindings
@@ -37,12 +42,24 @@ class KeyFooter(Footer):
         return (tuple((by_action[a][0].key, by_action[a][0].description, by_action[a][1], by_action[a][2])
                       for a in order), palette is not None and palette[2])
 
+    def fill(self) -> None:
+        """Mount the keys for the screen's bindings now (its focus set), before its first layout."""
+        self._bindings_ready = True
+        if self._shown is None and not self.children:
+            self.mount_all(list(self.compose()))
+
     def bindings_changed(self, screen: Screen[object]) -> None:
         self._bindings_ready = True
         if not screen.app.app_focus or not self.is_attached or screen is not self.screen:
             return
-        if self._signature() != self._shown:
-            self.call_after_refresh(self.recompose)
+        if not self._pending and self._signature() != self._shown:
+            self._pending = True
+            self.call_after_refresh(self._recompose_if_changed)
+
+    async def _recompose_if_changed(self) -> None:
+        self._pending = False
+        if self.is_attached and self._signature() != self._shown:
+            await self.recompose()
 
     def compose(self) -> ComposeResult:
         if not self._bindings_ready:
@@ -53,8 +70,8 @@ class KeyFooter(Footer):
         self.styles.grid_size_columns = len(order)
         for action in order:
             binding, enabled, tooltip = by_action[action]
-            yield FooterKey(binding.key, self.app.get_key_display(binding), binding.description,
-                            binding.action, disabled=not enabled, tooltip=tooltip).data_bind(compact=Footer.compact)
+            yield self._key(FooterKey(binding.key, self.app.get_key_display(binding), binding.description,
+                                      binding.action, disabled=not enabled, tooltip=tooltip))
         if self.show_command_palette and self.app.ENABLE_COMMAND_PALETTE:
             found = active.get(self.app.COMMAND_PALETTE_BINDING)
             if found is not None:
@@ -62,3 +79,10 @@ class KeyFooter(Footer):
                 yield FooterKey(binding.key, self.app.get_key_display(binding), binding.description, binding.action,
                                 classes="-command-palette", disabled=not enabled,
                                 tooltip=binding.tooltip or binding.description)
+
+    def _key(self, key: FooterKey) -> FooterKey:
+        """``key`` as compact as this footer: set once, not bound (a binding per key costs each its watcher
+        and a style update at mount, and this footer's compactness never changes)."""
+        key.set_reactive(FooterKey.compact, self.compact)
+        key.set_class(self.compact, "-compact", update=False)
+        return key

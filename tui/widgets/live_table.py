@@ -203,6 +203,14 @@ class LiveTable(RowCachedTable, Generic[R]):
         visible = max(self.size.height - 1, 10) if self.size.height else 30
         return visible + self.MARGIN
 
+    def back_to_top(self) -> None:
+        """The window, the cursor and the scroll at the top (the rows are kept until the next apply)."""
+        self.window_start = 0
+        self.tagged.clear()
+        if self.row_count and self.cursor_row:
+            self.move_cursor(row=0, scroll=False)
+        self.scroll_to(0, 0, animate=False, immediate=True)
+
     # -- data ----------------------------------------------------------------------
 
     async def reload(self, *, anchor: bool = True) -> None:

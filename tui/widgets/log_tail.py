@@ -24,6 +24,16 @@ class LogTail(RichLog):
     def on_mount(self) -> None:
         self.border_title = "Log"
 
+    def retarget(self, job_id: int) -> None:
+        """Follow job ``job_id``'s log (its screen is reused): from its start, or on from the lines shown
+        when it is the job shown already."""
+        if job_id == self.job_id:
+            return
+        self.job_id = job_id
+        self.last_id = 0
+        self.lines_read = 0
+        self.clear()
+
     async def reload(self) -> None:
         """Append the lines written since the last read."""
         queue = host(self).queue
