@@ -204,3 +204,23 @@ def test_metrics_without_prometheus_client_is_one_line_naming_the_extra(tmp_path
                             env=subprocess_env(PYTHONPATH=str(hidden)), capture_output=True, text=True, timeout=30)
     line = one_line_error(result)
     assert "pip install 'queuetop[metrics]'" in line, line
+
+
+def test_ctrl_c_while_queuetop_is_still_importing_is_exit_130_without_a_traceback(tmp_path: Path) -> None:
+    # An import hook sends the process SIGINT as Python starts importing the
+    # command line, the moment an impatient ctrl+c lands on a slow start.
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(
+        "import os, signal, sys\n"
+        "class Interrupt:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'queuetop.cli':\n"
+        "            os.kill(os.getpid(), signal.SIGINT)\n"
+        "        return None\n"
+        "sys.meta_path.insert(0, Interrupt())\n")
+    env = subprocess_env(PYTHONPATH=str(hook))
+    done = subprocess.run([*queuetop_command(), "jobs", "--db", str(tmp_path / "q.db")], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=30)
+    assert (done.returncode, done.stderr) == (130, "")
+    assert not (tmp_path / "q.db").exists()
