@@ -161,6 +161,8 @@ class _Execution:
 class _Connection:
     """One pooled connection inside a transaction, with aiosqlite's calls."""
 
+    dialect = "postgres"  # what claims.settle_in asks: a settle is then one statement
+
     def __init__(self, conn: Any, pipeline: Any) -> None:
         self.conn = conn
         self.pipeline = pipeline

@@ -80,6 +80,12 @@ WHERE chunks.id = o.chunk_id
   AND chunks.lease_token = o.lease_token
 RETURNING chunks.id, chunks.job_id, chunks.status;
 
+-- name: settle_all
+-- PostgreSQL only (its text, and why, is in the PostgreSQL claims file):
+-- SQLite settles with settle, record_attempts, count_job_chunks and
+-- count_worker_chunks, each a statement of its own, all in-process.
+SELECT 1
+
 -- name: record_attempts
 INSERT INTO chunk_attempts (chunk_id, attempt, worker_id, outcome, error, started_at, ended_at)
 SELECT value ->> 'chunk_id', value ->> 'attempt', value ->> 'worker_id', value ->> 'kind',  -- sqlite
