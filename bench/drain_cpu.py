@@ -74,15 +74,15 @@ def server_pids(conn: Any, pid: int) -> list[int]:
     return [row[0] for row in rows]
 
 
-def server_seconds(pids: list[int]) -> float:
-    """CPU of these backends so far (a backend that has gone counts nothing more)."""
-    total = 0.0
+def server_seconds(pids: list[int]) -> dict[int, float]:
+    """CPU of each of these backends so far (one that has gone is left out)."""
+    seconds = {}
     for pid in pids:
         try:
-            total += cpu_seconds(pid)
+            seconds[pid] = cpu_seconds(pid)
         except OSError:
             pass
-    return total
+    return seconds
 
 
 async def prepare(db: str, jobs: int) -> float:
@@ -123,19 +123,12 @@ def one_round(db: str, jobs: int, concurrency: int, spy: str | None) -> dict[str
         backends = server_pids(conn, proc.pid) if db.startswith("postgresql://") else []
         before = cpu_seconds(proc.pid)
         server_before = server_seconds(backends)
-        perf = None
-        if os.environ.get("PERF_OUT") and backends:  # TEMP
-            perf = subprocess.Popen(["perf", "record", "-g", "-o", os.environ["PERF_OUT"], "-p", ",".join(map(str, backends))],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(0.5)
         asyncio.run(resume(db))
         finished = ", ".join(f"'{state}'" for state in FINISHED_JOBS)
         wait_for(conn, f"SELECT count(*) FROM jobs WHERE status IN ({finished})", jobs, "jobs finished", 600)
         after = cpu_seconds(proc.pid)
-        server_after = server_seconds(backends)
-        if perf is not None:
-            perf.send_signal(signal.SIGINT)
-            perf.wait()
+        # the pool may have opened connections since: each counts from its start
+        server_after = server_seconds(server_pids(conn, proc.pid) if backends else [])
         first = conn.execute("SELECT min(claimed_at) FROM chunks").fetchone()[0]
         last = conn.execute("SELECT max(finished_at) FROM jobs").fetchone()[0]
         completed = conn.execute("SELECT count(*) FROM jobs WHERE status = 'completed'").fetchone()[0]
@@ -152,7 +145,7 @@ def one_round(db: str, jobs: int, concurrency: int, spy: str | None) -> dict[str
     # The poll after the last job ended adds at most a tenth of a second of idle engine time.
     return {"submit_jobs_per_s": jobs / submit_s, "drain_jobs_per_s": jobs / (last - first),
             "cpu_us_per_job": (after - before) / jobs * 1e6,
-            "server_us_per_job": (server_after - server_before) / jobs * 1e6, "completed": completed}
+            "server_us_per_job": sum(cpu - server_before.get(pid, 0.0) for pid, cpu in server_after.items()) / jobs * 1e6, "completed": completed}
 
 
 def main() -> None:
