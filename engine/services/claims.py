@@ -137,9 +137,12 @@ def release(claim: Claim, now: float) -> Outcome:
 
 async def plan_claim(db: Database, conn: Connection) -> None:
     """Before a claim statement in ``conn``'s transaction: on PostgreSQL, make it walk the claim
-    index in order whatever the statistics say (see ``claim_plan`` in postgres/sql/claims.sql)."""
+    index in order whatever the statistics say (see ``claim_plan`` in postgres/sql/claims.sql),
+    and commit without waiting for the disk (``claim_durability``). Both settings go with the
+    claim statement, in its round trip."""
     if db.dialect == "postgres":
         await conn.execute(SQL["claim_plan"])
+        await conn.execute(SQL["claim_durability"])
 
 
 def defers_job_starts(db: Database) -> bool:

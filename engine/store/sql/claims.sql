@@ -36,6 +36,10 @@ RETURNING id, job_id, chunk_index, params, attempt, lease_token, claimed_at;
 -- index as it stands.
 SELECT 1
 
+-- name: claim_durability
+-- PostgreSQL only, with claim_plan (see the PostgreSQL claims file).
+SELECT 1
+
 -- name: next_due
 -- When the earliest pending chunk falls due (NULL: none is pending).
 SELECT min(run_after) FROM chunks WHERE status = 'pending';

@@ -53,6 +53,17 @@ FROM claimed, LATERAL (SELECT intent, params, max_retries, timeout FROM jobs WHE
 -- draining a backlog costs its square. For the claim's transaction only.
 SET LOCAL enable_bitmapscan = off
 
+-- name: claim_durability
+-- A claim's commit does not wait for its WAL to reach the disk (the WAL
+-- writer flushes it a moment later, with other commits): a claim is sent
+-- back as soon as its rows are written. A server that crashes in that
+-- moment loses the claim with every row it wrote (the chunks are pending
+-- again, their attempts and a held queue's tokens unspent, as if never
+-- claimed; the worker's settle of them is then fenced out by the lease
+-- token): at least once, as after any crash. Settles and everything else
+-- still commit durably. For the claim's transaction only.
+SET LOCAL synchronous_commit = off
+
 -- name: settle
 UPDATE chunks
 SET status = o.status,
