@@ -223,6 +223,21 @@ def _chunk_id(outcome: Outcome) -> int:
     return outcome.chunk_id
 
 
+def _payload(outcomes: Sequence[Outcome], *, attempts: bool = False) -> list[dict[str, Any]]:
+    """The outcomes as the settle statements read them, in chunk id order: chunks are locked
+    in that order everywhere (see actions.lock_job). ``attempts`` adds what ``settle_all`` also
+    records of each attempt (its failure, its worker's counters)."""
+    payload = []
+    for o in sorted(outcomes, key=_chunk_id):
+        row = {"chunk_id": o.chunk_id, "lease_token": o.lease_token, "status": o.status.value,
+               "run_after": o.run_after, "finished_at": o.finished_at, "error": o.error, "result": o.result,
+               "refund": int(o.refund)}
+        if attempts:
+            row.update(attempt=o.attempt, worker_id=o.worker_id, kind=o.kind, started_at=o.started_at)
+        payload.append(row)
+    return payload
+
+
 async def settle_in(conn: Any, outcomes: Sequence[Outcome], now: float, *,
                     on_job_ended: Sequence[JobEndedHook] = (), starts: Mapping[int, float] | None = None) -> Settled:
     """:func:`settle` inside a transaction the caller already holds."""
@@ -230,20 +245,7 @@ async def settle_in(conn: Any, outcomes: Sequence[Outcome], now: float, *,
         return await _settle_all(conn, outcomes, now, on_job_ended, starts or {})
     if not outcomes:
         return await _count_jobs(conn, Settled(), {}, starts or {}, now, on_job_ended)
-    payload = [
-        {
-            "chunk_id": o.chunk_id,
-            "lease_token": o.lease_token,
-            "status": o.status.value,
-            "run_after": o.run_after,
-            "finished_at": o.finished_at,
-            "error": o.error,
-            "result": o.result,
-            "refund": int(o.refund),
-        }
-        # in chunk id order: chunks are locked in that order everywhere (see actions.lock_job)
-        for o in sorted(outcomes, key=_chunk_id)
-    ]
+    payload = _payload(outcomes)
     settled = await conn.execute_fetchall(SQL["settle"], {"outcomes": json.dumps(payload)})
     applied = [(row[0], row[1], row[2]) for row in settled]
     done = Settled(applied=applied, fenced_out=len(outcomes) - len(applied))
@@ -278,23 +280,7 @@ async def _settle_all(conn: Any, outcomes: Sequence[Outcome], now: float,
                       on_job_ended: Sequence[JobEndedHook], starts: Mapping[int, float]) -> Settled:
     """PostgreSQL: the whole settle in one statement (``settle_all``, one round trip), then the
     follow-ups of the jobs it ended, as :func:`_count_jobs` does."""
-    payload = [
-        {
-            "chunk_id": o.chunk_id,
-            "lease_token": o.lease_token,
-            "status": o.status.value,
-            "run_after": o.run_after,
-            "finished_at": o.finished_at,
-            "error": o.error,
-            "result": o.result,
-            "refund": int(o.refund),
-            "attempt": o.attempt,
-            "worker_id": o.worker_id,
-            "kind": o.kind,
-            "started_at": o.started_at,
-        }
-        for o in outcomes
-    ]
+    payload = _payload(outcomes, attempts=True)
     rows = await conn.execute_fetchall(SQL["settle_all"], {
         "outcomes": json.dumps(payload), "now": now,
         "starts": json.dumps([{"job_id": job_id, "started_at": at} for job_id, at in starts.items()]),

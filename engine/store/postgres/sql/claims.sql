@@ -111,8 +111,9 @@ RETURNING chunks.id, chunks.job_id, chunks.status;
 -- triggers fire once per table at its end, in this transaction.
 -- Rows come back as 'chunk' (applied: id, job_id, status) and 'job' (the
 -- row of each job written, as count_job_chunks returns it).
--- Chunks and jobs are each found by key through a sorted array (= ANY), so
--- each table's rows are locked in id order, as concurrent settles and
+-- Chunks and jobs are each found by key (= ANY of an array: see settle and
+-- count_job_chunks) and locked in the order of their ids: :outcomes come in
+-- chunk id order and c is sorted by job id, as concurrent settles and
 -- actions.lock_job lock them.
 WITH o AS MATERIALIZED (
     SELECT (v ->> 'chunk_id')::bigint AS chunk_id,
