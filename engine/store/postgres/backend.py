@@ -298,8 +298,14 @@ class PostgresDatabase:
                     yield wrapped
                 except BaseException:
                     # out of the pipeline's aborted state, then ROLLBACK; psycopg
-                    # also forgets the statements it prepared in the transaction
-                    await conn.rollback()
+                    # also forgets the statements it prepared in the transaction.
+                    # A connection that cannot even do that (the server went away,
+                    # a cancel cut a reply short) is left to the pool, which drops
+                    # one it gets back mid-transaction; the first error is the one raised.
+                    try:
+                        await conn.rollback()
+                    except Exception:
+                        pass
                     raise
                 # A transaction that touched nothing (an idle worker's claim)
                 # tells nobody: every listener would re-read for nothing.
