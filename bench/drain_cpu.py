@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -39,6 +40,49 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU of process ``pid`` (all its threads) so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def local_ports(pid: int) -> set[int]:
+    """The local TCP ports of process ``pid``'s sockets (its connections to the server)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[9] in inodes:
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def server_pids(conn: Any, pid: int) -> list[int]:
+    """The PostgreSQL backends serving process ``pid`` (same machine, TCP)."""
+    ports = sorted(local_ports(pid))
+    if not ports:
+        return []
+    rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE client_port = ANY (%s)", (ports,)).fetchall()
+    return [row[0] for row in rows]
+
+
+def server_seconds(pids: list[int]) -> dict[int, float]:
+    """CPU of each of these backends so far (one that has gone is left out)."""
+    seconds = {}
+    for pid in pids:
+        try:
+            seconds[pid] = cpu_seconds(pid)
+        except OSError:
+            pass
+    return seconds
 
 
 async def prepare(db: str, jobs: int) -> float:
@@ -76,11 +120,15 @@ def one_round(db: str, jobs: int, concurrency: int, spy: str | None) -> dict[str
                                         + (["--format", "raw"] if spy.endswith(".txt") else []), stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL)
             time.sleep(1)
+        backends = server_pids(conn, proc.pid) if db.startswith("postgresql://") else []
         before = cpu_seconds(proc.pid)
+        server_before = server_seconds(backends)
         asyncio.run(resume(db))
         finished = ", ".join(f"'{state}'" for state in FINISHED_JOBS)
         wait_for(conn, f"SELECT count(*) FROM jobs WHERE status IN ({finished})", jobs, "jobs finished", 600)
         after = cpu_seconds(proc.pid)
+        # the pool may have opened connections since: each counts from its start
+        server_after = server_seconds(server_pids(conn, proc.pid) if backends else [])
         first = conn.execute("SELECT min(claimed_at) FROM chunks").fetchone()[0]
         last = conn.execute("SELECT max(finished_at) FROM jobs").fetchone()[0]
         completed = conn.execute("SELECT count(*) FROM jobs WHERE status = 'completed'").fetchone()[0]
@@ -96,7 +144,8 @@ def one_round(db: str, jobs: int, concurrency: int, spy: str | None) -> dict[str
             proc.kill()
     # The poll after the last job ended adds at most a tenth of a second of idle engine time.
     return {"submit_jobs_per_s": jobs / submit_s, "drain_jobs_per_s": jobs / (last - first),
-            "cpu_us_per_job": (after - before) / jobs * 1e6, "completed": completed}
+            "cpu_us_per_job": (after - before) / jobs * 1e6,
+            "server_us_per_job": sum(cpu - server_before.get(pid, 0.0) for pid, cpu in server_after.items()) / jobs * 1e6, "completed": completed}
 
 
 def main() -> None:
@@ -116,11 +165,13 @@ def main() -> None:
             rows.append(row)
             print(f"round {n + 1}: submit_many {row['submit_jobs_per_s']:>8,.0f} jobs/s   drain "
                   f"{row['drain_jobs_per_s']:>8,.0f} jobs/s   engine CPU {row['cpu_us_per_job']:6.1f} µs/job   "
+                  f"server CPU {row['server_us_per_job']:6.1f} µs/job   "
                   f"completed {row['completed']}", flush=True)
     if len(rows) > 1:
         med = {key: statistics.median(row[key] for row in rows) for key in rows[0]}
         print(f"median:  submit_many {med['submit_jobs_per_s']:>8,.0f} jobs/s   drain "
-              f"{med['drain_jobs_per_s']:>8,.0f} jobs/s   engine CPU {med['cpu_us_per_job']:6.1f} µs/job")
+              f"{med['drain_jobs_per_s']:>8,.0f} jobs/s   engine CPU {med['cpu_us_per_job']:6.1f} µs/job   "
+              f"server CPU {med['server_us_per_job']:6.1f} µs/job")
 
 
 if __name__ == "__main__":

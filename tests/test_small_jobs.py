@@ -253,21 +253,23 @@ async def test_claims_and_settles_find_their_rows_by_key_once_analyzed(queue: Qu
             raise _RolledBack
     batch, _ = await claims.claim(queue.db, "w", 64, now, ["demo.noop"])
     outcomes = [{"chunk_id": c.chunk_id, "lease_token": c.lease_token, "status": "completed", "run_after": None,
-                 "finished_at": now, "error": None, "result": None, "refund": 0} for c in batch]
-    counts = [{"job_id": c.job_id, "completed": 1, "failed": 0, "cancelled": 0} for c in batch]
+                 "finished_at": now, "error": None, "result": None, "refund": 0, "attempt": c.attempt,
+                 "worker_id": "w", "kind": None, "started_at": c.claimed_at} for c in batch]
+    starts = [{"job_id": c.job_id, "started_at": c.claimed_at} for c in batch]
+    params = {"outcomes": json.dumps(outcomes), "starts": json.dumps(starts), "now": now}
     with pytest.raises(_RolledBack):
         async with queue.db.transaction() as conn:
-            plan = await _explain(conn, claims.SQL["settle"], {"outcomes": json.dumps(outcomes)})
+            # the whole settle: chunks, attempts, workers' and jobs' counters in one statement
+            plan = await _explain(conn, claims.SQL["settle_all"], params)
             assert _tables_read_whole(plan) == [], plan
             # The plan the server caches for the statement once it is prepared: it must not read
             # chunks_processing whole (a bitmap scan never marks ended chunks' entries dead, so
             # until a vacuum that index holds one entry per chunk ever claimed).
             await conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-            plan = await _explain(conn, claims.SQL["settle"], {"outcomes": json.dumps(outcomes)})
-            assert [n["Index Name"] for n in _plan_nodes(plan) if "Index Name" in n] == ["chunks_pkey"], plan
-            await conn.execute("RESET plan_cache_mode")
-            plan = await _explain(conn, claims.SQL["count_job_chunks"], {"counts": json.dumps(counts), "now": now})
+            plan = await _explain(conn, claims.SQL["settle_all"], params)
             assert _tables_read_whole(plan) == [], plan
+            used = {n["Index Name"] for n in _plan_nodes(plan) if "Index Name" in n}
+            assert used == {"chunks_pkey", "jobs_pkey", "workers_pkey"}, plan
             raise _RolledBack
     await claims.settle(queue.db, [claims.success(c, "w", None, now) for c in batch], now)
 

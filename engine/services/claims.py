@@ -137,9 +137,12 @@ def release(claim: Claim, now: float) -> Outcome:
 
 async def plan_claim(db: Database, conn: Connection) -> None:
     """Before a claim statement in ``conn``'s transaction: on PostgreSQL, make it walk the claim
-    index in order whatever the statistics say (see ``claim_plan`` in postgres/sql/claims.sql)."""
+    index in order whatever the statistics say (see ``claim_plan`` in postgres/sql/claims.sql),
+    and commit without waiting for the disk (``claim_durability``). Both settings go with the
+    claim statement, in its round trip."""
     if db.dialect == "postgres":
         await conn.execute(SQL["claim_plan"])
+        await conn.execute(SQL["claim_durability"])
 
 
 def defers_job_starts(db: Database) -> bool:
@@ -220,25 +223,29 @@ def _chunk_id(outcome: Outcome) -> int:
     return outcome.chunk_id
 
 
+def _payload(outcomes: Sequence[Outcome], *, attempts: bool = False) -> list[dict[str, Any]]:
+    """The outcomes as the settle statements read them, in chunk id order: chunks are locked
+    in that order everywhere (see actions.lock_job). ``attempts`` adds what ``settle_all`` also
+    records of each attempt (its failure, its worker's counters)."""
+    payload = []
+    for o in sorted(outcomes, key=_chunk_id):
+        row = {"chunk_id": o.chunk_id, "lease_token": o.lease_token, "status": o.status.value,
+               "run_after": o.run_after, "finished_at": o.finished_at, "error": o.error, "result": o.result,
+               "refund": int(o.refund)}
+        if attempts:
+            row.update(attempt=o.attempt, worker_id=o.worker_id, kind=o.kind, started_at=o.started_at)
+        payload.append(row)
+    return payload
+
+
 async def settle_in(conn: Any, outcomes: Sequence[Outcome], now: float, *,
                     on_job_ended: Sequence[JobEndedHook] = (), starts: Mapping[int, float] | None = None) -> Settled:
     """:func:`settle` inside a transaction the caller already holds."""
+    if getattr(conn, "dialect", None) == "postgres":
+        return await _settle_all(conn, outcomes, now, on_job_ended, starts or {})
     if not outcomes:
         return await _count_jobs(conn, Settled(), {}, starts or {}, now, on_job_ended)
-    payload = [
-        {
-            "chunk_id": o.chunk_id,
-            "lease_token": o.lease_token,
-            "status": o.status.value,
-            "run_after": o.run_after,
-            "finished_at": o.finished_at,
-            "error": o.error,
-            "result": o.result,
-            "refund": int(o.refund),
-        }
-        # in chunk id order: chunks are locked in that order everywhere (see actions.lock_job)
-        for o in sorted(outcomes, key=_chunk_id)
-    ]
+    payload = _payload(outcomes)
     settled = await conn.execute_fetchall(SQL["settle"], {"outcomes": json.dumps(payload)})
     applied = [(row[0], row[1], row[2]) for row in settled]
     done = Settled(applied=applied, fenced_out=len(outcomes) - len(applied))
@@ -267,6 +274,29 @@ async def settle_in(conn: Any, outcomes: Sequence[Outcome], now: float, *,
         counts = [{"worker_id": w, "done": c["completed"], "failed": c["failed"]} for w, c in sorted(per_worker.items())]
         await conn.execute(SQL["count_worker_chunks"], {"counts": json.dumps(counts)})
     return done
+
+
+async def _settle_all(conn: Any, outcomes: Sequence[Outcome], now: float,
+                      on_job_ended: Sequence[JobEndedHook], starts: Mapping[int, float]) -> Settled:
+    """PostgreSQL: the whole settle in one statement (``settle_all``, one round trip), then the
+    follow-ups of the jobs it ended, as :func:`_count_jobs` does."""
+    payload = _payload(outcomes, attempts=True)
+    rows = await conn.execute_fetchall(SQL["settle_all"], {
+        "outcomes": json.dumps(payload), "now": now,
+        "starts": json.dumps([{"job_id": job_id, "started_at": at} for job_id, at in starts.items()]),
+    })
+    applied = [(row[1], row[2], row[3]) for row in rows if row[0] == "chunk"]
+    done = Settled(applied=applied, fenced_out=len(outcomes) - len(applied))
+    ended_now = sorted(({key: row[key] for key in _JOB_ROW} for row in rows
+                        if row[0] == "job" and row[3] not in UNFINISHED), key=lambda row: row["id"])
+    if ended_now:
+        done.finalized = await jobs_ended(conn, ended_now, now, on_job_ended=on_job_ended)
+    return done
+
+
+# What count_job_chunks and settle_all return of each job they wrote.
+_JOB_ROW = ("id", "status", "on_finalize", "schedule_id", "chunks_total", "chunks_completed", "chunks_failed",
+            "chunks_cancelled")
 
 
 async def _count_jobs(conn: Any, done: Settled, per_job: Mapping[int, Counter[str]], starts: Mapping[int, float],

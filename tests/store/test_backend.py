@@ -62,6 +62,26 @@ async def test_integrity_errors_are_the_backends_own_class(db: Backend) -> None:
     assert await db.scalar(COUNT) == 1
 
 
+async def test_a_failed_transaction_leaves_the_connection_fit_for_the_next(db: Backend) -> None:
+    """Transactions that fail on the server, again and again, leave nothing behind and spoil no later one.
+
+    PostgreSQL: a transaction's BEGIN and COMMIT travel in its pipeline, and a
+    failed one is rolled back there; the driver prepares a statement it has run
+    five times, so the later rounds run prepared statements on connections
+    that saw failures.
+    """
+    for attempt in range(8):
+        with pytest.raises(db.IntegrityError):
+            async with db.transaction() as conn:
+                await conn.execute(INSERT, {"name": f"n{attempt}"})
+                await conn.execute(INSERT, {"name": f"n{attempt}"})  # the same name again
+    assert await db.scalar(COUNT) == 0
+    for attempt in range(8):
+        async with db.transaction() as conn:
+            await conn.execute(INSERT, {"name": f"n{attempt}"})
+    assert await db.scalar(COUNT) == 8
+
+
 async def test_executemany_counts_every_row(db: Backend) -> None:
     async with db.transaction() as conn:
         cursor = await conn.executemany(INSERT, [{"name": n} for n in "abc"])

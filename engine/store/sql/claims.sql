@@ -36,6 +36,10 @@ RETURNING id, job_id, chunk_index, params, attempt, lease_token, claimed_at;
 -- index as it stands.
 SELECT 1
 
+-- name: claim_durability
+-- PostgreSQL only, with claim_plan (see the PostgreSQL claims file).
+SELECT 1
+
 -- name: next_due
 -- When the earliest pending chunk falls due (NULL: none is pending).
 SELECT min(run_after) FROM chunks WHERE status = 'pending';
@@ -79,6 +83,12 @@ WHERE chunks.id = o.chunk_id
   AND chunks.status = 'processing'
   AND chunks.lease_token = o.lease_token
 RETURNING chunks.id, chunks.job_id, chunks.status;
+
+-- name: settle_all
+-- PostgreSQL only (its text, and why, is in the PostgreSQL claims file):
+-- SQLite settles with settle, record_attempts, count_job_chunks and
+-- count_worker_chunks, each a statement of its own, all in-process.
+SELECT 1
 
 -- name: record_attempts
 INSERT INTO chunk_attempts (chunk_id, attempt, worker_id, outcome, error, started_at, ended_at)
