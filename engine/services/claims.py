@@ -145,13 +145,13 @@ async def plan_claim(db: Database, conn: Connection) -> None:
 def defers_job_starts(db: Database) -> bool:
     """Whether a worker on ``db`` leaves its claims' jobs pending for its next settle to start.
 
-    PostgreSQL: every write of a job's row is a new row version with an
-    entry in each of the jobs' indexes, and a claim that wrote its jobs
-    took twice as long; the settle that follows starts them (see
-    ``count_job_chunks``), in one write with their end where their chunks
-    have ended by then. SQLite starts them in the claim's transaction.
+    Every write of a job's row costs an index entry per index of the jobs
+    (and on PostgreSQL a new row version), so a claim writes only chunks: the
+    settle that follows starts the jobs (see ``count_job_chunks``), in one
+    write with their end where their chunks have ended by then. A one-chunk
+    job that ends before the settle goes from pending to its end in one write.
     """
-    return db.dialect == "postgres"
+    return True
 
 
 async def claim(db: Database, worker_id: str, limit: int, now: float,
@@ -163,8 +163,8 @@ async def claim(db: Database, worker_id: str, limit: int, now: float,
     the queue is paused. Chunks of other intents are left pending, their
     attempts untouched, for a process that can run them; ``None`` claims
     every intent (tools and tests that settle by hand). ``start=False``
-    (PostgreSQL only, see :func:`defers_job_starts`) leaves the jobs pending:
-    the caller hands them to :func:`settle` as ``starts``.
+    (see :func:`defers_job_starts`) leaves the jobs pending: the caller hands
+    them to :func:`settle` as ``starts``.
     """
     if intents is not None and not intents:
         return [], {}
@@ -175,24 +175,15 @@ async def claim(db: Database, worker_id: str, limit: int, now: float,
                                                           "intents": intent_list})
         if not rows:
             return [], {}
-        if "intent" in rows[0].keys():
-            # PostgreSQL's claim returned each chunk with its job's columns;
-            # its jobs are started here, or by the caller's next settle.
-            specs = {}
-            for row in rows:
-                if row["job_id"] not in specs:
-                    specs[row["job_id"]] = JobSpec(row["job_id"], row["intent"], json.loads(row["job_params"]),
-                                                   row["max_retries"], row["timeout"])
-            if start or not defers_job_starts(db):
-                await conn.execute(SQL["start_jobs"], {"job_ids": json.dumps(sorted(specs)), "now": now})
-        else:
-            job_ids = sorted({row["job_id"] for row in rows})
-            started = await conn.execute_fetchall(SQL["start_jobs"], {"job_ids": json.dumps(job_ids), "now": now})
-            specs = {
-                row["id"]: JobSpec(row["id"], row["intent"], json.loads(row["params"]), row["max_retries"],
-                                   row["timeout"])
-                for row in started
-            }
+        # Each chunk comes with its job's columns; its job is started here,
+        # or by the caller's next settle.
+        specs = {}
+        for row in rows:
+            if row["job_id"] not in specs:
+                specs[row["job_id"]] = JobSpec(row["job_id"], row["intent"], json.loads(row["job_params"]),
+                                               row["max_retries"], row["timeout"])
+        if start:
+            await conn.execute(SQL["start_jobs"], {"job_ids": json.dumps(sorted(specs)), "now": now})
     claims = [
         Claim(row["id"], row["job_id"], row["chunk_index"], json.loads(row["params"]),
               row["attempt"], row["lease_token"], row["claimed_at"])

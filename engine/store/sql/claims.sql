@@ -28,7 +28,13 @@ WHERE id IN (
     ORDER BY priority DESC, id
     LIMIT :limit
 )
-RETURNING id, job_id, chunk_index, params, attempt, lease_token, claimed_at;
+-- Each chunk comes back with what its worker needs of its job, read by key:
+-- the jobs are not written here (see claims.defers_job_starts).
+RETURNING id, job_id, chunk_index, params, attempt, lease_token, claimed_at,
+          (SELECT intent FROM jobs WHERE jobs.id = chunks.job_id) AS intent,
+          (SELECT params FROM jobs WHERE jobs.id = chunks.job_id) AS job_params,
+          (SELECT max_retries FROM jobs WHERE jobs.id = chunks.job_id) AS max_retries,
+          (SELECT timeout FROM jobs WHERE jobs.id = chunks.job_id) AS timeout;
 
 -- name: claim_plan
 -- Run before the claim on PostgreSQL only (its own text, and why, is in
@@ -41,15 +47,15 @@ SELECT 1
 SELECT min(run_after) FROM chunks WHERE status = 'pending';
 
 -- name: start_jobs
--- The jobs of a claim batch, all in one statement: each pending one becomes
--- running, and every one comes back with what its worker needs. (Writing a
--- running job's row again changes nothing in it.)
+-- The jobs of a claim batch that starts them, all in one statement: each
+-- pending one becomes running. (Writing a running job's row again changes
+-- nothing in it.)
 UPDATE jobs
 SET status = CASE WHEN status = 'pending' THEN 'running' ELSE status END,
     started_at = CASE WHEN status = 'pending' THEN :now ELSE started_at END
 WHERE id IN (SELECT value FROM json_each(:job_ids))  -- sqlite
 WHERE id = ANY (ARRAY(SELECT value::bigint FROM jsonb_array_elements_text(:job_ids::jsonb) AS t(value)))  -- postgres
-RETURNING id, intent, params, max_retries, timeout;
+;
 
 -- name: settle
 -- End attempts in one statement: each outcome applies only where its chunk
