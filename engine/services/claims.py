@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +35,35 @@ UNFINISHED = frozenset({JobState.PENDING.value, JobState.RUNNING.value})
 #: its hook in (through the engine) instead of this module importing it, which
 #: would make claims and the scheduler import each other.
 JobEndedHook = Callable[[Connection, dict[str, Any], float], Awaitable[None]]
+
+#: Statements that depend on each other's rows, run by :func:`run_steps`: a
+#: generator that yields ``(sql, params, fetch)``, is sent each statement's
+#: rows (``fetch``) or None, and returns its result.
+Steps = Generator[tuple[str, Any, bool], Any, Any]
+
+
+async def run_steps(conn: Any, steps: Steps, *, commit: bool = False) -> Any:
+    """Run ``steps`` in ``conn``'s transaction; their result.
+
+    A SQLite connection runs them all on its thread in one trip (its
+    ``run_steps``), and with ``commit`` commits there after the last one
+    (nothing may run in the transaction after them); elsewhere each is
+    awaited in turn and the transaction commits as it would.
+    """
+    on_thread = getattr(conn, "run_steps", None)
+    if on_thread is not None:
+        return await on_thread(steps, commit=commit)
+    try:
+        sql, params, fetch = next(steps)
+        while True:
+            if fetch:
+                rows = await conn.execute_fetchall(sql, params)
+            else:
+                await conn.execute(sql, params)
+                rows = None
+            sql, params, fetch = steps.send(rows)
+    except StopIteration as stop:
+        return stop.value
 
 
 @dataclass(frozen=True)
@@ -168,22 +197,13 @@ async def claim(db: Database, worker_id: str, limit: int, now: float,
     """
     if intents is not None and not intents:
         return [], {}
+    intent_list = None if intents is None else json.dumps(sorted(intents))
     async with db.transaction() as conn:
         await plan_claim(db, conn)
-        intent_list = None if intents is None else json.dumps(sorted(intents))
-        rows = await conn.execute_fetchall(SQL["claim"], {"worker_id": worker_id, "now": now, "limit": limit,
-                                                          "intents": intent_list})
-        if not rows:
-            return [], {}
-        # Each chunk comes with its job's columns; its job is started here,
-        # or by the caller's next settle.
-        specs = {}
-        for row in rows:
-            if row["job_id"] not in specs:
-                specs[row["job_id"]] = JobSpec(row["job_id"], row["intent"], json.loads(row["job_params"]),
-                                               row["max_retries"], row["timeout"])
-        if start:
-            await conn.execute(SQL["start_jobs"], {"job_ids": json.dumps(sorted(specs)), "now": now})
+        # on SQLite, one trip to the connection's thread: begin, claim, start, commit
+        rows, specs = await run_steps(conn, _claim_steps(worker_id, limit, now, intent_list, start), commit=True)
+    if not rows:
+        return [], {}
     claims = [
         Claim(row["id"], row["job_id"], row["chunk_index"], json.loads(row["params"]),
               row["attempt"], row["lease_token"], row["claimed_at"])
@@ -191,6 +211,21 @@ async def claim(db: Database, worker_id: str, limit: int, now: float,
     ]
     claims.sort(key=lambda c: c.chunk_id)
     return claims, specs
+
+
+def _claim_steps(worker_id: str, limit: int, now: float, intent_list: str | None, start: bool) -> Steps:
+    """The statements of :func:`claim`, as :data:`Steps`; returns the claimed rows and their jobs' specs."""
+    rows = yield SQL["claim"], {"worker_id": worker_id, "now": now, "limit": limit, "intents": intent_list}, True
+    # Each chunk comes with its job's columns; its job is started here, or by
+    # the caller's next settle.
+    specs: dict[int, JobSpec] = {}
+    for row in rows:
+        if row["job_id"] not in specs:
+            specs[row["job_id"]] = JobSpec(row["job_id"], row["intent"], json.loads(row["job_params"]),
+                                           row["max_retries"], row["timeout"])
+    if specs and start:
+        yield SQL["start_jobs"], {"job_ids": json.dumps(sorted(specs)), "now": now}, False
+    return rows, specs
 
 
 async def settle(db: Database, outcomes: Sequence[Outcome], now: float, *,
@@ -214,56 +249,55 @@ def _chunk_id(outcome: Outcome) -> int:
 async def settle_in(conn: Any, outcomes: Sequence[Outcome], now: float, *,
                     on_job_ended: Sequence[JobEndedHook] = (), starts: Mapping[int, float] | None = None) -> Settled:
     """:func:`settle` inside a transaction the caller already holds."""
-    if not outcomes:
-        return await _count_jobs(conn, Settled(), {}, starts or {}, now, on_job_ended)
-    payload = [
-        {
-            "chunk_id": o.chunk_id,
-            "lease_token": o.lease_token,
-            "status": o.status.value,
-            "run_after": o.run_after,
-            "finished_at": o.finished_at,
-            "error": o.error,
-            "result": o.result,
-            "refund": int(o.refund),
-        }
-        # in chunk id order: chunks are locked in that order everywhere (see actions.lock_job)
-        for o in sorted(outcomes, key=_chunk_id)
-    ]
-    settled = await conn.execute_fetchall(SQL["settle"], {"outcomes": json.dumps(payload)})
-    applied = [(row[0], row[1], row[2]) for row in settled]
-    done = Settled(applied=applied, fenced_out=len(outcomes) - len(applied))
-    if not applied:
-        return await _count_jobs(conn, done, {}, starts or {}, now, on_job_ended)
-    applied_ids = {chunk_id for chunk_id, _, _ in applied}
-    failures = [
-        {"chunk_id": o.chunk_id, "attempt": o.attempt, "worker_id": o.worker_id, "kind": o.kind,
-         "error": o.error, "started_at": o.started_at}
-        for o in outcomes
-        if o.kind is not None and o.chunk_id in applied_ids
-    ]
-    if failures:
-        await conn.execute(SQL["record_attempts"], {"attempts": json.dumps(failures), "now": now})
-
-    per_job: dict[int, Counter[str]] = {}
-    for _, job_id, status in applied:
-        per_job.setdefault(job_id, Counter())[status] += 1
-    await _count_jobs(conn, done, per_job, starts or {}, now, on_job_ended)
-
-    per_worker: dict[str, Counter[str]] = {}
-    for o in outcomes:
-        if o.worker_id and o.chunk_id in applied_ids and o.status.finished:
-            per_worker.setdefault(o.worker_id, Counter())[o.status.value] += 1
-    if per_worker:
-        counts = [{"worker_id": w, "done": c["completed"], "failed": c["failed"]} for w, c in sorted(per_worker.items())]
-        await conn.execute(SQL["count_worker_chunks"], {"counts": json.dumps(counts)})
+    done, ended_now = await run_steps(conn, _settle_steps(outcomes, now, starts or {}))
+    # The jobs count_job_chunks ended, in id order; their follow-ups (hooks,
+    # on-finalize jobs) run here, in this transaction.
+    done.finalized = await jobs_ended(conn, ended_now, now, on_job_ended=on_job_ended)
     return done
 
 
-async def _count_jobs(conn: Any, done: Settled, per_job: Mapping[int, Counter[str]], starts: Mapping[int, float],
-                      now: float, on_job_ended: Sequence[JobEndedHook]) -> Settled:
-    """Move the counters of the jobs whose chunks ended, start the ``starts`` still pending, and
-    follow up on the jobs that ended: one statement (``count_job_chunks``) for them all."""
+def _settle_steps(outcomes: Sequence[Outcome], now: float, starts: Mapping[int, float]) -> Steps:
+    """The statements of a settle, as :data:`Steps`; returns what changed and the rows of the jobs it ended.
+
+    One statement ends the attempts (the fence applies), one records the
+    failed ones, one moves the counters of their jobs, starts the ``starts``
+    still pending and ends the jobs whose last chunk this was
+    (``count_job_chunks``), and one counts the workers' chunks.
+    """
+    done = Settled()
+    per_job: dict[int, Counter[str]] = {}
+    applied_ids: set[int] = set()
+    if outcomes:
+        payload = [
+            {
+                "chunk_id": o.chunk_id,
+                "lease_token": o.lease_token,
+                "status": o.status.value,
+                "run_after": o.run_after,
+                "finished_at": o.finished_at,
+                "error": o.error,
+                "result": o.result,
+                "refund": int(o.refund),
+            }
+            # in chunk id order: chunks are locked in that order everywhere (see actions.lock_job)
+            for o in sorted(outcomes, key=_chunk_id)
+        ]
+        settled = yield SQL["settle"], {"outcomes": json.dumps(payload)}, True
+        applied = [(row[0], row[1], row[2]) for row in settled]
+        done = Settled(applied=applied, fenced_out=len(outcomes) - len(applied))
+        applied_ids = {chunk_id for chunk_id, _, _ in applied}
+        failures = [
+            {"chunk_id": o.chunk_id, "attempt": o.attempt, "worker_id": o.worker_id, "kind": o.kind,
+             "error": o.error, "started_at": o.started_at}
+            for o in outcomes
+            if o.kind is not None and o.chunk_id in applied_ids
+        ]
+        if failures:
+            yield SQL["record_attempts"], {"attempts": json.dumps(failures), "now": now}, False
+        for _, job_id, status in applied:
+            per_job.setdefault(job_id, Counter())[status] += 1
+
+    ended_now: list[dict[str, Any]] = []
     counts = []
     for job_id in sorted(per_job.keys() | starts.keys()):  # in id order: concurrent settles lock jobs alike
         c = per_job.get(job_id) or Counter()
@@ -271,13 +305,19 @@ async def _count_jobs(conn: Any, done: Settled, per_job: Mapping[int, Counter[st
             counts.append({"job_id": job_id, "completed": c["completed"], "failed": c["failed"],
                            "cancelled": c["cancelled"], "started_at": starts.get(job_id)})
     if counts:
-        counted = await conn.execute_fetchall(SQL["count_job_chunks"], {"counts": json.dumps(counts), "now": now})
-        rows = [dict(row) for row in counted]
-        # The jobs this statement ended (see the query), in id order; their
-        # follow-ups (hooks, on-finalize jobs) run here, in this transaction.
-        ended_now = sorted((row for row in rows if row["status"] not in UNFINISHED), key=lambda row: row["id"])
-        done.finalized = await jobs_ended(conn, ended_now, now, on_job_ended=on_job_ended)
-    return done
+        counted = yield SQL["count_job_chunks"], {"counts": json.dumps(counts), "now": now}, True
+        # the jobs this statement ended (see the query)
+        ended_now = sorted((dict(row) for row in counted if row["status"] not in UNFINISHED),
+                           key=lambda row: row["id"])
+
+    per_worker: dict[str, Counter[str]] = {}
+    for o in outcomes:
+        if o.worker_id and o.chunk_id in applied_ids and o.status.finished:
+            per_worker.setdefault(o.worker_id, Counter())[o.status.value] += 1
+    if per_worker:
+        counts = [{"worker_id": w, "done": c["completed"], "failed": c["failed"]} for w, c in sorted(per_worker.items())]
+        yield SQL["count_worker_chunks"], {"counts": json.dumps(counts)}, False
+    return done, ended_now
 
 
 async def finalize_ended(conn: Any, job_ids: Iterable[int], now: float, *,
