@@ -213,16 +213,27 @@ async def claim(db: Database, worker_id: str, limit: int, now: float,
     return claims, specs
 
 
-def _claim_steps(worker_id: str, limit: int, now: float, intent_list: str | None, start: bool) -> Steps:
-    """The statements of :func:`claim`, as :data:`Steps`; returns the claimed rows and their jobs' specs."""
-    rows = yield SQL["claim"], {"worker_id": worker_id, "now": now, "limit": limit, "intents": intent_list}, True
-    # Each chunk comes with its job's columns; its job is started here, or by
-    # the caller's next settle.
+def job_specs(rows: Sequence[Any], jobs: Sequence[Any] | None) -> dict[int, JobSpec]:
+    """The specs of claimed chunks' jobs: from ``jobs`` (rows of ``job_specs``), or else from the
+    claim ``rows`` themselves (PostgreSQL's claim returns each chunk with its job's columns)."""
+    if jobs is not None:
+        return {job["id"]: JobSpec(job["id"], job["intent"], json.loads(job["params"]), job["max_retries"],
+                                   job["timeout"]) for job in jobs}
     specs: dict[int, JobSpec] = {}
     for row in rows:
         if row["job_id"] not in specs:
             specs[row["job_id"]] = JobSpec(row["job_id"], row["intent"], json.loads(row["job_params"]),
                                            row["max_retries"], row["timeout"])
+    return specs
+
+
+def _claim_steps(worker_id: str, limit: int, now: float, intent_list: str | None, start: bool) -> Steps:
+    """The statements of :func:`claim`, as :data:`Steps`; returns the claimed rows and their jobs' specs."""
+    rows = yield SQL["claim"], {"worker_id": worker_id, "now": now, "limit": limit, "intents": intent_list}, True
+    jobs = None
+    if rows and "intent" not in rows[0].keys():  # SQLite's claim returns its chunks alone
+        jobs = yield SQL["job_specs"], {"job_ids": json.dumps(sorted({row["job_id"] for row in rows}))}, True
+    specs = job_specs(rows, jobs)
     if specs and start:
         yield SQL["start_jobs"], {"job_ids": json.dumps(sorted(specs)), "now": now}, False
     return rows, specs

@@ -28,13 +28,16 @@ WHERE id IN (
     ORDER BY priority DESC, id
     LIMIT :limit
 )
--- Each chunk comes back with what its worker needs of its job, read by key:
--- the jobs are not written here (see claims.defers_job_starts).
-RETURNING id, job_id, chunk_index, params, attempt, lease_token, claimed_at,
-          (SELECT intent FROM jobs WHERE jobs.id = chunks.job_id) AS intent,
-          (SELECT params FROM jobs WHERE jobs.id = chunks.job_id) AS job_params,
-          (SELECT max_retries FROM jobs WHERE jobs.id = chunks.job_id) AS max_retries,
-          (SELECT timeout FROM jobs WHERE jobs.id = chunks.job_id) AS timeout;
+RETURNING id, job_id, chunk_index, params, attempt, lease_token, claimed_at;
+
+-- name: job_specs
+-- What the workers of a claim batch need of its jobs (SQLite: the claim
+-- returns only its chunks, so a job of many chunks is read once a batch,
+-- not once a chunk). The jobs are not written (see claims.defers_job_starts).
+SELECT id, intent, params, max_retries, timeout FROM jobs
+WHERE id IN (SELECT value FROM json_each(:job_ids))  -- sqlite
+WHERE id = ANY (ARRAY(SELECT value::bigint FROM jsonb_array_elements_text(:job_ids::jsonb) AS t(value)))  -- postgres
+;
 
 -- name: claim_plan
 -- Run before the claim on PostgreSQL only (its own text, and why, is in
