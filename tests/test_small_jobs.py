@@ -279,9 +279,29 @@ def _xmin(db_path: Path | str, job_id: int) -> Any:
     return scalar(db_path, "SELECT xmin::text FROM jobs WHERE id = ?", (job_id,))
 
 
+def _count_job_writes(db_path: Path | str) -> None:
+    """From now on, record every write of a jobs row in the table job_writes (SQLite)."""
+    import sqlite3
+
+    with sqlite3.connect(db_path, isolation_level=None) as conn:
+        conn.executescript("CREATE TABLE job_writes (job_id INTEGER);"
+                           "CREATE TRIGGER job_writes AFTER UPDATE ON jobs BEGIN"
+                           " INSERT INTO job_writes VALUES (NEW.id); END;")
+    conn.close()
+
+
+def _job_writes(db_path: Path | str, job_id: int) -> int:
+    return scalar(db_path, "SELECT count(*) FROM job_writes WHERE job_id = ?", (job_id,))
+
+
+def _version(db_path: Path | str, backend: str, job_id: int) -> Any:
+    """What changes whenever the job's row is written, on either backend."""
+    return _xmin(db_path, job_id) if backend == "postgres" else _job_writes(db_path, job_id)
+
+
 async def test_a_worker_claim_leaves_its_jobs_to_the_settle_that_follows(queue: Queue, clock: FrozenClock,
                                                                          db_path: Path | str, backend: str) -> None:
-    """On PostgreSQL a worker's claim writes only chunks; its next settle starts the jobs.
+    """A worker's claim writes only chunks; its next settle starts the jobs.
 
     A job whose chunks have all ended by then goes from pending to its end
     in one write; one still running is started by a settle of no outcome;
@@ -291,16 +311,17 @@ async def test_a_worker_claim_leaves_its_jobs_to_the_settle_that_follows(queue: 
     made = await queue.submit_many([{"intent": "small"} for _ in range(3)]
                                    + [{"intent": "small", "chunks": [{}, {}]}])
     ids = [r.job_id for r in made]
-    before = {job_id: _xmin(db_path, job_id) for job_id in ids} if backend == "postgres" else {}
+    if backend == "sqlite":
+        _count_job_writes(db_path)
+    before = {job_id: _version(db_path, backend, job_id) for job_id in ids}
     claimed_at = clock.now()
     batch, specs = await claims.claim(queue.db, "w1", 10, claimed_at, ["small"], start=False)
     assert len(batch) == 5 and sorted(specs) == ids
-    deferred = claims.defers_job_starts(queue.db)
-    assert deferred == (backend == "postgres")
+    assert specs[ids[0]].intent == "small" and specs[ids[0]].params == {}
+    assert claims.defers_job_starts(queue.db)
     statuses = {job_id: (await queue.job(job_id)).status.value for job_id in ids}
-    assert set(statuses.values()) == ({"pending"} if deferred else {"running"})
-    if deferred:
-        assert {job_id: _xmin(db_path, job_id) for job_id in ids} == before, "the claim wrote a job's row"
+    assert set(statuses.values()) == {"pending"}
+    assert {job_id: _version(db_path, backend, job_id) for job_id in ids} == before, "the claim wrote a job's row"
     clock.advance(2)
     starts = {job_id: claimed_at for job_id in ids}
     # the first two one-chunk jobs end with the starts; the third and the two-chunk job go on running
@@ -312,11 +333,12 @@ async def test_a_worker_claim_leaves_its_jobs_to_the_settle_that_follows(queue: 
         job = await queue.job(job_id)
         assert job.status.value == ("completed" if job_id in ids[:2] else "running")
         assert job.started_at == claimed_at
-    written = _xmin(db_path, ids[2]) if backend == "postgres" else None
+    if backend == "sqlite":  # started and ended in one write, each still-running job started in one
+        assert [_job_writes(db_path, job_id) for job_id in ids] == [1, 1, 1, 1]
+    written = _version(db_path, backend, ids[2])
     again = await claims.settle(queue.db, [], clock.now(), starts={ids[2]: claimed_at})  # already running
     assert again.applied == [] and again.finalized == []
-    if backend == "postgres":
-        assert _xmin(db_path, ids[2]) == written, "a start for a running job wrote its row"
+    assert _version(db_path, backend, ids[2]) == written, "a start for a running job wrote its row"
     rest = [c for c in batch if c.job_id not in ids[:2]]
     await claims.settle(queue.db, [claims.success(c, "w1", None, clock.now()) for c in rest], clock.now())
     assert {(await queue.job(job_id)).status.value for job_id in ids} == {"completed"}

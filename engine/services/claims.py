@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +35,35 @@ UNFINISHED = frozenset({JobState.PENDING.value, JobState.RUNNING.value})
 #: its hook in (through the engine) instead of this module importing it, which
 #: would make claims and the scheduler import each other.
 JobEndedHook = Callable[[Connection, dict[str, Any], float], Awaitable[None]]
+
+#: Statements that depend on each other's rows, run by :func:`run_steps`: a
+#: generator that yields ``(sql, params, fetch)``, is sent each statement's
+#: rows (``fetch``) or None, and returns its result.
+Steps = Generator[tuple[str, Any, bool], Any, Any]
+
+
+async def run_steps(conn: Any, steps: Steps, *, commit: bool = False) -> Any:
+    """Run ``steps`` in ``conn``'s transaction; their result.
+
+    A SQLite connection runs them all on its thread in one trip (its
+    ``run_steps``), and with ``commit`` commits there after the last one
+    (nothing may run in the transaction after them); elsewhere each is
+    awaited in turn and the transaction commits as it would.
+    """
+    on_thread = getattr(conn, "run_steps", None)
+    if on_thread is not None:
+        return await on_thread(steps, commit=commit)
+    try:
+        sql, params, fetch = next(steps)
+        while True:
+            if fetch:
+                rows = await conn.execute_fetchall(sql, params)
+            else:
+                await conn.execute(sql, params)
+                rows = None
+            sql, params, fetch = steps.send(rows)
+    except StopIteration as stop:
+        return stop.value
 
 
 @dataclass(frozen=True)
@@ -148,13 +177,13 @@ async def plan_claim(db: Database, conn: Connection) -> None:
 def defers_job_starts(db: Database) -> bool:
     """Whether a worker on ``db`` leaves its claims' jobs pending for its next settle to start.
 
-    PostgreSQL: every write of a job's row is a new row version with an
-    entry in each of the jobs' indexes, and a claim that wrote its jobs
-    took twice as long; the settle that follows starts them (see
-    ``count_job_chunks``), in one write with their end where their chunks
-    have ended by then. SQLite starts them in the claim's transaction.
+    Every write of a job's row costs an index entry per index of the jobs
+    (and on PostgreSQL a new row version), so a claim writes only chunks: the
+    settle that follows starts the jobs (see ``count_job_chunks``), in one
+    write with their end where their chunks have ended by then. A one-chunk
+    job that ends before the settle goes from pending to its end in one write.
     """
-    return db.dialect == "postgres"
+    return True
 
 
 async def claim(db: Database, worker_id: str, limit: int, now: float,
@@ -166,36 +195,18 @@ async def claim(db: Database, worker_id: str, limit: int, now: float,
     the queue is paused. Chunks of other intents are left pending, their
     attempts untouched, for a process that can run them; ``None`` claims
     every intent (tools and tests that settle by hand). ``start=False``
-    (PostgreSQL only, see :func:`defers_job_starts`) leaves the jobs pending:
-    the caller hands them to :func:`settle` as ``starts``.
+    (see :func:`defers_job_starts`) leaves the jobs pending: the caller hands
+    them to :func:`settle` as ``starts``.
     """
     if intents is not None and not intents:
         return [], {}
+    intent_list = None if intents is None else json.dumps(sorted(intents))
     async with db.transaction() as conn:
         await plan_claim(db, conn)
-        intent_list = None if intents is None else json.dumps(sorted(intents))
-        rows = await conn.execute_fetchall(SQL["claim"], {"worker_id": worker_id, "now": now, "limit": limit,
-                                                          "intents": intent_list})
-        if not rows:
-            return [], {}
-        if "intent" in rows[0].keys():
-            # PostgreSQL's claim returned each chunk with its job's columns;
-            # its jobs are started here, or by the caller's next settle.
-            specs = {}
-            for row in rows:
-                if row["job_id"] not in specs:
-                    specs[row["job_id"]] = JobSpec(row["job_id"], row["intent"], json.loads(row["job_params"]),
-                                                   row["max_retries"], row["timeout"])
-            if start or not defers_job_starts(db):
-                await conn.execute(SQL["start_jobs"], {"job_ids": json.dumps(sorted(specs)), "now": now})
-        else:
-            job_ids = sorted({row["job_id"] for row in rows})
-            started = await conn.execute_fetchall(SQL["start_jobs"], {"job_ids": json.dumps(job_ids), "now": now})
-            specs = {
-                row["id"]: JobSpec(row["id"], row["intent"], json.loads(row["params"]), row["max_retries"],
-                                   row["timeout"])
-                for row in started
-            }
+        # on SQLite, one trip to the connection's thread: begin, claim, start, commit
+        rows, specs = await run_steps(conn, _claim_steps(worker_id, limit, now, intent_list, start), commit=True)
+    if not rows:
+        return [], {}
     claims = [
         Claim(row["id"], row["job_id"], row["chunk_index"], json.loads(row["params"]),
               row["attempt"], row["lease_token"], row["claimed_at"])
@@ -203,6 +214,32 @@ async def claim(db: Database, worker_id: str, limit: int, now: float,
     ]
     claims.sort(key=lambda c: c.chunk_id)
     return claims, specs
+
+
+def job_specs(rows: Sequence[Any], jobs: Sequence[Any] | None) -> dict[int, JobSpec]:
+    """The specs of claimed chunks' jobs: from ``jobs`` (rows of ``job_specs``), or else from the
+    claim ``rows`` themselves (PostgreSQL's claim returns each chunk with its job's columns)."""
+    if jobs is not None:
+        return {job["id"]: JobSpec(job["id"], job["intent"], json.loads(job["params"]), job["max_retries"],
+                                   job["timeout"]) for job in jobs}
+    specs: dict[int, JobSpec] = {}
+    for row in rows:
+        if row["job_id"] not in specs:
+            specs[row["job_id"]] = JobSpec(row["job_id"], row["intent"], json.loads(row["job_params"]),
+                                           row["max_retries"], row["timeout"])
+    return specs
+
+
+def _claim_steps(worker_id: str, limit: int, now: float, intent_list: str | None, start: bool) -> Steps:
+    """The statements of :func:`claim`, as :data:`Steps`; returns the claimed rows and their jobs' specs."""
+    rows = yield SQL["claim"], {"worker_id": worker_id, "now": now, "limit": limit, "intents": intent_list}, True
+    jobs = None
+    if rows and "intent" not in rows[0].keys():  # SQLite's claim returns its chunks alone
+        jobs = yield SQL["job_specs"], {"job_ids": json.dumps(sorted({row["job_id"] for row in rows}))}, True
+    specs = job_specs(rows, jobs)
+    if specs and start:
+        yield SQL["start_jobs"], {"job_ids": json.dumps(sorted(specs)), "now": now}, False
+    return rows, specs
 
 
 async def settle(db: Database, outcomes: Sequence[Outcome], now: float, *,
@@ -243,43 +280,17 @@ async def settle_in(conn: Any, outcomes: Sequence[Outcome], now: float, *,
     """:func:`settle` inside a transaction the caller already holds."""
     if getattr(conn, "dialect", None) == "postgres":
         return await _settle_all(conn, outcomes, now, on_job_ended, starts or {})
-    if not outcomes:
-        return await _count_jobs(conn, Settled(), {}, starts or {}, now, on_job_ended)
-    payload = _payload(outcomes)
-    settled = await conn.execute_fetchall(SQL["settle"], {"outcomes": json.dumps(payload)})
-    applied = [(row[0], row[1], row[2]) for row in settled]
-    done = Settled(applied=applied, fenced_out=len(outcomes) - len(applied))
-    if not applied:
-        return await _count_jobs(conn, done, {}, starts or {}, now, on_job_ended)
-    applied_ids = {chunk_id for chunk_id, _, _ in applied}
-    failures = [
-        {"chunk_id": o.chunk_id, "attempt": o.attempt, "worker_id": o.worker_id, "kind": o.kind,
-         "error": o.error, "started_at": o.started_at}
-        for o in outcomes
-        if o.kind is not None and o.chunk_id in applied_ids
-    ]
-    if failures:
-        await conn.execute(SQL["record_attempts"], {"attempts": json.dumps(failures), "now": now})
-
-    per_job: dict[int, Counter[str]] = {}
-    for _, job_id, status in applied:
-        per_job.setdefault(job_id, Counter())[status] += 1
-    await _count_jobs(conn, done, per_job, starts or {}, now, on_job_ended)
-
-    per_worker: dict[str, Counter[str]] = {}
-    for o in outcomes:
-        if o.worker_id and o.chunk_id in applied_ids and o.status.finished:
-            per_worker.setdefault(o.worker_id, Counter())[o.status.value] += 1
-    if per_worker:
-        counts = [{"worker_id": w, "done": c["completed"], "failed": c["failed"]} for w, c in sorted(per_worker.items())]
-        await conn.execute(SQL["count_worker_chunks"], {"counts": json.dumps(counts)})
+    done, ended_now = await run_steps(conn, _settle_steps(outcomes, now, starts or {}))
+    # The jobs count_job_chunks ended, in id order; their follow-ups (hooks,
+    # on-finalize jobs) run here, in this transaction.
+    done.finalized = await jobs_ended(conn, ended_now, now, on_job_ended=on_job_ended)
     return done
 
 
 async def _settle_all(conn: Any, outcomes: Sequence[Outcome], now: float,
                       on_job_ended: Sequence[JobEndedHook], starts: Mapping[int, float]) -> Settled:
     """PostgreSQL: the whole settle in one statement (``settle_all``, one round trip), then the
-    follow-ups of the jobs it ended, as :func:`_count_jobs` does."""
+    follow-ups of the jobs it ended, as SQLite's settle does."""
     payload = _payload(outcomes, attempts=True)
     rows = await conn.execute_fetchall(SQL["settle_all"], {
         "outcomes": json.dumps(payload), "now": now,
@@ -299,10 +310,35 @@ _JOB_ROW = ("id", "status", "on_finalize", "schedule_id", "chunks_total", "chunk
             "chunks_cancelled")
 
 
-async def _count_jobs(conn: Any, done: Settled, per_job: Mapping[int, Counter[str]], starts: Mapping[int, float],
-                      now: float, on_job_ended: Sequence[JobEndedHook]) -> Settled:
-    """Move the counters of the jobs whose chunks ended, start the ``starts`` still pending, and
-    follow up on the jobs that ended: one statement (``count_job_chunks``) for them all."""
+def _settle_steps(outcomes: Sequence[Outcome], now: float, starts: Mapping[int, float]) -> Steps:
+    """The statements of a settle, as :data:`Steps`; returns what changed and the rows of the jobs it ended.
+
+    One statement ends the attempts (the fence applies), one records the
+    failed ones, one moves the counters of their jobs, starts the ``starts``
+    still pending and ends the jobs whose last chunk this was
+    (``count_job_chunks``), and one counts the workers' chunks.
+    """
+    done = Settled()
+    per_job: dict[int, Counter[str]] = {}
+    applied_ids: set[int] = set()
+    if outcomes:
+        payload = _payload(outcomes)
+        settled = yield SQL["settle"], {"outcomes": json.dumps(payload)}, True
+        applied = [(row[0], row[1], row[2]) for row in settled]
+        done = Settled(applied=applied, fenced_out=len(outcomes) - len(applied))
+        applied_ids = {chunk_id for chunk_id, _, _ in applied}
+        failures = [
+            {"chunk_id": o.chunk_id, "attempt": o.attempt, "worker_id": o.worker_id, "kind": o.kind,
+             "error": o.error, "started_at": o.started_at}
+            for o in outcomes
+            if o.kind is not None and o.chunk_id in applied_ids
+        ]
+        if failures:
+            yield SQL["record_attempts"], {"attempts": json.dumps(failures), "now": now}, False
+        for _, job_id, status in applied:
+            per_job.setdefault(job_id, Counter())[status] += 1
+
+    ended_now: list[dict[str, Any]] = []
     counts = []
     for job_id in sorted(per_job.keys() | starts.keys()):  # in id order: concurrent settles lock jobs alike
         c = per_job.get(job_id) or Counter()
@@ -310,13 +346,19 @@ async def _count_jobs(conn: Any, done: Settled, per_job: Mapping[int, Counter[st
             counts.append({"job_id": job_id, "completed": c["completed"], "failed": c["failed"],
                            "cancelled": c["cancelled"], "started_at": starts.get(job_id)})
     if counts:
-        counted = await conn.execute_fetchall(SQL["count_job_chunks"], {"counts": json.dumps(counts), "now": now})
-        rows = [dict(row) for row in counted]
-        # The jobs this statement ended (see the query), in id order; their
-        # follow-ups (hooks, on-finalize jobs) run here, in this transaction.
-        ended_now = sorted((row for row in rows if row["status"] not in UNFINISHED), key=lambda row: row["id"])
-        done.finalized = await jobs_ended(conn, ended_now, now, on_job_ended=on_job_ended)
-    return done
+        counted = yield SQL["count_job_chunks"], {"counts": json.dumps(counts), "now": now}, True
+        # the jobs this statement ended (see the query)
+        ended_now = sorted((dict(row) for row in counted if row["status"] not in UNFINISHED),
+                           key=lambda row: row["id"])
+
+    per_worker: dict[str, Counter[str]] = {}
+    for o in outcomes:
+        if o.worker_id and o.chunk_id in applied_ids and o.status.finished:
+            per_worker.setdefault(o.worker_id, Counter())[o.status.value] += 1
+    if per_worker:
+        counts = [{"worker_id": w, "done": c["completed"], "failed": c["failed"]} for w, c in sorted(per_worker.items())]
+        yield SQL["count_worker_chunks"], {"counts": json.dumps(counts)}, False
+    return done, ended_now
 
 
 async def finalize_ended(conn: Any, job_ids: Iterable[int], now: float, *,

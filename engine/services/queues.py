@@ -30,7 +30,7 @@ from queuetop.engine.model.exceptions import ActionRefused, UsageError
 from queuetop.engine.model.queues import DEFAULT_QUEUE, QueueInfo, QueueSpec, Rate, queue_name_problem
 from queuetop.engine.services.actions import ActionResult
 from queuetop.engine.services.claims import SQL as CLAIM_SQL
-from queuetop.engine.services.claims import Claim, JobSpec, defers_job_starts, plan_claim
+from queuetop.engine.services.claims import Claim, JobSpec, job_specs, plan_claim
 from queuetop.engine.store import find, queries
 from queuetop.engine.store.protocol import Backend as Database
 
@@ -131,26 +131,22 @@ async def claim_held(db: Database, worker_id: str, free: int, names: Sequence[st
                 continue
             if tokens is not None:
                 await conn.execute(SQL["take_tokens"], {"name": name, "tokens": tokens - len(got), "now": now})
-            await _add(conn, done, got, name, now, start or not defers_job_starts(db))
+            await _add(conn, done, got, name, now, start)
     done.claims.sort(key=lambda c: c.chunk_id)
     return done
 
 
 async def _add(conn: Any, done: HeldClaims, rows: list[dict[str, Any]], queue: str, now: float,
                start: bool) -> None:
-    """Claims and job specs from claim rows (PostgreSQL's carry their job; SQLite's start them here)."""
-    if "intent" in rows[0] and start:
-        job_ids = sorted({row["job_id"] for row in rows})
-        await conn.execute(CLAIM_SQL["start_jobs"], {"job_ids": json.dumps(job_ids), "now": now})
-    if "intent" not in rows[0]:
-        job_ids = sorted({row["job_id"] for row in rows})
-        for job in await conn.execute_fetchall(CLAIM_SQL["start_jobs"], {"job_ids": json.dumps(job_ids), "now": now}):
-            done.specs[job["id"]] = JobSpec(job["id"], job["intent"], json.loads(job["params"]),
-                                            job["max_retries"], job["timeout"])
+    """Claims and job specs from claim rows; ``start`` starts the jobs here (see :func:`claims.claim`)."""
+    job_ids = json.dumps(sorted({row["job_id"] for row in rows}))
+    jobs = None
+    if "intent" not in rows[0]:  # SQLite's claim returns its chunks alone
+        jobs = await conn.execute_fetchall(CLAIM_SQL["job_specs"], {"job_ids": job_ids})
+    done.specs.update(job_specs(rows, jobs))
+    if start:
+        await conn.execute(CLAIM_SQL["start_jobs"], {"job_ids": job_ids, "now": now})
     for row in rows:
-        if "intent" in row and row["job_id"] not in done.specs:
-            done.specs[row["job_id"]] = JobSpec(row["job_id"], row["intent"], json.loads(row["job_params"]),
-                                                row["max_retries"], row["timeout"])
         done.claims.append(Claim(row["id"], row["job_id"], row["chunk_index"], json.loads(row["params"]),
                                  row["attempt"], row["lease_token"], row["claimed_at"]))
         done.queue_of[row["id"]] = queue

@@ -450,6 +450,11 @@ class Worker:
             first = await self._outcomes.get()
             batch = [first] if isinstance(first, Outcome) else []
             done = first is None
+            if first is _JOBS_CLAIMED:
+                # Woken by a claim: let its chunks' handlers take their first
+                # step, so chunks that end at once (a quick async handler) are
+                # settled with their jobs' start, one write per job, not two.
+                await asyncio.sleep(0)
             while len(batch) < SETTLE_BATCH and not self._outcomes.empty():
                 item = self._outcomes.get_nowait()
                 if item is None:

@@ -30,6 +30,15 @@ WHERE id IN (
 )
 RETURNING id, job_id, chunk_index, params, attempt, lease_token, claimed_at;
 
+-- name: job_specs
+-- What the workers of a claim batch need of its jobs (SQLite: the claim
+-- returns only its chunks, so a job of many chunks is read once a batch,
+-- not once a chunk). The jobs are not written (see claims.defers_job_starts).
+SELECT id, intent, params, max_retries, timeout FROM jobs
+WHERE id IN (SELECT value FROM json_each(:job_ids))  -- sqlite
+WHERE id = ANY (ARRAY(SELECT value::bigint FROM jsonb_array_elements_text(:job_ids::jsonb) AS t(value)))  -- postgres
+;
+
 -- name: claim_plan
 -- Run before the claim on PostgreSQL only (its own text, and why, is in
 -- the PostgreSQL claims file); SQLite plans the claim from the partial
@@ -45,30 +54,23 @@ SELECT 1
 SELECT min(run_after) FROM chunks WHERE status = 'pending';
 
 -- name: start_jobs
--- The jobs of a claim batch, all in one statement: each pending one becomes
--- running, and every one comes back with what its worker needs. (Writing a
--- running job's row again changes nothing in it.)
+-- The jobs of a claim batch that starts them, all in one statement: each
+-- pending one becomes running. (Writing a running job's row again changes
+-- nothing in it.)
 UPDATE jobs
 SET status = CASE WHEN status = 'pending' THEN 'running' ELSE status END,
     started_at = CASE WHEN status = 'pending' THEN :now ELSE started_at END
 WHERE id IN (SELECT value FROM json_each(:job_ids))  -- sqlite
 WHERE id = ANY (ARRAY(SELECT value::bigint FROM jsonb_array_elements_text(:job_ids::jsonb) AS t(value)))  -- postgres
-RETURNING id, intent, params, max_retries, timeout;
+;
 
 -- name: settle
 -- End attempts in one statement: each outcome applies only where its chunk
 -- is still processing under the same lease token (the fence). A worker that
--- lost its lease changes nothing.
-UPDATE chunks
-SET status = o.status,
-    run_after = coalesce(o.run_after, chunks.run_after),
-    finished_at = o.finished_at,
-    lease_token = NULL,
-    attempt = chunks.attempt - o.refund,
-    worker_id = CASE WHEN o.refund THEN NULL ELSE chunks.worker_id END,
-    last_error = coalesce(o.error, chunks.last_error),
-    result = o.result
-FROM (
+-- lost its lease changes nothing. The outcomes are read out of their JSON
+-- once each (MATERIALIZED): flattened into the UPDATE, each use of a field
+-- parsed its object again.
+WITH o AS MATERIALIZED (
     SELECT value ->> 'chunk_id' AS chunk_id,
            value ->> 'lease_token' AS lease_token,
            value ->> 'status' AS status,
@@ -78,7 +80,17 @@ FROM (
            value ->> 'result' AS result,
            coalesce(value ->> 'refund', 0) AS refund
     FROM json_each(:outcomes)
-) AS o
+)
+UPDATE chunks
+SET status = o.status,
+    run_after = coalesce(o.run_after, chunks.run_after),
+    finished_at = o.finished_at,
+    lease_token = NULL,
+    attempt = chunks.attempt - o.refund,
+    worker_id = CASE WHEN o.refund THEN NULL ELSE chunks.worker_id END,
+    last_error = coalesce(o.error, chunks.last_error),
+    result = o.result
+FROM o
 WHERE chunks.id = o.chunk_id
   AND chunks.status = 'processing'
   AND chunks.lease_token = o.lease_token
@@ -112,6 +124,14 @@ FROM jsonb_array_elements(:attempts::jsonb) AS t(v)  -- postgres
 -- starts them here, where a job whose chunks have all ended by then goes
 -- from pending to its end in one row version. Such a row may carry no
 -- counts: a job already running is then not written at all.
+-- On SQLite the counts are read out of their JSON once each (MATERIALIZED):
+-- flattened into the UPDATE, each use of a field parsed its object again.
+WITH c AS MATERIALIZED (  -- sqlite
+    SELECT value ->> 'job_id' AS job_id, value ->> 'completed' AS completed,  -- sqlite
+           value ->> 'failed' AS failed, value ->> 'cancelled' AS cancelled,  -- sqlite
+           value ->> 'started_at' AS started_at  -- sqlite
+    FROM json_each(:counts)  -- sqlite
+)  -- sqlite
 UPDATE jobs
 SET chunks_completed = chunks_completed + c.completed,
     chunks_failed = chunks_failed + c.failed,
@@ -131,16 +151,13 @@ SET chunks_completed = chunks_completed + c.completed,
          AND chunks_completed + c.completed + chunks_failed + c.failed
              + chunks_cancelled + c.cancelled = chunks_total THEN :now
         ELSE finished_at END
-FROM (
-    SELECT value ->> 'job_id' AS job_id, value ->> 'completed' AS completed,  -- sqlite
-           value ->> 'failed' AS failed, value ->> 'cancelled' AS cancelled,  -- sqlite
-           value ->> 'started_at' AS started_at  -- sqlite
-    FROM json_each(:counts)  -- sqlite
+FROM c  -- sqlite
+FROM (  -- postgres
     SELECT (v ->> 'job_id')::bigint AS job_id, (v ->> 'completed')::integer AS completed,  -- postgres
            (v ->> 'failed')::integer AS failed, (v ->> 'cancelled')::integer AS cancelled,  -- postgres
            (v ->> 'started_at')::double precision AS started_at  -- postgres
     FROM jsonb_array_elements(:counts::jsonb) AS t(v)  -- postgres
-) AS c
+) AS c  -- postgres
 WHERE jobs.id = c.job_id
   -- each job found by its key: joined as above alone, a few thousand jobs
   -- were enough for the planner to read them all on every settle

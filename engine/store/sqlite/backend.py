@@ -19,7 +19,7 @@ import os
 import re
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -213,8 +213,8 @@ class Database:
         # jobs` never writes and `queuetop submit` never reads apart from
         # its transaction, and a connection costs a CLI call a thread and
         # several hops to it.
-        self._writer: aiosqlite.Connection | None = None
-        self._reader: aiosqlite.Connection | None = None
+        self._writer: _Connection | None = None
+        self._reader: _Connection | None = None
         self._lock = asyncio.Lock()  # one transaction at a time on the writer
         self._connecting = asyncio.Lock()
         self._closed = False
@@ -226,7 +226,7 @@ class Database:
         await asyncio.to_thread(prepare, path)
         return cls(path)
 
-    async def _connection(self, name: str) -> aiosqlite.Connection:
+    async def _connection(self, name: str) -> _Connection:
         """The ``_writer`` or ``_reader`` connection, opened now if it is not yet."""
         conn = getattr(self, name)
         if conn is None:
@@ -249,7 +249,7 @@ class Database:
             await self._reader.close()
 
     @asynccontextmanager
-    async def transaction(self, *, wake: bool = False) -> AsyncIterator[aiosqlite.Connection]:
+    async def transaction(self, *, wake: bool = False) -> AsyncIterator[_Connection]:
         """One ``BEGIN IMMEDIATE`` transaction on the writer connection.
 
         IMMEDIATE takes SQLite's write lock at the start, so two processes
@@ -257,17 +257,27 @@ class Database:
         ``wake`` (the transaction makes chunks claimable) matters only on
         PostgreSQL, where it wakes idle workers elsewhere; on SQLite other
         processes' workers poll.
+
+        The ``BEGIN IMMEDIATE`` goes to the connection's thread with the
+        transaction's first statement, in one trip (see :class:`_Connection`); a
+        transaction that ran :meth:`_Connection.run_steps` with ``commit=True``
+        has committed there too.
         """
         async with self._lock:
             writer = await self._connection("_writer")
-            await writer.execute("BEGIN IMMEDIATE")
+            writer.begin_pending = True
+            writer.committed = False
             try:
                 yield writer
             except BaseException:
-                await writer.execute("ROLLBACK")
+                writer.begin_pending = False
+                await writer.rollback_if_open()
                 raise
             else:
-                await writer.execute("COMMIT")
+                if writer.begin_pending:  # nothing was run: nothing to commit
+                    writer.begin_pending = False
+                elif not writer.committed:
+                    await writer.execute("COMMIT")
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
         """Rows of a read-only query, on the reader connection."""
@@ -292,8 +302,78 @@ class Database:
         """Nothing to subscribe to on SQLite: other processes are polled."""
 
 
-async def _connect(path: Path) -> aiosqlite.Connection:
-    conn = await aiosqlite.connect(path, isolation_level=None)
+#: What :meth:`_Connection.run_steps` runs: a generator that yields ``(sql, params, fetch)``
+#: and is sent each statement's rows (``fetch``) or None, and returns its result.
+Steps = Generator[tuple[str, Params, bool], Any, Any]
+
+
+class _Connection(aiosqlite.Connection):
+    """A queuetop connection: on the writer, a transaction's ``BEGIN IMMEDIATE`` rides with its first statement.
+
+    Each call into aiosqlite is a trip to the connection's thread and back
+    (a queue put, a wake-up of the event loop through its self-pipe); on a
+    drain of small jobs those trips, not SQLite, were most of a claim's and a
+    settle's time. Every call goes through ``_execute``, so the BEGIN that
+    :meth:`Database.transaction` leaves pending is run there, on the thread,
+    before the first statement of the transaction. :meth:`run_steps` runs
+    several statements that depend on each other in one trip.
+    """
+
+    begin_pending = False
+    committed = False
+
+    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if self.begin_pending:
+            raw = self._conn
+
+            def begin_first() -> Any:
+                raw.execute("BEGIN IMMEDIATE")
+                return fn(*args, **kwargs)
+
+            self.begin_pending = False
+            return await super()._execute(begin_first)
+        return await super()._execute(fn, *args, **kwargs)
+
+    async def rollback_if_open(self) -> None:
+        """Roll back, on the thread, after whatever is still on its way there, if a transaction is open."""
+        raw = self._conn
+
+        def rollback() -> None:
+            if raw.in_transaction:
+                raw.execute("ROLLBACK")
+
+        await self._execute(rollback)
+
+    async def run_steps(self, steps: Steps, *, commit: bool = False) -> Any:
+        """Run ``steps`` (see :data:`Steps`) on the connection's thread in one trip; its result.
+
+        ``commit``: commit the transaction there too, after the last step
+        (nothing may run in it afterwards).
+        """
+        raw = self._conn
+
+        def run() -> Any:
+            try:
+                sql, params, fetch = next(steps)
+                while True:
+                    cursor = raw.execute(sql, params)
+                    sql, params, fetch = steps.send(cursor.fetchall() if fetch else None)
+            except StopIteration as stop:
+                if commit:
+                    raw.execute("COMMIT")
+                return stop.value
+
+        result = await self._execute(run)
+        self.committed = commit
+        return result
+
+
+async def _connect(path: Path) -> _Connection:
+    def connector() -> sqlite3.Connection:
+        return sqlite3.connect(path, isolation_level=None)
+
+    conn = _Connection(connector, 64)
+    await conn
     conn.row_factory = sqlite3.Row
     await conn.executescript(";\n".join(PRAGMAS))  # one trip to the connection's thread, not one each
     return conn
