@@ -1,4 +1,4 @@
-"""Screens whose tables come in several widths (schedules, alerts): the columns that fit, nothing
+"""Screens whose tables come in several widths (schedules, alerts, a work session): the columns that fit, nothing
 past the right edge (no horizontal scrollbar, whose thumb showed as a stray ``▉``), times never cut,
 and a resize across a width keeping the cursor on its row.
 
@@ -17,8 +17,11 @@ from rich.text import Text
 
 from queuetop.tui.screens.alerts import AlertsScreen
 from queuetop.tui.screens.schedules import SchedulesScreen
+from queuetop.tui.screens.session_detail import SessionDetailScreen
 from queuetop.tui.widgets.alerts_table import AlertsTable, NarrowAlertsTable
 from queuetop.tui.widgets.schedules_table import (MediumSchedulesTable, NarrowSchedulesTable, SchedulesTable)
+from queuetop.tui.widgets.session_events_table import NarrowSessionEventsTable, SessionEventsTable
+from queuetop.tui.widgets.threads_table import NarrowThreadsTable, ThreadsTable
 
 from test_tui_pilot import press
 from tui_app import any_db, db, fixture_cache, make_app  # noqa: F401 (fixtures)
@@ -119,3 +122,44 @@ async def test_a_resize_keeps_the_alert_under_the_cursor(db: Path) -> None:
         await pilot.pause()
         table = app.screen.query_one(AlertsTable)
         assert type(table) is NarrowAlertsTable and table.has_focus and table.selected_key == "1"
+
+
+@pytest.mark.parametrize(("size", "threads", "events"), [
+    ((80, 24), NarrowThreadsTable, NarrowSessionEventsTable),
+    ((120, 40), ThreadsTable, SessionEventsTable),
+    ((160, 50), ThreadsTable, SessionEventsTable),
+], ids=["80x24", "120x40", "160x50"])
+async def test_a_work_session_s_tables_never_scroll_sideways_nor_cut_an_id(any_db: Path | str, size: tuple[int, int],
+                                                                          threads: type, events: type) -> None:
+    app = make_app(any_db)
+    async with app.run_test(size=size) as pilot:
+        await app.settle()
+        await press(app, pilot, "tab", "enter")
+        screen = app.screen
+        assert isinstance(screen, SessionDetailScreen)
+        await app.settle()
+        for kind, table in ((threads, screen.query_one(ThreadsTable)), (events, screen.query_one(SessionEventsTable))):
+            assert type(table) is kind and table.row_count > 0
+            assert table.virtual_size.width <= table.content_region.width, kind
+            for key in table.rows:
+                assert "…" not in _cells(table, str(key.value))["id"]
+        fields = screen.query_one("#session-fields")
+        assert fields.content_region.height == (3 if size[0] < 110 else 2)  # no field wraps onto a line of its own
+        assert "▉" not in app.export_screenshot()
+
+
+async def test_a_resize_of_a_work_session_changes_its_tables(db: Path) -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 50)) as pilot:
+        await app.settle()
+        await press(app, pilot, "tab", "enter")
+        assert type(app.screen.query_one(ThreadsTable)) is ThreadsTable
+        await pilot.resize_terminal(80, 24)
+        await app.workers.wait_for_complete()
+        await app.settle()
+        await pilot.pause()
+        screen = app.screen
+        assert type(screen.query_one(ThreadsTable)) is NarrowThreadsTable and screen.query_one(ThreadsTable).has_focus
+        assert type(screen.query_one(SessionEventsTable)) is NarrowSessionEventsTable
+        assert screen.query_one(SessionEventsTable).row_count > 0
+        assert screen.query_one("#session-fields").border_title.startswith("Work session ")

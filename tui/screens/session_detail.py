@@ -1,4 +1,9 @@
-"""Work session detail: its fields, its threads and its newest events."""
+"""Work session detail: its fields, its threads and its newest events.
+
+Under 110 columns the fields take two to a line and the tables their narrow
+forms (:func:`~queuetop.tui.widgets.threads_table.threads_table_for`); a resize
+across that width composes the screen again.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.events import Resize
 from textual.widgets import Static
 
 from queuetop.engine.model.changes import EVENTS, SESSIONS
@@ -16,10 +22,10 @@ from queuetop.engine.model.exceptions import NotFound
 from ..host import host
 from .. import format as fmt
 from ..sessions import SessionView, get_session
-from ..widgets.session_events_table import SessionEventsTable
+from ..widgets.session_events_table import SessionEventsTable, session_events_table_for
 from ..widgets.key_footer import KeyFooter
 from ..widgets.stale_banner import StaleBanner
-from ..widgets.threads_table import ThreadsTable
+from ..widgets.threads_table import WIDE, ThreadsTable, threads_table_for
 from .base import LiveScreenBase
 
 
@@ -36,15 +42,22 @@ class SessionDetailScreen(LiveScreenBase):
         self.session: SessionView | None = None
 
     def compose(self) -> ComposeResult:
+        width = self.app.size.width
         yield StaleBanner(id="stale")
-        yield Static("loading…", id="session-fields")
-        yield ThreadsTable(id="threads")
-        yield SessionEventsTable(self.session_id, id="session-events")
+        fields = Static("loading…", id="session-fields")
+        fields.border_title = f"Work session {self.session_id}"
+        if self.session is not None:
+            fields.update(self._fields(self.session, width))
+        yield fields
+        yield threads_table_for(width)(id="threads")
+        yield session_events_table_for(width)(self.session_id, id="session-events")
         yield KeyFooter()
 
     def on_mount(self) -> None:
-        self.query_one("#session-fields", Static).border_title = f"Work session {self.session_id}"
         self.query_one(ThreadsTable).focus()
+
+    def on_resize(self, event: Resize) -> None:
+        self.refit(ThreadsTable, threads_table_for, event.size.width)
 
     async def refresh_data(self, topics: frozenset[str], job_ids: frozenset[int]) -> None:
         if self.session is not None and not topics & {SESSIONS, EVENTS}:
@@ -64,19 +77,31 @@ class SessionDetailScreen(LiveScreenBase):
         await self.reload_table(events)
 
     def _show(self, s: SessionView) -> None:
+        self.query_one("#session-fields", Static).update(self._fields(s, self.app.size.width))
+
+    def _fields(self, s: SessionView, width: int) -> Table:
+        """The session's fields, three to a line, or two under :data:`WIDE` columns (no line wraps)."""
         now = host(self).queue.clock.now()
-        grid = Table.grid(padding=(0, 2))
-        for _ in range(6):
-            grid.add_column()
-        label = "dim"
-        grid.add_row(Text("status", style=label), fmt.state(s.status, bold=True),
-                      Text("category", style=label), Text(s.category or "-"),
-                      Text("agents", style=label), Text(fmt.clip(", ".join(s.agents) or "-", 50)))
-        grid.add_row(Text("first", style=label), Text(fmt.timestamp(s.first_at)),
-                     Text("last", style=label),
-                     Text(f"{fmt.timestamp(s.last_at)} ({fmt.ago(now - s.last_at) if s.last_at else '-'} ago)"),
-                     Text("counts", style=label), Text(f"{s.threads} thread(s), {s.events} event(s)"))
-        self.query_one("#session-fields", Static).update(grid)
+        wide = width >= WIDE
+        last = fmt.timestamp(s.last_at)
+        if wide:
+            last += f" ({fmt.ago(now - s.last_at) if s.last_at else '-'} ago)"
+        field = {
+            "status": fmt.state(s.status, bold=True),
+            "category": Text(s.category or "-"),
+            "agents": Text(fmt.clip(", ".join(s.agents) or "-", 50 if wide else 24)),
+            "first": Text(fmt.timestamp(s.first_at)),
+            "last": Text(last),
+            "counts": Text(f"{s.threads} thread(s), {s.events} event(s)"),
+        }
+        lines = ((("status", "category", "agents"), ("first", "last", "counts")) if wide
+                 else (("status", "category"), ("agents", "counts"), ("first", "last")))
+        grid = Table.grid(padding=(0, 2 if wide else 1))
+        for _ in range(len(lines[0]) * 2):
+            grid.add_column(no_wrap=True, overflow="ellipsis")
+        for line in lines:
+            grid.add_row(*(cell for label in line for cell in (Text(label, style="dim"), field[label])))
+        return grid
 
     def action_back(self) -> None:
         self.dismiss()

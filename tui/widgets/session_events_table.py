@@ -1,4 +1,9 @@
-"""The newest events of one work session."""
+"""The newest events of one work session.
+
+Under :data:`WIDE` columns (:func:`session_events_table_for` picks) an
+event's time reads as its age and its category (the session's, shown above
+it) goes, so that 80 columns keep its id, type, agent and summary.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,8 @@ from .. import format as fmt
 from ..sessions import EventView, session_events
 from .live_table import Col, LiveTable
 
+WIDE = 110  # every column, full times, from this terminal width
+
 
 class SessionEventsTable(LiveTable[EventView]):
     """Time, type, agent, category, summary; newest first."""
@@ -24,7 +31,7 @@ class SessionEventsTable(LiveTable[EventView]):
         Binding("enter", "select_cursor", "Open", id="session_events.open"),
     ]
     COLUMNS: ClassVar[tuple[Col, ...]] = (
-        Col("id", "#", 7),
+        Col("id", "#"),
         Col("time", "TIME", 19),
         Col("type", "TYPE", 22),
         Col("agent", "AGENT", 14),
@@ -46,14 +53,33 @@ class SessionEventsTable(LiveTable[EventView]):
         return str(record.id)
 
     def render_record(self, e: EventView, now: float) -> Sequence[RenderableType]:
-        return (
-            str(e.id),
-            fmt.timestamp(e.ts),
-            fmt.clip(e.type, 22),
-            fmt.clip(e.agent or "-", 14),
-            fmt.clip(e.category or "-", 18),
-            fmt.clip(e.summary, 400),
-        )
+        cells: dict[str, RenderableType] = {
+            "id": str(e.id),
+            "time": fmt.timestamp(e.ts),
+            "ago": f"{fmt.ago(now - e.ts)} ago",
+            "type": fmt.clip(e.type, 22),
+            "agent": fmt.clip(e.agent or "-", 14),
+            "category": fmt.clip(e.category or "-", 18),
+            "summary": fmt.clip(e.summary, 400),
+        }
+        return tuple(cells[col.key] for col in self.COLUMNS)
 
     def opened(self, key: str, record: EventView | None) -> Message | None:
         return None if record is None else EventSelected(record)
+
+
+class NarrowSessionEventsTable(SessionEventsTable):
+    """Under :data:`WIDE` columns: id, age, type, agent and summary."""
+
+    COLUMNS: ClassVar[tuple[Col, ...]] = (
+        Col("id", "#"),
+        Col("ago", "AGE"),
+        Col("type", "TYPE", 22),
+        Col("agent", "AGENT", 14),
+        Col("summary", "SUMMARY", 50, flex=True, min=8),
+    )
+
+
+def session_events_table_for(width: int) -> type[SessionEventsTable]:
+    """The session events table that fits a terminal ``width`` columns wide."""
+    return SessionEventsTable if width >= WIDE else NarrowSessionEventsTable
