@@ -178,6 +178,10 @@ class Registry:
     def __contains__(self, key: object) -> bool:
         return key in self._targets
 
+    def resolved(self, key: str) -> Handler | None:
+        """The handler for ``key`` if its module is imported already, else None (nothing is imported)."""
+        return self._resolved.get(key)
+
     def resolve(self, key: str) -> Handler:
         """The handler for ``key``, importing its module on first use.
 
@@ -195,7 +199,7 @@ class Registry:
             module_name, _, attr = target.partition(":")
             try:
                 function = getattr(importlib.import_module(module_name), attr)
-            except Exception as exc:  # a broken module raises anything at import time
+            except BaseException as exc:  # a broken module raises anything at import time, sys.exit() too
                 raise HandlerUnavailable(
                     f"intent {key!r}: cannot load handler {target}: {type(exc).__name__}: {_text(exc)}") from None
             if not callable(function):

@@ -223,10 +223,8 @@ class Worker:
         deadlines: dict[float, _Deadline] = {}
         for claim in batch:
             spec = specs[claim.job_id]
-            try:
-                handler: Handler | None = registry.resolve(spec.intent)
-            except Exception:  # _execute resolves it again and ends the chunk as it must
-                handler = None
+            # None until its module is imported: _execute imports it off the event loop
+            handler: Handler | None = registry.resolved(spec.intent)
             deadline = None
             if handler is not None and handler.is_async:
                 deadline = deadlines.get(spec.timeout)
@@ -243,6 +241,16 @@ class Worker:
                 deadline.handle = loop.call_at(now + timeout, self._expire, deadline)
         self.claimed += len(batch)
         self.queue.changes.publish(Change.of(JOBS, CHUNKS, job_ids=specs, source="claim"))
+
+    def _own_deadline(self, timeout: float) -> "_Deadline":
+        """A deadline for the one running chunk, started now."""
+        deadline = _Deadline()
+        task = asyncio.current_task()
+        assert task is not None
+        deadline.tasks.append(task)
+        deadline.left = 1
+        deadline.handle = asyncio.get_running_loop().call_later(timeout, self._expire, deadline)
+        return deadline
 
     @staticmethod
     def _expire(deadline: "_Deadline") -> None:
@@ -317,7 +325,12 @@ class Worker:
         outcome: Outcome | None
         try:
             if handler is None:
-                handler = queue.registry.resolve(spec.intent)
+                # A module's import may take seconds (or never end): a thread
+                # does it, so heartbeats, other chunks and signals go on.
+                handler = queue.registry.resolved(spec.intent) or await asyncio.to_thread(
+                    queue.registry.resolve, spec.intent)
+                if handler.is_async:  # its timeout counts from now, as a batch's does from its start
+                    deadline = self._own_deadline(spec.timeout)
             timed_out = False
             if handler.is_async:
                 try:
@@ -400,10 +413,21 @@ class Worker:
         """
         loop = asyncio.get_running_loop()
         started = asyncio.Event()
+        pid = os.getpid()
 
         def run() -> Any:
             loop.call_soon_threadsafe(started.set)
-            return function(ctx)
+            try:
+                result = function(ctx)
+            except BaseException:
+                if os.getpid() != pid:
+                    os._exit(1)
+                raise
+            if os.getpid() != pid:
+                # A child the handler forked came back here: it must not run
+                # the parent's thread pool, event loop or connection.
+                os._exit(0)
+            return result
 
         future = loop.run_in_executor(self._threads, run)
         waiting = asyncio.ensure_future(started.wait())
