@@ -204,3 +204,21 @@ def test_metrics_without_prometheus_client_is_one_line_naming_the_extra(tmp_path
                             env=subprocess_env(PYTHONPATH=str(hidden)), capture_output=True, text=True, timeout=30)
     line = one_line_error(result)
     assert "pip install 'queuetop[metrics]'" in line, line
+
+
+@pytest.mark.parametrize("setting, named", [
+    ("[engine]\nheartbeat_interval = 600\nstale_after = 10",
+     "[engine] stale_after (10) must be at least twice heartbeat_interval (600)"),
+    ("[engine]\nheartbeat_interval = 400", "[engine] stale_after (300) must be at least twice heartbeat_interval (400)"),
+    ('[engine]\nhandler_path = ["lib", "nosuch"]', "queuetop.toml: [engine] handler_path: no folder at nosuch"),
+])
+def test_an_engine_setting_that_cannot_work_is_refused_when_read(tmp_path: Path, setting: str, named: str) -> None:
+    """A worker that heartbeats less often than it is declared stale is rescued while it runs its chunks
+    (each then runs twice); a handler_path folder that is not there is a typo. Both used to start an engine."""
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "queuetop.toml").write_text(setting + "\n")
+    db = tmp_path / "q.db"
+    for args in (["--engine-only"], ["jobs"]):
+        line = one_line_error(run_cli(*args, "--db", db, cwd=tmp_path, timeout=15))
+        assert named in line, (args, line)
+    assert not db.exists()
