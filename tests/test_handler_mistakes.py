@@ -147,3 +147,22 @@ def test_a_handler_whose_forked_child_returns(tmp_path: Path, db_path: Path | st
     result = json.loads(shown.stdout)[0]["result"]
     assert result == {"parent": True, "child_status": 0}
     assert engine.stop() == 0, engine.log()
+
+
+def test_a_module_named_like_a_standard_one_is_named_at_start(tmp_path: Path) -> None:
+    """`calendar.py` beside queuetop.toml is hidden by Python's own calendar (the project's folders come
+    after the interpreter's). The engine used to start, then fail the intent at first use with `module
+    'calendar' has no attribute 'collect'`; it now says which file is hidden, before it starts."""
+    import subprocess
+
+    from conftest import queuetop_command, subprocess_env
+
+    folder = project(tmp_path / "proj", '"my.collect" = "calendar:collect"', {"calendar": OK})
+    db = tmp_path / "q.db"
+    result = subprocess.run([*queuetop_command(), "--engine-only", "--db", str(db)], cwd=folder,
+                            env=subprocess_env(), capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("queuetop: error: handler 'my.collect' = 'calendar:collect': module 'calendar' is "
+                           "Python's own ("), line
+    assert line.endswith(f"), which hides {folder / 'calendar.py'}: rename that file"), line
