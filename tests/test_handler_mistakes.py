@@ -166,3 +166,19 @@ def test_a_module_named_like_a_standard_one_is_named_at_start(tmp_path: Path) ->
     assert line.startswith("queuetop: error: handler 'my.collect' = 'calendar:collect': module 'calendar' is "
                            "Python's own ("), line
     assert line.endswith(f"), which hides {folder / 'calendar.py'}: rename that file"), line
+
+
+def test_the_engine_says_which_config_it_read(tmp_path: Path, engines: Engines) -> None:
+    """Started from the wrong folder, an engine runs no project handler and its jobs wait: its first line
+    says there was no queuetop.toml where it looked, and from the right folder which file it read."""
+    folder = project(tmp_path / "proj", '"my.collect" = "okjobs:collect"', {"okjobs": OK})
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    db = tmp_path / "q.db"
+    for cwd, says in ((elsewhere, f"no queuetop.toml in {elsewhere}: only the built-in demo.* handlers run"),
+                      (folder, f"config {folder / 'queuetop.toml'}")):
+        engine = engines.start(db, cwd=cwd)
+        wait_until(lambda: "engine started" in engine.log(), timeout=30, message=engine.log)
+        assert engine.stop() == 0, engine.log()
+        (line,) = [line for line in engine.log().splitlines() if "engine started" in line]
+        assert line.endswith(f"engine started: 1 worker(s), database {db}, {says}"), line

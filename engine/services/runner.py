@@ -90,7 +90,8 @@ class Runner:
             background.append(asyncio.create_task(self.scheduler.run(stop), name="scheduler"))
         worker_tasks = [asyncio.create_task(w.run(stop), name=f"worker-{w.id}") for w in self.workers]
         self.started.set()
-        log.info("engine started: %d worker(s), database %s", len(self.workers), display_db(queue.db.path))
+        log.info("engine started: %d worker(s), database %s, %s", len(self.workers), display_db(queue.db.path),
+                 _config_said(config))
         try:
             await stop.wait()
         finally:
@@ -104,6 +105,13 @@ class Runner:
                 if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                     log.error("engine task ended with an error: %r", result)
             log.info("engine stopped")
+
+
+def _config_said(config: Any) -> str:
+    """Which config the engine read: started from the wrong folder, it runs none of the project's handlers."""
+    if config.path is None:
+        return f"no queuetop.toml in {os.getcwd()}: only the built-in demo.* handlers run"
+    return f"config {config.path.resolve()}"
 
 
 def install_signal_handlers(stop: asyncio.Event, *, deadline: float | None = None) -> None:
