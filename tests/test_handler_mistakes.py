@@ -182,3 +182,27 @@ def test_the_engine_says_which_config_it_read(tmp_path: Path, engines: Engines) 
         assert engine.stop() == 0, engine.log()
         (line,) = [line for line in engine.log().splitlines() if "engine started" in line]
         assert line.endswith(f"engine started: 1 worker(s), database {db}, {says}"), line
+
+
+BLOCKS = '''
+import time
+
+
+async def collect(ctx):
+    time.sleep(4)  # blocking call in an async def: the whole loop waits
+    return {"rows": 1}
+'''
+
+
+def test_an_async_handler_that_blocks_the_loop_is_named(tmp_path: Path, db_path: Path | str,
+                                                        engines: Engines) -> None:
+    """`time.sleep` in an `async def` stops heartbeats, other chunks and timeouts, and nothing can cut it
+    short: the engine says so, naming the job, the chunk and the line, once per stall."""
+    folder = project(tmp_path / "proj", '"my.blocks" = "blocks:collect"', {"blocks": BLOCKS})
+    job = submit(db_path, tmp_path, "my.blocks", "--max-retries", "0")
+    engine = engines.start(db_path, cwd=folder)
+    wait_until(lambda: "the event loop ran again" in engine.log(), timeout=30, message=engine.log)
+    assert engine.stop() == 0, engine.log()
+    (line,) = [line for line in engine.log().splitlines() if "event loop has been blocked" in line]
+    assert f"by job {job} chunk 0 ({folder / 'blocks.py'}:6 in collect)" in line, line
+    assert "make it a plain def" in line

@@ -15,6 +15,7 @@ import logging
 import os
 import secrets
 import socket
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -60,9 +61,9 @@ class _Deadline:
 
     __slots__ = ("tasks", "left", "handle", "expired")
 
-    def __init__(self) -> None:
-        self.tasks: list[asyncio.Task[None]] = []
-        self.left = 0  # chunks still running
+    def __init__(self, tasks: tuple[asyncio.Task[None], ...] = ()) -> None:
+        self.tasks: list[asyncio.Task[None]] = list(tasks)
+        self.left = len(tasks)  # chunks still running
         self.handle: asyncio.TimerHandle | None = None
         self.expired: set[asyncio.Task[None]] = set()
 
@@ -223,8 +224,7 @@ class Worker:
         deadlines: dict[float, _Deadline] = {}
         for claim in batch:
             spec = specs[claim.job_id]
-            # None until its module is imported: _execute imports it off the event loop
-            handler: Handler | None = registry.resolved(spec.intent)
+            handler: Handler | None = registry.resolved(spec.intent)  # None: _execute imports it off the loop
             deadline = None
             if handler is not None and handler.is_async:
                 deadline = deadlines.get(spec.timeout)
@@ -242,13 +242,8 @@ class Worker:
         self.claimed += len(batch)
         self.queue.changes.publish(Change.of(JOBS, CHUNKS, job_ids=specs, source="claim"))
 
-    def _own_deadline(self, timeout: float) -> "_Deadline":
-        """A deadline for the one running chunk, started now."""
-        deadline = _Deadline()
-        task = asyncio.current_task()
-        assert task is not None
-        deadline.tasks.append(task)
-        deadline.left = 1
+    def _own_deadline(self, timeout: float) -> "_Deadline":  # the running chunk's, counted from now
+        deadline = _Deadline(tuple(task for task in [asyncio.current_task()] if task is not None))
         deadline.handle = asyncio.get_running_loop().call_later(timeout, self._expire, deadline)
         return deadline
 
@@ -324,9 +319,7 @@ class Worker:
         queue = self.queue
         outcome: Outcome | None
         try:
-            if handler is None:
-                # A module's import may take seconds (or never end): a thread
-                # does it, so heartbeats, other chunks and signals go on.
+            if handler is None:  # its module's import may be slow (or never end): off the loop
                 handler = queue.registry.resolved(spec.intent) or await asyncio.to_thread(
                     queue.registry.resolve, spec.intent)
                 if handler.is_async:  # its timeout counts from now, as a batch's does from its start
@@ -413,21 +406,14 @@ class Worker:
         """
         loop = asyncio.get_running_loop()
         started = asyncio.Event()
-        pid = os.getpid()
 
-        def run() -> Any:
+        def run(pid: int = os.getpid()) -> Any:
             loop.call_soon_threadsafe(started.set)
             try:
-                result = function(ctx)
-            except BaseException:
-                if os.getpid() != pid:
-                    os._exit(1)
-                raise
-            if os.getpid() != pid:
-                # A child the handler forked came back here: it must not run
-                # the parent's thread pool, event loop or connection.
-                os._exit(0)
-            return result
+                return function(ctx)
+            finally:
+                if os.getpid() != pid:  # a child the handler forked came back: never run the parent's code
+                    os._exit(0 if sys.exc_info()[0] is None else 1)
 
         future = loop.run_in_executor(self._threads, run)
         waiting = asyncio.ensure_future(started.wait())
