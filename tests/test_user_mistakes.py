@@ -28,9 +28,9 @@ def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
 
 @contextmanager
 def unwritable(path: Path) -> Iterator[None]:
-    """``path`` cannot be written by this user for the duration (mode 0444, or immutable for root)."""
+    """``path`` cannot be written by this user for the duration (mode 0444, a folder 0555, or immutable for root)."""
     mode = path.stat().st_mode
-    path.chmod(0o444)
+    path.chmod(0o555 if path.is_dir() else 0o444)
     immutable = False
     try:
         if os.access(path, os.W_OK):  # root writes whatever the mode says
@@ -222,3 +222,19 @@ def test_an_engine_setting_that_cannot_work_is_refused_when_read(tmp_path: Path,
         line = one_line_error(run_cli(*args, "--db", db, cwd=tmp_path, timeout=15))
         assert named in line, (args, line)
     assert not db.exists()
+
+
+def test_a_database_in_a_read_only_folder_names_the_folder(tmp_path: Path) -> None:
+    """SQLite in WAL mode makes q.db-wal and q.db-shm beside the file, even to read it. In a folder this
+    user cannot write, every command said `q.db is not a usable queuetop database: unable to open database
+    file`, as if the file were damaged."""
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    db = folder / "q.db"
+    assert run_cli("submit", "demo.noop", "--db", db, cwd=tmp_path).returncode == 0
+    with unwritable(folder):
+        for args in (["jobs"], ["submit", "demo.noop"], ["--engine-only"]):
+            line = one_line_error(run_cli(*args, "--db", db, cwd=tmp_path, timeout=30))
+            assert line == (f"queuetop: error: cannot open {db}: SQLite cannot make q.db-wal and q.db-shm beside "
+                            f"it (a WAL database needs them, even to read): is {folder} read-only?"), args
+    assert scalar(db, "SELECT count(*) FROM jobs") == 1
