@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Engines, query, run_cli, scalar, wait_until
+from test_first_use import job_status, submit
 
 pytestmark = pytest.mark.slow
 
@@ -28,16 +29,6 @@ def project(folder: Path, handlers: str, modules: dict[str, str]) -> Path:
     for name, text in modules.items():
         (folder / f"{name}.py").write_text(text)
     return folder
-
-
-def submit(db: Path | str, cwd: Path, *args: str) -> int:
-    result = run_cli("submit", *args, "--db", db, "--json", cwd=cwd)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)["job_id"]
-
-
-def job_status(db: Path | str, job: int) -> str:
-    return scalar(db, f"SELECT status FROM jobs WHERE id = {job}")
 
 
 def test_a_module_that_exits_while_imported_gives_its_chunks_back(tmp_path: Path, db_path: Path | str,
