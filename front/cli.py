@@ -53,6 +53,9 @@ async def cmd_submit(queue: Queue, args: argparse.Namespace) -> int:
         _print_json({"job_id": result.job_id, "created": result.created})
     else:
         print(result.job_id)
+        if not result.created and args.dedupe_key is not None:  # --json says "created": false
+            print(f"queuetop: job {result.job_id} with dedupe key '{printable(args.dedupe_key)}' is not finished: "
+                  f"nothing submitted (its params are its own)", file=sys.stderr)
     return 0
 
 

@@ -238,3 +238,16 @@ def test_a_database_in_a_read_only_folder_names_the_folder(tmp_path: Path) -> No
             assert line == (f"queuetop: error: cannot open {db}: SQLite cannot make q.db-wal and q.db-shm beside "
                             f"it (a WAL database needs them, even to read): is {folder} read-only?"), args
     assert scalar(db, "SELECT count(*) FROM jobs") == 1
+
+
+def test_a_submit_that_matches_by_dedupe_key_says_so(tmp_path: Path) -> None:
+    """The second `submit --dedupe-key K` prints the first job's id, as before, and says on stderr that
+    nothing was submitted: its --params are not those of the job it names."""
+    db = tmp_path / "q.db"
+    first = run_cli("submit", "x.y", "--dedupe-key", "k1", "--db", db, cwd=tmp_path)
+    assert (first.returncode, first.stdout, first.stderr) == (0, "1\n", "")
+    again = run_cli("submit", "x.y", "--dedupe-key", "k1", "--params", '{"n": 2}', "--db", db, cwd=tmp_path)
+    assert (again.returncode, again.stdout) == (0, "1\n")
+    assert again.stderr == ("queuetop: job 1 with dedupe key 'k1' is not finished: nothing submitted "
+                            "(its params are its own)\n")
+    assert scalar(db, "SELECT count(*) FROM jobs") == 1
