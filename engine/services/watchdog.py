@@ -20,8 +20,9 @@ from types import FrameType
 
 log = logging.getLogger("queuetop.engine")
 
-BLOCKED_AFTER = 2.0  # seconds without a tick before a stall is reported
-TICK = 0.25
+BLOCKED_AFTER = 2.5  # seconds since the loop's last tick before a stall is reported
+TICK = 1.0  # the loop's tick: one timer a second, nothing an idle engine would notice
+WATCH = 0.5  # how often the thread looks
 
 _WORKER_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "worker.py")
 
@@ -52,7 +53,7 @@ class LoopWatchdog:
 
     def _watch(self) -> None:
         stalled_since: float | None = None
-        while not self._done.wait(TICK):
+        while not self._done.wait(WATCH):
             late = time.monotonic() - self._last
             if late < self.blocked_after:
                 if stalled_since is not None:
