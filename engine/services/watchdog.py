@@ -62,11 +62,11 @@ class LoopWatchdog:
                 continue
             if stalled_since is None:
                 stalled_since = self._last
-                frame = sys._current_frames().get(self._loop_thread)
+                place = where(sys._current_frames().get(self._loop_thread))
+                advice = ("; an async def handler must not call blocking code: make it a plain def (it then runs "
+                          "in a thread) or await asyncio.to_thread(...)") if place.startswith(" by ") else ""
                 log.warning("the event loop has been blocked for %.1fs%s: nothing else runs meanwhile "
-                            "(other chunks, heartbeats, timeouts); an async def handler must not call blocking "
-                            "code: make it a plain def (it then runs in a thread) or await "
-                            "asyncio.to_thread(...)", late, where(frame))
+                            "(other chunks, heartbeats, timeouts)%s", late, place, advice)
 
 
 def where(frame: FrameType | None) -> str:
@@ -76,7 +76,7 @@ def where(frame: FrameType | None) -> str:
         caller = frame.f_back
         if caller is not None and caller.f_code.co_name == "_execute" and caller.f_code.co_filename == _WORKER_FILE:
             claim = caller.f_locals.get("claim")
-            job = f" by job {claim.job_id} chunk {claim.chunk_index}" if claim is not None else ""
+            job = f" by job {claim.job_id} chunk {claim.chunk_index}" if claim is not None else " by a chunk"
             now_at = f", now at {_place(innermost)}" if innermost is not frame else ""
             return f"{job} ({_place(frame)}{now_at})"
         frame = caller
