@@ -248,6 +248,5 @@ def test_a_submit_that_matches_by_dedupe_key_says_so(tmp_path: Path) -> None:
     assert (first.returncode, first.stdout, first.stderr) == (0, "1\n", "")
     again = run_cli("submit", "x.y", "--dedupe-key", "k1", "--params", '{"n": 2}', "--db", db, cwd=tmp_path)
     assert (again.returncode, again.stdout) == (0, "1\n")
-    assert again.stderr == ("queuetop: job 1 with dedupe key 'k1' is not finished: nothing submitted "
-                            "(its params are its own)\n")
+    assert again.stderr == "queuetop: job 1 is unfinished with that dedupe key: nothing submitted\n"
     assert scalar(db, "SELECT count(*) FROM jobs") == 1
