@@ -76,6 +76,10 @@ class EngineSettings:
                          maximum=65535 if spec.name == "metrics_port" else None,
                          cap=_MAXIMUMS.get(spec.name, _LONGEST_DAYS if spec.name.endswith("_days")
                                            else _LONGEST_SECONDS))
+        if self.stale_after < 2 * self.heartbeat_interval:
+            raise ConfigError(f"[engine] stale_after ({self.stale_after:g}) must be at least twice heartbeat_interval "
+                              f"({self.heartbeat_interval:g}): a worker would be marked offline between two "
+                              f"heartbeats and its chunks run again")
         if not isinstance(self.metrics_host, str) or not self.metrics_host.strip():
             raise ConfigError(f"[engine] metrics_host must be a host name or address, got {self.metrics_host!r}")
         path = self.handler_path
@@ -346,6 +350,9 @@ def parse(data: dict[str, Any], path: Path | None = None) -> Config:
             raise ConfigError(f"{where}: [engine] handler_path must be a list of folder paths, got {raw!r}")
         base = path.parent if path else Path.cwd()
         engine_data["handler_path"] = tuple(str((base / p).expanduser()) for p in raw)
+        for folder in engine_data["handler_path"]:
+            if not os.path.isdir(folder):
+                raise ConfigError(f"{where}: [engine] handler_path: no folder at {folder}")
     try:
         engine = EngineSettings(**engine_data)
     except ConfigError as exc:

@@ -39,9 +39,7 @@ def _print_json(value: Any) -> None:
 
 
 async def cmd_submit(queue: Queue, args: argparse.Namespace) -> int:
-    chunks = None
-    if args.chunks is not None:
-        chunks = _read_chunks(args.chunks)
+    chunks = _read_chunks(args.chunks) if args.chunks is not None else None
     if args.params is not None and not isinstance(args.params, dict):
         raise UsageError("--params must be a JSON object")
     result = await queue.submit(
@@ -53,6 +51,8 @@ async def cmd_submit(queue: Queue, args: argparse.Namespace) -> int:
         _print_json({"job_id": result.job_id, "created": result.created})
     else:
         print(result.job_id)
+        if not result.created:  # its --dedupe-key matched (--json says "created": false)
+            print(f"queuetop: job {result.job_id} is unfinished with that dedupe key: nothing submitted", file=sys.stderr)
     return 0
 
 

@@ -167,14 +167,16 @@ def test_retention_config_is_checked_naming_the_key() -> None:
         parse({"retention": 30})
 
 
-def test_the_readmes_config_example_is_a_valid_config() -> None:
-    """The README's whole-config example, [retention] and zoned schedules included, parses as written."""
+def test_the_readmes_config_example_is_a_valid_config(tmp_path: Path) -> None:
+    """The README's whole-config example, [retention] and zoned schedules included, parses as written
+    (in a project folder that has the handler_path folder it names)."""
     import tomllib
 
     text = (Path(__file__).resolve().parent.parent / "README.md").read_text("utf-8")
     section = text[text.index("## Config file"):]
     block = section[section.index("```toml") + len("```toml"):section.index("```", section.index("```toml") + 7)]
-    cfg = parse(tomllib.loads(block))
+    (tmp_path / "lib").mkdir()
+    cfg = parse(tomllib.loads(block), tmp_path / "queuetop.toml")
     (nightly,) = cfg.schedules
     assert (nightly.tz, nightly.catch_up, nightly.max_catch_up) == ("Europe/Berlin", "once", 10)
     assert (cfg.retention.jobs_days, cfg.retention.events_days, cfg.retention.batch_size) == (30, 90, 500)  # events: [events]

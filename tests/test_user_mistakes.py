@@ -28,9 +28,9 @@ def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
 
 @contextmanager
 def unwritable(path: Path) -> Iterator[None]:
-    """``path`` cannot be written by this user for the duration (mode 0444, or immutable for root)."""
+    """``path`` cannot be written by this user for the duration (mode 0444, a folder 0555, or immutable for root)."""
     mode = path.stat().st_mode
-    path.chmod(0o444)
+    path.chmod(0o555 if path.is_dir() else 0o444)
     immutable = False
     try:
         if os.access(path, os.W_OK):  # root writes whatever the mode says
@@ -224,3 +224,49 @@ def test_ctrl_c_while_queuetop_is_still_importing_is_exit_130_without_a_tracebac
                           capture_output=True, text=True, timeout=30)
     assert (done.returncode, done.stderr) == (130, "")
     assert not (tmp_path / "q.db").exists()
+
+
+@pytest.mark.parametrize("setting, named", [
+    ("[engine]\nheartbeat_interval = 600\nstale_after = 10",
+     "[engine] stale_after (10) must be at least twice heartbeat_interval (600)"),
+    ("[engine]\nheartbeat_interval = 400", "[engine] stale_after (300) must be at least twice heartbeat_interval (400)"),
+    ('[engine]\nhandler_path = ["lib", "nosuch"]', "queuetop.toml: [engine] handler_path: no folder at nosuch"),
+])
+def test_an_engine_setting_that_cannot_work_is_refused_when_read(tmp_path: Path, setting: str, named: str) -> None:
+    """A worker that heartbeats less often than it is declared stale is rescued while it runs its chunks
+    (each then runs twice); a handler_path folder that is not there is a typo. Both used to start an engine."""
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "queuetop.toml").write_text(setting + "\n")
+    db = tmp_path / "q.db"
+    for args in (["--engine-only"], ["jobs"]):
+        line = one_line_error(run_cli(*args, "--db", db, cwd=tmp_path, timeout=15))
+        assert named in line, (args, line)
+    assert not db.exists()
+
+
+def test_a_database_in_a_read_only_folder_names_the_folder(tmp_path: Path) -> None:
+    """SQLite in WAL mode makes q.db-wal and q.db-shm beside the file, even to read it. In a folder this
+    user cannot write, every command said `q.db is not a usable queuetop database: unable to open database
+    file`, as if the file were damaged."""
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    db = folder / "q.db"
+    assert run_cli("submit", "demo.noop", "--db", db, cwd=tmp_path).returncode == 0
+    with unwritable(folder):
+        for args in (["jobs"], ["submit", "demo.noop"], ["--engine-only"]):
+            line = one_line_error(run_cli(*args, "--db", db, cwd=tmp_path, timeout=30))
+            assert line == (f"queuetop: error: cannot open {db}: SQLite cannot make q.db-wal and q.db-shm beside "
+                            f"it (a WAL database needs them, even to read): is {folder} read-only?"), args
+    assert scalar(db, "SELECT count(*) FROM jobs") == 1
+
+
+def test_a_submit_that_matches_by_dedupe_key_says_so(tmp_path: Path) -> None:
+    """The second `submit --dedupe-key K` prints the first job's id, as before, and says on stderr that
+    nothing was submitted: its --params are not those of the job it names."""
+    db = tmp_path / "q.db"
+    first = run_cli("submit", "x.y", "--dedupe-key", "k1", "--db", db, cwd=tmp_path)
+    assert (first.returncode, first.stdout, first.stderr) == (0, "1\n", "")
+    again = run_cli("submit", "x.y", "--dedupe-key", "k1", "--params", '{"n": 2}', "--db", db, cwd=tmp_path)
+    assert (again.returncode, again.stdout) == (0, "1\n")
+    assert again.stderr == "queuetop: job 1 is unfinished with that dedupe key: nothing submitted\n"
+    assert scalar(db, "SELECT count(*) FROM jobs") == 1

@@ -13,6 +13,7 @@ import importlib.machinery
 import importlib.util
 import inspect
 import logging
+import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
@@ -69,16 +70,22 @@ def add_search_path(folders: Iterable[str]) -> None:
             sys.path.append(folder)
 
 
-def find_module(name: str) -> str | None:
+def find_module(name: str, folders: Iterable[str] = ()) -> str | None:
     """Why module ``name`` cannot be found, or None when it can, without running it.
 
     ``importlib.util.find_spec`` imports a dotted name's parent packages; a
     parent that is not imported yet is looked up on its package's path
-    instead, so no user code runs before the intent first runs.
+    instead, so no user code runs before the intent first runs. A project
+    module in ``folders`` that a module of the same name earlier on the path
+    hides (``calendar.py``) is named too.
     """
     parts = name.split(".")
     try:
         spec = importlib.util.find_spec(parts[0])
+        hidden = _hidden(parts[0], spec, folders)
+        if hidden is not None:
+            origin = spec.origin if spec is not None and spec.has_location else "built in"
+            return f"module {parts[0]!r} is Python's own ({origin}), which hides {hidden}: rename that file"
         for depth in range(1, len(parts)):
             if spec is None:
                 break
@@ -93,6 +100,21 @@ def find_module(name: str) -> str | None:
         return f"module {name!r} cannot be found: {exc}"
     if spec is None:
         return f"no module named {name!r} (looked in the config's folder, handler_path and sys.path)"
+    return None
+
+
+def _hidden(top: str, spec: Any, folders: Iterable[str]) -> str | None:
+    """The project file or package named ``top`` in ``folders`` when ``spec``, found first, is not one."""
+    if spec is None:
+        return None
+    folders = list(folders)
+    origin = os.path.realpath(spec.origin) if spec.has_location and spec.origin else ""
+    if any(origin.startswith(os.path.join(os.path.realpath(folder), "")) for folder in folders):
+        return None
+    for folder in folders:
+        for candidate in (os.path.join(folder, f"{top}.py"), os.path.join(folder, top, "__init__.py")):
+            if os.path.isfile(candidate):
+                return candidate.removesuffix(f"{os.sep}__init__.py")
     return None
 
 
@@ -147,7 +169,7 @@ class Registry:
     def keys(self) -> list[str]:
         return sorted(self._targets)
 
-    def check(self) -> list[Problem]:
+    def check(self, folders: Iterable[str] = ()) -> list[Problem]:
         """Check every string target without importing it; mark the missing ones unavailable.
 
         Built-in targets ship with queuetop and are not checked. Returns the
@@ -157,7 +179,7 @@ class Registry:
         for key, target in sorted(self._targets.items()):
             if not isinstance(target, str) or BUILTIN.get(key) == target:
                 continue
-            reason = find_module(target.partition(":")[0])
+            reason = find_module(target.partition(":")[0], folders)
             if reason is not None:
                 problems.append(Problem(key, target, reason))
                 self._unavailable[key] = reason
@@ -178,6 +200,10 @@ class Registry:
     def __contains__(self, key: object) -> bool:
         return key in self._targets
 
+    def resolved(self, key: str) -> Handler | None:
+        """The handler for ``key`` if its module is imported already, else None (nothing is imported)."""
+        return self._resolved.get(key)
+
     def resolve(self, key: str) -> Handler:
         """The handler for ``key``, importing its module on first use.
 
@@ -195,7 +221,7 @@ class Registry:
             module_name, _, attr = target.partition(":")
             try:
                 function = getattr(importlib.import_module(module_name), attr)
-            except Exception as exc:  # a broken module raises anything at import time
+            except BaseException as exc:  # a broken module raises anything at import time, sys.exit() too
                 raise HandlerUnavailable(
                     f"intent {key!r}: cannot load handler {target}: {type(exc).__name__}: {_text(exc)}") from None
             if not callable(function):

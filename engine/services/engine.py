@@ -72,9 +72,10 @@ class Engine:
             # not only on the interpreter's path: a console script does not
             # put the working directory there.
             folders = [str(self.config.path.resolve().parent)] if self.config.path else [os.getcwd()]
-            add_search_path([*folders, *self.settings.handler_path])
+            folders += self.settings.handler_path
+            add_search_path(folders)
             registry = Registry(self.config.handlers)
-            self.handler_problems = registry.check()
+            self.handler_problems = registry.check(folders)
         self.registry = registry
         self.retry_policy = RetryPolicy(self.settings.retry_base, self.settings.retry_cap)
         # which queue a job goes to when its submitter names none ([queues.NAME] intents)

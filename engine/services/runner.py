@@ -20,6 +20,7 @@ from queuetop.engine.handlers.http import register_http_intents
 from queuetop.engine.services.alert_delivery import AlertDelivery
 from queuetop.engine.services.scheduler import Scheduler
 from queuetop.engine.services.engine import Engine
+from queuetop.engine.services.watchdog import LoopWatchdog
 from queuetop.engine.services.worker import Worker
 from queuetop.engine.config import display_db
 
@@ -89,8 +90,12 @@ class Runner:
         if self.scheduler is not None:
             background.append(asyncio.create_task(self.scheduler.run(stop), name="scheduler"))
         worker_tasks = [asyncio.create_task(w.run(stop), name=f"worker-{w.id}") for w in self.workers]
+        watchdog = LoopWatchdog() if self.workers else None
+        if watchdog is not None:
+            watchdog.start()
         self.started.set()
-        log.info("engine started: %d worker(s), database %s", len(self.workers), display_db(queue.db.path))
+        log.info("engine started: %d worker(s), database %s, %s", len(self.workers), display_db(queue.db.path),
+                 _config_said(config))
         try:
             await stop.wait()
         finally:
@@ -100,10 +105,19 @@ class Runner:
             results = await asyncio.gather(*worker_tasks, return_exceptions=True)
             log_stop.set()
             results += await asyncio.gather(*background, return_exceptions=True)
+            if watchdog is not None:
+                watchdog.stop()
             for result in results:
                 if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                     log.error("engine task ended with an error: %r", result)
             log.info("engine stopped")
+
+
+def _config_said(config: Any) -> str:
+    """Which config the engine read: started from the wrong folder, it runs none of the project's handlers."""
+    if config.path is None:
+        return f"no queuetop.toml in {os.getcwd()}: only the built-in demo.* handlers run"
+    return f"config {config.path.resolve()}"
 
 
 def install_signal_handlers(stop: asyncio.Event, *, deadline: float | None = None) -> None:

@@ -15,6 +15,7 @@ import logging
 import os
 import secrets
 import socket
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -60,9 +61,9 @@ class _Deadline:
 
     __slots__ = ("tasks", "left", "handle", "expired")
 
-    def __init__(self) -> None:
-        self.tasks: list[asyncio.Task[None]] = []
-        self.left = 0  # chunks still running
+    def __init__(self, tasks: tuple[asyncio.Task[None], ...] = ()) -> None:
+        self.tasks: list[asyncio.Task[None]] = list(tasks)
+        self.left = len(tasks)  # chunks still running
         self.handle: asyncio.TimerHandle | None = None
         self.expired: set[asyncio.Task[None]] = set()
 
@@ -223,10 +224,7 @@ class Worker:
         deadlines: dict[float, _Deadline] = {}
         for claim in batch:
             spec = specs[claim.job_id]
-            try:
-                handler: Handler | None = registry.resolve(spec.intent)
-            except Exception:  # _execute resolves it again and ends the chunk as it must
-                handler = None
+            handler: Handler | None = registry.resolved(spec.intent)  # None: _execute imports it off the loop
             deadline = None
             if handler is not None and handler.is_async:
                 deadline = deadlines.get(spec.timeout)
@@ -243,6 +241,11 @@ class Worker:
                 deadline.handle = loop.call_at(now + timeout, self._expire, deadline)
         self.claimed += len(batch)
         self.queue.changes.publish(Change.of(JOBS, CHUNKS, job_ids=specs, source="claim"))
+
+    def _own_deadline(self, timeout: float) -> "_Deadline":  # the running chunk's, counted from now
+        deadline = _Deadline(tuple(task for task in [asyncio.current_task()] if task is not None))
+        deadline.handle = asyncio.get_running_loop().call_later(timeout, self._expire, deadline)
+        return deadline
 
     @staticmethod
     def _expire(deadline: "_Deadline") -> None:
@@ -316,8 +319,11 @@ class Worker:
         queue = self.queue
         outcome: Outcome | None
         try:
-            if handler is None:
-                handler = queue.registry.resolve(spec.intent)
+            if handler is None:  # its module's import may be slow (or never end): off the loop
+                handler = queue.registry.resolved(spec.intent) or await asyncio.to_thread(
+                    queue.registry.resolve, spec.intent)
+                if handler.is_async:  # its timeout counts from now, as a batch's does from its start
+                    deadline = self._own_deadline(spec.timeout)
             timed_out = False
             if handler.is_async:
                 try:
@@ -401,9 +407,13 @@ class Worker:
         loop = asyncio.get_running_loop()
         started = asyncio.Event()
 
-        def run() -> Any:
+        def run(pid: int = os.getpid()) -> Any:
             loop.call_soon_threadsafe(started.set)
-            return function(ctx)
+            try:
+                return function(ctx)
+            finally:
+                if os.getpid() != pid:  # a child the handler forked came back: never run the parent's code
+                    os._exit(0 if sys.exc_info()[0] is None else 1)
 
         future = loop.run_in_executor(self._threads, run)
         waiting = asyncio.ensure_future(started.wait())
