@@ -25,6 +25,7 @@ from queuetop.engine.services.queues import HeldClaimer
 from queuetop.engine.store import queries
 from queuetop.engine.model.changes import CHUNKS, JOBS, WORKERS, Change
 from queuetop.engine.services.claims import Claim, JobSpec, Outcome
+from queuetop.engine.services.deadline import Deadline
 from queuetop.engine.handlers.context import ChunkContext, ChunkLogger
 from queuetop.engine.handlers.registry import Handler, HandlerUnavailable
 from queuetop.engine.model.exceptions import Deferred, PermanentError, RetryAt
@@ -47,25 +48,6 @@ IDLE_POLL_CAP = 5.0
 HANDLER_THREAD_PREFIX = "handler-"
 # Put in the outcome queue after a claim whose jobs the next settle starts: wakes the settle loop.
 _JOBS_CLAIMED = "jobs claimed"
-
-
-class _Deadline:
-    """The async chunks of one claim batch with one timeout: one timer for all of them.
-
-    They started together, so they share a deadline. When it passes, those
-    still running are cancelled and marked expired, and each ends timed out
-    unless something else cancelled it too (an operator, a lost lease, the
-    shutdown), as with ``asyncio.timeout``; once all have ended the timer is
-    cancelled.
-    """
-
-    __slots__ = ("tasks", "left", "handle", "expired")
-
-    def __init__(self, tasks: tuple[asyncio.Task[None], ...] = ()) -> None:
-        self.tasks: list[asyncio.Task[None]] = list(tasks)
-        self.left = len(tasks)  # chunks still running
-        self.handle: asyncio.TimerHandle | None = None
-        self.expired: set[asyncio.Task[None]] = set()
 
 
 def new_worker_id() -> str:
@@ -218,10 +200,10 @@ class Worker:
             self._outcomes.put_nowait(_JOBS_CLAIMED)
         # One timer per claim batch and timeout, not one asyncio.timeout per
         # chunk: the async chunks of a batch start together, so those of the
-        # same timeout share a deadline (see _Deadline). Sync handlers keep
+        # same timeout share a deadline (see Deadline). Sync handlers keep
         # their own timeout, counted once their thread has started.
         registry = self.queue.registry
-        deadlines: dict[float, _Deadline] = {}
+        deadlines: dict[float, Deadline] = {}
         for claim in batch:
             spec = specs[claim.job_id]
             handler: Handler | None = registry.resolved(spec.intent)  # None: _execute imports it off the loop
@@ -229,7 +211,7 @@ class Worker:
             if handler is not None and handler.is_async:
                 deadline = deadlines.get(spec.timeout)
                 if deadline is None:
-                    deadline = deadlines[spec.timeout] = _Deadline()
+                    deadline = deadlines[spec.timeout] = Deadline()
             task = self._start(claim, spec, handler, deadline)
             if deadline is not None:
                 deadline.tasks.append(task)
@@ -238,22 +220,9 @@ class Worker:
             now = loop.time()
             for timeout, deadline in deadlines.items():
                 deadline.left = len(deadline.tasks)
-                deadline.handle = loop.call_at(now + timeout, self._expire, deadline)
+                deadline.handle = loop.call_at(now + timeout, deadline.expire)
         self.claimed += len(batch)
         self.queue.changes.publish(Change.of(JOBS, CHUNKS, job_ids=specs, source="claim"))
-
-    def _own_deadline(self, timeout: float) -> "_Deadline":  # the running chunk's, counted from now
-        deadline = _Deadline(tuple(task for task in [asyncio.current_task()] if task is not None))
-        deadline.handle = asyncio.get_running_loop().call_later(timeout, self._expire, deadline)
-        return deadline
-
-    @staticmethod
-    def _expire(deadline: "_Deadline") -> None:
-        """A batch's deadline passed: cancel its chunks still running, marked as timed out."""
-        for task in deadline.tasks:
-            if not task.done():
-                deadline.expired.add(task)
-                task.cancel()
 
     async def _idle_wait(self) -> float:
         """How long a worker that found nothing to claim waits before it looks again.
@@ -304,7 +273,7 @@ class Worker:
     # -- running chunks --------------------------------------------------------
 
     def _start(self, claim: Claim, spec: JobSpec, handler: Handler | None = None,
-               deadline: "_Deadline | None" = None) -> asyncio.Task[None]:
+               deadline: Deadline | None = None) -> asyncio.Task[None]:
         ctx = ChunkContext(
             intent=spec.intent, job_id=claim.job_id, chunk_index=claim.chunk_index, attempt=claim.attempt,
             params=claim.params, job_params=spec.params, worker_id=self.id,
@@ -315,7 +284,7 @@ class Worker:
         return task
 
     async def _execute(self, claim: Claim, spec: JobSpec, ctx: ChunkContext, handler: Handler | None = None,
-                       deadline: "_Deadline | None" = None) -> None:
+                       deadline: Deadline | None = None) -> None:
         queue = self.queue
         outcome: Outcome | None
         try:
@@ -323,13 +292,13 @@ class Worker:
                 handler = queue.registry.resolved(spec.intent) or await asyncio.to_thread(
                     queue.registry.resolve, spec.intent)
                 if handler.is_async:  # its timeout counts from now, as a batch's does from its start
-                    deadline = self._own_deadline(spec.timeout)
+                    deadline = Deadline.own(spec.timeout)
             timed_out = False
             if handler.is_async:
                 try:
                     result = await handler.function(ctx)
                 except asyncio.CancelledError:
-                    # Timed out: its batch's deadline cancelled it (see _expire)
+                    # Timed out: its batch's deadline cancelled it (see Deadline.expire)
                     # and nothing else did (decided as asyncio.timeout decides).
                     task = asyncio.current_task()
                     if deadline is None or task not in deadline.expired or (task is not None and task.uncancel()):
