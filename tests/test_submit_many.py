@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -94,3 +95,87 @@ def test_the_sync_client_submits_many(tmp_path: Path) -> None:
         made = client.submit_many({"intent": "mail.send", "params": {"to": n}} for n in range(10))
         assert [r.created for r in made] == [True] * 10
         assert len(client.jobs(limit=100)) == 10
+
+
+async def test_a_chunk_needs_its_job_and_goes_with_it(queue: Queue, db_path: Path | str) -> None:
+    """PostgreSQL checks a chunk's job once per statement (migration 0012), not by a foreign key:
+    a chunk of no job is still refused, and deleting a job still deletes its chunks."""
+    made = await queue.submit_many([{"intent": "x"}, {"intent": "x", "chunks": [{"n": 1}, {"n": 2}]}])
+    missing = made[-1].job_id + 100
+    for job_ids in ([missing], [made[0].job_id, missing]):
+        with pytest.raises(queue.db.IntegrityError):
+            async with queue.db.transaction() as conn:
+                for job_id in job_ids:  # PostgreSQL: the second statement's check finds the orphan
+                    await conn.execute("INSERT INTO chunks (job_id, chunk_index, params, run_after) "
+                                       "VALUES (:job_id, 7, '{}', 0)", {"job_id": job_id})
+    with pytest.raises(queue.db.IntegrityError):
+        async with queue.db.transaction() as conn:
+            await conn.execute("UPDATE chunks SET job_id = :job_id WHERE job_id = :old",
+                               {"job_id": missing, "old": made[0].job_id})
+    assert scalar(db_path, "SELECT count(*) FROM chunks WHERE chunk_index = 7") == 0
+    async with queue.db.transaction() as conn:
+        await conn.execute("DELETE FROM jobs WHERE id = :job_id", {"job_id": made[1].job_id})
+    assert scalar(db_path, "SELECT count(*) FROM chunks WHERE job_id = ?", (made[1].job_id,)) == 0
+    assert scalar(db_path, "SELECT count(*) FROM chunks") == 1
+    # the deletion went through the counters as the rows did: the fixture checks them at the end
+
+
+@pytest.mark.postgres_only
+def test_a_chunk_for_a_stored_job_holds_it_against_a_delete(db_path: str) -> None:
+    """A chunk inserted for a job another transaction made locks that job until commit, as the
+    foreign key did: a concurrent delete waits, then takes the new chunk with it; no chunk is left
+    without its job."""
+    import psycopg
+
+    async def make() -> int:
+        async with await Queue.open(db_path) as queue:
+            return (await queue.submit("x")).job_id
+
+    import asyncio
+
+    job_id = asyncio.run(make())
+    with psycopg.connect(db_path) as adder, psycopg.connect(db_path) as deleter:
+        adder.execute("INSERT INTO chunks (job_id, chunk_index, params, run_after) VALUES (%s, 1, '{}', 0)",
+                      (job_id,))
+        deleter.execute("SET lock_timeout = '200ms'")
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            deleter.execute("DELETE FROM jobs WHERE id = %s", (job_id,))
+        deleter.rollback()
+        adder.commit()
+        deleter.execute("DELETE FROM jobs WHERE id = %s", (job_id,))
+        deleter.commit()
+    assert scalar(db_path, "SELECT count(*) FROM chunks") == 0
+
+
+@pytest.mark.postgres_only
+async def test_text_search_finds_intents_by_index_at_scale(queue: Queue) -> None:
+    """PostgreSQL finds a word of an intent through job_intents and jobs_intent, and one of the params
+    through their trigram index (of jobs with params only), never by reading every job."""
+    from queuetop.engine.model.query import parse, parse_sort
+    from queuetop.engine.store import find
+    from queuetop.engine.store.queries import Query
+
+    await queue.submit_many([{"intent": "demo.noop"}] * 3000 + [{"intent": "mail.send", "params": {"to": "zed"}}]
+                            + [{"intent": "reports.weekly"}] * 5)
+    async with queue.db.transaction() as conn:
+        await conn.execute("ANALYZE jobs")
+    assert sorted(row[0] for row in await queue.db.fetchall("SELECT intent FROM job_intents")) == [
+        "demo.noop", "mail.send", "reports.weekly"]
+    for word, matched in (("weekly", 5), ("mail", 1), ("zed", 1), ("intent:reports.*", 5)):
+        found = await queue.find_jobs(word)
+        assert (found.matched, found.exact) == (matched, True), word
+        page, _, params = find.find_jobs(parse(word), parse_sort("id:desc"), now=queue.clock.now(), limit=50,
+                                         offset=0)
+        explain = Query("")
+        explain.postgres = "EXPLAIN (FORMAT JSON) " + (page.postgres or "")
+        plan = (await queue.db.fetchone(explain, params))[0][0]["Plan"]
+        assert "jobs" in _relations(plan, "Index Scan", "Bitmap Index Scan", "Index Only Scan", "Bitmap Heap Scan")
+        assert "jobs" not in _relations(plan, "Seq Scan"), (word, plan)
+
+
+def _relations(plan: dict[str, Any], *kinds: str) -> list[str]:
+    """The tables (and indexes) read by nodes of these kinds anywhere in a plan."""
+    found = [plan.get("Relation Name") or plan.get("Index Name", "")] if plan["Node Type"] in kinds else []
+    for child in plan.get("Plans", ()):
+        found += _relations(child, *kinds)
+    return found

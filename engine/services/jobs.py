@@ -9,7 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from queuetop.engine.handlers.registry import is_intent_key
@@ -159,6 +160,21 @@ JOB_FIELDS = ("id", "intent", "params", "priority", "max_retries", "timeout", "d
               "on_finalize", "parent_job_id", "schedule_id", "chunks_total", "queue")
 
 
+# copy_jobs' and copy_chunks' columns, as PostgreSQL types.
+COPY_JOB_TYPES = ("int8", "text", "text", "int4", "int4", "float8", "text", "int8", "int8", "int4", "text",
+                  "float8", "text")
+COPY_CHUNK_TYPES = ("int8", "int4", "text", "int4", "text", "float8")
+
+
+def _copied_jobs(rows: Sequence[dict[str, Any]], now: float) -> Iterator[tuple[Any, ...]]:
+    """copy_jobs' rows: each job's fields and a random nonce (16 bytes as hex, as insert_jobs makes it)."""
+    nonces = os.urandom(16 * len(rows)).hex()
+    for n, row in enumerate(rows):
+        yield (row["id"], row["intent"], row["params"], row["priority"], row["max_retries"], row["timeout"],
+               row["on_finalize"], row["parent_job_id"], row["schedule_id"], row["chunks_total"], row["queue"],
+               now, nonces[32 * n:32 * n + 32])
+
+
 async def insert_job(conn: Any, sub: Submission, now: float) -> tuple[int, bool]:
     """Insert ``sub`` inside an open transaction: (job id, created?) (see :func:`insert_jobs`)."""
     return (await insert_jobs(conn, [encode(sub)], now))[0]
@@ -195,32 +211,46 @@ async def insert_jobs(conn: Any, rows: Sequence[dict[str, Any]], now: float) -> 
             fresh.append(position)
     if fresh:
         reserved = await conn.execute_fetchall(SQL["reserve_job_ids"], {"n": len(fresh)})
-        ids = [row[0] for row in reserved]
-        batch = []
-        for position, job_id in zip(fresh, ids):
-            row = rows[position]
-            row["id"] = job_id
-            batch.append([row[key] for key in JOB_FIELDS])
-        written = await conn.execute_fetchall(SQL["insert_jobs"], {"jobs": json.dumps(batch), "now": now})
-        inserted = {row[0] for row in written}
-        lost = [rows[p]["dedupe_key"] for p in fresh if rows[p]["id"] not in inserted]
+        for position, job_id in zip(fresh, (row[0] for row in reserved)):
+            rows[position]["id"] = job_id
+        # PostgreSQL in a bulk transaction streams what cannot conflict (jobs
+        # without a dedupe key, every chunk) with COPY; the rest is inserted.
+        copy = getattr(conn, "copy_rows", None)
+        keyed = fresh if copy is None else [p for p in fresh if rows[p]["dedupe_key"] is not None]
+        inserted: set[int] = set()
+        if copy is not None and len(keyed) < len(fresh):
+            plain = [rows[p] for p in fresh if rows[p]["dedupe_key"] is None]
+            inserted.update(row["id"] for row in plain)
+            await copy(SQL["copy_jobs"], COPY_JOB_TYPES, _copied_jobs(plain, now))
+        if keyed:
+            batch = [[rows[p][key] for key in JOB_FIELDS] for p in keyed]
+            written = await conn.execute_fetchall(SQL["insert_jobs"], {"jobs": json.dumps(batch), "now": now})
+            inserted.update(row[0] for row in written)
+        lost = [rows[p]["dedupe_key"] for p in keyed if rows[p]["id"] not in inserted]
         if lost:  # PostgreSQL only: a concurrent submit took these keys first
             found = await conn.execute_fetchall(SQL["unfinished_by_dedupe_keys"], {"keys": json.dumps(sorted(lost))})
             taken.update({key: job_id for job_id, key in found})
-        chunks: list[list[Any]] = []
+        made = []
         for position in fresh:
             row = rows[position]
             if row["id"] in inserted:
                 results[position] = (row["id"], True)
+                made.append(row)
+            else:
+                results[position] = (taken[row["dedupe_key"]], False)
+        if made and copy is not None:
+            await copy(SQL["copy_chunks"], COPY_CHUNK_TYPES,
+                       ((row["id"], index, text, row["priority"], row["queue"], now)
+                        for row in made for index, text in enumerate(row["chunks"])))
+        elif made:
+            chunks: list[list[Any]] = []
+            for row in made:
                 if row["queue"] == DEFAULT_QUEUE:  # the column's default: not repeated per chunk
                     chunks.extend([row["id"], index, text, row["priority"]]
                                   for index, text in enumerate(row["chunks"]))
                 else:
                     chunks.extend([row["id"], index, text, row["priority"], row["queue"]]
                                   for index, text in enumerate(row["chunks"]))
-            else:
-                results[position] = (taken[row["dedupe_key"]], False)
-        if chunks:
             await conn.execute(SQL["insert_chunks"], {"chunks": json.dumps(chunks), "now": now})
     for position, row in enumerate(rows):
         if results[position] is None:  # a repeat of a key an earlier row took
@@ -253,5 +283,5 @@ async def submit_batch(db: Database, clock: Clock, subs: Sequence[Submission]) -
 
 async def insert_batch(db: Database, clock: Clock, rows: Sequence[dict[str, Any]]) -> list[tuple[int, bool]]:
     """Insert already-encoded jobs (see :func:`encode`) in one transaction that wakes workers."""
-    async with db.transaction(wake=True) as conn:
+    async with db.transaction(wake=True, bulk=True) as conn:
         return await insert_jobs(conn, rows, clock.now())

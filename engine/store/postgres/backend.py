@@ -16,7 +16,7 @@ import hashlib
 import logging
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
 from typing import Any, SupportsIndex, overload
 
@@ -141,7 +141,8 @@ class _Execution:
             # A setting for the transaction (the claim's plan): it answers
             # nothing and changes no row, so it goes with the next statement.
             return _Cursor(cursor)
-        await owner.pipeline.sync()  # its answer, and any error, now: as without a pipeline
+        if owner.pipeline is not None:
+            await owner.pipeline.sync()  # its answer, and any error, now: as without a pipeline
         # "UPDATE 0", "SELECT 0": nothing changed (a claim that found no
         # work is a WITH … SELECT); anything else may have.
         if not (cursor.statusmessage or "").endswith(" 0"):
@@ -165,6 +166,18 @@ class _Connection:
         self.conn = conn
         self.pipeline = pipeline
         self.changed = False  # did any statement touch a row (then the commit notifies)
+        # COPY cannot run in a pipeline: only a bulk transaction (none) offers it
+        self.copy_rows = self._copy_rows if pipeline is None else None
+
+    async def _copy_rows(self, sql: str, types: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        """Stream ``rows`` into ``sql`` (a ``COPY … FROM STDIN (FORMAT BINARY)``), each value of the
+        PostgreSQL type named at its place in ``types``: the server parses no text, and inserts
+        rows as they arrive while the next ones are still being encoded."""
+        self.changed = True
+        async with self.conn.cursor().copy(_text(sql)) as copy:
+            copy.set_types(types)
+            for row in rows:
+                await copy.write_row(row)
 
     def execute(self, sql: str, params: Mapping[str, Any] | Sequence[Any] = ()) -> _Execution:
         return _Execution(self, sql, params)
@@ -179,7 +192,8 @@ class _Connection:
         self.changed = True
         cursor = self.conn.cursor()
         await cursor.executemany(_text(sql), list(params))
-        await self.pipeline.sync()
+        if self.pipeline is not None:
+            await self.pipeline.sync()
         return _Cursor(cursor)
 
 
@@ -272,7 +286,7 @@ class PostgresDatabase:
             loop.remove_reader(fd)
 
     @asynccontextmanager
-    async def transaction(self, *, wake: bool = False) -> AsyncIterator[_Connection]:
+    async def transaction(self, *, wake: bool = False, bulk: bool = False) -> AsyncIterator[_Connection]:
         """One transaction; if it touched a row, its commit notifies every listening process.
 
         ``wake`` marks a transaction that made chunks claimable: only those
@@ -283,9 +297,13 @@ class PostgresDatabase:
         its COMMIT, in one round trip each; every statement in between is
         answered before the caller goes on, as without one. A claim is then
         two round trips instead of five, a settle four instead of six.
+
+        ``bulk`` (many rows to write): no pipeline, so that the connection's
+        ``copy_rows`` may stream them with COPY, which a pipeline refuses;
+        the two round trips it saves are nothing beside thousands of rows.
         """
         async with self._pool.connection() as conn:
-            async with conn.pipeline() as pipeline:
+            async with (nullcontext() if bulk else conn.pipeline()) as pipeline:
                 async with conn.transaction():
                     wrapped = _Connection(conn, pipeline)
                     yield wrapped

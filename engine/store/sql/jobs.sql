@@ -15,10 +15,12 @@ WHERE j.dedupe_key IS NOT NULL AND j.status IN ('pending', 'running');
 -- in the same statement that inserts them all. SQLite: the caller holds the
 -- write lock, so nothing else can take the ids after the current maximum.
 -- PostgreSQL: taken from the identity sequence, so concurrent submitters
--- never collide.
+-- never collide; the sequence is looked up once, not for every id (that
+-- catalog lookup cost as much as the rest of the statement).
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :n)  -- sqlite
 SELECT (SELECT coalesce(max(id), 0) FROM jobs) + i AS id FROM n ORDER BY i  -- sqlite
-SELECT nextval(pg_get_serial_sequence('jobs', 'id')) AS id FROM generate_series(1, :n)  -- postgres
+WITH s AS MATERIALIZED (SELECT pg_get_serial_sequence('jobs', 'id')::regclass AS seq)  -- postgres
+SELECT nextval(s.seq) AS id FROM s, generate_series(1, :n) ORDER BY 1  -- postgres
 ;
 
 -- name: insert_jobs
@@ -63,6 +65,20 @@ SELECT (v ->> 0)::bigint, (v ->> 1)::integer, v ->> 2, (v ->> 3)::integer, coale
 FROM jsonb_array_elements(:chunks::jsonb) AS t(v)  -- postgres
 ;
 
+-- name: copy_jobs
+-- PostgreSQL's bulk submit (jobs.insert_jobs in a bulk transaction): the
+-- jobs without a dedupe key, which no other job can conflict with, streamed
+-- in binary, their ids reserved and nonces made by the caller. (SQLite has
+-- no COPY: it never runs this.)
+COPY jobs (id, intent, params, priority, max_retries, timeout, on_finalize, parent_job_id,  -- postgres
+           schedule_id, chunks_total, queue, created_at, nonce) FROM STDIN (FORMAT BINARY)  -- postgres
+;
+
+-- name: copy_chunks
+-- Every chunk of the jobs a bulk submit made, streamed as copy_jobs.
+COPY chunks (job_id, chunk_index, params, priority, queue, run_after) FROM STDIN (FORMAT BINARY)  -- postgres
+;
+
 -- name: job_nonce
 -- A job's random nonce (the http handler's idempotency keys): NULL when the
 -- job is gone, or was written by something other than insert_jobs.
@@ -79,7 +95,8 @@ FROM jobs j
 WHERE (:status IS NULL OR j.status = :status)  -- sqlite
   AND (:search IS NULL OR j.intent LIKE '%' || :search || '%' OR CAST(j.id AS TEXT) = :search)  -- sqlite
 WHERE (:status::text IS NULL OR j.status = :status::text)  -- postgres
-  AND (:search::text IS NULL OR j.intent LIKE '%' || :search::text || '%' OR j.id::text = :search::text)  -- postgres
+  AND (:search::text IS NULL OR j.id::text = :search::text  -- postgres
+       OR j.intent = ANY (ARRAY(SELECT intent FROM job_intents WHERE intent LIKE '%' || :search::text || '%')))  -- postgres
 ORDER BY j.id DESC
 LIMIT :limit OFFSET :offset;
 
@@ -88,7 +105,8 @@ SELECT count(*) FROM jobs j
 WHERE (:status IS NULL OR j.status = :status)  -- sqlite
   AND (:search IS NULL OR j.intent LIKE '%' || :search || '%' OR CAST(j.id AS TEXT) = :search)  -- sqlite
 WHERE (:status::text IS NULL OR j.status = :status::text)  -- postgres
-  AND (:search::text IS NULL OR j.intent LIKE '%' || :search::text || '%' OR j.id::text = :search::text)  -- postgres
+  AND (:search::text IS NULL OR j.id::text = :search::text  -- postgres
+       OR j.intent = ANY (ARRAY(SELECT intent FROM job_intents WHERE intent LIKE '%' || :search::text || '%')))  -- postgres
 ;
 
 -- name: list_chunks

@@ -249,14 +249,15 @@ class Database:
             await self._reader.close()
 
     @asynccontextmanager
-    async def transaction(self, *, wake: bool = False) -> AsyncIterator[aiosqlite.Connection]:
+    async def transaction(self, *, wake: bool = False, bulk: bool = False) -> AsyncIterator[aiosqlite.Connection]:
         """One ``BEGIN IMMEDIATE`` transaction on the writer connection.
 
         IMMEDIATE takes SQLite's write lock at the start, so two processes
         can never both read a chunk as pending and then both claim it.
         ``wake`` (the transaction makes chunks claimable) matters only on
         PostgreSQL, where it wakes idle workers elsewhere; on SQLite other
-        processes' workers poll.
+        processes' workers poll. ``bulk`` (many rows to write) matters
+        only on PostgreSQL too, where it lets them be streamed with COPY.
         """
         async with self._lock:
             writer = await self._connection("_writer")
