@@ -171,9 +171,9 @@ class Queue(Engine):
         """
         subs = []
         for number, item in enumerate(items, 1):
-            if not isinstance(item, Mapping):
+            if type(item) is not dict and not isinstance(item, Mapping):  # the ABC check is slow
                 raise UsageError(f"item {number}: expected an object with an intent, got {type(item).__name__}")
-            unknown = set(item) - SUBMIT_KEYS
+            unknown = () if SUBMIT_KEYS.issuperset(item) else set(item) - SUBMIT_KEYS
             if unknown:
                 raise UsageError(f"item {number}: unknown key(s) {', '.join(sorted(map(str, unknown)))}; "
                                  f"known: {', '.join(sorted(SUBMIT_KEYS))}")
@@ -187,12 +187,14 @@ class Queue(Engine):
                 raise UsageError(f"item {number}: {exc}") from None
             subs.append(row)
         results: list[SubmitResult] = []
-        for start in range(0, len(subs), batch_size):
-            made = await jobs.insert_batch(self.db, self.clock, subs[start:start + batch_size])
+
+        def committed(made: list[tuple[int, bool]]) -> None:
             batch = [SubmitResult(job_id, created) for job_id, created in made]
             results.extend(batch)
             if on_batch is not None:
                 on_batch(batch)
+
+        await jobs.insert_many(self.db, self.clock, subs, batch_size, committed)
         created_ids = [r.job_id for r in results if r.created]
         if created_ids:
             self.changes.publish(Change.of(JOBS, CHUNKS, job_ids=created_ids, source="submit"))

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from conftest import assert_counters, queuetop_command, run_cli, scalar, subprocess_env
+from conftest import assert_counters, query, queuetop_command, run_cli, scalar, subprocess_env
 from queuetop.engine.api import Queue
 from queuetop.engine.model.exceptions import UsageError
 
@@ -179,3 +179,29 @@ def _relations(plan: dict[str, Any], *kinds: str) -> list[str]:
     for child in plan.get("Plans", ()):
         found += _relations(child, *kinds)
     return found
+
+
+@pytest.mark.postgres_only
+async def test_batches_written_at_once_commit_in_order_and_stop_at_a_failure(queue: Queue, db_path: str) -> None:
+    """PostgreSQL writes two batches at once (no dedupe keys); each commits after the one before it, so
+    when one fails, what is stored is exactly the batches before it, and on_batch was told of those."""
+    import psycopg
+
+    with psycopg.connect(db_path, autocommit=True) as conn:  # a job the database refuses, after the checks
+        conn.execute("CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                     "IF EXISTS (SELECT 1 FROM new_rows WHERE intent = 'refused') THEN RAISE 'refused'; END IF; "
+                     "RETURN NULL; END $$")
+        conn.execute("CREATE TRIGGER refuse AFTER INSERT ON jobs REFERENCING NEW TABLE AS new_rows "
+                     "FOR EACH STATEMENT EXECUTE FUNCTION refuse()")
+    items: list[dict[str, object]] = [{"intent": "ok", "params": {"n": n}} for n in range(50)]
+    items[35] = {"intent": "refused"}
+    told: list[list[int]] = []
+    with pytest.raises(queue.db.Error, match="refused"):
+        await queue.submit_many(items, batch_size=10, on_batch=lambda made: told.append([r.job_id for r in made]))
+    assert [len(batch) for batch in told] == [10, 10, 10]
+    ids = [job_id for batch in told for job_id in batch]
+    assert ids == sorted(ids)
+    assert [row[0] for row in query(db_path, "SELECT id FROM jobs ORDER BY id")] == ids
+    assert scalar(db_path, "SELECT count(*) FROM chunks") == 30
+    made = await queue.submit_many(items[:35] + items[36:], batch_size=10)  # and it goes on working
+    assert len(made) == 49 and min(r.job_id for r in made) > max(ids)

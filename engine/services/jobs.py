@@ -6,11 +6,12 @@ one transaction that returns at once.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import math
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from queuetop.engine.handlers.registry import is_intent_key
@@ -77,6 +78,11 @@ MAX_PRIORITY = 1_000_000_000
 def check_value(name: str, value: object, *, integer: bool = False, low: float, high: float,
                 strict_low: bool = False) -> None:
     """Refuse a value that is not a finite number (an integer where asked) in [low, high]."""
+    # plain ints and floats in range first: most values, at a bulk submit's rate (bool is
+    # not int here; NaN and the infinities fail a comparison and are refused below)
+    if type(value) is int or (type(value) is float and not integer):
+        if (low < value <= high) if strict_low else (low <= value <= high):  # type: ignore[operator]
+            return
     number: float | None = None
     if isinstance(value, bool):
         pass
@@ -92,13 +98,21 @@ def check_value(name: str, value: object, *, integer: bool = False, low: float, 
         raise UsageError(f"{name} must be {kind} {lower} and ≤ {high:g}, got {value!r}")
 
 
+# Intent keys already found well-formed: a bulk submit names a few, many times over.
+_GOOD_KEYS: set[str] = set()
+
+
 def check_submission(sub: Submission) -> None:
     """Refuse a submission that could never run, before touching the database."""
     if not sub.intent or not isinstance(sub.intent, str):
         raise UsageError("an intent key is required")
     for what, key in (("intent", sub.intent), ("on-finalize intent", sub.on_finalize)):
-        if key is not None and (not isinstance(key, str) or not is_intent_key(key)):
+        if key is None or (type(key) is str and key in _GOOD_KEYS):
+            continue
+        if not isinstance(key, str) or not is_intent_key(key):
             raise UsageError(f"{what} {key!r} is not a valid intent key (letters, digits, '_', '.', '-')")
+        if len(_GOOD_KEYS) < 10_000:
+            _GOOD_KEYS.add(key)
     if not sub.chunks:
         raise UsageError("a job needs at least one chunk")
     for index, chunk in enumerate(sub.chunks):
@@ -180,7 +194,8 @@ async def insert_job(conn: Any, sub: Submission, now: float) -> tuple[int, bool]
     return (await insert_jobs(conn, [encode(sub)], now))[0]
 
 
-async def insert_jobs(conn: Any, rows: Sequence[dict[str, Any]], now: float) -> list[tuple[int, bool]]:
+async def insert_jobs(conn: Any, rows: Sequence[dict[str, Any]], now: float, *,
+                      reserved: bool = False) -> list[tuple[int, bool]]:
     """Insert many encoded jobs (see :func:`encode`) and all their chunks: (job id, created?) for each, in order.
 
     A constant number of statements however many jobs: look up the dedupe
@@ -189,7 +204,8 @@ async def insert_jobs(conn: Any, rows: Sequence[dict[str, Any]], now: float) -> 
     ``rows``, returns that job's id and inserts nothing. On SQLite the
     caller holds the write lock (BEGIN IMMEDIATE), so two submits of one key
     cannot both miss each other; on PostgreSQL the unique index decides and
-    the loser reads the winner's id.
+    the loser reads the winner's id. ``reserved``: the caller has reserved
+    every row's id already (rows without dedupe keys only).
     """
     results: list[tuple[int, bool] | None] = [None] * len(rows)
     keys = sorted({row["dedupe_key"] for row in rows if row["dedupe_key"] is not None})
@@ -210,9 +226,10 @@ async def insert_jobs(conn: Any, rows: Sequence[dict[str, Any]], now: float) -> 
                 first_of[key] = position
             fresh.append(position)
     if fresh:
-        reserved = await conn.execute_fetchall(SQL["reserve_job_ids"], {"n": len(fresh)})
-        for position, job_id in zip(fresh, (row[0] for row in reserved)):
-            rows[position]["id"] = job_id
+        if not reserved:
+            ids = await conn.execute_fetchall(SQL["reserve_job_ids"], {"n": len(fresh)})
+            for position, job_id in zip(fresh, (row[0] for row in ids)):
+                rows[position]["id"] = job_id
         # PostgreSQL in a bulk transaction streams what cannot conflict (jobs
         # without a dedupe key, every chunk) with COPY; the rest is inserted.
         copy = getattr(conn, "copy_rows", None)
@@ -281,7 +298,60 @@ async def submit_batch(db: Database, clock: Clock, subs: Sequence[Submission]) -
     return await insert_batch(db, clock, rows)
 
 
-async def insert_batch(db: Database, clock: Clock, rows: Sequence[dict[str, Any]]) -> list[tuple[int, bool]]:
-    """Insert already-encoded jobs (see :func:`encode`) in one transaction that wakes workers."""
+async def insert_batch(db: Database, clock: Clock, rows: Sequence[dict[str, Any]], *,
+                       reserved: bool = False, after: Awaitable[Any] | None = None) -> list[tuple[int, bool]]:
+    """Insert already-encoded jobs (see :func:`encode`) in one transaction that wakes workers.
+
+    ``after``: awaited before the commit, so that this batch commits after
+    it; if it fails, this batch rolls back. ``reserved`` as for :func:`insert_jobs`.
+    """
     async with db.transaction(wake=True, bulk=True) as conn:
-        return await insert_jobs(conn, rows, clock.now())
+        made = await insert_jobs(conn, rows, clock.now(), reserved=reserved)
+        if after is not None:
+            await after
+        return made
+
+
+# Batches of one insert_many written at once, each on its own connection.
+IN_FLIGHT = 2
+
+
+async def insert_many(db: Database, clock: Clock, rows: Sequence[dict[str, Any]], batch_size: int,
+                      on_batch: Callable[[list[tuple[int, bool]]], None]) -> None:
+    """Insert already-encoded jobs ``batch_size`` to a transaction, in order; ``on_batch`` is told each
+    batch's (job id, created?) pairs once it has committed, batch after batch.
+
+    Where writers on separate connections run at once (PostgreSQL) and no
+    row has a dedupe key, :data:`IN_FLIGHT` batches are written at once: the
+    server inserts one while the client sends the next, on two cores. The
+    ids of every row are reserved first, in order, their intents stored (see
+    the remember_intents query), and each batch commits
+    only after the one before it, and rolls back if that one failed: what has
+    committed is always the first batches, as when they run one by one. With
+    dedupe keys they do run one by one: each must see the keys the one before
+    it stored (and two at once could each wait on the other's key).
+    """
+    batches = [rows[start:start + batch_size] for start in range(0, len(rows), batch_size)]
+    if (len(batches) < 2 or not db.concurrent_writes
+            or any(row["dedupe_key"] is not None for row in rows)):
+        for batch in batches:
+            on_batch(await insert_batch(db, clock, batch))
+        return
+    for row, job_id in zip(rows, await db.scalar(SQL["reserve_job_id_array"], {"n": len(rows)})):
+        row["id"] = job_id
+    async with db.transaction() as conn:
+        await conn.execute(SQL["remember_intents"], {"intents": json.dumps(sorted({row["intent"] for row in rows}))})
+    tasks: list[asyncio.Task[list[tuple[int, bool]]]] = []
+    try:
+        for number, batch in enumerate(batches):
+            if number >= IN_FLIGHT:
+                on_batch(await tasks[number - IN_FLIGHT])
+            tasks.append(asyncio.ensure_future(
+                insert_batch(db, clock, batch, reserved=True, after=tasks[-1] if tasks else None)))
+        for task in tasks[-IN_FLIGHT:]:
+            on_batch(await task)
+    finally:
+        for task in tasks:
+            task.cancel()
+        # each rolls back; its error (or the one before it's, which it re-raised) is already raised above
+        await asyncio.gather(*tasks, return_exceptions=True)

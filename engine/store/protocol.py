@@ -76,6 +76,9 @@ class Backend(Protocol):
     #: this one's idle workers (PostgreSQL's NOTIFY). Without it, idle
     #: workers must poll to see other processes' submits.
     wakes_across_processes: bool
+    #: Whether write transactions on separate connections run at once
+    #: (PostgreSQL) rather than one after another (SQLite's single writer).
+    concurrent_writes: bool
     #: Where the database is: a file path or a URL (passwords are never logged from it).
     path: Any
     #: The driver's base error and integrity error: what callers catch, on any backend.

@@ -202,6 +202,7 @@ class PostgresDatabase:
 
     dialect = "postgres"
     wakes_across_processes = True
+    concurrent_writes = True
     Error: type[Exception] = Exception
     IntegrityError: type[Exception] = Exception
     DataError: type[Exception] = Exception

@@ -202,6 +202,7 @@ class Database:
 
     dialect = "sqlite"
     wakes_across_processes = False
+    concurrent_writes = False
     # What callers catch, whichever backend they run on.
     Error: type[Exception] = sqlite3.Error
     IntegrityError: type[Exception] = sqlite3.IntegrityError
