@@ -27,7 +27,7 @@ from queuetop.engine.model.results import FoundJobs, LogLine, QueueInfo, SubmitR
 from queuetop.engine.model.records import (Alert, AlertDelivery, Attempt, Chunk, Job, Schedule, ScheduleRun,
                                            Submission, WorkerInfo)
 from queuetop.engine.model.states import AlertKind, AlertState, SessionState
-from queuetop.engine.services import jobs
+from queuetop.engine.services import bulk, jobs
 from queuetop.engine.services.engine import WORKER_SQL, Engine
 from queuetop.engine.store import find, is_postgres_url, open_store
 from queuetop.engine.store.protocol import Backend
@@ -160,17 +160,16 @@ class Queue(Engine):
                           on_batch: Callable[[list[SubmitResult]], None] | None = None) -> list[SubmitResult]:
         """Make many jobs: each item is ``{"intent": ..., **any keyword of submit}``.
 
-        Every item is checked before anything is written; a bad one raises
+        Every item is checked before anything commits; a bad one raises
         :class:`UsageError` naming its position (``item 7: ...``) and nothing
-        is inserted. Jobs are then written ``batch_size`` to a transaction,
+        is stored (see :mod:`~queuetop.engine.services.bulk`). Jobs are then written ``batch_size`` to a transaction,
         in order; a dedupe key matches an unfinished job from earlier in the
         same call as it matches one already stored. Workers are woken once
         per batch. Returns one :class:`SubmitResult` per item, in order.
         ``on_batch`` is told each batch's results once it has committed, so a
         caller that is interrupted knows which items were written.
         """
-        subs = []
-        for number, item in enumerate(items, 1):
+        def row_of(number: int, item: Any) -> dict[str, Any]:
             if type(item) is not dict and not isinstance(item, Mapping):  # the ABC check is slow
                 raise UsageError(f"item {number}: expected an object with an intent, got {type(item).__name__}")
             unknown = () if SUBMIT_KEYS.issuperset(item) else set(item) - SUBMIT_KEYS
@@ -182,10 +181,9 @@ class Queue(Engine):
             try:
                 sub = self._submission(**item)
                 jobs.check_submission(sub)
-                row = jobs.encode(sub)
+                return jobs.encode(sub)
             except (UsageError, TypeError) as exc:
                 raise UsageError(f"item {number}: {exc}") from None
-            subs.append(row)
         results: list[SubmitResult] = []
 
         def committed(made: list[tuple[int, bool]]) -> None:
@@ -194,7 +192,7 @@ class Queue(Engine):
             if on_batch is not None:
                 on_batch(batch)
 
-        await jobs.insert_many(self.db, self.clock, subs, batch_size, committed)
+        await bulk.submit_rows(self.db, self.clock, items, row_of, batch_size, committed)
         created_ids = [r.job_id for r in results if r.created]
         if created_ids:
             self.changes.publish(Change.of(JOBS, CHUNKS, job_ids=created_ids, source="submit"))

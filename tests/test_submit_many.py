@@ -205,3 +205,58 @@ async def test_batches_written_at_once_commit_in_order_and_stop_at_a_failure(que
     assert scalar(db_path, "SELECT count(*) FROM chunks") == 30
     made = await queue.submit_many(items[:35] + items[36:], batch_size=10)  # and it goes on working
     assert len(made) == 49 and min(r.job_id for r in made) > max(ids)
+
+
+async def test_a_bad_item_late_in_a_long_call_leaves_nothing(queue: Queue) -> None:
+    """Batches may be written while later items are still being checked (PostgreSQL): none commits
+    before every item has passed, keyed and keyless batches alike."""
+    items: list[dict[str, object]] = [{"intent": "fine", "params": {"n": n}} for n in range(950)]
+    items[420]["dedupe_key"] = "k-420"
+    items.append({"intent": "fine", "timeout": -1})
+    told: list[object] = []
+    with pytest.raises(UsageError, match="item 951: timeout"):
+        await queue.submit_many(items, batch_size=100, on_batch=told.append)
+    assert told == [] and await queue.count_jobs() == 0
+    made = await queue.submit_many(items[:-1], batch_size=100)
+    assert len({r.job_id for r in made}) == 950 and await queue.count_jobs() == 950
+
+
+_SUBMITTER = """
+import asyncio, json, sys
+from queuetop.engine.api import Queue
+
+async def main(db, start):
+    items = [{"intent": "x", "dedupe_key": f"k{n}"} if n % 3 == 0 else {"intent": "x"}
+             for n in range(start, start + 3000)]
+    async with await Queue.open(db) as queue:
+        made = await queue.submit_many(items, batch_size=250)
+    print(json.dumps({str(n): [r.job_id, r.created] for n, r in zip(range(start, start + 3000), made)}))
+
+asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+"""
+
+
+def test_two_processes_submitting_one_dedupe_key_make_one_job(db_path: Path | str) -> None:
+    """Two processes whose bulk submits share half their dedupe keys: each key names one job, and both
+    calls return its id for it; every other item is its own job."""
+    async def prepare() -> None:
+        async with await Queue.open(db_path):
+            pass
+
+    import asyncio
+
+    asyncio.run(prepare())  # the schema, made once
+    children = [subprocess.Popen([sys.executable, "-c", _SUBMITTER, str(db_path), str(start)],
+                                 stdout=subprocess.PIPE, env=subprocess_env()) for start in (0, 1500)]
+    outs = [json.loads(child.communicate(timeout=120)[0]) for child in children]
+    assert all(child.returncode == 0 for child in children)
+    first, second = outs
+    for n in range(1500, 3000):  # both submitted these
+        if n % 3 == 0:
+            assert first[str(n)][0] == second[str(n)][0] and first[str(n)][1] != second[str(n)][1], n
+        else:
+            assert first[str(n)][0] != second[str(n)][0]
+    keyed = scalar(db_path, "SELECT count(*) FROM jobs WHERE dedupe_key IS NOT NULL")
+    assert keyed == len({n for n in range(4500) if n % 3 == 0})
+    assert scalar(db_path, "SELECT count(*) FROM jobs") == keyed + 2 * 2000
+    assert_counters(db_path)

@@ -6,12 +6,11 @@ one transaction that returns at once.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import math
 import os
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Iterator, Mapping, Sequence
 from typing import Any
 
 from queuetop.engine.handlers.registry import is_intent_key
@@ -80,8 +79,8 @@ def check_value(name: str, value: object, *, integer: bool = False, low: float, 
     """Refuse a value that is not a finite number (an integer where asked) in [low, high]."""
     # plain ints and floats in range first: most values, at a bulk submit's rate (bool is
     # not int here; NaN and the infinities fail a comparison and are refused below)
-    if type(value) is int or (type(value) is float and not integer):
-        if (low < value <= high) if strict_low else (low <= value <= high):  # type: ignore[operator]
+    if (type(value) is int or (type(value) is float and not integer)) and isinstance(value, (int, float)):
+        if (low < value <= high) if strict_low else (low <= value <= high):
             return
     number: float | None = None
     if isinstance(value, bool):
@@ -310,48 +309,3 @@ async def insert_batch(db: Database, clock: Clock, rows: Sequence[dict[str, Any]
         if after is not None:
             await after
         return made
-
-
-# Batches of one insert_many written at once, each on its own connection.
-IN_FLIGHT = 2
-
-
-async def insert_many(db: Database, clock: Clock, rows: Sequence[dict[str, Any]], batch_size: int,
-                      on_batch: Callable[[list[tuple[int, bool]]], None]) -> None:
-    """Insert already-encoded jobs ``batch_size`` to a transaction, in order; ``on_batch`` is told each
-    batch's (job id, created?) pairs once it has committed, batch after batch.
-
-    Where writers on separate connections run at once (PostgreSQL) and no
-    row has a dedupe key, :data:`IN_FLIGHT` batches are written at once: the
-    server inserts one while the client sends the next, on two cores. The
-    ids of every row are reserved first, in order, their intents stored (see
-    the remember_intents query), and each batch commits
-    only after the one before it, and rolls back if that one failed: what has
-    committed is always the first batches, as when they run one by one. With
-    dedupe keys they do run one by one: each must see the keys the one before
-    it stored (and two at once could each wait on the other's key).
-    """
-    batches = [rows[start:start + batch_size] for start in range(0, len(rows), batch_size)]
-    if (len(batches) < 2 or not db.concurrent_writes
-            or any(row["dedupe_key"] is not None for row in rows)):
-        for batch in batches:
-            on_batch(await insert_batch(db, clock, batch))
-        return
-    for row, job_id in zip(rows, await db.scalar(SQL["reserve_job_id_array"], {"n": len(rows)})):
-        row["id"] = job_id
-    async with db.transaction() as conn:
-        await conn.execute(SQL["remember_intents"], {"intents": json.dumps(sorted({row["intent"] for row in rows}))})
-    tasks: list[asyncio.Task[list[tuple[int, bool]]]] = []
-    try:
-        for number, batch in enumerate(batches):
-            if number >= IN_FLIGHT:
-                on_batch(await tasks[number - IN_FLIGHT])
-            tasks.append(asyncio.ensure_future(
-                insert_batch(db, clock, batch, reserved=True, after=tasks[-1] if tasks else None)))
-        for task in tasks[-IN_FLIGHT:]:
-            on_batch(await task)
-    finally:
-        for task in tasks:
-            task.cancel()
-        # each rolls back; its error (or the one before it's, which it re-raised) is already raised above
-        await asyncio.gather(*tasks, return_exceptions=True)

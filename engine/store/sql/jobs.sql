@@ -23,12 +23,18 @@ WITH s AS MATERIALIZED (SELECT pg_get_serial_sequence('jobs', 'id')::regclass AS
 SELECT nextval(s.seq) AS id FROM s, generate_series(1, :n) ORDER BY 1  -- postgres
 ;
 
--- name: reserve_job_id_array
--- reserve_job_ids as one array, in one row: a bulk submit reserves the ids
--- of all its jobs at once (jobs.insert_many), and a row object per id cost
--- the client more than the server's whole reservation. (SQLite writes one
--- batch at a time and reserves per batch.)
-WITH s AS MATERIALIZED (SELECT pg_get_serial_sequence('jobs', 'id')::regclass AS seq)  -- postgres
+-- name: reserve_batch
+-- PostgreSQL's bulk submit, before each batch's transaction (services/bulk.py):
+-- reserve_job_ids as one array in one row (a row object per id cost the
+-- client more than the server's whole reservation), and the batch's intents
+-- stored and committed. A statement trigger adds each job's intent to
+-- job_intents; two batches written at once adding one new intent in their
+-- transactions would each wait for the other's commit, where the later must
+-- commit last. (SQLite writes one batch at a time and has no such table.)
+WITH s AS MATERIALIZED (SELECT pg_get_serial_sequence('jobs', 'id')::regclass AS seq),  -- postgres
+     intents AS (INSERT INTO job_intents (intent)  -- postgres
+                 SELECT DISTINCT value FROM jsonb_array_elements_text(:intents::jsonb) AS t(value) ORDER BY 1  -- postgres
+                 ON CONFLICT DO NOTHING)  -- postgres
 SELECT array_agg(nextval(s.seq) ORDER BY n) FROM s, generate_series(1, :n) AS n  -- postgres
 SELECT NULL  -- sqlite
 ;
@@ -87,18 +93,6 @@ COPY jobs (id, intent, params, priority, max_retries, timeout, on_finalize, pare
 -- name: copy_chunks
 -- Every chunk of the jobs a bulk submit made, streamed as copy_jobs.
 COPY chunks (job_id, chunk_index, params, priority, queue, run_after) FROM STDIN (FORMAT BINARY)  -- postgres
-;
-
--- name: remember_intents
--- PostgreSQL: the intents of a bulk submit whose batches are written at once
--- (jobs.insert_many), stored and committed before them. A statement trigger
--- adds each job's intent to job_intents; two batches adding one new intent
--- would each wait for the other's commit, where the later must commit last.
--- (SQLite writes one batch at a time and has no such table.)
-INSERT INTO job_intents (intent)  -- postgres
-SELECT DISTINCT value FROM jsonb_array_elements_text(:intents::jsonb) AS t(value) ORDER BY 1  -- postgres
-ON CONFLICT DO NOTHING  -- postgres
-SELECT 1  -- sqlite
 ;
 
 -- name: job_nonce
