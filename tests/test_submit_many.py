@@ -260,3 +260,17 @@ def test_two_processes_submitting_one_dedupe_key_make_one_job(db_path: Path | st
     assert keyed == len({n for n in range(4500) if n % 3 == 0})
     assert scalar(db_path, "SELECT count(*) FROM jobs") == keyed + 2 * 2000
     assert_counters(db_path)
+
+
+async def test_params_and_chunks_come_back_byte_for_byte(queue: Queue) -> None:
+    """PostgreSQL streams jobs and chunks as COPY text: backslashes, tabs, line breaks, quotes, \\N and
+    text beyond ASCII in params, chunks and keys come back as given."""
+    odd = {"path": "C:\\dir\\new", "tab": "a\tb", "lines": "a\nb\r\n", "quote": "\"'", "null": "\\N", "uni": "é☃𝄞",
+           "nested": {"list": [1, 2.5, None, True]}}
+    items = [{"intent": "odd", "params": odd, "chunks": [odd, {"n": n}], "priority": -3, "timeout": 7,
+              "on_finalize": "then.this", "queue": "q-1"} for n in range(5)]
+    made = await queue.submit_many(items, batch_size=2)
+    for n, result in enumerate(made):
+        job = await queue.job(result.job_id)
+        assert (job.params, job.priority, job.timeout, job.on_finalize, job.queue) == (odd, -3, 7.0, "then.this", "q-1")
+        assert [c.params for c in await queue.chunks(result.job_id)] == [odd, {"n": n}]

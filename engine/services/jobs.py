@@ -10,7 +10,7 @@ import datetime as dt
 import json
 import math
 import os
-from collections.abc import Awaitable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any
 
 from queuetop.engine.handlers.registry import is_intent_key
@@ -77,11 +77,6 @@ MAX_PRIORITY = 1_000_000_000
 def check_value(name: str, value: object, *, integer: bool = False, low: float, high: float,
                 strict_low: bool = False) -> None:
     """Refuse a value that is not a finite number (an integer where asked) in [low, high]."""
-    # plain ints and floats in range first: most values, at a bulk submit's rate (bool is
-    # not int here; NaN and the infinities fail a comparison and are refused below)
-    if (type(value) is int or (type(value) is float and not integer)) and isinstance(value, (int, float)):
-        if (low < value <= high) if strict_low else (low <= value <= high):
-            return
     number: float | None = None
     if isinstance(value, bool):
         pass
@@ -120,9 +115,15 @@ def check_submission(sub: Submission) -> None:
             raise UsageError(f"chunk {index} must be a JSON object, got {type(chunk).__name__}")
     if sub.params is not None and type(sub.params) is not dict and not isinstance(sub.params, Mapping):
         raise UsageError("job params must be a JSON object")
-    check_value("max retries", sub.max_retries, integer=True, low=0, high=MAX_RETRIES)
-    check_value("timeout", sub.timeout, low=0, high=MAX_TIMEOUT, strict_low=True)
-    check_value("priority", sub.priority, integer=True, low=-MAX_PRIORITY, high=MAX_PRIORITY)
+    # plain ints and floats in range pass without a call each (a bulk submit checks thousands); bool is
+    # not int to `type(...) is`, and NaN and the infinities fail a comparison: check_value refuses them
+    retries, timeout, priority = sub.max_retries, sub.timeout, sub.priority
+    if not (type(retries) is int and 0 <= retries <= MAX_RETRIES):
+        check_value("max retries", retries, integer=True, low=0, high=MAX_RETRIES)
+    if not ((type(timeout) is float or type(timeout) is int) and 0 < timeout <= MAX_TIMEOUT):
+        check_value("timeout", timeout, low=0, high=MAX_TIMEOUT, strict_low=True)
+    if not (type(priority) is int and -MAX_PRIORITY <= priority <= MAX_PRIORITY):
+        check_value("priority", priority, integer=True, low=-MAX_PRIORITY, high=MAX_PRIORITY)
     if sub.dedupe_key is not None and (not isinstance(sub.dedupe_key, str) or not sub.dedupe_key):
         raise UsageError("a dedupe key must be a non-empty string")
     if sub.queue != DEFAULT_QUEUE and queue_name_problem(sub.queue):
@@ -173,19 +174,37 @@ JOB_FIELDS = ("id", "intent", "params", "priority", "max_retries", "timeout", "d
               "on_finalize", "parent_job_id", "schedule_id", "chunks_total", "queue")
 
 
-# copy_jobs' and copy_chunks' columns, as PostgreSQL types.
-COPY_JOB_TYPES = ("int8", "text", "text", "int4", "int4", "float8", "text", "int8", "int8", "int4", "text",
-                  "float8", "text")
-COPY_CHUNK_TYPES = ("int8", "int4", "text", "int4", "text", "float8")
+def _copy_text(value: str) -> str:
+    """``value`` as a field of COPY's text format: a backslash, tab or line break escaped (JSON text
+    holds no raw tab or line break, and the other fields are checked names: most need nothing)."""
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return value
 
 
-def _copied_jobs(rows: Sequence[dict[str, Any]], now: float) -> Iterator[tuple[Any, ...]]:
-    """copy_jobs' rows: each job's fields and a random nonce (16 bytes as hex, as insert_jobs makes it)."""
+def _copy_null(value: Any) -> str:
+    return "\\N" if value is None else _copy_text(value) if isinstance(value, str) else str(value)
+
+
+def copied_jobs(rows: Sequence[dict[str, Any]], now: float) -> str:
+    """copy_jobs' text: each job's fields and a random nonce (16 bytes as hex, as insert_jobs makes it),
+    in one string (a binary COPY row by row cost the client more). Numbers are written as plain ints and
+    floats: a checked value may be a subclass (an IntEnum) that would print otherwise."""
     nonces = os.urandom(16 * len(rows)).hex()
-    for n, row in enumerate(rows):
-        yield (row["id"], row["intent"], row["params"], row["priority"], row["max_retries"], row["timeout"],
-               row["on_finalize"], row["parent_job_id"], row["schedule_id"], row["chunks_total"], row["queue"],
-               now, nonces[32 * n:32 * n + 32])
+    at = repr(float(now))
+    return "".join(
+        f"{row['id']}\t{_copy_text(row['intent'])}\t{_copy_text(row['params'])}\t{int(row['priority'])}\t"
+        f"{int(row['max_retries'])}\t{float(row['timeout'])!r}\t{_copy_null(row['on_finalize'])}\t"
+        f"{_copy_null(row['parent_job_id'])}\t{_copy_null(row['schedule_id'])}\t{row['chunks_total']}\t"
+        f"{_copy_text(row['queue'])}\t{at}\t{nonces[32 * n:32 * n + 32]}\n"
+        for n, row in enumerate(rows))
+
+
+def copied_chunks(rows: Sequence[dict[str, Any]], now: float) -> str:
+    """copy_chunks' text: every chunk of ``rows`` (jobs just made), as copied_jobs."""
+    at = repr(float(now))
+    return "".join(f"{row['id']}\t{index}\t{_copy_text(text)}\t{int(row['priority'])}\t{_copy_text(row['queue'])}\t"
+                   f"{at}\n" for row in rows for index, text in enumerate(row["chunks"]))
 
 
 async def insert_job(conn: Any, sub: Submission, now: float) -> tuple[int, bool]:
@@ -237,7 +256,7 @@ async def insert_jobs(conn: Any, rows: Sequence[dict[str, Any]], now: float, *,
         if copy is not None and len(keyed) < len(fresh):
             plain = [rows[p] for p in fresh if rows[p]["dedupe_key"] is None]
             inserted.update(row["id"] for row in plain)
-            await copy(SQL["copy_jobs"], COPY_JOB_TYPES, _copied_jobs(plain, now))
+            await copy(SQL["copy_jobs"], copied_jobs(plain, now))
         if keyed:
             batch = [[rows[p][key] for key in JOB_FIELDS] for p in keyed]
             written = await conn.execute_fetchall(SQL["insert_jobs"], {"jobs": json.dumps(batch), "now": now})
@@ -255,9 +274,7 @@ async def insert_jobs(conn: Any, rows: Sequence[dict[str, Any]], now: float, *,
             else:
                 results[position] = (taken[row["dedupe_key"]], False)
         if made and copy is not None:
-            await copy(SQL["copy_chunks"], COPY_CHUNK_TYPES,
-                       ((row["id"], index, text, row["priority"], row["queue"], now)
-                        for row in made for index, text in enumerate(row["chunks"])))
+            await copy(SQL["copy_chunks"], copied_chunks(made, now))
         elif made:
             chunks: list[list[Any]] = []
             for row in made:

@@ -169,15 +169,12 @@ class _Connection:
         # COPY cannot run in a pipeline: only a bulk transaction (none) offers it
         self.copy_rows = self._copy_rows if pipeline is None else None
 
-    async def _copy_rows(self, sql: str, types: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-        """Stream ``rows`` into ``sql`` (a ``COPY … FROM STDIN (FORMAT BINARY)``), each value of the
-        PostgreSQL type named at its place in ``types``: the server parses no text, and inserts
-        rows as they arrive while the next ones are still being encoded."""
+    async def _copy_rows(self, sql: str, text: str) -> None:
+        """Stream ``text`` (rows in COPY's text format) into ``sql`` (a ``COPY … FROM STDIN``): the
+        server inserts the rows as they arrive, with no statement to plan nor array to unpack."""
         self.changed = True
         async with self.conn.cursor().copy(_text(sql)) as copy:
-            copy.set_types(types)
-            for row in rows:
-                await copy.write_row(row)
+            await copy.write(text)
 
     def execute(self, sql: str, params: Mapping[str, Any] | Sequence[Any] = ()) -> _Execution:
         return _Execution(self, sql, params)

@@ -84,15 +84,15 @@ FROM jsonb_array_elements(:chunks::jsonb) AS t(v)  -- postgres
 -- name: copy_jobs
 -- PostgreSQL's bulk submit (jobs.insert_jobs in a bulk transaction): the
 -- jobs without a dedupe key, which no other job can conflict with, streamed
--- in binary, their ids reserved and nonces made by the caller. (SQLite has
--- no COPY: it never runs this.)
+-- as text (jobs.copied_jobs), their ids reserved and nonces made by the
+-- caller. (SQLite has no COPY: it never runs this.)
 COPY jobs (id, intent, params, priority, max_retries, timeout, on_finalize, parent_job_id,  -- postgres
-           schedule_id, chunks_total, queue, created_at, nonce) FROM STDIN (FORMAT BINARY)  -- postgres
+           schedule_id, chunks_total, queue, created_at, nonce) FROM STDIN  -- postgres
 ;
 
 -- name: copy_chunks
 -- Every chunk of the jobs a bulk submit made, streamed as copy_jobs.
-COPY chunks (job_id, chunk_index, params, priority, queue, run_after) FROM STDIN (FORMAT BINARY)  -- postgres
+COPY chunks (job_id, chunk_index, params, priority, queue, run_after) FROM STDIN  -- postgres
 ;
 
 -- name: job_nonce
