@@ -274,3 +274,16 @@ async def test_params_and_chunks_come_back_byte_for_byte(queue: Queue) -> None:
         job = await queue.job(result.job_id)
         assert (job.params, job.priority, job.timeout, job.on_finalize, job.queue) == (odd, -3, 7.0, "then.this", "q-1")
         assert [c.params for c in await queue.chunks(result.job_id)] == [odd, {"n": n}]
+
+
+async def test_a_keyed_batch_then_keyless_ones_with_its_new_intent(queue: Queue) -> None:
+    """A batch with dedupe keys, written while later items are still checked, then keyless batches of
+    the same new intent: neither waits on the other's intent (on PostgreSQL it could wait for good)."""
+    import asyncio
+
+    # a batch long enough for the keyed one to insert its jobs while the next is checked, and more after
+    items = [{"intent": "brand.new", "dedupe_key": f"k{n}"} for n in range(2000)]
+    items += [{"intent": "brand.new"} for _ in range(4500)]
+    made = await asyncio.wait_for(queue.submit_many(items, batch_size=2000), 60)
+    assert len({r.job_id for r in made}) == 6500
+    assert [job.id for job in (await queue.find_jobs("intent:brand.*", limit=1)).jobs] == [made[-1].job_id]

@@ -71,10 +71,10 @@ async def _write_at_once(db: Database, clock: Clock, batches: AsyncGenerator[lis
 
     While items are still being checked, a batch that finds no free place
     waits in a backlog: the ones in flight cannot commit before the check
-    ends. A batch without dedupe keys has its ids reserved and its intents
-    stored first (one statement, in batch order, outside its transaction:
-    two batches adding one new intent in theirs would wait on each other's
-    commit). A batch with dedupe keys starts only once every batch before it
+    ends. Each batch has its intents stored first, and a batch without
+    dedupe keys its ids reserved (one statement, in batch order, outside its
+    transaction: two batches adding one new intent in theirs would wait on
+    each other's commit). A batch with dedupe keys starts only once every batch before it
     has committed: it must see the keys they stored, and two at once could
     each wait on the other's.
     """
@@ -90,11 +90,13 @@ async def _write_at_once(db: Database, clock: Clock, batches: AsyncGenerator[lis
             if keyed and pending:
                 return
             backlog.pop(0)
-            if not keyed:
-                ids = await db.scalar(SQL["reserve_batch"], {
-                    "n": len(batch), "intents": json.dumps(sorted({row["intent"] for row in batch}))})
-                for row, job_id in zip(batch, ids):
-                    row["id"] = job_id
+            # a keyed batch reserves its ids in its transaction (only for the keys not taken), but its
+            # intents too are stored first: a later batch storing one it had added, uncommitted, would
+            # wait for its commit, which waits for the check this coroutine is running
+            ids = await db.scalar(SQL["reserve_batch"], {
+                "n": 0 if keyed else len(batch), "intents": json.dumps(sorted({row["intent"] for row in batch}))})
+            for row, job_id in zip(batch, ids or ()):
+                row["id"] = job_id
             pending.append(asyncio.ensure_future(insert_batch(db, clock, batch, reserved=not keyed, after=before)))
             before = pending[-1]
 
