@@ -27,7 +27,7 @@ from queuetop.engine.model.results import FoundJobs, LogLine, QueueInfo, SubmitR
 from queuetop.engine.model.records import (Alert, AlertDelivery, Attempt, Chunk, Job, Schedule, ScheduleRun,
                                            Submission, WorkerInfo)
 from queuetop.engine.model.states import AlertKind, AlertState, SessionState
-from queuetop.engine.services import jobs
+from queuetop.engine.services import bulk, jobs
 from queuetop.engine.services.engine import WORKER_SQL, Engine
 from queuetop.engine.store import find, is_postgres_url, open_store
 from queuetop.engine.store.protocol import Backend
@@ -160,20 +160,19 @@ class Queue(Engine):
                           on_batch: Callable[[list[SubmitResult]], None] | None = None) -> list[SubmitResult]:
         """Make many jobs: each item is ``{"intent": ..., **any keyword of submit}``.
 
-        Every item is checked before anything is written; a bad one raises
+        Every item is checked before anything commits; a bad one raises
         :class:`UsageError` naming its position (``item 7: ...``) and nothing
-        is inserted. Jobs are then written ``batch_size`` to a transaction,
+        is stored (see :mod:`~queuetop.engine.services.bulk`). Jobs are then written ``batch_size`` to a transaction,
         in order; a dedupe key matches an unfinished job from earlier in the
         same call as it matches one already stored. Workers are woken once
         per batch. Returns one :class:`SubmitResult` per item, in order.
         ``on_batch`` is told each batch's results once it has committed, so a
         caller that is interrupted knows which items were written.
         """
-        subs = []
-        for number, item in enumerate(items, 1):
-            if not isinstance(item, Mapping):
+        def row_of(number: int, item: Any) -> dict[str, Any]:
+            if type(item) is not dict and not isinstance(item, Mapping):  # the ABC check is slow
                 raise UsageError(f"item {number}: expected an object with an intent, got {type(item).__name__}")
-            unknown = set(item) - SUBMIT_KEYS
+            unknown = () if SUBMIT_KEYS.issuperset(item) else set(item) - SUBMIT_KEYS
             if unknown:
                 raise UsageError(f"item {number}: unknown key(s) {', '.join(sorted(map(str, unknown)))}; "
                                  f"known: {', '.join(sorted(SUBMIT_KEYS))}")
@@ -182,17 +181,18 @@ class Queue(Engine):
             try:
                 sub = self._submission(**item)
                 jobs.check_submission(sub)
-                row = jobs.encode(sub)
+                return jobs.encode(sub)
             except (UsageError, TypeError) as exc:
                 raise UsageError(f"item {number}: {exc}") from None
-            subs.append(row)
         results: list[SubmitResult] = []
-        for start in range(0, len(subs), batch_size):
-            made = await jobs.insert_batch(self.db, self.clock, subs[start:start + batch_size])
+
+        def committed(made: list[tuple[int, bool]]) -> None:
             batch = [SubmitResult(job_id, created) for job_id, created in made]
             results.extend(batch)
             if on_batch is not None:
                 on_batch(batch)
+
+        await bulk.submit_rows(self.db, self.clock, items, row_of, batch_size, committed)
         created_ids = [r.job_id for r in results if r.created]
         if created_ids:
             self.changes.publish(Change.of(JOBS, CHUNKS, job_ids=created_ids, source="submit"))

@@ -347,6 +347,8 @@ def test_postgres_schema_has_the_same_tables_states_and_keys() -> None:
     repo = Path(__file__).resolve().parents[1]
     sqlite_shape = _shape((repo / "schema.sql").read_text())
     postgres_shape = _shape((repo / "schema.postgres.sql").read_text())
+    # PostgreSQL finds intents through a table of them where SQLite has its FTS5 tables (0012)
+    assert postgres_shape.pop("job_intents") == set()
     assert sqlite_shape.keys() == postgres_shape.keys()
     for table, items in sqlite_shape.items():
         assert items == postgres_shape[table], table

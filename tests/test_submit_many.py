@@ -6,10 +6,11 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from conftest import assert_counters, queuetop_command, run_cli, scalar, subprocess_env
+from conftest import assert_counters, query, queuetop_command, run_cli, scalar, subprocess_env
 from queuetop.engine.api import Queue
 from queuetop.engine.model.exceptions import UsageError
 
@@ -94,3 +95,195 @@ def test_the_sync_client_submits_many(tmp_path: Path) -> None:
         made = client.submit_many({"intent": "mail.send", "params": {"to": n}} for n in range(10))
         assert [r.created for r in made] == [True] * 10
         assert len(client.jobs(limit=100)) == 10
+
+
+async def test_a_chunk_needs_its_job_and_goes_with_it(queue: Queue, db_path: Path | str) -> None:
+    """PostgreSQL checks a chunk's job once per statement (migration 0012), not by a foreign key:
+    a chunk of no job is still refused, and deleting a job still deletes its chunks."""
+    made = await queue.submit_many([{"intent": "x"}, {"intent": "x", "chunks": [{"n": 1}, {"n": 2}]}])
+    missing = made[-1].job_id + 100
+    for job_ids in ([missing], [made[0].job_id, missing]):
+        with pytest.raises(queue.db.IntegrityError):
+            async with queue.db.transaction() as conn:
+                for job_id in job_ids:  # PostgreSQL: the second statement's check finds the orphan
+                    await conn.execute("INSERT INTO chunks (job_id, chunk_index, params, run_after) "
+                                       "VALUES (:job_id, 7, '{}', 0)", {"job_id": job_id})
+    with pytest.raises(queue.db.IntegrityError):
+        async with queue.db.transaction() as conn:
+            await conn.execute("UPDATE chunks SET job_id = :job_id WHERE job_id = :old",
+                               {"job_id": missing, "old": made[0].job_id})
+    assert scalar(db_path, "SELECT count(*) FROM chunks WHERE chunk_index = 7") == 0
+    async with queue.db.transaction() as conn:
+        await conn.execute("DELETE FROM jobs WHERE id = :job_id", {"job_id": made[1].job_id})
+    assert scalar(db_path, "SELECT count(*) FROM chunks WHERE job_id = ?", (made[1].job_id,)) == 0
+    assert scalar(db_path, "SELECT count(*) FROM chunks") == 1
+    # the deletion went through the counters as the rows did: the fixture checks them at the end
+
+
+@pytest.mark.postgres_only
+def test_a_chunk_for_a_stored_job_holds_it_against_a_delete(db_path: str) -> None:
+    """A chunk inserted for a job another transaction made locks that job until commit, as the
+    foreign key did: a concurrent delete waits, then takes the new chunk with it; no chunk is left
+    without its job."""
+    import psycopg
+
+    async def make() -> int:
+        async with await Queue.open(db_path) as queue:
+            return (await queue.submit("x")).job_id
+
+    import asyncio
+
+    job_id = asyncio.run(make())
+    with psycopg.connect(db_path) as adder, psycopg.connect(db_path) as deleter:
+        adder.execute("INSERT INTO chunks (job_id, chunk_index, params, run_after) VALUES (%s, 1, '{}', 0)",
+                      (job_id,))
+        deleter.execute("SET lock_timeout = '200ms'")
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            deleter.execute("DELETE FROM jobs WHERE id = %s", (job_id,))
+        deleter.rollback()
+        adder.commit()
+        deleter.execute("DELETE FROM jobs WHERE id = %s", (job_id,))
+        deleter.commit()
+    assert scalar(db_path, "SELECT count(*) FROM chunks") == 0
+
+
+@pytest.mark.postgres_only
+async def test_text_search_finds_intents_by_index_at_scale(queue: Queue) -> None:
+    """PostgreSQL finds a word of an intent through job_intents and jobs_intent, and one of the params
+    through their trigram index (of jobs with params only), never by reading every job."""
+    from queuetop.engine.model.query import parse, parse_sort
+    from queuetop.engine.store import find
+    from queuetop.engine.store.queries import Query
+
+    await queue.submit_many([{"intent": "demo.noop"}] * 3000 + [{"intent": "mail.send", "params": {"to": "zed"}}]
+                            + [{"intent": "reports.weekly"}] * 5)
+    async with queue.db.transaction() as conn:
+        await conn.execute("ANALYZE jobs")
+    assert sorted(row[0] for row in await queue.db.fetchall("SELECT intent FROM job_intents")) == [
+        "demo.noop", "mail.send", "reports.weekly"]
+    for word, matched in (("weekly", 5), ("mail", 1), ("zed", 1), ("intent:reports.*", 5)):
+        found = await queue.find_jobs(word)
+        assert (found.matched, found.exact) == (matched, True), word
+        page, _, params = find.find_jobs(parse(word), parse_sort("id:desc"), now=queue.clock.now(), limit=50,
+                                         offset=0)
+        explain = Query("")
+        explain.postgres = "EXPLAIN (FORMAT JSON) " + (page.postgres or "")
+        plan = (await queue.db.fetchone(explain, params))[0][0]["Plan"]
+        assert "jobs" in _relations(plan, "Index Scan", "Bitmap Index Scan", "Index Only Scan", "Bitmap Heap Scan")
+        assert "jobs" not in _relations(plan, "Seq Scan"), (word, plan)
+
+
+def _relations(plan: dict[str, Any], *kinds: str) -> list[str]:
+    """The tables (and indexes) read by nodes of these kinds anywhere in a plan."""
+    found = [plan.get("Relation Name") or plan.get("Index Name", "")] if plan["Node Type"] in kinds else []
+    for child in plan.get("Plans", ()):
+        found += _relations(child, *kinds)
+    return found
+
+
+@pytest.mark.postgres_only
+async def test_batches_written_at_once_commit_in_order_and_stop_at_a_failure(queue: Queue, db_path: str) -> None:
+    """PostgreSQL writes two batches at once (no dedupe keys); each commits after the one before it, so
+    when one fails, what is stored is exactly the batches before it, and on_batch was told of those."""
+    import psycopg
+
+    with psycopg.connect(db_path, autocommit=True) as conn:  # a job the database refuses, after the checks
+        conn.execute("CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                     "IF EXISTS (SELECT 1 FROM new_rows WHERE intent = 'refused') THEN RAISE 'refused'; END IF; "
+                     "RETURN NULL; END $$")
+        conn.execute("CREATE TRIGGER refuse AFTER INSERT ON jobs REFERENCING NEW TABLE AS new_rows "
+                     "FOR EACH STATEMENT EXECUTE FUNCTION refuse()")
+    items: list[dict[str, object]] = [{"intent": "ok", "params": {"n": n}} for n in range(50)]
+    items[35] = {"intent": "refused"}
+    told: list[list[int]] = []
+    with pytest.raises(queue.db.Error, match="refused"):
+        await queue.submit_many(items, batch_size=10, on_batch=lambda made: told.append([r.job_id for r in made]))
+    assert [len(batch) for batch in told] == [10, 10, 10]
+    ids = [job_id for batch in told for job_id in batch]
+    assert ids == sorted(ids)
+    assert [row[0] for row in query(db_path, "SELECT id FROM jobs ORDER BY id")] == ids
+    assert scalar(db_path, "SELECT count(*) FROM chunks") == 30
+    made = await queue.submit_many(items[:35] + items[36:], batch_size=10)  # and it goes on working
+    assert len(made) == 49 and min(r.job_id for r in made) > max(ids)
+
+
+async def test_a_bad_item_late_in_a_long_call_leaves_nothing(queue: Queue) -> None:
+    """Batches may be written while later items are still being checked (PostgreSQL): none commits
+    before every item has passed, keyed and keyless batches alike."""
+    items: list[dict[str, object]] = [{"intent": "fine", "params": {"n": n}} for n in range(950)]
+    items[420]["dedupe_key"] = "k-420"
+    items.append({"intent": "fine", "timeout": -1})
+    told: list[object] = []
+    with pytest.raises(UsageError, match="item 951: timeout"):
+        await queue.submit_many(items, batch_size=100, on_batch=told.append)
+    assert told == [] and await queue.count_jobs() == 0
+    made = await queue.submit_many(items[:-1], batch_size=100)
+    assert len({r.job_id for r in made}) == 950 and await queue.count_jobs() == 950
+
+
+_SUBMITTER = """
+import asyncio, json, sys
+from queuetop.engine.api import Queue
+
+async def main(db, start):
+    items = [{"intent": "x", "dedupe_key": f"k{n}"} if n % 3 == 0 else {"intent": "x"}
+             for n in range(start, start + 3000)]
+    async with await Queue.open(db) as queue:
+        made = await queue.submit_many(items, batch_size=250)
+    print(json.dumps({str(n): [r.job_id, r.created] for n, r in zip(range(start, start + 3000), made)}))
+
+asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+"""
+
+
+def test_two_processes_submitting_one_dedupe_key_make_one_job(db_path: Path | str) -> None:
+    """Two processes whose bulk submits share half their dedupe keys: each key names one job, and both
+    calls return its id for it; every other item is its own job."""
+    async def prepare() -> None:
+        async with await Queue.open(db_path):
+            pass
+
+    import asyncio
+
+    asyncio.run(prepare())  # the schema, made once
+    children = [subprocess.Popen([sys.executable, "-c", _SUBMITTER, str(db_path), str(start)],
+                                 stdout=subprocess.PIPE, env=subprocess_env()) for start in (0, 1500)]
+    outs = [json.loads(child.communicate(timeout=120)[0]) for child in children]
+    assert all(child.returncode == 0 for child in children)
+    first, second = outs
+    for n in range(1500, 3000):  # both submitted these
+        if n % 3 == 0:
+            assert first[str(n)][0] == second[str(n)][0] and first[str(n)][1] != second[str(n)][1], n
+        else:
+            assert first[str(n)][0] != second[str(n)][0]
+    keyed = scalar(db_path, "SELECT count(*) FROM jobs WHERE dedupe_key IS NOT NULL")
+    assert keyed == len({n for n in range(4500) if n % 3 == 0})
+    assert scalar(db_path, "SELECT count(*) FROM jobs") == keyed + 2 * 2000
+    assert_counters(db_path)
+
+
+async def test_params_and_chunks_come_back_byte_for_byte(queue: Queue) -> None:
+    """PostgreSQL streams jobs and chunks as COPY text: backslashes, tabs, line breaks, quotes, \\N and
+    text beyond ASCII in params, chunks and keys come back as given."""
+    odd = {"path": "C:\\dir\\new", "tab": "a\tb", "lines": "a\nb\r\n", "quote": "\"'", "null": "\\N", "uni": "é☃𝄞",
+           "nested": {"list": [1, 2.5, None, True]}}
+    items = [{"intent": "odd", "params": odd, "chunks": [odd, {"n": n}], "priority": -3, "timeout": 7,
+              "on_finalize": "then.this", "queue": "q-1"} for n in range(5)]
+    made = await queue.submit_many(items, batch_size=2)
+    for n, result in enumerate(made):
+        job = await queue.job(result.job_id)
+        assert (job.params, job.priority, job.timeout, job.on_finalize, job.queue) == (odd, -3, 7.0, "then.this", "q-1")
+        assert [c.params for c in await queue.chunks(result.job_id)] == [odd, {"n": n}]
+
+
+async def test_a_keyed_batch_then_keyless_ones_with_its_new_intent(queue: Queue) -> None:
+    """A batch with dedupe keys, written while later items are still checked, then keyless batches of
+    the same new intent: neither waits on the other's intent (on PostgreSQL it could wait for good)."""
+    import asyncio
+
+    # a batch long enough for the keyed one to insert its jobs while the next is checked, and more after
+    items = [{"intent": "brand.new", "dedupe_key": f"k{n}"} for n in range(2000)]
+    items += [{"intent": "brand.new"} for _ in range(4500)]
+    made = await asyncio.wait_for(queue.submit_many(items, batch_size=2000), 60)
+    assert len({r.job_id for r in made}) == 6500
+    assert [job.id for job in (await queue.find_jobs("intent:brand.*", limit=1)).jobs] == [made[-1].job_id]

@@ -9,7 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any
 
 from queuetop.engine.handlers.registry import is_intent_key
@@ -91,13 +92,21 @@ def check_value(name: str, value: object, *, integer: bool = False, low: float, 
         raise UsageError(f"{name} must be {kind} {lower} and ≤ {high:g}, got {value!r}")
 
 
+# Intent keys already found well-formed: a bulk submit names a few, many times over.
+_GOOD_KEYS: set[str] = set()
+
+
 def check_submission(sub: Submission) -> None:
     """Refuse a submission that could never run, before touching the database."""
     if not sub.intent or not isinstance(sub.intent, str):
         raise UsageError("an intent key is required")
     for what, key in (("intent", sub.intent), ("on-finalize intent", sub.on_finalize)):
-        if key is not None and (not isinstance(key, str) or not is_intent_key(key)):
+        if key is None or (type(key) is str and key in _GOOD_KEYS):
+            continue
+        if not isinstance(key, str) or not is_intent_key(key):
             raise UsageError(f"{what} {key!r} is not a valid intent key (letters, digits, '_', '.', '-')")
+        if len(_GOOD_KEYS) < 10_000:
+            _GOOD_KEYS.add(key)
     if not sub.chunks:
         raise UsageError("a job needs at least one chunk")
     for index, chunk in enumerate(sub.chunks):
@@ -106,9 +115,15 @@ def check_submission(sub: Submission) -> None:
             raise UsageError(f"chunk {index} must be a JSON object, got {type(chunk).__name__}")
     if sub.params is not None and type(sub.params) is not dict and not isinstance(sub.params, Mapping):
         raise UsageError("job params must be a JSON object")
-    check_value("max retries", sub.max_retries, integer=True, low=0, high=MAX_RETRIES)
-    check_value("timeout", sub.timeout, low=0, high=MAX_TIMEOUT, strict_low=True)
-    check_value("priority", sub.priority, integer=True, low=-MAX_PRIORITY, high=MAX_PRIORITY)
+    # plain ints and floats in range pass without a call each (a bulk submit checks thousands); bool is
+    # not int to `type(...) is`, and NaN and the infinities fail a comparison: check_value refuses them
+    retries, timeout, priority = sub.max_retries, sub.timeout, sub.priority
+    if not (type(retries) is int and 0 <= retries <= MAX_RETRIES):
+        check_value("max retries", retries, integer=True, low=0, high=MAX_RETRIES)
+    if not ((type(timeout) is float or type(timeout) is int) and 0 < timeout <= MAX_TIMEOUT):
+        check_value("timeout", timeout, low=0, high=MAX_TIMEOUT, strict_low=True)
+    if not (type(priority) is int and -MAX_PRIORITY <= priority <= MAX_PRIORITY):
+        check_value("priority", priority, integer=True, low=-MAX_PRIORITY, high=MAX_PRIORITY)
     if sub.dedupe_key is not None and (not isinstance(sub.dedupe_key, str) or not sub.dedupe_key):
         raise UsageError("a dedupe key must be a non-empty string")
     if sub.queue != DEFAULT_QUEUE and queue_name_problem(sub.queue):
@@ -159,12 +174,46 @@ JOB_FIELDS = ("id", "intent", "params", "priority", "max_retries", "timeout", "d
               "on_finalize", "parent_job_id", "schedule_id", "chunks_total", "queue")
 
 
+def _copy_text(value: str) -> str:
+    """``value`` as a field of COPY's text format: a backslash, tab or line break escaped (JSON text
+    holds no raw tab or line break, and the other fields are checked names: most need nothing)."""
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return value
+
+
+def _copy_null(value: Any) -> str:
+    return "\\N" if value is None else _copy_text(value) if isinstance(value, str) else str(value)
+
+
+def copied_jobs(rows: Sequence[dict[str, Any]], now: float) -> str:
+    """copy_jobs' text: each job's fields and a random nonce (16 bytes as hex, as insert_jobs makes it),
+    in one string (a binary COPY row by row cost the client more). Numbers are written as plain ints and
+    floats: a checked value may be a subclass (an IntEnum) that would print otherwise."""
+    nonces = os.urandom(16 * len(rows)).hex()
+    at = repr(float(now))
+    return "".join(
+        f"{row['id']}\t{_copy_text(row['intent'])}\t{_copy_text(row['params'])}\t{int(row['priority'])}\t"
+        f"{int(row['max_retries'])}\t{float(row['timeout'])!r}\t{_copy_null(row['on_finalize'])}\t"
+        f"{_copy_null(row['parent_job_id'])}\t{_copy_null(row['schedule_id'])}\t{row['chunks_total']}\t"
+        f"{_copy_text(row['queue'])}\t{at}\t{nonces[32 * n:32 * n + 32]}\n"
+        for n, row in enumerate(rows))
+
+
+def copied_chunks(rows: Sequence[dict[str, Any]], now: float) -> str:
+    """copy_chunks' text: every chunk of ``rows`` (jobs just made), as copied_jobs."""
+    at = repr(float(now))
+    return "".join(f"{row['id']}\t{index}\t{_copy_text(text)}\t{int(row['priority'])}\t{_copy_text(row['queue'])}\t"
+                   f"{at}\n" for row in rows for index, text in enumerate(row["chunks"]))
+
+
 async def insert_job(conn: Any, sub: Submission, now: float) -> tuple[int, bool]:
     """Insert ``sub`` inside an open transaction: (job id, created?) (see :func:`insert_jobs`)."""
     return (await insert_jobs(conn, [encode(sub)], now))[0]
 
 
-async def insert_jobs(conn: Any, rows: Sequence[dict[str, Any]], now: float) -> list[tuple[int, bool]]:
+async def insert_jobs(conn: Any, rows: Sequence[dict[str, Any]], now: float, *,
+                      reserved: bool = False) -> list[tuple[int, bool]]:
     """Insert many encoded jobs (see :func:`encode`) and all their chunks: (job id, created?) for each, in order.
 
     A constant number of statements however many jobs: look up the dedupe
@@ -173,7 +222,8 @@ async def insert_jobs(conn: Any, rows: Sequence[dict[str, Any]], now: float) -> 
     ``rows``, returns that job's id and inserts nothing. On SQLite the
     caller holds the write lock (BEGIN IMMEDIATE), so two submits of one key
     cannot both miss each other; on PostgreSQL the unique index decides and
-    the loser reads the winner's id.
+    the loser reads the winner's id. ``reserved``: the caller has reserved
+    every row's id already (rows without dedupe keys only).
     """
     results: list[tuple[int, bool] | None] = [None] * len(rows)
     keys = sorted({row["dedupe_key"] for row in rows if row["dedupe_key"] is not None})
@@ -194,33 +244,46 @@ async def insert_jobs(conn: Any, rows: Sequence[dict[str, Any]], now: float) -> 
                 first_of[key] = position
             fresh.append(position)
     if fresh:
-        reserved = await conn.execute_fetchall(SQL["reserve_job_ids"], {"n": len(fresh)})
-        ids = [row[0] for row in reserved]
-        batch = []
-        for position, job_id in zip(fresh, ids):
-            row = rows[position]
-            row["id"] = job_id
-            batch.append([row[key] for key in JOB_FIELDS])
-        written = await conn.execute_fetchall(SQL["insert_jobs"], {"jobs": json.dumps(batch), "now": now})
-        inserted = {row[0] for row in written}
-        lost = [rows[p]["dedupe_key"] for p in fresh if rows[p]["id"] not in inserted]
+        if not reserved:
+            ids = await conn.execute_fetchall(SQL["reserve_job_ids"], {"n": len(fresh)})
+            for position, job_id in zip(fresh, (row[0] for row in ids)):
+                rows[position]["id"] = job_id
+        # PostgreSQL in a bulk transaction streams what cannot conflict (jobs
+        # without a dedupe key, every chunk) with COPY; the rest is inserted.
+        copy = getattr(conn, "copy_rows", None)
+        keyed = fresh if copy is None else [p for p in fresh if rows[p]["dedupe_key"] is not None]
+        inserted: set[int] = set()
+        if copy is not None and len(keyed) < len(fresh):
+            plain = [rows[p] for p in fresh if rows[p]["dedupe_key"] is None]
+            inserted.update(row["id"] for row in plain)
+            await copy(SQL["copy_jobs"], copied_jobs(plain, now))
+        if keyed:
+            batch = [[rows[p][key] for key in JOB_FIELDS] for p in keyed]
+            written = await conn.execute_fetchall(SQL["insert_jobs"], {"jobs": json.dumps(batch), "now": now})
+            inserted.update(row[0] for row in written)
+        lost = [rows[p]["dedupe_key"] for p in keyed if rows[p]["id"] not in inserted]
         if lost:  # PostgreSQL only: a concurrent submit took these keys first
             found = await conn.execute_fetchall(SQL["unfinished_by_dedupe_keys"], {"keys": json.dumps(sorted(lost))})
             taken.update({key: job_id for job_id, key in found})
-        chunks: list[list[Any]] = []
+        made = []
         for position in fresh:
             row = rows[position]
             if row["id"] in inserted:
                 results[position] = (row["id"], True)
+                made.append(row)
+            else:
+                results[position] = (taken[row["dedupe_key"]], False)
+        if made and copy is not None:
+            await copy(SQL["copy_chunks"], copied_chunks(made, now))
+        elif made:
+            chunks: list[list[Any]] = []
+            for row in made:
                 if row["queue"] == DEFAULT_QUEUE:  # the column's default: not repeated per chunk
                     chunks.extend([row["id"], index, text, row["priority"]]
                                   for index, text in enumerate(row["chunks"]))
                 else:
                     chunks.extend([row["id"], index, text, row["priority"], row["queue"]]
                                   for index, text in enumerate(row["chunks"]))
-            else:
-                results[position] = (taken[row["dedupe_key"]], False)
-        if chunks:
             await conn.execute(SQL["insert_chunks"], {"chunks": json.dumps(chunks), "now": now})
     for position, row in enumerate(rows):
         if results[position] is None:  # a repeat of a key an earlier row took
@@ -251,7 +314,15 @@ async def submit_batch(db: Database, clock: Clock, subs: Sequence[Submission]) -
     return await insert_batch(db, clock, rows)
 
 
-async def insert_batch(db: Database, clock: Clock, rows: Sequence[dict[str, Any]]) -> list[tuple[int, bool]]:
-    """Insert already-encoded jobs (see :func:`encode`) in one transaction that wakes workers."""
-    async with db.transaction(wake=True) as conn:
-        return await insert_jobs(conn, rows, clock.now())
+async def insert_batch(db: Database, clock: Clock, rows: Sequence[dict[str, Any]], *,
+                       reserved: bool = False, after: Awaitable[Any] | None = None) -> list[tuple[int, bool]]:
+    """Insert already-encoded jobs (see :func:`encode`) in one transaction that wakes workers.
+
+    ``after``: awaited before the commit, so that this batch commits after
+    it; if it fails, this batch rolls back. ``reserved`` as for :func:`insert_jobs`.
+    """
+    async with db.transaction(wake=True, bulk=True) as conn:
+        made = await insert_jobs(conn, rows, clock.now(), reserved=reserved)
+        if after is not None:
+            await after
+        return made

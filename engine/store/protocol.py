@@ -76,6 +76,9 @@ class Backend(Protocol):
     #: this one's idle workers (PostgreSQL's NOTIFY). Without it, idle
     #: workers must poll to see other processes' submits.
     wakes_across_processes: bool
+    #: Whether write transactions on separate connections run at once
+    #: (PostgreSQL) rather than one after another (SQLite's single writer).
+    concurrent_writes: bool
     #: Where the database is: a file path or a URL (passwords are never logged from it).
     path: Any
     #: The driver's base error and integrity error: what callers catch, on any backend.
@@ -85,7 +88,7 @@ class Backend(Protocol):
     #: the data's fault, not the database's, so retrying the same write never helps.
     DataError: type[Exception]
 
-    def transaction(self, *, wake: bool = False) -> AbstractAsyncContextManager[Any]: ...
+    def transaction(self, *, wake: bool = False, bulk: bool = False) -> AbstractAsyncContextManager[Any]: ...
 
     async def fetchall(self, sql: str, params: Params = ...) -> list[Any]: ...
 

@@ -41,12 +41,28 @@ SELECT kind, state, sum(n) AS n FROM counts GROUP BY kind, state;
 -- Free text through the trigram indexes (SQLite: the FTS5 tables jobs_text
 -- and chunk_errors, :phrase a quoted FTS5 string; PostgreSQL: pg_trgm GIN
 -- indexes under ILIKE), for words rarer than :cap (find.py probes first).
+-- PostgreSQL: the newest :cap jobs of the intents that hold the word
+-- (job_intents, a row per intent, then jobs_intent), of the params that do
+-- (their trigram index, of jobs with params other than '{}' only) and of the
+-- chunks' errors that do (theirs), as one array of ids: an array is looked up
+-- through the primary key, where an IN or an OR of the three was planned as
+-- a filter on every job. An intent's jobs are asked for BETWEEN it and itself
+-- in (intent, id) order: with `=` the planner drops the intent from the order
+-- and walks every job backwards by id, filtering on the intent.
 (j.id IN (SELECT rowid FROM jobs_text WHERE jobs_text MATCH :phrase ORDER BY rowid DESC LIMIT :cap)  -- sqlite
  OR j.id IN (SELECT c.job_id FROM chunks c WHERE c.id IN (  -- sqlite
      SELECT rowid FROM chunk_errors WHERE chunk_errors MATCH :phrase ORDER BY rowid DESC LIMIT :cap)))  -- sqlite
-(j.intent ILIKE :pattern OR j.params ILIKE :pattern  -- postgres
- OR j.id IN (SELECT job_id FROM chunks WHERE last_error IS NOT NULL AND last_error ILIKE :pattern  -- postgres
-             ORDER BY id DESC LIMIT :cap))  -- postgres
+j.id = ANY (ARRAY(  -- postgres
+    SELECT id FROM (SELECT m.id FROM job_intents i CROSS JOIN LATERAL (  -- postgres
+                        SELECT id FROM jobs WHERE intent BETWEEN i.intent AND i.intent  -- postgres
+                        ORDER BY intent DESC, id DESC LIMIT :cap) AS m  -- postgres
+                    WHERE i.intent ILIKE :pattern ORDER BY m.id DESC LIMIT :cap) AS by_intent  -- postgres
+    UNION ALL  -- postgres
+    SELECT id FROM (SELECT id FROM jobs WHERE params <> '{}' AND params ILIKE :pattern  -- postgres
+                    ORDER BY id DESC LIMIT :cap) AS by_params  -- postgres
+    UNION ALL  -- postgres
+    SELECT job_id FROM (SELECT job_id FROM chunks WHERE last_error IS NOT NULL AND last_error ILIKE :pattern  -- postgres
+                        ORDER BY id DESC LIMIT :cap) AS by_error))  -- postgres
 ;
 
 -- name: recent
@@ -75,9 +91,14 @@ j.id IN (SELECT job_id FROM chunks WHERE last_error IS NOT NULL AND last_error I
 -- name: intent_indexed
 -- An intent glob with a run of three or more plain characters: the trigram
 -- index finds candidates (its newest :cap), the LIKE keeps the exact matches.
+-- PostgreSQL: the matching intents of job_intents, the newest :cap of their
+-- jobs through jobs_intent (an array of ids, as in text_indexed).
 (j.intent LIKE :pattern ESCAPE '\' AND j.id IN (  -- sqlite
     SELECT rowid FROM jobs_text WHERE jobs_text MATCH :phrase ORDER BY rowid DESC LIMIT :cap))  -- sqlite
-j.intent ILIKE :pattern  -- postgres
+j.id = ANY (ARRAY(SELECT m.id FROM job_intents i CROSS JOIN LATERAL (  -- postgres
+                      SELECT id FROM jobs WHERE intent BETWEEN i.intent AND i.intent  -- postgres
+                        ORDER BY intent DESC, id DESC LIMIT :cap) AS m  -- postgres
+                  WHERE i.intent ILIKE :pattern ORDER BY m.id DESC LIMIT :cap))  -- postgres
 ;
 
 -- name: probe_text
@@ -85,7 +106,12 @@ j.intent ILIKE :pattern  -- postgres
 -- than :cap means text_indexed saw only the newest :cap.
 SELECT (SELECT count(*) FROM (SELECT 1 FROM jobs_text WHERE jobs_text MATCH :phrase LIMIT :cap + 1))  -- sqlite
      + (SELECT count(*) FROM (SELECT 1 FROM chunk_errors WHERE chunk_errors MATCH :phrase LIMIT :cap + 1))  -- sqlite
-SELECT (SELECT count(*) FROM (SELECT 1 FROM chunks WHERE last_error IS NOT NULL  -- postgres
+SELECT (SELECT count(*) FROM (SELECT 1 FROM job_intents i CROSS JOIN LATERAL (  -- postgres
+                                  SELECT 1 FROM jobs WHERE intent = i.intent LIMIT :cap + 1) AS m  -- postgres
+                              WHERE i.intent ILIKE :pattern LIMIT :cap + 1) AS a)  -- postgres
+     + (SELECT count(*) FROM (SELECT 1 FROM jobs WHERE params <> '{}' AND params ILIKE :pattern  -- postgres
+                              LIMIT :cap + 1) AS b)  -- postgres
+     + (SELECT count(*) FROM (SELECT 1 FROM chunks WHERE last_error IS NOT NULL  -- postgres
                               AND last_error ILIKE :pattern LIMIT :cap + 1) AS t)  -- postgres
 ;
 
@@ -97,7 +123,9 @@ SELECT count(*) FROM (SELECT 1 FROM chunks WHERE last_error IS NOT NULL  -- post
 
 -- name: probe_intent
 SELECT count(*) FROM (SELECT 1 FROM jobs_text WHERE jobs_text MATCH :phrase LIMIT :cap + 1)  -- sqlite
-SELECT 0  -- postgres
+SELECT count(*) FROM (SELECT 1 FROM job_intents i CROSS JOIN LATERAL (  -- postgres
+                          SELECT 1 FROM jobs WHERE intent = i.intent LIMIT :cap + 1) AS m  -- postgres
+                      WHERE i.intent ILIKE :pattern LIMIT :cap + 1) AS t  -- postgres
 ;
 
 -- name: state

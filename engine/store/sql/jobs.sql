@@ -15,10 +15,28 @@ WHERE j.dedupe_key IS NOT NULL AND j.status IN ('pending', 'running');
 -- in the same statement that inserts them all. SQLite: the caller holds the
 -- write lock, so nothing else can take the ids after the current maximum.
 -- PostgreSQL: taken from the identity sequence, so concurrent submitters
--- never collide.
+-- never collide; the sequence is looked up once, not for every id (that
+-- catalog lookup cost as much as the rest of the statement).
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :n)  -- sqlite
 SELECT (SELECT coalesce(max(id), 0) FROM jobs) + i AS id FROM n ORDER BY i  -- sqlite
-SELECT nextval(pg_get_serial_sequence('jobs', 'id')) AS id FROM generate_series(1, :n)  -- postgres
+WITH s AS MATERIALIZED (SELECT pg_get_serial_sequence('jobs', 'id')::regclass AS seq)  -- postgres
+SELECT nextval(s.seq) AS id FROM s, generate_series(1, :n) ORDER BY 1  -- postgres
+;
+
+-- name: reserve_batch
+-- PostgreSQL's bulk submit, before each batch's transaction (services/bulk.py):
+-- reserve_job_ids as one array in one row (a row object per id cost the
+-- client more than the server's whole reservation), and the batch's intents
+-- stored and committed. A statement trigger adds each job's intent to
+-- job_intents; two batches written at once adding one new intent in their
+-- transactions would each wait for the other's commit, where the later must
+-- commit last. (SQLite writes one batch at a time and has no such table.)
+WITH s AS MATERIALIZED (SELECT pg_get_serial_sequence('jobs', 'id')::regclass AS seq),  -- postgres
+     intents AS (INSERT INTO job_intents (intent)  -- postgres
+                 SELECT DISTINCT value FROM jsonb_array_elements_text(:intents::jsonb) AS t(value) ORDER BY 1  -- postgres
+                 ON CONFLICT DO NOTHING)  -- postgres
+SELECT array_agg(nextval(s.seq) ORDER BY n) FROM s, generate_series(1, :n) AS n  -- postgres
+SELECT NULL  -- sqlite
 ;
 
 -- name: insert_jobs
@@ -63,6 +81,20 @@ SELECT (v ->> 0)::bigint, (v ->> 1)::integer, v ->> 2, (v ->> 3)::integer, coale
 FROM jsonb_array_elements(:chunks::jsonb) AS t(v)  -- postgres
 ;
 
+-- name: copy_jobs
+-- PostgreSQL's bulk submit (jobs.insert_jobs in a bulk transaction): the
+-- jobs without a dedupe key, which no other job can conflict with, streamed
+-- as text (jobs.copied_jobs), their ids reserved and nonces made by the
+-- caller. (SQLite has no COPY: it never runs this.)
+COPY jobs (id, intent, params, priority, max_retries, timeout, on_finalize, parent_job_id,  -- postgres
+           schedule_id, chunks_total, queue, created_at, nonce) FROM STDIN  -- postgres
+;
+
+-- name: copy_chunks
+-- Every chunk of the jobs a bulk submit made, streamed as copy_jobs.
+COPY chunks (job_id, chunk_index, params, priority, queue, run_after) FROM STDIN  -- postgres
+;
+
 -- name: job_nonce
 -- A job's random nonce (the http handler's idempotency keys): NULL when the
 -- job is gone, or was written by something other than insert_jobs.
@@ -79,7 +111,8 @@ FROM jobs j
 WHERE (:status IS NULL OR j.status = :status)  -- sqlite
   AND (:search IS NULL OR j.intent LIKE '%' || :search || '%' OR CAST(j.id AS TEXT) = :search)  -- sqlite
 WHERE (:status::text IS NULL OR j.status = :status::text)  -- postgres
-  AND (:search::text IS NULL OR j.intent LIKE '%' || :search::text || '%' OR j.id::text = :search::text)  -- postgres
+  AND (:search::text IS NULL OR j.id::text = :search::text  -- postgres
+       OR j.intent = ANY (ARRAY(SELECT intent FROM job_intents WHERE intent LIKE '%' || :search::text || '%')))  -- postgres
 ORDER BY j.id DESC
 LIMIT :limit OFFSET :offset;
 
@@ -88,7 +121,8 @@ SELECT count(*) FROM jobs j
 WHERE (:status IS NULL OR j.status = :status)  -- sqlite
   AND (:search IS NULL OR j.intent LIKE '%' || :search || '%' OR CAST(j.id AS TEXT) = :search)  -- sqlite
 WHERE (:status::text IS NULL OR j.status = :status::text)  -- postgres
-  AND (:search::text IS NULL OR j.intent LIKE '%' || :search::text || '%' OR j.id::text = :search::text)  -- postgres
+  AND (:search::text IS NULL OR j.id::text = :search::text  -- postgres
+       OR j.intent = ANY (ARRAY(SELECT intent FROM job_intents WHERE intent LIKE '%' || :search::text || '%')))  -- postgres
 ;
 
 -- name: list_chunks

@@ -205,6 +205,7 @@ class Database:
 
     dialect = "sqlite"
     wakes_across_processes = False
+    concurrent_writes = False
     # What callers catch, whichever backend they run on.
     Error: type[Exception] = sqlite3.Error
     IntegrityError: type[Exception] = sqlite3.IntegrityError
@@ -252,14 +253,15 @@ class Database:
             await self._reader.close()
 
     @asynccontextmanager
-    async def transaction(self, *, wake: bool = False) -> AsyncIterator[_Connection]:
+    async def transaction(self, *, wake: bool = False, bulk: bool = False) -> AsyncIterator[_Connection]:
         """One ``BEGIN IMMEDIATE`` transaction on the writer connection.
 
         IMMEDIATE takes SQLite's write lock at the start, so two processes
         can never both read a chunk as pending and then both claim it.
         ``wake`` (the transaction makes chunks claimable) matters only on
         PostgreSQL, where it wakes idle workers elsewhere; on SQLite other
-        processes' workers poll.
+        processes' workers poll. ``bulk`` (many rows to write) matters
+        only on PostgreSQL too, where it lets them be streamed with COPY.
 
         The ``BEGIN IMMEDIATE`` goes to the connection's thread with the
         transaction's first statement, in one trip (see :class:`_Connection`); a

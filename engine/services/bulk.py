@@ -1,0 +1,118 @@
+"""Bulk submit: many jobs checked, then written a batch to a transaction, in order.
+
+Every item is checked before anything commits: a bad one is an error naming
+it and nothing is stored. Where write transactions on separate connections
+run at once (PostgreSQL), the writing starts while the rest is still being
+checked, and :data:`IN_FLIGHT` batches are written at once, on their own
+connections: the server inserts while the client checks and sends, on two
+cores instead of taking turns on one. The first batch commits only once
+every item has passed, and each later one only after the one before it
+(rolling back if that one failed), so what has committed is always the first
+batches, as when they are written one by one. SQLite has one writer: there
+every item is checked first, then the batches are written one by one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
+from typing import Any
+
+from queuetop.engine.model.clock import Clock
+from queuetop.engine.services.jobs import SQL, insert_batch
+from queuetop.engine.store.protocol import Backend as Database
+
+# Batches written at once, each on its own connection.
+IN_FLIGHT = 2
+# Items checked between two turns of the event loop, so that the batches
+# already handed on are sent while the rest is being checked.
+CHECK_SLICE = 500
+
+Made = list[tuple[int, bool]]
+
+
+async def submit_rows(db: Database, clock: Clock, items: Iterable[Any], row_of: Callable[[int, Any], dict[str, Any]],
+                      batch_size: int, on_batch: Callable[[Made], None]) -> None:
+    """Check each item with ``row_of(number, item)`` (an encoded job, see
+    :func:`~queuetop.engine.services.jobs.encode`, or an error) and write them
+    ``batch_size`` to a transaction; ``on_batch`` is told each batch's (job id,
+    created?) pairs once it has committed, batch after batch.
+    """
+    if not db.concurrent_writes:
+        rows = [row_of(number, item) for number, item in enumerate(items, 1)]
+        for start in range(0, len(rows), batch_size):
+            on_batch(await insert_batch(db, clock, rows[start:start + batch_size]))
+        return
+    checked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    await _write_at_once(db, clock, _checked_batches(items, row_of, batch_size, checked), checked, on_batch)
+
+
+async def _checked_batches(items: Iterable[Any], row_of: Callable[[int, Any], dict[str, Any]], batch_size: int,
+                           checked: asyncio.Future[None]) -> AsyncGenerator[list[dict[str, Any]], None]:
+    """The items as batches of rows, checked as they are taken; ``checked`` is done once all have passed."""
+    batch: list[dict[str, Any]] = []
+    for number, item in enumerate(items, 1):
+        batch.append(row_of(number, item))
+        if number % CHECK_SLICE == 0:
+            await asyncio.sleep(0)  # the batches in flight send and read while the rest is checked
+        if len(batch) == batch_size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+    checked.set_result(None)
+
+
+async def _write_at_once(db: Database, clock: Clock, batches: AsyncGenerator[list[dict[str, Any]], None],
+                         checked: asyncio.Future[None], on_batch: Callable[[Made], None]) -> None:
+    """Write ``batches`` as they come, up to :data:`IN_FLIGHT` at once, each committing after ``checked``
+    and after the one before it.
+
+    While items are still being checked, a batch that finds no free place
+    waits in a backlog: the ones in flight cannot commit before the check
+    ends. Each batch has its intents stored first, and a batch without
+    dedupe keys its ids reserved (one statement, in batch order, outside its
+    transaction: two batches adding one new intent in theirs would wait on
+    each other's commit). A batch with dedupe keys starts only once every batch before it
+    has committed: it must see the keys they stored, and two at once could
+    each wait on the other's.
+    """
+    backlog: list[list[dict[str, Any]]] = []
+    pending: list[asyncio.Task[Made]] = []  # in batch order
+    before: Awaitable[Any] = checked
+
+    async def start_what_fits() -> None:
+        nonlocal before
+        while backlog and len(pending) < IN_FLIGHT:
+            batch = backlog[0]
+            keyed = any(row["dedupe_key"] is not None for row in batch)
+            if keyed and pending:
+                return
+            backlog.pop(0)
+            # a keyed batch reserves its ids in its transaction (only for the keys not taken), but its
+            # intents too are stored first: a later batch storing one it had added, uncommitted, would
+            # wait for its commit, which waits for the check this coroutine is running
+            ids = await db.scalar(SQL["reserve_batch"], {
+                "n": 0 if keyed else len(batch), "intents": json.dumps(sorted({row["intent"] for row in batch}))})
+            for row, job_id in zip(batch, ids or ()):
+                row["id"] = job_id
+            pending.append(asyncio.ensure_future(insert_batch(db, clock, batch, reserved=not keyed, after=before)))
+            before = pending[-1]
+
+    try:
+        async for batch in batches:
+            backlog.append(batch)
+            await start_what_fits()
+        while backlog or pending:
+            await start_what_fits()
+            if pending:
+                on_batch(await pending.pop(0))
+    finally:
+        await batches.aclose()  # the items after a failed check are left unchecked
+        if not checked.done():
+            checked.cancel()  # an item failed its check, or the caller went away: nothing may commit
+        if pending:
+            # each rolls back at its commit (the one before it failed, or the check did); the error
+            # that stopped the writing is the one raised
+            await asyncio.gather(*pending, return_exceptions=True)
