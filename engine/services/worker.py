@@ -527,6 +527,10 @@ class Worker:
                 await self._drop_lost_leases()
             except self.queue.db.Error as exc:
                 log.warning("worker %s: heartbeat failed: %s", self.id, exc)
+            except Exception:
+                # Anything else must not end the loop silently: a worker that
+                # stops heartbeating is marked offline and its chunks run twice.
+                log.exception("worker %s: heartbeat failed", self.id)
 
     async def _heartbeat(self) -> None:
         async with self.queue.db.transaction() as conn:
