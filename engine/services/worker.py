@@ -481,6 +481,17 @@ class Worker:
                 await asyncio.sleep(delay)
                 delay = min(5.0, delay * 2)
                 continue
+            except Exception:
+                # Not the database's doing: said loudly, and tried again as above.
+                # Ending the settle loop instead would hold these chunks
+                # processing, and every chunk after them, until the rescue.
+                if self._give_up_at is not None and time.monotonic() > self._give_up_at:
+                    log.exception("worker %s: %d outcome(s) not written before shutdown", self.id, len(batch))
+                    return
+                log.exception("worker %s: settle failed; retrying in %.1fs", self.id, delay)
+                await asyncio.sleep(delay)
+                delay = min(5.0, delay * 2)
+                continue
             if settled.fenced_out:
                 log.info("worker %s: %d result(s) discarded: lease lost (cancelled or rescued)",
                          self.id, settled.fenced_out)
