@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -42,6 +44,29 @@ def counts(db_path: Path | str) -> dict[str, int]:
             for table in ("jobs", "chunks", "chunk_attempts", "task_logs", "schedule_runs")}
 
 
+class Transactions:
+    """How many transactions were opened while :func:`counting_transactions` was on."""
+
+    count = 0
+
+
+@contextmanager
+def counting_transactions(queue: Queue) -> Iterator[Transactions]:
+    """Count ``queue.db.transaction()`` calls (the real one still runs each)."""
+    seen = Transactions()
+    real = queue.db.transaction
+
+    def counting(*args: object, **kwargs: object) -> object:
+        seen.count += 1
+        return real(*args, **kwargs)
+
+    object.__setattr__(queue.db, "transaction", counting)
+    try:
+        yield seen
+    finally:
+        object.__delattr__(queue.db, "transaction")
+
+
 @pytest.fixture
 def retention(queue: Queue) -> RetentionSettings:
     settings = RetentionSettings(jobs_days=30, schedule_runs_days=7, events_days=90, alerts_days=10, batch_size=2)
@@ -62,23 +87,12 @@ async def test_old_ended_jobs_go_with_their_chunks_attempts_and_logs(queue: Queu
     recent = await ended_job(queue, clock)  # 1 day later it is 30 days old: ended 29 days ago then
     clock.advance(11 * DAY)
 
-    transactions = 0
-    real = queue.db.transaction
-
-    def counting(*args: object, **kwargs: object) -> object:
-        nonlocal transactions
-        transactions += 1
-        return real(*args, **kwargs)
-
-    queue.db.transaction = counting  # type: ignore[method-assign]
-    try:
+    with counting_transactions(queue) as transactions:
         summary = await maintenance.cleanup_old_jobs(queue)
-    finally:
-        del queue.db.transaction
     assert summary.startswith("deleted 2 job(s), 6 chunk(s), 9 attempt(s), 6 log line(s); 0 event(s); "
                               "0 schedule run(s); ")
     # batches of 2 rows: 3 + 3 + 3 + 1 transactions for the first two jobs' rows, and more after
-    assert transactions >= 10
+    assert transactions.count >= 10
     for job in old:
         assert query(db_path, "SELECT count(*) FROM jobs WHERE id = ?", (job,)) == [(0,)]
     assert sorted(j.id for j in await queue.jobs()) == sorted([running, recent])
@@ -194,18 +208,7 @@ async def test_old_task_logs_go_in_batches_of_batch_size(queue: Queue, clock: Fr
     await queue.logs.flush()
     clock.advance(2)
 
-    transactions = 0
-    real = queue.db.transaction
-
-    def counting(*args: object, **kwargs: object) -> object:
-        nonlocal transactions
-        transactions += 1
-        return real(*args, **kwargs)
-
-    object.__setattr__(queue.db, "transaction", counting)
-    try:
+    with counting_transactions(queue) as transactions:
         assert await maintenance.cleanup_old_task_logs(queue) == "5 log line(s) deleted"
-    finally:
-        object.__delattr__(queue.db, "transaction")
-    assert transactions == 3  # 2 + 2 + 1 lines, batch_size 2: no transaction holds the whole clean-up
+    assert transactions.count == 3  # 2 + 2 + 1 lines, batch_size 2: no transaction holds the whole clean-up
     assert [line.message for line in await queue.job_logs(job)] == ["recent"]
