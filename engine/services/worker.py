@@ -470,25 +470,19 @@ class Worker:
                         await self._write([outcome])
                     return
                 continue
-            except self.queue.db.Error as exc:  # the database may come back: keep the batch
+            except Exception as exc:
+                # The database may come back: keep the batch. Anything else is
+                # said with its traceback and tried again the same way: ending
+                # the settle loop would hold these chunks processing, and every
+                # chunk after them, until the rescue.
+                trace = not isinstance(exc, self.queue.db.Error)
                 if self._give_up_at is not None and time.monotonic() > self._give_up_at:
                     log.error("worker %s: %d outcome(s) not written before shutdown (%s); their chunks go back "
                               "to pending through the lease fence and the stuck-chunk rescue",
-                              self.id, len(batch), text.describe(exc, 300))
+                              self.id, len(batch), text.describe(exc, 300), exc_info=trace)
                     return
                 log.warning("worker %s: settle failed (%s); retrying in %.1fs", self.id, text.describe(exc, 300),
-                            delay)
-                await asyncio.sleep(delay)
-                delay = min(5.0, delay * 2)
-                continue
-            except Exception:
-                # Not the database's doing: said loudly, and tried again as above.
-                # Ending the settle loop instead would hold these chunks
-                # processing, and every chunk after them, until the rescue.
-                if self._give_up_at is not None and time.monotonic() > self._give_up_at:
-                    log.exception("worker %s: %d outcome(s) not written before shutdown", self.id, len(batch))
-                    return
-                log.exception("worker %s: settle failed; retrying in %.1fs", self.id, delay)
+                            delay, exc_info=trace)
                 await asyncio.sleep(delay)
                 delay = min(5.0, delay * 2)
                 continue
@@ -536,12 +530,12 @@ class Worker:
                     last = loop.time()
                     await self._heartbeat()
                 await self._drop_lost_leases()
-            except self.queue.db.Error as exc:
-                log.warning("worker %s: heartbeat failed: %s", self.id, exc)
-            except Exception:
-                # Anything else must not end the loop silently: a worker that
-                # stops heartbeating is marked offline and its chunks run twice.
-                log.exception("worker %s: heartbeat failed", self.id)
+            except Exception as exc:
+                # Not even what is not the database's doing may end the loop: a
+                # worker that stops heartbeating is marked offline and its
+                # chunks run twice. That is said with its traceback.
+                log.warning("worker %s: heartbeat failed: %s", self.id, exc,
+                            exc_info=not isinstance(exc, self.queue.db.Error))
 
     async def _heartbeat(self) -> None:
         async with self.queue.db.transaction() as conn:
