@@ -234,8 +234,15 @@ def test_a_hung_sync_handler_gives_its_slot_back(tmp_path: Path, db_path: Path |
     # no quick chunk timed out waiting for a thread
     assert scalar(db_path, f"SELECT count(*) FROM chunk_attempts a JOIN chunks c ON c.id = a.chunk_id "
                            f"WHERE c.job_id = {quick}") == 0
-    wait_until(lambda: "2 abandoned threads" in run_cli("workers", "--db", db_path, cwd=tmp_path).stdout,
-               timeout=10, message=engine.log)
+    shown: list[str] = []
+
+    def workers_say_two_abandoned() -> bool:
+        result = run_cli("workers", "--db", db_path, cwd=tmp_path)
+        shown[:] = [result.stdout + result.stderr]
+        return "2 abandoned threads" in result.stdout
+
+    wait_until(workers_say_two_abandoned, timeout=15,
+               message=lambda: f"{shown}\n{query(db_path, 'SELECT * FROM workers')}\n{engine.log()}")
     started = time.monotonic()
     assert engine.stop(timeout=15) == 0, engine.log()  # hung threads do not keep the process alive
     assert time.monotonic() - started < 10
@@ -256,6 +263,24 @@ def test_sigterm_ends_within_grace_plus_five_while_the_database_is_locked(tmp_pa
         elapsed = time.monotonic() - started
     assert elapsed < 1 + 5, f"took {elapsed:.1f}s; log:\n{engine.log()}"
     assert code in (0, 1), engine.log()
+
+
+@pytest.mark.sqlite_only
+def test_an_engine_started_under_a_lock_held_past_busy_timeout_waits_and_starts(
+        tmp_path: Path, db_path: Path | str, engines: Engines) -> None:
+    """Another process holds the write lock longer than SQLite's busy_timeout (10 s): the engine's
+    first writes wait and say so, instead of a traceback; when the lock goes, it starts and drains."""
+    folder = project(tmp_path / "proj")
+    job = submit(db_path, tmp_path, "t.hostile", "--chunks", str(_write(tmp_path / "c.json", [{"kind": "plain"}] * 3)))
+    with _locked(db_path):
+        engine = engines.start(db_path, cwd=folder)
+        wait_until(lambda: "the database refused the write" in engine.log(), timeout=30, message=engine.log)
+        assert engine.popen.poll() is None, engine.log()
+        assert "Traceback" not in engine.log()
+    wait_until(lambda: scalar(db_path, f"SELECT status FROM jobs WHERE id = {job}") == "completed", timeout=30,
+               message=engine.log)
+    assert engine.stop() == 0, engine.log()
+    assert "the database answered; starting" in engine.log()
 
 
 def test_a_second_signal_exits_at_once(tmp_path: Path, db_path: Path | str, engines: Engines) -> None:

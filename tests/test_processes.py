@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Engines, assert_counters, is_postgres, query, run_cli, scalar, wait_until, write_config
+from conftest import Engine, Engines, assert_counters, is_postgres, query, run_cli, scalar, wait_until, write_config
 
 try:
     from psycopg.errors import UndefinedTable as PostgresUndefinedTable
@@ -229,6 +229,30 @@ def test_sigterm_does_not_wait_for_a_stuck_sync_handler(tmp_path: Path, db_path:
     assert_counters(db)
 
 
+def stop_outside_a_write(engine: Engine, db: Path | str) -> None:
+    """SIGSTOP ``engine`` at a moment it holds no SQLite write lock.
+
+    Stopped inside a write transaction, it would keep every other process
+    from writing for as long as it stays stopped: that is SQLite's single
+    writer, not the rescue under test. (PostgreSQL's row locks are taken
+    per row; there any moment will do.)
+    """
+    for _ in range(50):
+        engine.signal(signal.SIGSTOP)
+        if is_postgres(db):
+            return
+        probe = sqlite3.connect(db, isolation_level=None, timeout=0.5)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+            return
+        except sqlite3.OperationalError:  # stopped mid-write: let it finish, then try again
+            engine.signal(signal.SIGCONT)
+        finally:
+            probe.close()
+    raise AssertionError("the engine held the write lock at every stop")
+
+
 def test_a_paused_worker_that_lost_its_lease_cannot_complete_the_chunk(tmp_path: Path, db_path: Path | str, engines: Engines) -> None:
     """SIGSTOP a worker mid-chunk until it is declared stale and its chunk is rescued and completed
     elsewhere, then SIGCONT it: whatever it does next, the chunk stays the rescuer's."""
@@ -240,7 +264,7 @@ def test_a_paused_worker_that_lost_its_lease_cannot_complete_the_chunk(tmp_path:
     frozen_id = scalar(db, "SELECT id FROM workers WHERE pid = ?", (frozen.pid,))
     wait_until(lambda: query(db, "SELECT status, worker_id FROM chunks WHERE job_id = ?", (job,)) == [
         ("processing", frozen_id)], timeout=10, message=lambda: "the chunk to be claimed\n" + engines.logs())
-    frozen.signal(signal.SIGSTOP)
+    stop_outside_a_write(frozen, db)
     try:
         rescuer = engines.start(db, config=config)
         wait_until(lambda: scalar(db, "SELECT status FROM jobs WHERE id = ?", (job,)) == "completed", timeout=20,

@@ -19,6 +19,7 @@ from queuetop.engine.services import scheduler as periodic
 from queuetop.engine.handlers.http import register_http_intents
 from queuetop.engine.services.alert_delivery import AlertDelivery
 from queuetop.engine.services.scheduler import Scheduler
+from queuetop.engine.services.startup import until_written
 from queuetop.engine.services.engine import Engine
 from queuetop.engine.services.watchdog import LoopWatchdog
 from queuetop.engine.services.worker import Worker
@@ -66,11 +67,15 @@ class Runner:
         """Run until ``stop`` is set; then stop claiming, drain, flush, return."""
         queue = self.queue
         config = queue.config
-        await periodic.sync(queue.db, queue.clock, config.schedules, config.maintenance)
+        if not await until_written(queue.db, stop, "schedules", lambda: periodic.sync(
+                queue.db, queue.clock, config.schedules, config.maintenance)):
+            return  # stopped while waiting for the database: nothing was started
         if config.queues is not None:  # a config with [queues] owns every queue's limits and rate
             from queuetop.engine.services import queues
 
-            await queues.configure(queue.db, queue.clock, config.queues)
+            if not await until_written(queue.db, stop, "queue limits", lambda: queues.configure(
+                    queue.db, queue.clock, config.queues)):
+                return
             queue.changes.publish(Change.of(QUEUE, source="queues"))
         self.tailer = self._make_tailer()
         if self.metrics_port:

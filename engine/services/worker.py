@@ -26,6 +26,7 @@ from queuetop.engine.store import queries
 from queuetop.engine.model.changes import CHUNKS, JOBS, WORKERS, Change
 from queuetop.engine.services.claims import Claim, JobSpec, Outcome
 from queuetop.engine.services.deadline import Deadline
+from queuetop.engine.services.startup import until_written
 from queuetop.engine.handlers.context import ChunkContext, ChunkLogger
 from queuetop.engine.handlers.registry import Handler, HandlerUnavailable
 from queuetop.engine.model.exceptions import Deferred, PermanentError, RetryAt
@@ -116,7 +117,11 @@ class Worker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Work until ``stop`` is set, then shut down gracefully."""
-        await self.register()
+        if not await until_written(self.queue.db, stop, f"worker {self.id}", self.register):
+            # stopped before the database let it register: it holds nothing
+            self._unsubscribe()
+            self._threads.shutdown(wait=False)
+            return
         settler = asyncio.create_task(self._settle_loop(), name=f"settle-{self.id}")
         heart_stop = asyncio.Event()
         heart = asyncio.create_task(self._heartbeat_loop(heart_stop), name=f"heartbeat-{self.id}")
