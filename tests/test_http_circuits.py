@@ -19,7 +19,7 @@ from queuetop.engine.model.exceptions import Deferred
 from queuetop.engine.store.queries import Query, to_psycopg
 from queuetop.engine.api import Queue
 
-from conftest import async_wait_until
+from conftest import async_wait_until, query as read_rows
 
 from test_http import Answer, ScriptedServer, http_table, job_finished, rows, running, server  # noqa: F401
 
@@ -261,7 +261,10 @@ async def test_an_outage_the_breaker_handles_costs_no_chunk_its_retries(tmp_path
 
         await async_wait_until(lambda: probes_failed(4), timeout=20, message="the outage to outlast three probes")
         server.script("/flaky", Answer(200, "ok"))  # the host is back
-        await async_wait_until(lambda: job_finished(queue, job), timeout=60, message="the job to end")
+        await async_wait_until(lambda: job_finished(queue, job), timeout=60, message=lambda: (
+            f"the job to end: {read_rows(db, 'SELECT * FROM jobs')}\n"
+            f"{read_rows(db, 'SELECT status, attempt, count(*), min(run_after) FROM chunks GROUP BY 1, 2')}\n"
+            f"{read_rows(db, 'SELECT * FROM circuits')}\nnow {queue.clock.now()}"))
         assert (await queue.job(job)).status.value == "completed"
         chunks = await queue.chunks(job)
         assert all(c.status.value == "completed" for c in chunks)
