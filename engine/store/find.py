@@ -171,8 +171,22 @@ def _text(query: JobQuery, sort: JobSort, dialect: str, now: float, narrow: bool
     order_by = f"\nORDER BY {pieces['sort_' + column.value]}{direction}"
     if column is not SortColumn.ID:
         order_by += f", j.id{direction}"
-    page = pieces["select"] + clause + order_by + "\nLIMIT :limit OFFSET :offset"
+    if column is SortColumn.PROGRESS:
+        page = _progress_page(pieces, parts, order_by, direction)
+    else:
+        page = pieces["select"] + clause + order_by + "\nLIMIT :limit OFFSET :offset"
     return page, pieces["count"] + clause + "\n" + pieces["count_end"], params
+
+
+def _progress_page(pieces: dict[str, str], parts: list[str], order_by: str, direction: str) -> str:
+    """A page by progress: the first ``offset + limit`` of the jobs not running (in jobs_progress order) and of
+    the running ones, merged (see find.sql's progress_settled)."""
+    halves = []
+    for name in ("progress_settled", "progress_running"):
+        clause = "\nWHERE " + "\n  AND ".join([*parts, pieces[name]])
+        halves.append(f"SELECT * FROM ({pieces['select']}{clause}{order_by}\nLIMIT :limit + :offset) AS {name}")
+    return (f"SELECT p.* FROM ({halves[0]}\nUNION ALL\n{halves[1]}) AS p"
+            f"\nORDER BY {pieces['progress_of_rows']}{direction}, p.id{direction}\nLIMIT :limit OFFSET :offset")
 
 
 def find_jobs(query: JobQuery, sort: JobSort, *, now: float, limit: int, offset: int, narrow: bool = False,
