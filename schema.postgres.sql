@@ -498,10 +498,8 @@ BEGIN
     END IF;
 END $$;
 CREATE INDEX jobs_updated ON jobs ((coalesce(finished_at, started_at, created_at)), id);
--- Sort by progress (find.sql's sort_progress, the same expression) for the jobs
--- not running; find.py merges a page of this with the running jobs (migration 0013).
-CREATE INDEX jobs_progress ON jobs ((chunks_completed::double precision / greatest(chunks_total, 1)), id)
-    WHERE status <> 'running';
+-- Sort by progress (find.sql's sort_progress, the same expression; migration 0013).
+CREATE INDEX jobs_progress ON jobs ((chunks_completed::double precision / greatest(chunks_total, 1)), id);
 -- Every intent ever given (migration 0012): a text search finds the matching
 -- intents here, then their jobs through jobs_intent, instead of a trigram
 -- index holding ~10 entries of its intent for every job. Added by a

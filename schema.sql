@@ -524,9 +524,6 @@ WHEN OLD.last_error IS NOT NEW.last_error BEGIN
 END;
 -- Sort by last update (the expression find.sql sorts by).
 CREATE INDEX jobs_updated ON jobs (coalesce(finished_at, started_at, created_at), id);
--- Sort by progress (find.sql's sort_progress, the same expression) for the jobs
--- not running: a running job's ratio moves with every settle, and an entry for
--- it would cost each settle one more index write. find.py merges a page of
--- this with the running jobs (migration 0013).
-CREATE INDEX jobs_progress ON jobs (CAST(chunks_completed AS REAL) / max(chunks_total, 1), id)
-    WHERE status <> 'running';
+-- Sort by progress (find.sql's sort_progress, the same expression): each settle
+-- that moves a running job's count moves its entry too (migration 0013).
+CREATE INDEX jobs_progress ON jobs (CAST(chunks_completed AS REAL) / max(chunks_total, 1), id);

@@ -196,22 +196,5 @@ CAST(j.chunks_completed AS REAL) / max(j.chunks_total, 1)  -- sqlite
 j.chunks_completed::double precision / greatest(j.chunks_total, 1)  -- postgres
 ;
 
--- name: progress_of_rows
--- sort_progress over the merged rows of the two halves below (no alias j there).
-CAST(p.chunks_completed AS REAL) / max(p.chunks_total, 1)  -- sqlite
-p.chunks_completed::double precision / greatest(p.chunks_total, 1)  -- postgres
-;
-
--- name: progress_settled
--- Sorting by progress reads two halves, each in the order of an index, and
--- merges their first pages: the jobs not running, whose progress the index
--- jobs_progress holds (it leaves running jobs out: their ratio moves with
--- every settle, and an entry for it would be one more index write each
--- time), and the running jobs (few), through jobs_status.
-j.status <> 'running';
-
--- name: progress_running
-j.status = 'running';
-
 -- name: sort_updated
 coalesce(j.finished_at, j.started_at, j.created_at);

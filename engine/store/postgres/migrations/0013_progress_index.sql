@@ -1,10 +1,9 @@
 -- Sorting jobs by progress (the TUI's `o`, `--sort progress`) read and sorted
 -- every job. This index holds the sort key (the expression of find.sql's
--- sort_progress: the planner matches it only if the two stay the same) of
--- every job that is not running; find.py merges a page of it with the
--- running jobs, read through jobs_status. Running jobs are left out, so
--- their settles add no entry to it (though, as chunks_completed is now an
--- indexed column, a settle of a running job is no longer a HOT update).
+-- sort_progress: the planner matches it only if the two stay the same), so a
+-- page is read in index order. It is written with the job row, in the same
+-- transaction. chunks_completed is now an indexed column: a settle that
+-- moves a running job's count is no longer a HOT update (it was one only
+-- when the row's page had room for the new version).
 CREATE INDEX IF NOT EXISTS jobs_progress
-    ON jobs ((chunks_completed::double precision / greatest(chunks_total, 1)), id)
-    WHERE status <> 'running';
+    ON jobs ((chunks_completed::double precision / greatest(chunks_total, 1)), id);
