@@ -239,28 +239,30 @@ class Queue(Engine):
         return await self.db.scalar(JOB_SQL["count_jobs"], {"status": status, "search": search or None})
 
     async def find_jobs(self, query: JobQuery | str = "", *, sort: JobSort | str = DEFAULT_SORT,
-                        limit: int = 50, offset: int = 0) -> FoundJobs:
+                        limit: int = 50, offset: int = 0, count: bool = True) -> FoundJobs:
         """A page of the jobs ``query`` matches (see :mod:`queuetop.engine.model.query`), sorted.
 
-        ``query`` and ``sort`` may be given as text (``"state:failed err:timeout"``,
-        ``"updated:desc"``); text that does not parse raises
-        :class:`~queuetop.engine.model.query.QueryError`. The match count comes
-        from the state counters when the query names nothing but states,
-        else from one count query with the same filters that stops at
-        10,000 (``exact`` is then False, as when a lone common word was
-        looked up through its index's newest 10,000 matches, or a word too
-        short for the trigram indexes among recent jobs only: see
-        :mod:`queuetop.engine.store.find`).
+        ``query`` and ``sort`` may be text (``"state:failed err:timeout"``, ``"updated:desc"``); text
+        that does not parse raises :class:`~queuetop.engine.model.query.QueryError`. The match count
+        comes from the state counters when the query names nothing but states, else from one count
+        query that stops at 10,000 (``exact`` is then False, as when a lone common word was looked up
+        through its index's newest 10,000 matches, or a short word among recent jobs only: see
+        :mod:`queuetop.engine.store.find`). ``count=False`` leaves out a count that takes a query of
+        its own (``counted`` False, ``matched`` the rows to the page's end): see :meth:`count_found`.
         """
         query = parse(query) if isinstance(query, str) else query
         sort = parse_sort(sort) if isinstance(sort, str) else sort
         if not (0 < limit <= 10_000) or offset < 0:
             raise UsageError("limit is 1 to 10000 and offset at least 0")
         by_state = (await self.state_counts()).get("jobs", {})
-        total = sum(by_state.values())
-        rows, matched, exact = await find.search(self.db, query, sort, by_state, now=self.clock.now(),
-                                                 limit=limit, offset=offset)
-        return FoundJobs([Job.from_row(row) for row in rows], matched, total, query, sort, exact)
+        rows, matched, exact, counted = await find.search(self.db, query, sort, by_state, now=self.clock.now(),
+                                                          limit=limit, offset=offset, count=count)
+        return FoundJobs([Job.from_row(r) for r in rows], matched, sum(by_state.values()), query, sort, exact, counted)
+
+    async def count_found(self, found: FoundJobs) -> FoundJobs:
+        """``found`` with the match count :meth:`find_jobs` left out (``count=False``) made now."""
+        return found if found.counted else await find.count(self.db, found, await self.state_counts(),
+                                                            now=self.clock.now())
 
     async def job(self, job_id: int) -> Job:
         row = await self.db.fetchone(JOB_SQL["get_job"], {"job_id": job_id})

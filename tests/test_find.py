@@ -269,3 +269,17 @@ async def test_cli_where_and_sort(db_path: Path | str, tmp_path: Path, clock: Fr
         done = run_cli("jobs", "--db", db_path, *args, cwd=tmp_path)
         assert done.returncode == 2 and done.stdout == ""
         assert done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
+
+
+async def test_find_jobs_can_leave_the_count_for_later(queue: Queue, clock: FrozenClock) -> None:
+    ids = await _scene(queue, clock)
+    first = await queue.find_jobs("o", limit=2, count=False)  # every job's intent or error has an "o"
+    assert [j.id for j in first.jobs] == [ids["notify"], ids["report"]]
+    assert (first.matched, first.counted, first.exact) == (2, False, False)
+    counted = await queue.count_found(first)
+    assert (counted.matched, counted.total, counted.counted, counted.exact) == (4, 4, True, True)
+    assert counted.jobs == first.jobs and await queue.count_found(counted) is counted
+    # counts that cost no query of their own come with the page: the page ends the list, or the counters
+    for text, limit, matched in (("o", 10, 4), ("state:failed", 1, 3), ("refused", 2, 1)):
+        found = await queue.find_jobs(text, limit=limit, count=False)
+        assert (found.matched, found.counted) == (matched, True), text

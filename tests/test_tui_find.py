@@ -97,3 +97,34 @@ async def test_find_the_failed_jobs_among_many_and_open_one(any_db: Path | str) 
         await app.workers.wait_for_complete()
         await app.settle()
         assert table.border_title == "Jobs · by intent ↓" and table.total == 407
+
+
+async def test_a_filter_keystroke_shows_its_rows_before_their_count(any_db: Path | str, monkeypatch) -> None:
+    """A word matching more jobs than a page shows: the rows come with the keystroke, the count once typing
+    pauses (a newer keystroke cancels a count not yet made)."""
+    from conftest import async_wait_until
+    from queuetop.tui.screens import dashboard
+
+    await _many_jobs(any_db)
+    app = make_app(any_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.settle()
+        table = app.screen.query_one(JobsTable)
+        monkeypatch.setattr(dashboard, "COUNT_AFTER", 60.0)  # typing never pauses long enough
+        await pilot.press("slash", "b", "u", "l")
+        await async_wait_until(lambda: "· bul ·" in str(table.border_title), timeout=10)
+        assert table.border_title == "Jobs · bul · counting… of 407"
+        assert table.row_count > 10 and set(shown(app)) <= {str(n) for n in range(8, 408)}
+        assert str(table.border_subtitle).endswith(f"1–{table.row_count} of …")
+
+        monkeypatch.setattr(dashboard, "COUNT_AFTER", 0.0)  # typing pauses: the count follows
+        await type_text(app, pilot, "k")
+        assert table.border_title == "Jobs · bulk · 400 of 407"
+        assert str(table.border_subtitle).endswith(f"1–{table.row_count} of 400")
+
+        # a query whose page ends the list is its own count, with the keystroke
+        monkeypatch.setattr(dashboard, "COUNT_AFTER", 60.0)
+        await type_text(app, pilot, " state:failed")
+        assert table.border_title == "Jobs · bulk state:failed · 2 of 407"
+        await pilot.press("escape")
+        await app.settle()

@@ -74,3 +74,6 @@ class FoundJobs:
     #: False when ``matched`` is a lower bound: counting stopped at 10,000, or a
     #: word matched more jobs than its index gives (its newest 10,000 were searched).
     exact: bool = True
+    #: False when the count was left for later (``find_jobs(count=False)``): ``matched``
+    #: is then what the page shows up to its end, and ``Queue.count_found`` counts.
+    counted: bool = True

@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
 
-from queuetop.engine.model.query import DEFAULT_QUEUE, JobQuery, JobSort, SortColumn
+from queuetop.engine.model.query import DEFAULT_QUEUE, DEFAULT_SORT, JobQuery, JobSort, SortColumn
+from queuetop.engine.model.results import FoundJobs
 from queuetop.engine.store import queries
 
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
@@ -171,22 +172,8 @@ def _text(query: JobQuery, sort: JobSort, dialect: str, now: float, narrow: bool
     order_by = f"\nORDER BY {pieces['sort_' + column.value]}{direction}"
     if column is not SortColumn.ID:
         order_by += f", j.id{direction}"
-    if column is SortColumn.PROGRESS:
-        page = _progress_page(pieces, parts, order_by, direction)
-    else:
-        page = pieces["select"] + clause + order_by + "\nLIMIT :limit OFFSET :offset"
+    page = pieces["select"] + clause + order_by + "\nLIMIT :limit OFFSET :offset"
     return page, pieces["count"] + clause + "\n" + pieces["count_end"], params
-
-
-def _progress_page(pieces: dict[str, str], parts: list[str], order_by: str, direction: str) -> str:
-    """A page by progress: the first ``offset + limit`` of the jobs not running (in jobs_progress order) and of
-    the running ones, merged (see find.sql's progress_settled)."""
-    halves = []
-    for name in ("progress_settled", "progress_running"):
-        clause = "\nWHERE " + "\n  AND ".join([*parts, pieces[name]])
-        halves.append(f"SELECT * FROM ({pieces['select']}{clause}{order_by}\nLIMIT :limit + :offset) AS {name}")
-    return (f"SELECT p.* FROM ({halves[0]}\nUNION ALL\n{halves[1]}) AS p"
-            f"\nORDER BY {pieces['progress_of_rows']}{direction}, p.id{direction}\nLIMIT :limit OFFSET :offset")
 
 
 def find_jobs(query: JobQuery, sort: JobSort, *, now: float, limit: int, offset: int, narrow: bool = False,
@@ -246,19 +233,9 @@ def totals_query() -> queries.Query:
     return _query(_pieces("sqlite")["totals"], _pieces("postgres")["totals"])
 
 
-async def search(db: Any, query: JobQuery, sort: JobSort, by_state: dict[str, int], *, now: float, limit: int,
-                 offset: int) -> tuple[list[Any], int, bool]:
-    """(the page's rows, the match count, whether it is exact) on ``db`` (a Backend).
-
-    ``by_state``: jobs per state from the counters. A query naming only
-    states is counted from them; otherwise the count query stops at
-    :data:`COUNT_CAP` (then not exact), as it is not exact when a lone common
-    word read its index's newest :data:`CAP` matches, or a word too short for
-    the indexes was looked for among the newest :data:`SHORT_SPAN` jobs.
-    """
-    if query.nothing:
-        return [], 0, True
-    total = sum(by_state.values())
+async def _plan(db: Any, query: JobQuery, by_state: dict[str, int]) -> tuple[bool, frozenset[tuple[str, str]], bool]:
+    """(narrow, common words, capped) for ``query``: see :func:`where`; capped: a lone common word is read
+    through its index's newest :data:`CAP` matches (its count then reads "10,000+")."""
     narrow = query.ids is not None or (query.states is not None and sum(
         n for state, n in by_state.items() if state in query.states) <= NARROW)
     common = frozenset([word for word, probe, params in probes(query, narrow)
@@ -266,17 +243,62 @@ async def search(db: Any, query: JobQuery, sort: JobSort, by_state: dict[str, in
     capped = bool(common) and len(query.words) == 1
     if capped:
         common = frozenset()  # alone: the index's newest matches are its first pages (counted "10,000+")
-    page, count, params = find_jobs(query, sort, now=now, limit=limit, offset=offset, narrow=narrow, common=common)
+    return narrow, common, capped
+
+
+def _exact(query: JobQuery, matched: int, total: int, narrow: bool, capped: bool) -> tuple[int, bool]:
+    exact = not capped and not (not narrow and total > SHORT_SPAN and short_words(query))
+    if matched > COUNT_CAP:
+        matched, exact = COUNT_CAP, False
+    return matched, exact
+
+
+async def search(db: Any, query: JobQuery, sort: JobSort, by_state: dict[str, int], *, now: float, limit: int,
+                 offset: int, count: bool = True) -> tuple[list[Any], int, bool, bool]:
+    """(the page's rows, the match count, whether it is exact, whether it was counted) on ``db`` (a Backend).
+
+    ``by_state``: jobs per state from the counters. A query naming only
+    states is counted from them; otherwise the count query stops at
+    :data:`COUNT_CAP` (then not exact), as it is not exact when a lone common
+    word read its index's newest :data:`CAP` matches, or a word too short for
+    the indexes was looked for among the newest :data:`SHORT_SPAN` jobs.
+    ``count=False``: a count that would take a query of its own is left out
+    (not counted: the count is then the rows up to the page's end, for
+    :func:`count` to make later).
+    """
+    if query.nothing:
+        return [], 0, True, True
+    total = sum(by_state.values())
+    narrow, common, capped = await _plan(db, query, by_state)
+    page, count_query, params = find_jobs(query, sort, now=now, limit=limit, offset=offset, narrow=narrow,
+                                          common=common)
     rows = list(await db.fetchall(page, params))
     if query.counted:
-        return rows, sum(n for state, n in by_state.items() if query.states is None or state in query.states), True
+        return rows, _by_counters(query, by_state), True, True
     if len(rows) < limit and (rows or not offset):
         # The page ends the list: the count is what came before it and on it (a rare word's
         # count would read every candidate again, as long as the page's read took).
         matched = offset + len(rows)
+    elif not count:
+        return rows, offset + len(rows), False, False
     else:
-        matched = int(await db.scalar(count, params))
-    exact = not capped and not (not narrow and total > SHORT_SPAN and short_words(query))
-    if matched > COUNT_CAP:
-        matched, exact = COUNT_CAP, False
-    return rows, matched, exact
+        matched = int(await db.scalar(count_query, params))
+    return (rows, *_exact(query, matched, total, narrow, capped), True)
+
+
+def _by_counters(query: JobQuery, by_state: dict[str, int]) -> int:
+    return sum(n for state, n in by_state.items() if query.states is None or state in query.states)
+
+
+async def count(db: Any, found: FoundJobs, state_counts: dict[str, dict[str, int]], *, now: float) -> FoundJobs:
+    """``found`` (a page :func:`search` left uncounted) with its match count, made as :func:`search` makes it."""
+    query, by_state = found.query, state_counts.get("jobs", {})
+    total = sum(by_state.values())
+    if query.nothing or query.counted:
+        matched, exact = (0 if query.nothing else _by_counters(query, by_state)), True
+    else:
+        narrow, common, capped = await _plan(db, query, by_state)
+        _, count_query, params = find_jobs(query, DEFAULT_SORT, now=now, limit=1, offset=0, narrow=narrow,
+                                           common=common)
+        matched, exact = _exact(query, int(await db.scalar(count_query, params)), total, narrow, capped)
+    return replace(found, matched=matched, total=total, exact=exact, counted=True)

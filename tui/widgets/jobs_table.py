@@ -19,6 +19,7 @@ from textual.message import Message
 
 from queuetop.engine.model.query import DEFAULT_SORT, JobQuery, JobSort
 from queuetop.engine.model.records import Job
+from queuetop.engine.model.results import FoundJobs
 
 from ..host import host
 from .. import format as fmt
@@ -56,6 +57,10 @@ class JobsTable(LiveTable[Job]):
         self.order: JobSort = DEFAULT_SORT
         self.matched = 0
         self.exact = True  # False: matched is a lower bound (shown as "10,000+")
+        # False: the page came without its count (a filter keystroke shows its rows first), see fill_count
+        self.counted = True
+        self.count_later = False  # set while a new query's first page is fetched
+        self._found: FoundJobs | None = None
         self.all_jobs = 0
         # job id -> (row signature, failed attempts, when asked)
         self._errors: dict[int, tuple[tuple[object, ...], int, float]] = {}
@@ -63,11 +68,30 @@ class JobsTable(LiveTable[Job]):
 
     async def fetch(self, offset: int, limit: int) -> tuple[Sequence[Job], int]:
         queue = host(self).queue
-        found = await queue.find_jobs(self.query, sort=self.order, limit=limit, offset=offset)
+        found = await queue.find_jobs(self.query, sort=self.order, limit=limit, offset=offset,
+                                      count=not self.count_later)
         await self._count_errors(found.jobs)
-        self.matched, self.all_jobs, self.exact = found.matched, found.total, found.exact
+        self._found = found
+        self.matched, self.all_jobs, self.exact, self.counted = found.matched, found.total, found.exact, found.counted
         self.border_title = self.title_text()
         return found.jobs, found.matched
+
+    async def fill_count(self) -> None:
+        """Count the matches the last page came without (a newer page, counted, makes this a no-op)."""
+        found = self._found
+        if found is None or found.counted:
+            return
+        found = await host(self).queue.count_found(found)
+        if self._found is None or self._found.counted or self._found.query != found.query:
+            return  # a page fetched meanwhile brought its own count, or another query's
+        self._found = found
+        self.matched, self.all_jobs, self.exact, self.counted = found.matched, found.total, found.exact, True
+        self.total = found.matched
+        self.border_title = self.title_text()
+        self._update_subtitle()
+
+    def total_text(self) -> str:
+        return super().total_text() if self.counted else "…"
 
     @property
     def search(self) -> str | None:
@@ -78,15 +102,21 @@ class JobsTable(LiveTable[Job]):
         """``Jobs``, then the query and its match count, then the sort if it is not the default."""
         parts = [self.TITLE]
         if not self.query.empty:
-            parts += [str(self.query), f"{self.matched:,}{'' if self.exact else '+'} of {self.all_jobs:,}"]
+            matched = f"{self.matched:,}{'' if self.exact else '+'}" if self.counted else "counting…"
+            parts += [str(self.query), f"{matched} of {self.all_jobs:,}"]
         if self.order != DEFAULT_SORT:
             parts.append(f"by {self.order}")
         return " · ".join(parts)
 
-    async def set_query(self, query: JobQuery) -> None:
-        """Show the jobs ``query`` matches, from the top."""
+    async def set_query(self, query: JobQuery, *, count_later: bool = False) -> None:
+        """Show the jobs ``query`` matches, from the top; ``count_later``: without a count that takes a query
+        of its own (``counted`` is then False until :meth:`fill_count`)."""
         self.query = query
-        await self.relist()
+        self.count_later = count_later
+        try:
+            await self.relist()
+        finally:
+            self.count_later = False
 
     async def action_sort_next(self) -> None:
         await self._resort(self.order.next_column())

@@ -472,10 +472,14 @@ class LiveTable(RowCachedTable, Generic[R]):
         if not self.total:
             text = "none" if self.loaded else "loading…"
         else:
-            text = f"{self.window_start + 1:,}–{self.window_start + self.row_count:,} of {self.total:,}"
+            text = f"{self.window_start + 1:,}–{self.window_start + self.row_count:,} of {self.total_text()}"
         if self.tagged:
             text = f"{len(self.tagged)} tagged · {text}"
         self.set_subtitle(text)
+
+    def total_text(self) -> str:
+        """How many rows the table lists in all, as the subtitle says it."""
+        return f"{self.total:,}"
 
     def set_subtitle(self, text: str) -> None:
         """Set the border subtitle; an unchanged one repaints nothing."""
