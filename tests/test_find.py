@@ -215,7 +215,8 @@ async def test_a_progress_page_reads_the_progress_index(queue: Queue, db_path: P
                                          offset=0)
         with sqlite3.connect(db_path) as conn:
             plan = " | ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + page, params))
-        assert "INDEX jobs_progress" in plan and "TEMP B-TREE" not in plan, plan
+        page_read = plan.split("SCAN p")[0]  # the outer query sorts the page's rows only
+        assert "INDEX jobs_progress" in page_read and "TEMP B-TREE" not in page_read, plan
 
 
 async def test_find_jobs_refuses_bad_queries_and_pages(queue: Queue) -> None:
@@ -283,3 +284,24 @@ async def test_find_jobs_can_leave_the_count_for_later(queue: Queue, clock: Froz
     for text, limit, matched in (("o", 10, 4), ("state:failed", 1, 3), ("refused", 2, 1)):
         found = await queue.find_jobs(text, limit=limit, count=False)
         assert (found.matched, found.counted) == (matched, True), text
+
+
+async def test_a_lone_common_word_pages_as_through_all_its_newest_matches(queue: Queue, clock: FrozenClock,
+                                                                          monkeypatch) -> None:
+    """A page by id of a word over CAP reads only the index entries that can be on it (find.sql's
+    text_newest on SQLite): the same rows as read through all the newest CAP of each index."""
+    from queuetop.engine.model.query import parse_sort
+    from queuetop.engine.store import find
+
+    monkeypatch.setattr(find, "CAP", 4)
+    for n in range(6):  # six jobs say "acme" in their params, three more only in an error, one in both
+        await queue.submit("sync.pull", chunks=[{"n": 1}, {"n": 2}], params={"customer": f"acme-{n}"})
+        await queue.submit("sync.push", chunks=[{"n": 1}, {"n": 2}], params={"customer": "globex"})
+    for job_id in (2, 4, 6, 7):
+        await _fail(queue, job_id, "HTTP 500 from ACME", clock)
+    query, sort, now = parse("acme"), parse_sort("id:desc"), clock.now()
+    for limit, offset in ((1, 0), (2, 0), (3, 1), (5, 0), (4, 4), (10, 0), (3, 9)):
+        got = await queue.find_jobs("acme", limit=limit, offset=offset)
+        page, _, params = find.find_jobs(query, sort, now=now, limit=limit, offset=offset)  # all CAP
+        assert [j.id for j in got.jobs] == [r["id"] for r in await queue.db.fetchall(page, params)], (limit, offset)
+    assert [j.id for j in (await queue.find_jobs("acme", limit=20)).jobs][:4] == [11, 9, 7, 6]

@@ -212,7 +212,7 @@ async def test_quitting_while_a_job_opens_shows_no_traceback(queue_db: Path | st
 
 async def test_common_words_short_words_and_long_counts_say_when_they_are_bounded(
         queue_db: Path | str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The limits scaled down (the real ones are 10,000 and 50,000) so that 300 jobs cross them."""
+    """The limits scaled down (the real ones are 10,000 and 20,000) so that 300 jobs cross them."""
     from queuetop.engine.store import find
 
     failing = await build_many(queue_db)

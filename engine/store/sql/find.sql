@@ -9,8 +9,11 @@
 -- so the primary key and jobs_status serve it); state sorts by name.
 
 -- name: select
-SELECT j.*, (SELECT count(*) FROM task_logs l WHERE l.job_id = j.id) AS log_count
-FROM jobs j;
+-- Over the page's rows (p: select_jobs, filtered, sorted and limited).
+SELECT p.*, (SELECT count(*) FROM task_logs l WHERE l.job_id = p.id) AS log_count;
+
+-- name: select_jobs
+SELECT j.* FROM jobs j;
 
 -- name: count
 -- Bounded: counting stops at :count_cap matching jobs (the filters and
@@ -63,6 +66,20 @@ j.id = ANY (ARRAY(  -- postgres
     UNION ALL  -- postgres
     SELECT job_id FROM (SELECT job_id FROM chunks WHERE last_error IS NOT NULL AND last_error ILIKE :pattern  -- postgres
                         ORDER BY id DESC LIMIT :cap) AS by_error))  -- postgres
+;
+
+-- name: text_newest
+-- text_indexed for a lone common word on a page by id, newest first (SQLite):
+-- such a word is looked for among its indexes' newest :cap matches only, and
+-- the first :top (the page's offset and limit) of those by job id are in the
+-- newest :top of the jobs' own matches (a job's rowid in jobs_text is its id)
+-- and in the newest :top distinct jobs of its chunks' matches (chunks are
+-- numbered in the order of their jobs). Read through all 2 x :cap, the page
+-- read and sorted every candidate job's row: 45 ms for `503` at a million jobs.
+(j.id IN (SELECT rowid FROM jobs_text WHERE jobs_text MATCH :phrase ORDER BY rowid DESC LIMIT :top)  -- sqlite
+ OR j.id IN (SELECT job_id FROM (SELECT DISTINCT c.job_id FROM chunks c WHERE c.id IN (  -- sqlite
+     SELECT rowid FROM chunk_errors WHERE chunk_errors MATCH :phrase ORDER BY rowid DESC LIMIT :cap)  -- sqlite
+     ORDER BY c.job_id DESC LIMIT :top)))  -- sqlite
 ;
 
 -- name: recent
