@@ -38,6 +38,8 @@ PLAIN: list[dict[str, Any]] = [
      "timeout": None, "on_finalize": None, "dedupe_key": None, "queue": None},
     {"intent": "reports.daily", "chunks": [{"n": 1}], "timeout": 31_622_400.0, "max_retries": 1000},
     {"intent": "plain.a", "queue": DEFAULT_QUEUE, "params": {1: "int key"}},
+    {"intent": "plain.a", "timeout": 60}, {"intent": "plain.a", "timeout": 60.0},  # one settings' text, two types
+    {"intent": "plain.a", "timeout": 60.0, "chunks": [{"a": 1}, {"b": "\\"}], "on_finalize": "plain.a"},
 ]
 
 # Items only the full path takes: what they store must match the plain items they stand for.
@@ -137,9 +139,10 @@ def test_copy_text_of_a_plain_row_is_the_full_formats() -> None:
     """quick_row builds a row's COPY fields itself; the general functions make the same text."""
     jobs._GOOD_KEYS.update({"plain.a", "plain.b", "reports.daily"})
     jobs._GOOD_QUEUES.add("q-1")
-    for item in PLAIN:
+    for item in PLAIN * 2:  # the second time round, the text of each one's settings is known
         row = jobs.quick_row(item, lambda intent: DEFAULT_QUEUE, 3, 60.0)
         assert row is not None, item
+        assert type(row["timeout"]) is type(item.get("timeout") or 60.0)
         bare = {k: v for k, v in row.items() if k not in ("copy", "chunk_copy")}
         assert row["copy"] == jobs.job_copy(bare) and row["chunk_copy"] == jobs.chunk_copy(bare)
         row["id"] = bare["id"] = 12

@@ -177,6 +177,9 @@ def encode(sub: Submission) -> dict[str, Any]:
 QUICK_KEYS = frozenset({"intent", "chunks", "params", "dedupe_key", "max_retries", "priority", "timeout",
                         "on_finalize", "queue"})
 _NULL = "\\N"  # COPY's NULL
+# quick_row's COPY text of a job's settings (priority, retries, timeout, on-finalize intent, chunk count,
+# queue): the parts after its params, after each chunk's params and of one empty chunk
+_SHARED_COPY: dict[tuple[Any, ...], tuple[str, str, tuple[str]]] = {}
 
 
 def quick_row(item: dict[str, Any], route: Callable[[str], str], max_retries: int,
@@ -226,15 +229,22 @@ def quick_row(item: dict[str, Any], route: Callable[[str], str], max_retries: in
             return None
     except (TypeError, ValueError):
         return None  # the full path says why
-    tail = f"\t{priority}\t{queue}\t"
+    # the COPY text of what a bulk submit's items mostly share: made once for each such combination
+    shared = (priority, retries, seconds, on_finalize, len(chunks), queue)
+    made = _SHARED_COPY.get(shared)
+    if made is None:  # (a timeout of 1 and one of 1.0 share one: both are written 1.0)
+        tail = f"\t{priority}\t{queue}\t"
+        made = (f"\t{priority}\t{retries}\t{float(seconds)!r}\t{_NULL if on_finalize is None else on_finalize}"
+                f"\t{_NULL}\t{_NULL}\t{len(chunks)}\t{queue}\t", tail, (_EMPTY_CHUNK_COPY + tail,))
+        if len(_SHARED_COPY) < 10_000:
+            _SHARED_COPY[shared] = made
     return {
         "intent": intent, "params": params, "priority": priority, "max_retries": retries, "timeout": seconds,
         "dedupe_key": key, "on_finalize": on_finalize, "parent_job_id": None, "schedule_id": None,
         "chunks_total": len(chunks), "queue": queue, "chunks": chunks,
-        "copy": f"{intent}\t{_copy_text(params)}\t{priority}\t{retries}\t{float(seconds)!r}\t"
-                f"{_NULL if on_finalize is None else on_finalize}\t{_NULL}\t{_NULL}\t{len(chunks)}\t{queue}\t",
-        "chunk_copy": (_EMPTY_CHUNK_COPY + tail,) if chunks is _ONE_EMPTY_CHUNK
-        else tuple(f"{index}\t{_copy_text(text)}{tail}" for index, text in enumerate(chunks)),
+        "copy": f"{intent}\t{_copy_text(params)}{made[0]}",
+        "chunk_copy": made[2] if chunks is _ONE_EMPTY_CHUNK
+        else tuple(f"{index}\t{_copy_text(text)}{made[1]}" for index, text in enumerate(chunks)),
     }
 
 
