@@ -17,7 +17,7 @@ from queuetop.engine.api import Queue
 from queuetop.engine.config import parse
 from queuetop.engine.model.clock import FrozenClock
 from queuetop.engine.model.exceptions import ConfigError, UsageError
-from queuetop.engine.model.queues import QueueRoutes, Rate, parse_rate
+from queuetop.engine.model.queues import QueueRoutes, Rate, is_queue_name, parse_rate
 
 
 @pytest.mark.parametrize(("text", "rate"), [
@@ -300,3 +300,8 @@ def test_cli_queues_pause_and_resume(db_path: Path | str, tmp_path: Path) -> Non
     resumed = run_cli("resume", "--queue", "reports", "--db", db_path, cwd=tmp_path)
     assert resumed.returncode == 0 and scalar(db_path, "SELECT paused FROM queues WHERE name = 'reports'") == 0
     assert scalar(db_path, "SELECT paused FROM queue_state") == 1
+
+
+def test_a_queue_name_ends_at_its_last_character() -> None:
+    """A line break after a name was taken as its end ($ matches before a final newline)."""
+    assert is_queue_name("q-1") and not is_queue_name("q-1\n") and not is_queue_name("q-1\n\n")

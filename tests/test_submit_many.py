@@ -287,3 +287,89 @@ async def test_a_keyed_batch_then_keyless_ones_with_its_new_intent(queue: Queue)
     made = await asyncio.wait_for(queue.submit_many(items, batch_size=2000), 60)
     assert len({r.job_id for r in made}) == 6500
     assert [job.id for job in (await queue.find_jobs("intent:brand.*", limit=1)).jobs] == [made[-1].job_id]
+
+
+async def test_a_jobs_parent_and_schedule_must_exist_and_are_cleared_with_them(queue: Queue,
+                                                                              db_path: Path | str) -> None:
+    """PostgreSQL checks a job's parent and schedule once per statement (migration 0013), not by foreign
+    keys: a link to no row is still refused, on insert and on update, and deleting the parent or the
+    schedule still sets its jobs' link to NULL."""
+    schedule = await queue.add_schedule("nightly", "0 3 * * *", "x")
+    parent, other = await queue.submit_many([{"intent": "x"}, {"intent": "x"}])
+    missing = other.job_id + 100
+    # jobs without chunks, ended: what the counter invariant allows
+    insert = ("INSERT INTO jobs (intent, status, chunks_total, created_at, parent_job_id, schedule_id) "
+              "VALUES ('x', 'completed', 0, 0, :parent, :schedule)")
+    for links in ([(missing, None)], [(None, schedule.id + 100)], [(parent.job_id, schedule.id), (missing, None)],
+                  [(None, schedule.id), (None, schedule.id + 100)]):
+        with pytest.raises(queue.db.IntegrityError):
+            async with queue.db.transaction() as conn:
+                for job_parent, job_schedule in links:  # PostgreSQL: the later statement's check finds it
+                    await conn.execute(insert, {"parent": job_parent, "schedule": job_schedule})
+    for column, value in (("parent_job_id", missing), ("schedule_id", schedule.id + 100)):
+        with pytest.raises(queue.db.IntegrityError):
+            async with queue.db.transaction() as conn:
+                await conn.execute(f"UPDATE jobs SET {column} = :value WHERE id = :id",
+                                   {"value": value, "id": other.job_id})
+    assert scalar(db_path, "SELECT count(*) FROM jobs") == 2
+    async with queue.db.transaction() as conn:
+        # many rows in one statement, each link existing (one made by this same statement)
+        await conn.execute("INSERT INTO jobs (intent, status, chunks_total, created_at, parent_job_id, schedule_id) "
+                           "VALUES ('x', 'completed', 0, 0, :parent, :schedule), ('x', 'completed', 0, 0, :parent, "
+                           "NULL), ('x', 'completed', 0, 0, NULL, :schedule)",
+                           {"parent": parent.job_id, "schedule": schedule.id})
+        await conn.execute("UPDATE jobs SET parent_job_id = :parent, schedule_id = :schedule WHERE id = :id",
+                           {"parent": parent.job_id, "schedule": schedule.id, "id": other.job_id})
+    links = "SELECT count(*) FROM jobs WHERE parent_job_id = ? OR schedule_id = ?"
+    assert scalar(db_path, links, (parent.job_id, schedule.id)) == 4
+    async with queue.db.transaction() as conn:
+        await conn.execute("DELETE FROM jobs WHERE id = :id", {"id": parent.job_id})
+    assert scalar(db_path, "SELECT count(*) FROM jobs WHERE parent_job_id IS NOT NULL") == 0
+    assert scalar(db_path, "SELECT count(*) FROM jobs WHERE schedule_id = ?", (schedule.id,)) == 3
+    await queue.remove_schedule("nightly")
+    assert scalar(db_path, "SELECT count(*) FROM jobs WHERE schedule_id IS NOT NULL") == 0
+    assert scalar(db_path, "SELECT count(*) FROM jobs") == 4
+
+
+@pytest.mark.postgres_only
+def test_a_job_for_a_stored_parent_holds_it_against_a_delete(db_path: str) -> None:
+    """A job inserted with a parent and a schedule another transaction made locks them until commit,
+    as the foreign keys did: a concurrent delete waits, then clears the new job's link; and a job
+    whose parent is being deleted waits for that delete, then is refused."""
+    import asyncio
+
+    import psycopg
+
+    async def make() -> tuple[int, int, int]:
+        async with await Queue.open(db_path) as queue:
+            schedule = await queue.add_schedule("nightly", "0 3 * * *", "x")
+            first, second = await queue.submit_many([{"intent": "x"}, {"intent": "x"}])
+            return first.job_id, second.job_id, schedule.id
+
+    parent, doomed, schedule = asyncio.run(make())
+    insert = ("INSERT INTO jobs (intent, status, chunks_total, created_at, parent_job_id, schedule_id) "
+              "VALUES ('x', 'completed', 0, 0, %s, %s) RETURNING id")
+    with psycopg.connect(db_path) as adder, psycopg.connect(db_path) as deleter:
+        (child,) = adder.execute(insert, (parent, schedule)).fetchone()
+        deleter.execute("SET lock_timeout = '200ms'")
+        for delete in ("DELETE FROM jobs WHERE id = %s", "DELETE FROM schedules WHERE id = %s"):
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                deleter.execute(delete, (parent if "jobs" in delete else schedule,))
+            deleter.rollback()
+            deleter.execute("SET lock_timeout = '200ms'")
+        adder.commit()
+        deleter.execute("DELETE FROM jobs WHERE id = %s", (parent,))
+        deleter.execute("DELETE FROM schedules WHERE id = %s", (schedule,))
+        deleter.commit()
+        assert query(db_path, "SELECT parent_job_id, schedule_id FROM jobs WHERE id = ?", (child,)) == [
+            (None, None)]
+        deleter.execute("DELETE FROM jobs WHERE id = %s", (doomed,))  # not committed yet
+        adder.execute("SET lock_timeout = '200ms'")
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            adder.execute(insert, (doomed, None))
+        adder.rollback()
+        deleter.commit()
+        with pytest.raises(psycopg.errors.ForeignKeyViolation, match=f"parent job {doomed} does not exist"):
+            adder.execute(insert, (doomed, None))
+        adder.rollback()
+    assert scalar(db_path, "SELECT count(*) FROM jobs") == 1

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 DEFAULT_QUEUE = "default"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # whole names only (fullmatch: `$` allowed a final \n)
 INTENT_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")  # what an intent key may be (reports.collect)
 
 
@@ -34,7 +34,7 @@ MAX_RATE = 1_000_000
 
 def is_queue_name(name: object) -> bool:
     """A queue name: 1 to 64 letters, digits, ``_``, ``.`` or ``-``, starting with a letter or digit."""
-    return isinstance(name, str) and _NAME.match(name) is not None
+    return isinstance(name, str) and _NAME.fullmatch(name) is not None
 
 
 def queue_name_problem(name: object) -> str | None:
