@@ -582,7 +582,7 @@ END $$;
 CREATE TRIGGER jobs_delete_chunks AFTER DELETE ON jobs REFERENCING OLD TABLE AS old_rows
     FOR EACH STATEMENT EXECUTE FUNCTION queuetop_jobs_delete_chunks();
 
--- A job's parent (an on-finalize follow-up's) and its schedule (migration 0013): checked once
+-- A job's parent (an on-finalize follow-up's) and its schedule (migration 0014): checked once
 -- per statement over the jobs it inserts, not by two foreign-key triggers per
 -- job. Those fired for every job, a NULL one too, and queued an event each
 -- until the statement's end: ~5 % of the server's work for a one-chunk job

@@ -291,7 +291,7 @@ async def test_a_keyed_batch_then_keyless_ones_with_its_new_intent(queue: Queue)
 
 async def test_a_jobs_parent_and_schedule_must_exist_and_are_cleared_with_them(queue: Queue,
                                                                               db_path: Path | str) -> None:
-    """PostgreSQL checks a job's parent and schedule once per statement (migration 0013), not by foreign
+    """PostgreSQL checks a job's parent and schedule once per statement (migration 0014), not by foreign
     keys: a link to no row is still refused, on insert and on update, and deleting the parent or the
     schedule still sets its jobs' link to NULL."""
     schedule = await queue.add_schedule("nightly", "0 3 * * *", "x")
