@@ -160,12 +160,11 @@ class Queue(Engine):
                           on_batch: Callable[[list[SubmitResult]], None] | None = None) -> list[SubmitResult]:
         """Make many jobs: each item is ``{"intent": ..., **any keyword of submit}``.
 
-        Every item is checked before anything commits; a bad one raises :class:`UsageError` naming its
-        position (``item 7: ...``) and nothing is stored (see :mod:`~queuetop.engine.services.bulk`). Jobs are
-        then written ``batch_size`` to a transaction, in order; a dedupe key matches an unfinished job from
-        earlier in the same call as it matches one already stored. Workers are woken once per batch. Returns
-        one :class:`SubmitResult` per item, in order. ``on_batch`` is told each batch's results once it has
-        committed, so a caller that is interrupted knows which items were written.
+        Every item is checked before anything commits; a bad one raises :class:`UsageError` naming its position
+        (``item 7: ...``) and nothing is stored (see :mod:`~queuetop.engine.services.bulk`). Jobs are then written
+        ``batch_size`` to a transaction, in order; a dedupe key matches an unfinished job from earlier in the call
+        as it matches one already stored. Workers are woken once per batch. Returns one :class:`SubmitResult` per
+        item, in order; ``on_batch`` gets each batch's once it commits (an interrupted caller knows what was written).
         """
         route, retries, timeout = self.queue_routes.route, self.settings.max_retries, self.settings.chunk_timeout
 
@@ -174,8 +173,7 @@ class Queue(Engine):
                 return row  # a plain item, checked and encoded at once (None: the full path says why)
             if type(item) is not dict and not isinstance(item, Mapping):  # the ABC check is slow
                 raise UsageError(f"item {number}: expected an object with an intent, got {type(item).__name__}")
-            unknown = () if SUBMIT_KEYS.issuperset(item) else set(item) - SUBMIT_KEYS
-            if unknown:
+            if unknown := (() if SUBMIT_KEYS.issuperset(item) else set(item) - SUBMIT_KEYS):
                 raise UsageError(f"item {number}: unknown key(s) {', '.join(sorted(map(str, unknown)))}; "
                                  f"known: {', '.join(sorted(SUBMIT_KEYS))}")
             if "intent" not in item:
