@@ -203,9 +203,8 @@ async def test_find_jobs_sorts_by_every_column_both_ways(queue: Queue, clock: Fr
         assert [j.id for page in pages for j in page.jobs] == cases[sort], sort
 
 
+@pytest.mark.sqlite_only  # SQLite's plan: PostgreSQL plans tiny tables as scans
 async def test_a_progress_page_reads_the_progress_index(queue: Queue, db_path: Path | str) -> None:
-    if not isinstance(db_path, Path):
-        pytest.skip("SQLite's plan (PostgreSQL plans tiny tables as scans)")
     import sqlite3
 
     from queuetop.engine.store import find
