@@ -302,7 +302,7 @@ async def cmd_action(queue: Queue, args: argparse.Namespace) -> int:
 
 
 async def cmd_pause(queue: Queue, args: argparse.Namespace) -> int:
-    result = await (queue.pause(by="cli", queue=args.queue) if args.command == "pause"
+    result = await (queue.pause(by="cli", queue=args.queue, new=args.new) if args.command == "pause"
                     else queue.resume(queue=args.queue))
     if args.json:
         _print_json(result.as_dict())

@@ -334,6 +334,9 @@ def build_parser(handlers: Mapping[str, Handler], argv: Sequence[str] | None = N
         p = command(name, text, handlers["cmd_pause"])
         p.add_argument("--queue", type=_queue, metavar="NAME",
                        help=f"{name} only this queue (without it: the whole database)")
+        if name == "pause":
+            p.add_argument("--new", action="store_true",
+                           help="pause a queue no job, config or earlier pause names yet (else refused as a typo)")
         p.add_argument("--json", action="store_true", help="print JSON")
 
     p = command("queues", "list queues: pending, running, ended in the last hour, limits, rate, pause",
