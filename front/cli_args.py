@@ -72,10 +72,14 @@ def _sort(text: str) -> str:
 
 
 def _json_arg(text: str) -> Any:
+    """An argparse type: a JSON object (``--params``), with a one-line error otherwise."""
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise argparse.ArgumentTypeError(f"invalid JSON {text!r}: {exc.msg} at column {exc.colno}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"must be a JSON object, got {text!r}")
+    return value
 
 
 def _integer(low: int, high: int = 2 ** 31) -> Callable[[str], int]:

@@ -311,3 +311,20 @@ def test_job_params_reach_ctx_params(tmp_path: Path, db_path: Path | str, engine
          "job": {"to": "ops", "start": "job"}},
         {"to": "many", "day": None, "own": {}, "job": {"to": "many"}},
     ]
+
+
+def test_submitting_an_intent_nothing_can_run_warns(tmp_path: Path, db_path: Path | str) -> None:
+    """A misspelt intent is kept (another process may run it) but said on stderr, once per intent."""
+    folder = project(tmp_path / "proj", '"reports.collect" = "myjobs:collect"')
+    typo = run_cli("submit", "reports.colect", "--db", db_path, cwd=folder)
+    assert typo.returncode == 0 and typo.stdout.strip().isdigit()
+    assert typo.stderr.splitlines() == [
+        "queuetop: warning: no handler for intent 'reports.colect' in the [handlers] of queuetop.toml, and no "
+        "online worker runs it: the job waits until a process with one starts"]
+    for intent in ("reports.collect", "demo.noop"):  # this config's handler, a built-in
+        fine = run_cli("submit", intent, "--db", db_path, cwd=folder)
+        assert (fine.returncode, fine.stderr) == (0, "")
+    lines = "".join(json.dumps({"intent": i}) + "\n" for i in ("zzz", "reports.collect", "zzz"))
+    many = run_cli("submit-many", "-", "--db", db_path, cwd=folder, input=lines)
+    assert many.returncode == 0 and len(many.stderr.splitlines()) == 1 and "'zzz'" in many.stderr
+    assert scalar(db_path, "SELECT count(*) FROM jobs") == 6

@@ -264,9 +264,9 @@ def test_a_submit_that_matches_by_dedupe_key_says_so(tmp_path: Path) -> None:
     """The second `submit --dedupe-key K` prints the first job's id, as before, and says on stderr that
     nothing was submitted: its --params are not those of the job it names."""
     db = tmp_path / "q.db"
-    first = run_cli("submit", "x.y", "--dedupe-key", "k1", "--db", db, cwd=tmp_path)
+    first = run_cli("submit", "demo.noop", "--dedupe-key", "k1", "--db", db, cwd=tmp_path)
     assert (first.returncode, first.stdout, first.stderr) == (0, "1\n", "")
-    again = run_cli("submit", "x.y", "--dedupe-key", "k1", "--params", '{"n": 2}', "--db", db, cwd=tmp_path)
+    again = run_cli("submit", "demo.noop", "--dedupe-key", "k1", "--params", '{"n": 2}', "--db", db, cwd=tmp_path)
     assert (again.returncode, again.stdout) == (0, "1\n")
     assert again.stderr == "queuetop: job 1 is unfinished with that dedupe key: nothing submitted\n"
     assert scalar(db, "SELECT count(*) FROM jobs") == 1
