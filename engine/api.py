@@ -417,18 +417,19 @@ class Queue(Engine):
         return self._publish(await actions.finalize(self.db, self.clock, job_id,
                                                    on_job_ended=self.job_ended_hooks), "finalize")
 
-    async def pause(self, by: str | None = None, *, queue: str | None = None) -> ActionResult:
-        """No new claims in the whole database, or with ``queue`` in that queue alone; running chunks finish."""
+    async def pause(self, by: str | None = None, *, queue: str | None = None, new: bool = False) -> ActionResult:
+        """No new claims in the database, or in ``queue`` alone (an unknown one only with ``new``)."""
         from queuetop.engine.services import actions, queues
-        if queue is not None:
-            return self._publish(await queues.set_paused(self.db, self.clock, queue, True, by), "queues")
+        if queue is not None or new:
+            return self._publish(await queues.set_paused(self.db, self.clock, queue, True, by, config=self.config,
+                                                         new=new), "queues")
         return self._publish(await actions.set_paused(self.db, self.clock, True, by), "pause")
 
     async def resume(self, *, queue: str | None = None) -> ActionResult:
-        """Claims again, in the whole database or (``queue``) in that queue."""
+        """Claims again, in the whole database or (``queue``, a known one) in that queue."""
         from queuetop.engine.services import actions, queues
         if queue is not None:
-            return self._publish(await queues.set_paused(self.db, self.clock, queue, False), "queues")
+            return self._publish(await queues.set_paused(self.db, self.clock, queue, False, config=self.config), "queues")
         return self._publish(await actions.set_paused(self.db, self.clock, False), "resume")
 
     async def queues(self) -> list[QueueInfo]:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from queuetop.engine import config as config_module
 from queuetop.engine.model.display import ago, duration, next_run, printable, table, timestamp
 from queuetop.engine.model.exceptions import QueuetopError, UsageError
-from queuetop import cli_args
+from queuetop import cli_args, cli_hints
 
 # A command imports the engine when it runs, and only what it needs (the
 # runner, workers, schedules and the event store stay out of `queuetop jobs`):
@@ -40,8 +40,6 @@ def _print_json(value: Any) -> None:
 
 async def cmd_submit(queue: Queue, args: argparse.Namespace) -> int:
     chunks = _read_chunks(args.chunks) if args.chunks is not None else None
-    if args.params is not None and not isinstance(args.params, dict):
-        raise UsageError("--params must be a JSON object")
     result = await queue.submit(
         args.intent, chunks=chunks, date_range=args.date_range, chunk_days=args.chunk_days, params=args.params,
         dedupe_key=args.dedupe_key, max_retries=args.max_retries, priority=args.priority, timeout=args.timeout,
@@ -53,6 +51,7 @@ async def cmd_submit(queue: Queue, args: argparse.Namespace) -> int:
         print(result.job_id)
         if not result.created:  # its --dedupe-key matched (--json says "created": false)
             print(f"queuetop: job {result.job_id} is unfinished with that dedupe key: nothing submitted", file=sys.stderr)
+    await cli_hints.warn_unrunnable(queue, {args.intent} if result.created else set())
     return 0
 
 
@@ -98,6 +97,7 @@ async def cmd_submit_many(queue: Queue, args: argparse.Namespace) -> int:
         made = sum(r.created for r in results)
         print(f"{made} job(s) made" + (f", {len(results) - made} matched an unfinished job by dedupe key"
                                          if made != len(results) else ""))
+    await cli_hints.warn_unrunnable(queue, {item.get("intent") for item in items if isinstance(item, dict)})
     return 0
 
 
@@ -255,8 +255,6 @@ async def cmd_schedule(queue: Queue, args: argparse.Namespace) -> int:
     if args.action == "add":
         if not args.cron or not args.intent:
             raise UsageError("schedule add needs NAME CRON INTENT")
-        if args.params is not None and not isinstance(args.params, dict):
-            raise UsageError("--params must be a JSON object")
         result: Any = await queue.add_schedule(args.name, args.cron, args.intent, args.params,
                                                replace=args.replace, tz=args.tz, catch_up=args.catch_up,
                                                max_catch_up=args.max_catch_up, queue=args.queue)
@@ -302,7 +300,7 @@ async def cmd_action(queue: Queue, args: argparse.Namespace) -> int:
 
 
 async def cmd_pause(queue: Queue, args: argparse.Namespace) -> int:
-    result = await (queue.pause(by="cli", queue=args.queue) if args.command == "pause"
+    result = await (queue.pause(by="cli", queue=args.queue, new=args.new) if args.command == "pause"
                     else queue.resume(queue=args.queue))
     if args.json:
         _print_json(result.as_dict())

@@ -72,10 +72,14 @@ def _sort(text: str) -> str:
 
 
 def _json_arg(text: str) -> Any:
+    """An argparse type: a JSON object (``--params``), with a one-line error otherwise."""
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise argparse.ArgumentTypeError(f"invalid JSON {text!r}: {exc.msg} at column {exc.colno}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"must be a JSON object, got {text!r}")
+    return value
 
 
 def _integer(low: int, high: int = 2 ** 31) -> Callable[[str], int]:
@@ -334,6 +338,9 @@ def build_parser(handlers: Mapping[str, Handler], argv: Sequence[str] | None = N
         p = command(name, text, handlers["cmd_pause"])
         p.add_argument("--queue", type=_queue, metavar="NAME",
                        help=f"{name} only this queue (without it: the whole database)")
+        if name == "pause":
+            p.add_argument("--new", action="store_true",
+                           help="pause a queue no job, config or earlier pause names yet (else refused as a typo)")
         p.add_argument("--json", action="store_true", help="print JSON")
 
     p = command("queues", "list queues: pending, running, ended in the last hour, limits, rate, pause",

@@ -278,3 +278,53 @@ def test_the_readme_first_job_runs_as_written(tmp_path: Path, db_path: Path | st
     assert scalar(db_path, "SELECT chunks_completed FROM jobs WHERE id = 1") == 9  # two years in 90-day chunks
     listing = run_cli(*commands[3][1:], "--db", db_path, cwd=folder)
     assert "reports.collect  completed" in listing.stdout
+
+
+PARAMS_HANDLER = '''
+def send(ctx):
+    # a handler that trusts ctx.params to hold what the submitter passed with --params
+    return {"to": ctx.params["to"], "day": ctx.params.get("start"), "own": ctx.chunk_params,
+            "job": ctx.job_params}
+'''
+
+
+def test_job_params_reach_ctx_params(tmp_path: Path, db_path: Path | str, engines: Engines) -> None:
+    """A job of one chunk submitted with --params (by submit and by submit-many) finds them in ctx.params;
+    a chunk's own key wins over the job's."""
+    folder = project(tmp_path / "proj", '"mail.send" = "myjobs:send"', module=PARAMS_HANDLER)
+    one = submit(db_path, folder, "mail.send", "--params", '{"to": "ops"}')
+    ranged = submit(db_path, folder, "mail.send", "--range", "2024-01-01..2024-01-02", "--chunk-days", "1",
+                    "--params", '{"to": "ops", "start": "job"}')
+    lines = json.dumps({"intent": "mail.send", "params": {"to": "many"}}) + "\n"
+    many = run_cli("submit-many", "-", "--db", db_path, "--json", cwd=folder, input=lines)
+    assert many.returncode == 0, many.stderr
+    engines.start(db_path, cwd=folder)
+    for job in (one, ranged, one + 2):
+        wait_until(lambda: job_status(db_path, job) == "completed", timeout=30,
+                   message=lambda: f"{query(db_path, 'SELECT job_id, status, last_error FROM chunks')}\n{engines.logs()}")
+    results = [json.loads(r) for (r,) in query(db_path, "SELECT result FROM chunks ORDER BY job_id, chunk_index")]
+    assert results == [
+        {"to": "ops", "day": None, "own": {}, "job": {"to": "ops"}},
+        {"to": "ops", "day": "2024-01-01", "own": {"start": "2024-01-01", "end": "2024-01-01"},
+         "job": {"to": "ops", "start": "job"}},
+        {"to": "ops", "day": "2024-01-02", "own": {"start": "2024-01-02", "end": "2024-01-02"},
+         "job": {"to": "ops", "start": "job"}},
+        {"to": "many", "day": None, "own": {}, "job": {"to": "many"}},
+    ]
+
+
+def test_submitting_an_intent_nothing_can_run_warns(tmp_path: Path, db_path: Path | str) -> None:
+    """A misspelt intent is kept (another process may run it) but said on stderr, once per intent."""
+    folder = project(tmp_path / "proj", '"reports.collect" = "myjobs:collect"')
+    typo = run_cli("submit", "reports.colect", "--db", db_path, cwd=folder)
+    assert typo.returncode == 0 and typo.stdout.strip().isdigit()
+    assert typo.stderr.splitlines() == [
+        "queuetop: warning: no handler for intent 'reports.colect' in the [handlers] of queuetop.toml, and no "
+        "online worker runs it: the job waits until a process with one starts"]
+    for intent in ("reports.collect", "demo.noop"):  # this config's handler, a built-in
+        fine = run_cli("submit", intent, "--db", db_path, cwd=folder)
+        assert (fine.returncode, fine.stderr) == (0, "")
+    lines = "".join(json.dumps({"intent": i}) + "\n" for i in ("zzz", "reports.collect", "zzz"))
+    many = run_cli("submit-many", "-", "--db", db_path, cwd=folder, input=lines)
+    assert many.returncode == 0 and len(many.stderr.splitlines()) == 1 and "'zzz'" in many.stderr
+    assert scalar(db_path, "SELECT count(*) FROM jobs") == 6

@@ -197,3 +197,31 @@ def test_an_async_handler_that_blocks_the_loop_is_named(tmp_path: Path, db_path:
     (line,) = [line for line in engine.log().splitlines() if "event loop has been blocked" in line]
     assert f"by job {job} chunk 0 ({folder / 'blocks.py'}:6 in collect)" in line, line
     assert "make it a plain def" in line
+
+
+NO_ARGS = '''
+def collect():  # forgot ctx
+    return 1
+
+def kw_only(*, ctx):
+    return 1
+'''
+
+
+@pytest.mark.parametrize("function", ["collect", "kw_only"])
+def test_a_handler_that_cannot_take_ctx_is_refused_not_retried(tmp_path: Path, db_path: Path | str,
+                                                               engines: Engines, function: str) -> None:
+    """`def collect():` fails every chunk with the same TypeError: it is named once, its chunks keep their
+    attempts, as for a function that is not callable."""
+    folder = project(tmp_path / "proj", f'"my.collect" = "bad:{function}"', {"bad": NO_ARGS})
+    result = run_cli("submit", "my.collect", "--range", "2024-01-01..2024-01-03", "--db", db_path, cwd=folder)
+    assert result.returncode == 0, result.stderr
+    engine = engines.start(db_path, cwd=folder)
+    wait_until(lambda: "stops claiming intent 'my.collect'" in engine.log(), timeout=20, message=engine.log)
+    assert (f"handler bad:{function} cannot take the one argument every handler is given "
+            f"(def {function}(ctx): ...)") in engine.log()
+    # the warning is logged as the chunk is given back: wait for its release to commit
+    wait_until(lambda: query(db_path, "SELECT DISTINCT status, attempt FROM chunks") == [("pending", 0)],
+               timeout=10, message=lambda: f"{query(db_path, 'SELECT status, attempt FROM chunks')}\n{engine.log()}")
+    assert scalar(db_path, "SELECT count(*) FROM chunk_attempts") == 0
+    assert engine.stop() == 0

@@ -257,7 +257,7 @@ async def test_queues_show_counts_limits_rates_and_pauses(queue: Queue, clock: F
     await queue.settle([claims.success(c, "w", None, clock.now()) for c in batch if c.job_id == ok]
                        + [claims.failure(c, "w", "no", permanent=True, max_retries=0, now=clock.now())
                           for c in batch if c.job_id == bad])
-    result = await queue.pause(by="ops", queue="mail")  # a queue that has no jobs yet gets a row
+    result = await queue.pause(by="ops", queue="mail", new=True)  # a queue that has no jobs yet gets a row
     assert result.status == "paused" and "queue mail paused" in result.message
     found = {info.name: info for info in await queue.queues()}
     assert list(found) == ["api", "default", "mail"]

@@ -155,7 +155,7 @@ def test_sigkill_of_an_engine_holding_limited_slots_gives_them_back_at_the_rescu
 def test_pausing_one_queue_leaves_the_others_running(tmp_path: Path, db_path: Path | str, engines: Engines) -> None:
     db = db_path
     config = write_config(tmp_path / "pause.toml", "[engine]\nconcurrency = 4\npoll_interval = 0.05\n")
-    paused = run_cli("pause", "--queue", "reports", "--db", db, cwd=tmp_path)
+    paused = run_cli("pause", "--queue", "reports", "--new", "--db", db, cwd=tmp_path)
     assert paused.returncode == 0, paused.stderr
     engines.start(db, config=config)
     wait_until(lambda: workers_online(db, 1), timeout=20, message=lambda: "the engine\n" + engines.logs())

@@ -264,9 +264,29 @@ def test_a_submit_that_matches_by_dedupe_key_says_so(tmp_path: Path) -> None:
     """The second `submit --dedupe-key K` prints the first job's id, as before, and says on stderr that
     nothing was submitted: its --params are not those of the job it names."""
     db = tmp_path / "q.db"
-    first = run_cli("submit", "x.y", "--dedupe-key", "k1", "--db", db, cwd=tmp_path)
+    first = run_cli("submit", "demo.noop", "--dedupe-key", "k1", "--db", db, cwd=tmp_path)
     assert (first.returncode, first.stdout, first.stderr) == (0, "1\n", "")
-    again = run_cli("submit", "x.y", "--dedupe-key", "k1", "--params", '{"n": 2}', "--db", db, cwd=tmp_path)
+    again = run_cli("submit", "demo.noop", "--dedupe-key", "k1", "--params", '{"n": 2}', "--db", db, cwd=tmp_path)
     assert (again.returncode, again.stdout) == (0, "1\n")
     assert again.stderr == "queuetop: job 1 is unfinished with that dedupe key: nothing submitted\n"
     assert scalar(db, "SELECT count(*) FROM jobs") == 1
+
+
+def test_pausing_a_misspelt_queue_is_refused(tmp_path: Path, db_path: Path | str) -> None:
+    """`pause --queue TYPO` would pause a queue nobody uses and leave the real one running: refused, the
+    known queues named; `--new` pauses a queue ahead of its first job on purpose."""
+    db = str(db_path)
+    (tmp_path / "queuetop.toml").write_text('[queues.reports]\nintents = ["reports.*"]\n')
+    assert run_cli("submit", "demo.noop", "--queue", "mail", "--db", db, cwd=tmp_path).returncode == 0
+    line = one_line_error(run_cli("pause", "--queue", "mial", "--db", db, cwd=tmp_path))
+    assert line == "queuetop: error: no queue named 'mial' (known: default, mail, reports); --new pauses it anyway"
+    line = one_line_error(run_cli("resume", "--queue", "mial", "--db", db, cwd=tmp_path))
+    assert line == "queuetop: error: no queue named 'mial' (known: default, mail, reports)"
+    assert one_line_error(run_cli("pause", "--new", "--db", db, cwd=tmp_path)).endswith("--queue NAME")
+    assert scalar(db, "SELECT count(*) FROM queues WHERE paused = 1") == 0
+    # a queue known from a job, from the config, and a new one said on purpose
+    for args in (("mail",), ("reports",), ("later", "--new")):
+        done = run_cli("pause", "--queue", *args, "--db", db, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+    assert run_cli("resume", "--queue", "later", "--db", db, cwd=tmp_path).returncode == 0
+    assert scalar(db, "SELECT count(*) FROM queues WHERE paused = 1") == 2

@@ -105,7 +105,8 @@ async def test_handlers_get_their_context(live: Queue, registry: Registry) -> No
         assert await job_ended(live, a) == "completed"
         assert await job_ended(live, s) == "completed"
     async_seen = sorted((x for x in seen if x["kind"] == "async"), key=lambda x: x["index"])
-    assert [x["params"] for x in async_seen] == [{"n": 1}, {"n": 2}]
+    # ctx.params: the job's params with the chunk's own over them
+    assert [x["params"] for x in async_seen] == [{"account": 7, "n": 1}, {"account": 7, "n": 2}]
     assert {(x["intent"], x["attempt"], x["cancelled"], x["off_loop"]) for x in async_seen} == {
         ("t.async", 1, False, False)}
     assert all(x["job_params"] == {"account": 7} for x in async_seen)

@@ -40,8 +40,9 @@ class ChunkLogger:
 class ChunkContext:
     """The one argument every handler gets.
 
-    ``params`` are the chunk's own params (e.g. its date range), ``job_params``
-    the job's. A long handler should check :meth:`cancelled` between steps:
+    ``params`` are the job's params with the chunk's own (e.g. its date range)
+    over them: a key in both reads the chunk's. ``job_params`` and
+    ``chunk_params`` are each side alone. A long handler should check :meth:`cancelled` between steps:
     an operator's cancel sets it (async handlers are also cancelled outright).
     """
 
@@ -53,6 +54,7 @@ class ChunkContext:
     job_params: dict[str, Any]
     log: ChunkLogger
     worker_id: str
+    chunk_params: dict[str, Any] = field(default_factory=dict)
     # A plain flag, not a threading.Event: a sync handler's thread only reads
     # it, and one Event per chunk was a measurable share of a small chunk's cost.
     _cancelled: bool = field(default=False, repr=False)

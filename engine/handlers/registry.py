@@ -226,6 +226,16 @@ class Registry:
                     f"intent {key!r}: cannot load handler {target}: {type(exc).__name__}: {_text(exc)}") from None
             if not callable(function):
                 raise HandlerUnavailable(f"intent {key!r}: handler {target} is not callable")
+            # A function that cannot take the one context argument (`def collect():`) would fail
+            # every chunk, spending each one's retries on the same TypeError: refuse it like one
+            # that is not callable. A signature Python cannot read is let through.
+            try:
+                inspect.signature(function).bind(None)
+            except TypeError:
+                raise HandlerUnavailable(f"intent {key!r}: handler {target} cannot take the one argument every "
+                                         f"handler is given (def {attr}(ctx): ...)") from None
+            except ValueError:
+                pass
         else:
             function = target
         found = Handler(key, function, inspect.iscoroutinefunction(function))

@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from queuetop.engine.config import Config
 from queuetop.engine.model.clock import Clock
 from queuetop.engine.model.exceptions import ActionRefused, UsageError
 from queuetop.engine.model.queues import DEFAULT_QUEUE, QueueInfo, QueueSpec, Rate, queue_name_problem
@@ -168,11 +169,41 @@ async def configure(db: Database, clock: Clock, specs: Sequence[QueueSpec]) -> N
         await conn.execute(SQL["unconfigure"], {"names": json.dumps([s.name for s in specs]), "now": now})
 
 
-async def set_paused(db: Database, clock: Clock, name: str, paused: bool, by: str | None = None) -> ActionResult:
-    """Pause (its chunks are claimed no more; running ones finish) or resume one queue."""
+async def check_known(db: Database, name: str, config: Config, hint: str = "") -> None:
+    """Refuse a queue name nothing knows: no row, no job, not in the config, not ``default``.
+
+    Pausing a misspelt queue would succeed and pause nothing anyone uses, so
+    a name must be one ``queuetop queues`` lists, one the config names, or
+    one some job was sent to; the operator pausing a queue ahead of its
+    first job says so (``--new``) and skips this check.
+    """
     problem = queue_name_problem(name)
     if problem:
         raise UsageError(problem)
+    configured = {spec.name for spec in config.queues or ()} | {s.queue for s in config.schedules if s.queue}
+    if name == DEFAULT_QUEUE or name in configured:
+        return
+    rows = {row["name"] for row in await db.fetchall(SQL["queue_rows"])}
+    if name in rows or await db.fetchall(SQL["queue_has_jobs"], {"name": name}):
+        return
+    pending = {row["queue"] for row in await db.fetchall(SQL["pending_by_queue"])}
+    known = ", ".join(sorted({DEFAULT_QUEUE, *configured, *rows, *pending}))
+    raise UsageError(f"no queue named {name!r} (known: {known}){hint}")
+
+
+async def set_paused(db: Database, clock: Clock, name: str | None, paused: bool, by: str | None = None, *,
+                     config: Config | None = None, new: bool = False) -> ActionResult:
+    """Pause (its chunks are claimed no more; running ones finish) or resume one queue.
+
+    With ``config``, a name nothing knows is refused (:func:`check_known`) unless ``new`` (pause only).
+    """
+    if name is None:
+        raise UsageError("--new names a queue to pause: give it with --queue NAME")
+    problem = queue_name_problem(name)
+    if problem:
+        raise UsageError(problem)
+    if config is not None and not new:
+        await check_known(db, name, config, hint="; --new pauses it anyway" if paused else "")
     async with db.transaction(wake=not paused) as conn:
         async with conn.execute(SQL["is_queue_paused"], {"name": name}) as cur:
             row = await cur.fetchone()

@@ -279,9 +279,12 @@ class Worker:
 
     def _start(self, claim: Claim, spec: JobSpec, handler: Handler | None = None,
                deadline: Deadline | None = None) -> asyncio.Task[None]:
+        # A handler reads one dict: the job's params with the chunk's own over them, so a job
+        # submitted with --params and no chunks (one empty chunk) still finds them in ctx.params.
+        params = {**spec.params, **claim.params} if spec.params else claim.params
         ctx = ChunkContext(
             intent=spec.intent, job_id=claim.job_id, chunk_index=claim.chunk_index, attempt=claim.attempt,
-            params=claim.params, job_params=spec.params, worker_id=self.id,
+            params=params, job_params=spec.params, chunk_params=claim.params, worker_id=self.id,
             log=ChunkLogger(self.queue.logs, claim.job_id, claim.chunk_id, self.id),
         )
         task = asyncio.create_task(self._execute(claim, spec, ctx, handler, deadline))

@@ -97,7 +97,7 @@ LAYERS = [
     ("events and handlers", ("queuetop.engine.events", "queuetop.engine.handlers")),
     ("services", ("queuetop.engine.services",)),
     ("api", ("queuetop.engine.api",)),
-    ("cli and tui", ("queuetop.entry", "queuetop.cli", "queuetop.cli_args", "queuetop.tui")),
+    ("cli and tui", ("queuetop.entry", "queuetop.cli", "queuetop.cli_args", "queuetop.cli_hints", "queuetop.tui")),
     ("package", ("queuetop.client", "queuetop")),
 ]
 

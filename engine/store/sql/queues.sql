@@ -78,6 +78,10 @@ ON CONFLICT (name) DO UPDATE SET
 -- name: is_queue_paused
 SELECT paused FROM queues WHERE name = :name;
 
+-- name: queue_has_jobs
+-- Whether some job was ever sent to this queue (a walk of the partial index jobs_queue).
+SELECT 1 FROM jobs WHERE queue = :name AND queue <> 'default' LIMIT 1;
+
 -- name: queue_rows
 SELECT * FROM queues ORDER BY name;
 
