@@ -198,33 +198,10 @@ class Queue(Engine):
             self.changes.publish(Change.of(JOBS, CHUNKS, job_ids=created_ids, source="submit"))
         return results
 
-    def _submission(self, intent: str, *, chunks: Sequence[Mapping[str, Any]] | None = None,
-                    date_range: str | None = None, chunk_days: int | None = None, queue: str | None = None,
-                    params: Mapping[str, Any] | None = None, dedupe_key: str | None = None,
-                    max_retries: int | None = None, priority: int = 0, timeout: float | None = None,
-                    on_finalize: str | None = None, max_chunks: int = jobs.MAX_CHUNKS) -> Submission:
+    def _submission(self, intent: str, **options: Any) -> Submission:
         """What :meth:`submit` and :meth:`submit_many` write: chunks made, defaults filled in."""
-        if date_range is not None and chunks is not None:
-            raise UsageError("give either a date range or a list of chunks, not both")
-        if date_range is not None:
-            if not isinstance(date_range, str):
-                raise UsageError(f"a date range is a string like 2024-01-01..2024-12-31, got {date_range!r}")
-            chunks = jobs.date_chunks(*jobs.parse_range(date_range), 1 if chunk_days is None else chunk_days,
-                                      max_chunks=max_chunks)
-        elif chunk_days is not None:
-            raise UsageError("chunk_days (--chunk-days) needs a date_range (--range)")
-        if chunks is not None and (isinstance(chunks, (str, bytes)) or not isinstance(chunks, Sequence)):
-            raise UsageError(f"chunks must be a list of objects, got {type(chunks).__name__}")
-        if chunks is not None and len(chunks) > max_chunks:
-            raise UsageError(f"{len(chunks):,} chunks is over the limit of {max_chunks:,}; "
-                             "raise it with max_chunks (--max-chunks N) if you mean it")
-        return Submission(
-            intent=intent, chunks=chunks if chunks is not None else ({},), params=params,
-            priority=priority, dedupe_key=dedupe_key, on_finalize=on_finalize,
-            queue=self.queue_routes.route(intent) if queue is None else queue,
-            max_retries=self.settings.max_retries if max_retries is None else max_retries,
-            timeout=self.settings.chunk_timeout if timeout is None else timeout,
-        )
+        return jobs.submission(intent, route=self.queue_routes.route, default_retries=self.settings.max_retries,
+                               default_timeout=self.settings.chunk_timeout, **options)
 
     # -- reading ------------------------------------------------------------------
 
