@@ -7,6 +7,7 @@ line on stderr and exit status 2 before anything is opened.
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import math
 import os
@@ -49,7 +50,30 @@ class Parser(argparse.ArgumentParser):
         kwargs.setdefault("formatter_class", _Formatter)
         super().__init__(*args, **kwargs)
 
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        self._argv = list(sys.argv[1:] if args is None else args)  # for error(): which option was mistyped
+        return super().parse_known_args(args, namespace)
+
+    def _options(self) -> set[str]:
+        """Every option string of this parser and of its commands."""
+        found = set(self._option_string_actions)
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for parser in action.choices.values():
+                    found |= parser._options() if isinstance(parser, Parser) else set(parser._option_string_actions)
+        return found
+
     def error(self, message: str) -> NoReturn:
+        # A mistyped option is taken for a value (`--concurency 3` read as the command `3`) or listed
+        # among other words: name it, and the option it was probably meant to be.
+        known = self._options()
+        argv = getattr(self, "_argv", [])
+        words = argv[:argv.index("--")] if "--" in argv else argv
+        unknown = [word.partition("=")[0] for word in words
+                   if word.startswith("--") and word.partition("=")[0] not in known]
+        if unknown:
+            near = difflib.get_close_matches(unknown[0], sorted(known), n=1)
+            message = f"unknown option {unknown[0]}" + (f" (did you mean {near[0]}?)" if near else "")
         sys.stderr.write(f"queuetop: error: {message}\n")
         raise SystemExit(2)
 

@@ -290,3 +290,17 @@ def test_pausing_a_misspelt_queue_is_refused(tmp_path: Path, db_path: Path | str
         assert done.returncode == 0, done.stderr
     assert run_cli("resume", "--queue", "later", "--db", db, cwd=tmp_path).returncode == 0
     assert scalar(db, "SELECT count(*) FROM queues WHERE paused = 1") == 2
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    # before the fix: "argument COMMAND: invalid choice: '3'", the typo unnamed
+    (["--engine-only", "--concurency", "3"], "unknown option --concurency (did you mean --concurrency?)"),
+    (["submit", "x.y", "--parms", "{}"], "unknown option --parms (did you mean --params?)"),
+    (["jobs", "--were=state:failed"], "unknown option --were (did you mean --where?)"),
+    (["--engine-onyl"], "unknown option --engine-onyl (did you mean --engine-only?)"),
+    (["jobs", "--frobnicate"], "unknown option --frobnicate"),
+])
+def test_a_mistyped_option_is_named_with_the_one_meant(tmp_path: Path, args: list[str], said: str) -> None:
+    db = tmp_path / "q.db"
+    assert one_line_error(run_cli(*args, "--db", db, cwd=tmp_path)) == f"queuetop: error: {said}"
+    assert not db.exists()
