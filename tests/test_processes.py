@@ -150,14 +150,22 @@ def test_sigterm_with_short_grace_releases_chunks_without_spending_attempts(tmp_
     engine = engines.start(db, config=config)
     wait_until(lambda: workers_online(db, 1), timeout=20, message=lambda: "the worker\n" + engines.logs())
     job = submit(db, tmp_path, "demo.sleep", "--params", '{"seconds": 60}')
-    wait_until(lambda: scalar(db, "SELECT status FROM chunks WHERE job_id = ?", (job,)) == "processing",
-               timeout=10, message=lambda: "the chunk to run\n" + engines.logs())
+    (tmp_path / "two.json").write_text('[{"seconds": 0}, {"seconds": 60}]')
+    half = submit(db, tmp_path, "demo.sleep", "--chunks", str(tmp_path / "two.json"))
+    wait_until(lambda: query(db, "SELECT status FROM chunks WHERE chunk_index = ? ORDER BY job_id", (0,))
+               == [("processing",), ("completed",)] and scalar(
+                   db, "SELECT status FROM chunks WHERE job_id = ? AND chunk_index = 1", (half,)) == "processing",
+               timeout=10, message=lambda: "the chunks to run\n" + engines.logs())
     started = time.monotonic()
     assert engine.stop(timeout=15) == 0, engine.log()
     assert time.monotonic() - started < 8
     assert query(db, "SELECT status, attempt, worker_id, lease_token FROM chunks WHERE job_id = ?", (job,)) == [
         ("pending", 0, None, None)]
     assert scalar(db, "SELECT count(*) FROM chunk_attempts") == 0
+    # a job whose every chunk went back unspent is pending again (it read as running, in the header
+    # too, with nothing running); one with a chunk ended is under way and stays running
+    assert query(db, "SELECT id, status, started_at IS NULL FROM jobs ORDER BY id") == [
+        (job, "pending", 1), (half, "running", 0)]
     assert query(db, "SELECT status FROM workers") == [("offline",)]
     assert_counters(db)
 

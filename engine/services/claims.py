@@ -279,11 +279,17 @@ async def settle_in(conn: Any, outcomes: Sequence[Outcome], now: float, *,
                     on_job_ended: Sequence[JobEndedHook] = (), starts: Mapping[int, float] | None = None) -> Settled:
     """:func:`settle` inside a transaction the caller already holds."""
     if getattr(conn, "dialect", None) == "postgres":
-        return await _settle_all(conn, outcomes, now, on_job_ended, starts or {})
-    done, ended_now = await run_steps(conn, _settle_steps(outcomes, now, starts or {}))
-    # The jobs count_job_chunks ended, in id order; their follow-ups (hooks,
-    # on-finalize jobs) run here, in this transaction.
-    done.finalized = await jobs_ended(conn, ended_now, now, on_job_ended=on_job_ended)
+        done = await _settle_all(conn, outcomes, now, on_job_ended, starts or {})
+    else:
+        done, ended_now = await run_steps(conn, _settle_steps(outcomes, now, starts or {}))
+        # The jobs count_job_chunks ended, in id order; their follow-ups (hooks,
+        # on-finalize jobs) run here, in this transaction.
+        done.finalized = await jobs_ended(conn, ended_now, now, on_job_ended=on_job_ended)
+    refunded = {o.chunk_id for o in outcomes if o.refund}
+    if refunded:  # rare (shutdown, Deferred): one more statement, never on an ordinary settle
+        job_ids = sorted({job_id for chunk_id, job_id, _ in done.applied if chunk_id in refunded})
+        if job_ids:
+            await conn.execute(SQL["unstart_jobs"], {"job_ids": json.dumps(job_ids)})
     return done
 
 

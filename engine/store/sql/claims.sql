@@ -166,6 +166,17 @@ WHERE jobs.id = c.job_id
 RETURNING jobs.id, jobs.status, jobs.on_finalize, jobs.schedule_id, jobs.chunks_total,
           jobs.chunks_completed, jobs.chunks_failed, jobs.chunks_cancelled;
 
+-- name: unstart_jobs
+-- After chunks were handed back unspent (released at shutdown, deferred): each of these jobs that
+-- has nothing to show (no chunk ended, none processing, no attempt spent) is pending again, as
+-- before its first claim. Left running, a queue stopped mid-chunk read as work under way.
+UPDATE jobs SET status = 'pending', started_at = NULL
+WHERE id IN (SELECT value FROM json_each(:job_ids))  -- sqlite
+WHERE id IN (SELECT value::bigint FROM jsonb_array_elements_text(:job_ids::jsonb) AS t(value))  -- postgres
+  AND status = 'running' AND chunks_completed + chunks_failed + chunks_cancelled = 0
+  AND NOT EXISTS (SELECT 1 FROM chunks
+                  WHERE chunks.job_id = jobs.id AND (chunks.status <> 'pending' OR chunks.attempt > 0));
+
 -- name: finalize_if_ended
 -- Each of these jobs whose every chunk has ended gets its final status,
 -- once: the status guard makes a second pass change nothing.
