@@ -424,7 +424,7 @@ class HttpService:
 
     async def _send(self, endpoint: Endpoint, ctx: ChunkContext) -> Reply:
         body = {"intent": ctx.intent, "job_id": ctx.job_id, "chunk_index": ctx.chunk_index,
-                "attempt": ctx.attempt, "params": ctx.params, "job_params": ctx.job_params}
+                "attempt": ctx.attempt, "params": ctx.chunk_params, "job_params": ctx.job_params}
         headers = endpoint.headers
         if endpoint.idempotency_header is not None:
             key = await self._nonces.key(ctx.job_id, ctx.chunk_index)
