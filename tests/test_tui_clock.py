@@ -123,3 +123,20 @@ async def test_a_job_screen_of_finished_chunks_is_not_drawn_again_as_the_clock_m
             app.queue.clock.advance(86400)  # type: ignore[attr-defined]
             app.tick_clock()
         assert chunks.rendered_at == drawn
+
+
+async def test_throughput_counts_chunks_that_ran_not_chunks_cancelled(db: Path) -> None:
+    """Cancelling pending work ends chunks that no worker ran: the meter must not show it as a burst."""
+    from queuetop.tui.widgets.throughput import BUCKET, Throughput
+
+    app = make_app()
+    async with app.run_test(size=SIZE):
+        await app.settle()
+        meter = app.screen.query_one(Throughput)
+        app.tick_clock()  # the first sample: the meter's starting point
+        assert (await app.queue.cancel(6)).chunks == 3  # job 6: three pending chunks, never claimed
+        await app.settle()
+        assert app.totals is not None and app.totals.chunks_cancelled >= 3
+        app.queue.clock.advance(BUCKET)  # type: ignore[attr-defined]
+        app.tick_clock()
+        assert meter.rate == 0.0

@@ -201,7 +201,7 @@ class DashboardScreen(LiveScreenBase):
         super().tick()
         totals = host(self).totals
         if totals is not None:
-            ended = totals.chunks_completed + totals.chunks_failed + totals.chunks_cancelled
+            ended = totals.chunks_completed + totals.chunks_failed  # cancelled chunks never ran
             # query, not query_one: a tick can come while the screen is
             # still composing or already torn down (quitting mid-refresh)
             for meter in self.query(Throughput):

@@ -1,8 +1,10 @@
 """Throughput: chunks ended per second, with a sparkline of the last minutes.
 
-The rate comes from the header's totals (completed + failed + cancelled
-chunks) sampled against the engine's clock: no extra query. With a frozen
-clock nothing moves, so snapshots stay still.
+The rate comes from the header's totals (completed + failed chunks: work
+that ran) sampled against the engine's clock: no extra query. Cancelled
+chunks are left out: cancelling a job of 10,000 pending chunks would show as
+a burst of throughput that no worker did. With a frozen clock nothing moves,
+so snapshots stay still.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ class Throughput(Vertical):
         yield Sparkline(list(self._rates), summary_function=max, id="spark")
 
     def sample(self, now: float, ended: int) -> None:
-        """Feed the number of ended chunks at ``now``; closes a bar every BUCKET seconds."""
+        """Feed the number of chunks run to an end at ``now``; closes a bar every BUCKET seconds."""
         if self._start is None or ended < self._start[1]:
             self._start = (now, ended)
             return
