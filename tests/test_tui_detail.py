@@ -302,3 +302,31 @@ async def test_at_80x24_the_alerts_screen_cuts_no_state_and_fits_the_width(db: P
                                 else str(table.get_cell(key, column))) <= width[column], (key, column)
         # Every column is on screen: nothing hides past the right edge.
         assert table.virtual_size.width <= table.content_region.width
+
+
+async def test_help_at_80x24_fits_the_terminal_and_says_how_to_scroll(db: Path) -> None:
+    """The help box was 84 wide (its right edge cut) and cut at the bottom without a word."""
+    from textual.containers import VerticalScroll
+
+    from queuetop.tui.screens.help import HelpScreen
+
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.settle()
+        await press(app, pilot, "question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.pause()
+        box = app.screen.query_one("#help", VerticalScroll)
+        assert box.region.right <= 80 and box.max_scroll_y > 0
+        assert "scroll" in str(box.border_subtitle)
+        await press(app, pilot, "j", "j")
+        assert box.scroll_y == 2
+        await press(app, pilot, "k")
+        assert box.scroll_y == 1
+    async with make_app().run_test(size=(160, 50)) as pilot:
+        await pilot.app.settle()  # type: ignore[attr-defined]
+        await pilot.press("question_mark")
+        await pilot.pause()
+        box = pilot.app.screen.query_one("#help", VerticalScroll)
+        assert box.region.width == 84  # room enough: its own width
+        assert ("scroll" in str(box.border_subtitle)) == (box.max_scroll_y > 0)

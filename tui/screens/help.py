@@ -33,6 +33,8 @@ class HelpScreen(ModalScreen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,question_mark", "close", "Close", key_display="esc", id="help.close"),
+        Binding("j", "scroll(1)", "Scroll down", show=False, id="help.down"),
+        Binding("k", "scroll(-1)", "Scroll up", show=False, id="help.up"),
     ]
 
     def __init__(self, under: Screen[Any]) -> None:
@@ -44,6 +46,20 @@ class HelpScreen(ModalScreen[None]):
             box.border_title = f"Keys · {type(self.under).__name__.removesuffix('Screen')}"
             yield Static(self._table(), id="keys")
             yield Static(Text(NOTES, style="dim"), id="notes")
+
+    def on_mount(self) -> None:
+        self.call_after_refresh(self._hint)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._hint)
+
+    def _hint(self) -> None:
+        """Say how to reach what the box cannot show (a small terminal), and how to leave."""
+        box = self.query_one("#help", VerticalScroll)
+        box.border_subtitle = "j/k ↑/↓ scroll · esc close" if box.max_scroll_y > 0 else "esc close"
+
+    def action_scroll(self, lines: int) -> None:
+        self.query_one("#help", VerticalScroll).scroll_relative(y=lines, animate=False)
 
     def _table(self) -> Table:
         """The active bindings of the screen below (what its footer shows), in three sections."""
