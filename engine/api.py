@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from queuetop.engine.handlers.circuits import Circuit
     from queuetop.engine.services.actions import ActionResult
     from queuetop.engine.services.runner import Runner, install_signal_handlers
-    from queuetop.engine.services.worker import HANDLER_THREAD_PREFIX
+    from queuetop.engine.services.handler_threads import HANDLER_THREAD_PREFIX
 
 JOB_SQL = jobs.SQL
 log = logging.getLogger("queuetop.engine")
@@ -563,7 +563,7 @@ _LAZY = {
     "ActionResult": "queuetop.engine.services.actions",
     "Runner": "queuetop.engine.services.runner",
     "install_signal_handlers": "queuetop.engine.services.runner",
-    "HANDLER_THREAD_PREFIX": "queuetop.engine.services.worker",
+    "HANDLER_THREAD_PREFIX": "queuetop.engine.services.handler_threads",
 }
 
 

@@ -171,12 +171,16 @@ async def test_a_late_result_after_completion_changes_nothing(queue: Queue, cloc
     assert await queue.attempts(job) == []
 
 
-async def test_still_held_reports_only_current_leases(queue: Queue, clock: FrozenClock) -> None:
+async def test_held_by_reports_only_current_leases(queue: Queue, clock: FrozenClock) -> None:
     job = (await queue.submit("x", chunks=[{}, {}, {}])).job_id
     held = await claim(queue, "w", 3)
+    assert [(c.chunk_id, c.lease_token) for c in await claims.held_by(queue.db, "w")] == [
+        (c.chunk_id, c.lease_token) for c in held]
     await queue.cancel(job, 1)
     await queue.settle([claims.success(held[2], "w", None, clock.now())])
-    assert await claims.still_held(queue.db, held) == {held[0].chunk_id}
+    assert [(c.chunk_id, c.lease_token) for c in await claims.held_by(queue.db, "w")] == [
+        (held[0].chunk_id, held[0].lease_token)]
+    assert await claims.held_by(queue.db, "another") == []
     await queue.settle([claims.success(held[0], "w", None, clock.now())])
     assert (await queue.job(job)).status.value == "partial"
 

@@ -178,7 +178,7 @@ def test_the_claim_index_matches_the_claim_query_literally() -> None:
 def test_fenced_writes_find_chunks_by_primary_key(db_path: Path) -> None:
     db.prepare(db_path)
     _populate(db_path)
-    for name, params in (("settle", {"outcomes": "[]"}), ("held_chunks", {"held": "[]"})):
+    for name, params in (("settle", {"outcomes": "[]"}),):
         plan = _plan(db_path, claims.SQL[name], params)
         assert not _scans_of(plan, "chunks") and not _scans_of(plan, "c"), (name, plan)
         assert any("INTEGER PRIMARY KEY" in step for step in plan), (name, plan)
@@ -221,6 +221,7 @@ def test_dashboard_totals_read_only_the_counters(db_path: Path) -> None:
 
 @pytest.mark.parametrize(("concern", "name", "params", "index"), [
     ("maintenance", "held_by_workers", {"worker_ids": "[]"}, "chunks_processing"),
+    ("claims", "held_by_worker", {"worker_id": "w"}, "chunks_processing"),  # every heartbeat of every worker
     ("maintenance", "stuck_chunks", {"now": 0}, "chunks_processing"),
     ("maintenance", "mark_stale_offline", {"now": 0, "cutoff": 0}, "workers_status"),
     ("schedules", "due", {"now": 0}, "schedules_due"),

@@ -18,6 +18,7 @@ from queuetop.engine.model.exceptions import Deferred, PermanentError, RetryAt
 from queuetop.engine.handlers import demo
 from queuetop.engine.api import Queue
 from queuetop.engine.handlers.registry import Registry
+from queuetop.engine.services import claims
 from queuetop.engine.services.worker import Worker
 
 from conftest import assert_counters, async_wait_until, fast_config, query, scalar
@@ -468,3 +469,67 @@ async def test_heartbeats_move_and_only_update(live: Queue, db_path: Path) -> No
         assert scalar(db_path, "SELECT count(*) FROM workers") == 1
         (info,) = await live.workers()
         assert info.id == worker.id and info.status.value == "online"
+
+
+async def test_a_chunk_deferred_and_claimed_again_is_not_taken_for_its_lost_lease(db_path: Path,
+                                                                                  registry: Registry) -> None:
+    """The lease check names the claim it read, not the chunk id: a new claim of the chunk runs on.
+
+    Between the heartbeat's read of the leases and its look at what is in
+    flight, a chunk may settle (deferred: pending again) and be claimed again
+    by the same worker. That new claim's lease is current; cancelling it as
+    lost left the chunk processing with no task, until its timeout.
+    """
+    deferrals: dict[int, int] = {}
+
+    async def defers_thrice(ctx: ChunkContext) -> str:
+        deferrals[ctx.chunk_index] = deferrals.get(ctx.chunk_index, 0) + 1
+        await asyncio.sleep(0.001 * (ctx.chunk_index % 3))  # in flight across a lease check or not
+        if deferrals[ctx.chunk_index] <= 3:
+            raise Deferred("host busy", until=0.0)  # due again at once
+        return "done"
+
+    registry.add("t.defers", defers_thrice)
+    # The lease check runs every few milliseconds, so it meets re-claims.
+    async with await Queue.open(db_path, fast_config(heartbeat_interval=0.005, stale_after=5.0),
+                                registry=registry) as queue:
+        job = (await queue.submit("t.defers", chunks=[{} for _ in range(300)])).job_id
+        async with running(queue, concurrency=8):
+            async def finished() -> bool:
+                return (await queue.job(job)).status.finished
+
+            await async_wait_until(finished, timeout=30, message=lambda: (
+                f"the job to end: {query(db_path, 'SELECT status, count(*) FROM chunks GROUP BY 1')}"))
+        assert (await queue.job(job)).status.value == "completed"
+        assert all(n == 4 for n in deferrals.values()) and len(deferrals) == 300
+    assert_counters(db_path)
+
+
+async def test_a_chunk_held_in_the_workers_name_that_nothing_runs_is_given_back(
+        live: Queue, registry: Registry, caplog: pytest.LogCaptureFixture) -> None:
+    """An orphan: processing under a live worker, no task of it runs it, no outcome on its way.
+
+    Made here by claiming a chunk in the worker's name from outside it, as a
+    lost outcome or a claim whose answer never reached the worker leaves it.
+    Its heartbeats would have kept it processing until its timeout (an hour).
+    """
+    caplog.set_level(logging.INFO, logger="queuetop.engine")
+    ran: list[int] = []
+
+    async def records(ctx: ChunkContext) -> None:
+        ran.append(ctx.attempt)
+
+    async with running(live) as worker:
+        job = (await live.submit("t.orphan")).job_id  # not registered yet: the worker leaves it
+        (taken,), _ = await claims.claim(live.db, worker.id, 1, live.clock.now())
+        assert taken.job_id == job
+        registry.add("t.orphan", records)
+
+        async def finished() -> bool:
+            return (await live.job(job)).status.finished
+
+        await async_wait_until(finished, timeout=10, message="the orphan to be given back and run")
+    assert (await live.job(job)).status.value == "completed"
+    assert ran == [1]  # given back unspent: its one run is attempt 1
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(f"job {job} chunk 0 is processing under this worker, but nothing here runs it" in m for m in said)

@@ -425,12 +425,13 @@ async def next_due(db: Database) -> float | None:
     return await db.scalar(SQL["next_due"])
 
 
-async def still_held(db: Database, held: Sequence[Claim]) -> set[int]:
-    """The chunk ids among ``held`` whose lease is still current."""
-    if not held:
-        return set()
-    rows = await db.fetchall(
-        SQL["held_chunks"],
-        {"held": json.dumps([{"chunk_id": c.chunk_id, "lease_token": c.lease_token} for c in held])},
-    )
-    return {row[0] for row in rows}
+async def held_by(db: Database, worker_id: str) -> list[Claim]:
+    """The chunks the database says ``worker_id`` holds (processing under its id), without params.
+
+    A worker compares them with what it runs: an in-flight claim missing here
+    lost its lease (cancelled, rescued); a chunk here that it does not run is
+    an orphan it must give back.
+    """
+    rows = await db.fetchall(SQL["held_by_worker"], {"worker_id": worker_id})
+    return [Claim(row["id"], row["job_id"], row["chunk_index"], {}, row["attempt"], row["lease_token"],
+                  row["claimed_at"]) for row in rows]

@@ -15,9 +15,7 @@ import logging
 import os
 import secrets
 import socket
-import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from queuetop.engine.services import claims
@@ -26,6 +24,7 @@ from queuetop.engine.store import queries
 from queuetop.engine.model.changes import CHUNKS, JOBS, WORKERS, Change
 from queuetop.engine.services.claims import Claim, JobSpec, Outcome
 from queuetop.engine.services.deadline import Deadline
+from queuetop.engine.services.handler_threads import HandlerThreads
 from queuetop.engine.services.startup import until_written
 from queuetop.engine.handlers.context import ChunkContext, ChunkLogger
 from queuetop.engine.handlers.registry import Handler, HandlerUnavailable
@@ -45,8 +44,6 @@ SETTLE_BATCH = 1000
 # The longest an idle worker waits between looks where other processes'
 # submits wake it anyway (see Worker._idle_wait).
 IDLE_POLL_CAP = 5.0
-# Names of the threads sync handlers run on (see Worker._threads).
-HANDLER_THREAD_PREFIX = "handler-"
 # Put in the outcome queue after a claim whose jobs the next settle starts: wakes the settle loop.
 _JOBS_CLAIMED = "jobs claimed"
 
@@ -73,19 +70,18 @@ class Worker:
         self._defer_starts = claims.defers_job_starts(queue.db)
         self._wake = asyncio.Event()
         self._check_leases = asyncio.Event()
+        # Chunks whose outcome is queued or being written: theirs is on its way.
+        self._unsettled: set[int] = set()
+        # Chunks the database says this worker holds but no task of it runs:
+        # (chunk id, lease token) -> monotonic time first seen (see _reconcile).
+        self._orphans: dict[tuple[int, str], float] = {}
         self._shutting_down = False
         self._give_up_at: float | None = None  # monotonic time after which unwritable outcomes are dropped
-        # Sync handlers get threads of their own, one per slot: on the shared
-        # default executor (6 threads on 2 cores) they would queue behind each
-        # other and spend their timeout waiting.
-        self._threads = self._new_pool()
-        self._retired_pools: list[ThreadPoolExecutor] = []
-        # Sync handler calls that outlived their timeout: their threads
-        # cannot be killed, so they are left to finish on their own, each
-        # counted here until it does (shown in the worker's row).
-        self._abandoned: set[asyncio.Future[Any]] = set()
-        # Past this many, the worker stops claiming: a handler that hangs
-        # every time would otherwise leave a thread behind per chunk.
+        # Sync handlers get threads of their own, one per slot; those left
+        # behind by timeouts are counted there (shown in the worker's row).
+        self._threads = HandlerThreads(self.concurrency, self.id, self._wake.set)
+        # Past this many abandoned threads, the worker stops claiming: a handler
+        # that hangs every time would otherwise leave a thread behind per chunk.
         self.abandoned_limit = self.concurrency
         self._held_back = False
         self._abandoned_recorded = 0
@@ -95,13 +91,10 @@ class Worker:
         # queues with a limit, a rate or a pause are claimed apart (services/queues.py)
         self._held = HeldClaimer(queue.db, settings.poll_interval)
 
-    def _new_pool(self) -> ThreadPoolExecutor:
-        return ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"{HANDLER_THREAD_PREFIX}{self.id}")
-
     @property
     def abandoned(self) -> int:
         """Sync handler threads still running after their chunk timed out."""
-        return len(self._abandoned)
+        return self._threads.abandoned
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -120,7 +113,7 @@ class Worker:
         if not await until_written(self.queue.db, stop, f"worker {self.id}", self.register):
             # stopped before the database let it register: it holds nothing
             self._unsubscribe()
-            self._threads.shutdown(wait=False)
+            self._threads.shutdown()
             return
         settler = asyncio.create_task(self._settle_loop(), name=f"settle-{self.id}")
         heart_stop = asyncio.Event()
@@ -137,8 +130,7 @@ class Worker:
                 await heart
                 await self._set_status(WorkerState.OFFLINE)
                 self._unsubscribe()
-                for pool in (self._threads, *self._retired_pools):
-                    pool.shutdown(wait=False, cancel_futures=True)
+                self._threads.shutdown()
                 log.info("worker %s offline", self.id)
 
     async def _claim_loop(self, stop: asyncio.Event) -> None:
@@ -315,7 +307,7 @@ class Worker:
             else:
                 # shielded: the timeout must not cancel the future, which
                 # stays pending (counted as abandoned) until the thread returns
-                thread_call = await self._start_in_thread(handler.function, ctx)
+                thread_call = await self._threads.start(handler.function, ctx)
                 timer = asyncio.timeout(spec.timeout)
                 try:
                     async with timer:
@@ -327,7 +319,7 @@ class Worker:
             if timed_out:
                 ctx.cancel()  # async: cancelled outright; sync: asked to stop, and abandoned
                 if not handler.is_async:
-                    self._abandon(thread_call, claim)
+                    self._threads.abandon(thread_call, f"job {claim.job_id} chunk {claim.chunk_index}")
                 outcome = self._failure(claim, spec, f"timed out after {spec.timeout:g}s", kind="timed_out")
             else:
                 try:
@@ -373,50 +365,11 @@ class Worker:
                 if not deadline.left and deadline.handle is not None:
                     deadline.handle.cancel()  # every chunk of the batch ended in time
         if outcome is not None:
-            self._outcomes.put_nowait(outcome)
+            self._queue_outcome(outcome)
 
-    async def _start_in_thread(self, function: Any, ctx: ChunkContext) -> asyncio.Future[Any]:
-        """Run a sync handler on a pool thread; return once it has started.
-
-        The chunk's timeout is counted from here, never while it waits for a
-        thread (the pool always has a thread per slot: see :meth:`_abandon`).
-        """
-        loop = asyncio.get_running_loop()
-        started = asyncio.Event()
-
-        def run(pid: int = os.getpid()) -> Any:
-            loop.call_soon_threadsafe(started.set)
-            try:
-                return function(ctx)
-            finally:
-                if os.getpid() != pid:  # a child the handler forked came back: never run the parent's code
-                    os._exit(0 if sys.exc_info()[0] is None else 1)
-
-        future = loop.run_in_executor(self._threads, run)
-        waiting = asyncio.ensure_future(started.wait())
-        await asyncio.wait({waiting, future}, return_when=asyncio.FIRST_COMPLETED)
-        waiting.cancel()
-        return future
-
-    def _abandon(self, call: asyncio.Future[Any], claim: Claim) -> None:
-        """Leave a timed-out sync handler's thread behind and give its slot to a fresh pool.
-
-        The old pool keeps running what it has (its threads end when their
-        handlers return); new work goes to a pool with a thread per slot.
-        """
-        self._abandoned.add(call)
-        call.add_done_callback(self._abandoned_ended)
-        self._retired_pools.append(self._threads)
-        self._threads.shutdown(wait=False)
-        self._threads = self._new_pool()
-        log.warning("job %d chunk %d: sync handler still running after its timeout; its thread is abandoned "
-                    "(%d abandoned thread(s) in worker %s)", claim.job_id, claim.chunk_index, self.abandoned, self.id)
-
-    def _abandoned_ended(self, call: asyncio.Future[Any]) -> None:
-        self._abandoned.discard(call)
-        if not self._abandoned:
-            self._retired_pools.clear()  # shut down already; their last threads have returned
-        self._wake.set()  # a slot may be claimable again
+    def _queue_outcome(self, outcome: Outcome) -> None:
+        self._unsettled.add(outcome.chunk_id)
+        self._outcomes.put_nowait(outcome)
 
     def _failure(self, claim: Claim, spec: JobSpec, error: str, **kw: Any) -> Outcome:
         outcome = claims.failure(claim, self.id, error, max_retries=spec.max_retries, now=self.queue.clock.now(),
@@ -451,7 +404,10 @@ class Worker:
                     batch.append(item)
             # Every job of these outcomes is among the starts or was started before.
             starts, self._starts = self._starts, {}
-            await self._write(batch, starts)
+            try:
+                await self._write(batch, starts)
+            finally:
+                self._unsettled.difference_update(outcome.chunk_id for outcome in batch)
 
     async def _write(self, batch: list[Outcome], starts: dict[int, float] | None = None) -> None:
         """Settle ``batch``; a poisoned outcome fails only its own chunk, and nothing retries forever.
@@ -537,7 +493,7 @@ class Worker:
                 if loop.time() - last >= interval:
                     last = loop.time()
                     await self._heartbeat()
-                await self._drop_lost_leases()
+                await self._reconcile()
             except Exception as exc:
                 # Not even what is not the database's doing may end the loop: a
                 # worker that stops heartbeating is marked offline and its
@@ -566,18 +522,51 @@ class Worker:
         self.id = new_worker_id()
         await self.register()
 
-    async def _drop_lost_leases(self) -> None:
-        held = [claim for claim, _, _ in self._inflight.values()]
-        if not held:
-            return
-        current = await claims.still_held(self.queue.db, held)
+    async def _reconcile(self) -> None:
+        """Make what this worker runs and what the database says it holds agree.
+
+        An in-flight chunk whose lease is gone (cancelled, finalized, rescued)
+        is stopped. A chunk the database has processing under this worker
+        that no task of it runs, and whose outcome is not on its way, is an
+        orphan: nothing would end it before its timeout (an hour, by
+        default) while this worker heartbeats. Seen so for a whole heartbeat
+        interval, it is given back unspent, and said at WARNING: it means an
+        outcome was lost, a defect to find.
+
+        Only claims in flight both before and after the read are judged: a
+        chunk claimed while the read was on its way may be missing from it,
+        and one settled and claimed again meanwhile is a new claim (judging
+        it by chunk id alone once stopped a re-claimed chunk as if its new
+        lease were the old one, and left it processing with no task).
+        """
+        before = {chunk_id: entry[0] for chunk_id, entry in self._inflight.items()}
+        held = await claims.held_by(self.queue.db, self.id)
+        leases = {claim.chunk_id: claim.lease_token for claim in held}
+        for chunk_id, claim in before.items():
+            entry = self._inflight.get(chunk_id)
+            if entry is None or entry[0] is not claim or leases.get(chunk_id) == claim.lease_token:
+                continue
+            log.info("job %d chunk %d: lease gone (cancelled or rescued); stopping it",
+                     claim.job_id, claim.chunk_index)
+            _, task, ctx = entry
+            ctx.cancel()
+            task.cancel()
+        now = time.monotonic()
+        interval = self.queue.settings.heartbeat_interval
+        seen: dict[tuple[int, str], float] = {}
         for claim in held:
-            if claim.chunk_id not in current and claim.chunk_id in self._inflight:
-                log.info("job %d chunk %d: lease gone (cancelled or rescued); stopping it",
-                         claim.job_id, claim.chunk_index)
-                _, task, ctx = self._inflight[claim.chunk_id]
-                ctx.cancel()
-                task.cancel()
+            if claim.chunk_id in before or claim.chunk_id in self._inflight or claim.chunk_id in self._unsettled:
+                continue
+            key = (claim.chunk_id, claim.lease_token)
+            first = seen[key] = self._orphans.get(key, now)
+            if now - first < interval:
+                continue
+            del seen[key]
+            log.warning("worker %s: job %d chunk %d is processing under this worker, but nothing here runs it "
+                        "or is settling it (an outcome was lost); giving it back unspent",
+                        self.id, claim.job_id, claim.chunk_index)
+            self._queue_outcome(claims.release(claim, self.queue.clock.now()))
+        self._orphans = seen
 
     def _on_change(self, change: Change) -> None:
         if change.source == "queues":  # this process paused, resumed or configured a queue

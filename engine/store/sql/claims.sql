@@ -209,11 +209,8 @@ FROM (
 ) AS c
 WHERE workers.id = c.worker_id;
 
--- name: held_chunks
--- Which of the chunks a worker thinks it holds it still holds.
-SELECT c.id FROM chunks c
-JOIN json_each(:held) h ON c.id = h.value ->> 'chunk_id'  -- sqlite
-WHERE c.status = 'processing' AND c.lease_token = h.value ->> 'lease_token'  -- sqlite
-JOIN jsonb_array_elements(:held::jsonb) AS h(v) ON c.id = (h.v ->> 'chunk_id')::bigint  -- postgres
-WHERE c.status = 'processing' AND c.lease_token = h.v ->> 'lease_token'  -- postgres
-;
+-- name: held_by_worker
+-- The chunks the database says a worker holds (chunks_processing): what it
+-- runs whose lease is still current, and any it holds but no longer runs.
+SELECT id, job_id, chunk_index, attempt, lease_token, claimed_at FROM chunks
+WHERE worker_id = :worker_id AND status = 'processing';
