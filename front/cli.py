@@ -142,6 +142,8 @@ async def cmd_jobs(queue: Queue, args: argparse.Namespace) -> int:
               + (f" (the first {len(jobs):,} shown)" if found.matched > len(jobs) else ""))
     for intent, count in waiting.items():
         print(f"waiting: no worker can run intent {intent} ({count} job{'s' if count != 1 else ''})")
+    if not waiting:
+        await cli_hints.say_if_no_engine(queue)
     return 0
 
 

@@ -6,6 +6,8 @@ import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from queuetop.engine.model.display import engines_line
+
 if TYPE_CHECKING:
     from queuetop.engine.api import Queue
 
@@ -28,3 +30,16 @@ async def warn_unrunnable(queue: Queue, intents: Iterable[str]) -> None:
         if intent in waiting or not online:
             print(f"queuetop: warning: no handler for intent {intent!r} in the {where}, and no online worker "
                   f"runs it: the job waits until a process with one starts", file=sys.stderr)
+
+
+async def say_if_no_engine(queue: Queue) -> None:
+    """Unfinished work with no engine alive waits for one: one line saying so, as the TUI's header does.
+
+    ``jobs`` names intents no online worker runs; with no worker online at all
+    that says nothing, and the listing looked like work in progress.
+    """
+    counts = (await queue.state_counts())["jobs"]
+    unfinished = counts.get("pending", 0) + counts.get("running", 0)
+    if unfinished and not (await queue.engines_online())[0]:
+        print(f"waiting: {engines_line(0, 0)} ({unfinished:,} unfinished job{'s' if unfinished != 1 else ''}; "
+              f"start one with queuetop --engine-only)")

@@ -95,6 +95,9 @@ def test_two_processes_with_different_handlers_share_one_database(tmp_path: Path
     beta = project(tmp_path / "beta", '"beta.work" = "betajobs:collect"', name="betajobs")
     a_jobs = [submit(db_path, tmp_path, "alpha.work", "--range", "2024-01-01..2024-01-20") for _ in range(3)]
     b_jobs = [submit(db_path, tmp_path, "beta.work", "--range", "2024-01-01..2024-01-20") for _ in range(3)]
+    idle = run_cli("jobs", "--db", db_path, cwd=tmp_path)  # no engine yet: all of it waits, and says so
+    assert idle.stdout.splitlines()[-1] == (
+        "waiting: no engine online: work is not running (6 unfinished jobs; start one with queuetop --engine-only)")
 
     engines.start(db_path, cwd=alpha)
     wait_until(lambda: all(job_status(db_path, j) == "completed" for j in a_jobs), timeout=30, message=engines.logs)
