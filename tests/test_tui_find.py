@@ -19,7 +19,7 @@ from queuetop.tui.screens.job_detail import JobDetailScreen
 from queuetop.tui.widgets.filter_input import FilterInput
 from queuetop.tui.widgets.jobs_table import JobsTable
 
-from tui_app import any_db, fixture_cache, make_app  # noqa: F401 (fixtures)
+from tui_app import any_db, db, fixture_cache, make_app  # noqa: F401 (fixtures)
 from tui_fixtures import NOW, SIZE
 
 KEYS = {" ": "space", ":": "colon", ">": "greater_than_sign", "<": "less_than_sign", ",": "comma",
@@ -128,3 +128,31 @@ async def test_a_filter_keystroke_shows_its_rows_before_their_count(any_db: Path
         assert table.border_title == "Jobs · bulk state:failed · 2 of 407"
         await pilot.press("escape")
         await app.settle()
+
+
+async def test_refreshes_reuse_a_fresh_match_count_rather_than_count_again(db: Path, monkeypatch) -> None:
+    """A filter on a common word: each refresh (several a second under load) ran its count query again."""
+    await _many_jobs(db)
+    app = make_app(db)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.settle()
+        table = app.screen.query_one(JobsTable)
+        await pilot.press("slash")
+        await type_text(app, pilot, "bulk")
+        await pilot.press("enter")
+        await app.settle()
+        assert table.border_title == "Jobs · bulk · 400 of 407"
+        statements: list[str] = []
+        reader = await app.queue.db._connection("_reader")  # the TUI's reads (SQLite)
+        await reader.set_trace_callback(statements.append)
+        monkeypatch.setattr(JobsTable, "RECOUNT_EVERY", 3600.0)
+        for _ in range(3):
+            app.request_refresh()
+            await app.settle()
+        assert statements and not [s for s in statements if "AS counted" in s]  # pages read, nothing counted
+        assert table.border_title == "Jobs · bulk · 400 of 407"
+        monkeypatch.setattr(JobsTable, "RECOUNT_EVERY", 0.0)  # the count has aged: the next refresh counts
+        app.request_refresh()
+        await app.settle()
+        assert len([s for s in statements if "AS counted" in s]) == 1
+        assert table.border_title == "Jobs · bulk · 400 of 407"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import ClassVar
 
 from rich.console import RenderableType
@@ -41,6 +42,10 @@ class JobsTable(LiveTable[Job]):
         Binding("o", "sort_next", "Sort by next column", show=False, id="jobs.sort"),
         Binding("O", "sort_flip", "Flip the sort", show=False, id="jobs.sort_flip"),
     ]
+    # A refresh of the same query reuses a match count this young (seconds): a
+    # filter on a common word costs a count query of up to 10,000 rows, and
+    # under live load refreshes come several times a second.
+    RECOUNT_EVERY: ClassVar[float] = 2.0
     COLUMNS: ClassVar[tuple[Col, ...]] = (
         Col("id", "ID"),
         Col("intent", "INTENT", 24, flex=True, min=8),
@@ -61,6 +66,7 @@ class JobsTable(LiveTable[Job]):
         self.counted = True
         self.count_later = False  # set while a new query's first page is fetched
         self._found: FoundJobs | None = None
+        self._counted_at = 0.0  # monotonic time of _found's count
         self.all_jobs = 0
         # job id -> (row signature, failed attempts, when asked)
         self._errors: dict[int, tuple[tuple[object, ...], int, float]] = {}
@@ -68,8 +74,16 @@ class JobsTable(LiveTable[Job]):
 
     async def fetch(self, offset: int, limit: int) -> tuple[Sequence[Job], int]:
         queue = host(self).queue
+        last = self._found
+        reuse = (not self.count_later and last is not None and last.counted and last.query == self.query
+                 and time.monotonic() - self._counted_at < self.RECOUNT_EVERY)
         found = await queue.find_jobs(self.query, sort=self.order, limit=limit, offset=offset,
-                                      count=not self.count_later)
+                                      count=not self.count_later and not reuse)
+        if reuse and last is not None and not found.counted:
+            # The count of a moment ago stands (never below what this page shows).
+            found = replace(found, matched=max(last.matched, found.matched), exact=last.exact, counted=True)
+        elif found.counted:
+            self._counted_at = time.monotonic()
         await self._count_errors(found.jobs)
         self._found = found
         self.matched, self.all_jobs, self.exact, self.counted = found.matched, found.total, found.exact, found.counted
@@ -85,6 +99,7 @@ class JobsTable(LiveTable[Job]):
         if self._found is None or self._found.counted or self._found.query != found.query:
             return  # a page fetched meanwhile brought its own count, or another query's
         self._found = found
+        self._counted_at = time.monotonic()
         self.matched, self.all_jobs, self.exact, self.counted = found.matched, found.total, found.exact, True
         self.total = found.matched
         self.border_title = self.title_text()
