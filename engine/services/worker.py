@@ -70,8 +70,8 @@ class Worker:
         self._defer_starts = claims.defers_job_starts(queue.db)
         self._wake = asyncio.Event()
         self._check_leases = asyncio.Event()
-        # Chunks whose outcome is queued or being written: theirs is on its way.
-        self._unsettled: set[int] = set()
+        # (chunk id, lease token) of the outcomes queued or being written: on their way.
+        self._unsettled: set[tuple[int, str]] = set()
         # Chunks the database says this worker holds but no task of it runs:
         # (chunk id, lease token) -> monotonic time first seen (see _reconcile).
         self._orphans: dict[tuple[int, str], float] = {}
@@ -368,7 +368,7 @@ class Worker:
             self._queue_outcome(outcome)
 
     def _queue_outcome(self, outcome: Outcome) -> None:
-        self._unsettled.add(outcome.chunk_id)
+        self._unsettled.add((outcome.chunk_id, outcome.lease_token))
         self._outcomes.put_nowait(outcome)
 
     def _failure(self, claim: Claim, spec: JobSpec, error: str, **kw: Any) -> Outcome:
@@ -407,7 +407,7 @@ class Worker:
             try:
                 await self._write(batch, starts)
             finally:
-                self._unsettled.difference_update(outcome.chunk_id for outcome in batch)
+                self._unsettled.difference_update((outcome.chunk_id, outcome.lease_token) for outcome in batch)
 
     async def _write(self, batch: list[Outcome], starts: dict[int, float] | None = None) -> None:
         """Settle ``batch``; a poisoned outcome fails only its own chunk, and nothing retries forever.
@@ -555,9 +555,9 @@ class Worker:
         interval = self.queue.settings.heartbeat_interval
         seen: dict[tuple[int, str], float] = {}
         for claim in held:
-            if claim.chunk_id in before or claim.chunk_id in self._inflight or claim.chunk_id in self._unsettled:
-                continue
             key = (claim.chunk_id, claim.lease_token)
+            if claim.chunk_id in before or claim.chunk_id in self._inflight or key in self._unsettled:
+                continue
             first = seen[key] = self._orphans.get(key, now)
             if now - first < interval:
                 continue
