@@ -57,6 +57,28 @@ async def test_enter_on_a_chunk_shows_its_whole_story_and_y_copies_it(any_db: Pa
         assert isinstance(app.screen, JobDetailScreen)
 
 
+async def test_a_detail_view_scrolls_with_j_k_g_and_G_at_80x24(db: Path) -> None:
+    """Moving around a long record as in every table: it took the arrow keys or the mouse only."""
+    from textual.containers import VerticalScroll
+
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.settle()
+        await press(app, pilot, "j", "j", "enter", "j", "j", "j", "j", "j", "enter")  # job 5, chunk 5
+        assert isinstance(app.screen, ChunkDetailScreen)
+        await pilot.pause()
+        box = app.screen.query_one("#detail", VerticalScroll)
+        assert box.max_scroll_y > 3
+        await press(app, pilot, "j", "j", "j")
+        assert box.scroll_y == 3
+        await press(app, pilot, "k")
+        assert box.scroll_y == 2
+        await press(app, pilot, "G")
+        assert box.scroll_y == box.max_scroll_y
+        await press(app, pilot, "g")
+        assert box.scroll_y == 0
+
+
 async def test_enter_on_an_event_a_worker_and_a_run(any_db: Path | str) -> None:
     app = make_app(any_db)
     async with app.run_test(size=SIZE) as pilot:

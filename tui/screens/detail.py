@@ -57,6 +57,11 @@ class DetailScreen(LiveScreenBase):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", id="detail.back"),
         Binding("y", "copy", "Copy", id="detail.copy"),
+        # Moving around, as in every table: a line, then the top and the end.
+        Binding("j", "scroll_lines(1)", "Scroll down", show=False, id="detail.down"),
+        Binding("k", "scroll_lines(-1)", "Scroll up", show=False, id="detail.up"),
+        Binding("g", "scroll_to_edge('top')", "Top", show=False, id="detail.top"),
+        Binding("G", "scroll_to_edge('end')", "End", show=False, id="detail.end"),
     ]
     TOPICS: ClassVar[frozenset[str]] = frozenset()
 
@@ -116,6 +121,16 @@ class DetailScreen(LiveScreenBase):
 
     def action_back(self) -> None:
         self.dismiss()
+
+    def action_scroll_lines(self, lines: int) -> None:
+        self.query_one("#detail", VerticalScroll).scroll_relative(y=lines, animate=False)
+
+    def action_scroll_to_edge(self, edge: str) -> None:
+        box = self.query_one("#detail", VerticalScroll)
+        if edge == "top":
+            box.scroll_home(animate=False)
+        else:
+            box.scroll_end(animate=False)
 
     @property
     def queue(self) -> Any:
