@@ -138,6 +138,8 @@ class JobDetailScreen(LiveScreenBase):
     def on_resize(self, event: Resize) -> None:
         # Under 120 columns the chunks take the width; enter on a chunk shows its attempts.
         self.query_one("#job-side").display = event.size.width >= 120
+        if self.job is not None and not self.gone:
+            self._show_job(self.job)  # the fields' pairs a line follow the width
 
     async def refresh_data(self, topics: frozenset[str], job_ids: frozenset[int]) -> None:
         mine = not job_ids or self.job_id in job_ids
@@ -164,33 +166,14 @@ class JobDetailScreen(LiveScreenBase):
 
     def _show_job(self, job: Job) -> None:
         now = host(self).queue.clock.now()
-        shown = (job, fmt.ago(now - job.created_at))
+        # Three name-value pairs a line from 120 columns; two below, where three
+        # cut the state and wrapped the times over three lines each.
+        per_line = 3 if self.app.size.width >= 120 else 2
+        shown = (job, fmt.ago(now - job.created_at), per_line)
         if shown == self._fields_shown:
             return  # the same fields (a job opened again): no layout, no measuring of the grid
         self._fields_shown = shown
-        grid = Table.grid(padding=(0, 2))
-        for _ in range(6):
-            grid.add_column()
         label = "dim"
-        grid.add_row(
-            Text("state", style=label),
-            fmt.state(job.status, bold=True, suffix=fmt.job_outcome(
-                job.status.value, job.chunks_completed, job.chunks_failed, job.chunks_cancelled,
-                job.chunks_total).removeprefix(job.status.value)),
-            Text("intent", style=label), Text(job.intent, style="bold"),
-            Text("progress", style=label),
-            fmt.progress(job.chunks_completed, job.chunks_failed, job.chunks_cancelled, job.chunks_total, 20),
-        )
-        grid.add_row(
-            Text("created", style=label), Text(f"{fmt.timestamp(job.created_at)} ({fmt.ago(now - job.created_at)} ago)"),
-            Text("started", style=label), Text(fmt.timestamp(job.started_at)),
-            Text("finished", style=label), Text(fmt.timestamp(job.finished_at)),
-        )
-        grid.add_row(
-            Text("priority", style=label), Text(str(job.priority)),
-            Text("retries", style=label), Text(f"max {job.max_retries}, timeout {job.timeout:g}s"),
-            Text("logs", style=label), Text(str(job.log_count)),
-        )
         extras = []
         if job.dedupe_key:
             extras.append(f"dedupe {job.dedupe_key}")
@@ -200,11 +183,29 @@ class JobDetailScreen(LiveScreenBase):
             extras.append(f"follow-up of job {job.parent_job_id}")
         if job.on_finalize:
             extras.append(f"on finalize → {job.on_finalize}")
-        grid.add_row(
-            Text("params", style=label), Text(fmt.clip(json.dumps(job.params, separators=(",", ":")), 60)),
-            Text("cancelled", style=label), Text(str(job.chunks_cancelled)),
-            Text("also", style=label), Text(" · ".join(extras) or "-"),
-        )
+        pairs: list[tuple[str, Text]] = [
+            ("state", fmt.state(job.status, bold=True, suffix=fmt.job_outcome(
+                job.status.value, job.chunks_completed, job.chunks_failed, job.chunks_cancelled,
+                job.chunks_total).removeprefix(job.status.value))),
+            ("intent", Text(job.intent, style="bold")),
+            ("progress", fmt.progress(job.chunks_completed, job.chunks_failed, job.chunks_cancelled,
+                                      job.chunks_total, 20 if per_line == 3 else 12)),
+            ("created", Text(f"{fmt.timestamp(job.created_at)} ({fmt.ago(now - job.created_at)} ago)")),
+            ("started", Text(fmt.timestamp(job.started_at))),
+            ("finished", Text(fmt.timestamp(job.finished_at))),
+            ("priority", Text(str(job.priority))),
+            ("retries", Text(f"max {job.max_retries}, timeout {job.timeout:g}s")),
+            ("logs", Text(str(job.log_count))),
+            ("params", Text(fmt.clip(json.dumps(job.params, separators=(",", ":")), 60))),
+            ("cancelled", Text(str(job.chunks_cancelled))),
+            ("also", Text(" · ".join(extras) or "-")),
+        ]
+        grid = Table.grid(padding=(0, 2))
+        for _ in range(2 * per_line):
+            grid.add_column()
+        for start in range(0, len(pairs), per_line):
+            grid.add_row(*(cell for name, value in pairs[start:start + per_line]
+                           for cell in (Text(name, style=label), value)))
         fields = self.query_one("#job-fields", Static)
         fields.border_title = f"Job {job.id} · {job.intent}"
         fields.update(grid)
