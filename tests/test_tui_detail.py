@@ -167,6 +167,24 @@ async def test_space_only_tags_and_the_palette_names_each_target(db: Path) -> No
         assert {"Retry job 5", "Cancel job 5", "Finalize job 5"} <= set(titles)
 
 
+async def test_read_only_offers_no_action_in_the_palette_that_it_would_refuse(db: Path) -> None:
+    app = make_app(read_only=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.settle()
+        await press(app, pilot, "j", "j", "space")
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        assert {"Keys", "Schedules", "Queues"} <= titles
+        writes = ("Retry", "Cancel", "Finalize", "Pause")
+        assert not [t for t in titles if t.startswith(writes)], titles
+        await press(app, pilot, "escape", "enter")  # job 5's screen
+        assert isinstance(app.screen, JobDetailScreen)
+        assert not [c.title for c in app.get_system_commands(app.screen) if c.title.startswith(writes)]
+        await press(app, pilot, "j", "j", "j", "j", "j", "enter")  # its chunk 5
+        assert isinstance(app.screen, ChunkDetailScreen)
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        assert "Copy chunk 5 of job 5" in titles and not [t for t in titles if t.startswith(writes)]
+
+
 async def test_q_then_s_quits_without_a_traceback(db: Path) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:

@@ -509,8 +509,9 @@ class QueuetopApp(App[int]):
         # Textual's own "Keys" panel would duplicate ours (the help screen, from the same bindings).
         yield from (command for command in super().get_system_commands(screen) if command.title != "Keys")
         yield SystemCommand("Keys", "Every key that applies on this screen", self.action_help)
-        yield SystemCommand("Pause or resume the queue", "Stop new claims, or allow them again",
-                            self.action_toggle_pause)
+        if not self.read_only:  # offered only what would not be refused
+            yield SystemCommand("Pause or resume the queue", "Stop new claims, or allow them again",
+                                self.action_toggle_pause)
         yield SystemCommand("Schedules", "Cron schedules: toggle active, run now", self.action_schedules)
         yield SystemCommand("Alerts", "Raised alerts and their delivery", self.action_alerts)
         yield SystemCommand("Queues", "Each queue's counts, limits and rate: pause or resume one", self.action_queues)

@@ -68,6 +68,8 @@ class ChunkDetailScreen(DetailScreen):
 
     def palette_commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
         target = f"chunk {self.chunk_index} of job {self.job_id}"
+        copy = (f"Copy {target}", "Its params, result, error and attempts", self.action_copy)
+        if host(self).read_only:  # offered only what would not be refused
+            return [copy]
         return [(f"Retry {target}", "Back to pending, attempts reset", self.action_retry),
-                (f"Cancel {target}", "Stop it if pending or running", self.action_cancel),
-                (f"Copy {target}", "Its params, result, error and attempts", self.action_copy)]
+                (f"Cancel {target}", "Stop it if pending or running", self.action_cancel), copy]

@@ -365,7 +365,7 @@ class DashboardScreen(LiveScreenBase):
     def palette_commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
         """The command palette's actions, each naming its target."""
         job_ids = self._targets()
-        if not job_ids:
+        if not job_ids or host(self).read_only:  # every one of them writes: refused with --read-only
             return []
         what = self._describe(job_ids)
         return [

@@ -263,6 +263,8 @@ class JobDetailScreen(LiveScreenBase):
         """The command palette's actions, each naming its target."""
         job = f"job {self.job_id}"
         commands: list[tuple[str, str, Callable[[], Any]]] = []
+        if host(self).read_only:  # every one of them writes: refused with --read-only
+            return commands
         index = self.query_one(ChunksTable).selected_index
         if index is not None:
             commands.append((f"Retry chunk {index} of {job}", "Back to pending, attempts reset",
