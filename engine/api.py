@@ -266,6 +266,10 @@ class Queue(Engine):
         else:
             chunk = await self.chunk(job_id, chunk_index)
             rows = await self.db.fetchall(JOB_SQL["attempts_of_chunk"], {"chunk_id": chunk.id})
+        # In the order they were made. The index reads them by attempt number, and an
+        # operator's retry starts a chunk's attempts at 1 again, so its new runs would
+        # sort among the old ones; rows already in order cost a linear pass here.
+        rows = sorted(rows, key=lambda row: (row["chunk_index"], row["id"]))
         return [Attempt.from_row(row) for row in rows]
 
     async def attempt_counts(self, job_ids: Sequence[int]) -> dict[int, int]:

@@ -264,6 +264,22 @@ async def test_retry_failed_chunks_reopens_the_job(queue: Queue, db_path: Path) 
     assert (state.status.value, state.chunks_completed, state.chunks_failed) == ("completed", 3, 0)
 
 
+async def test_attempts_read_in_the_order_they_were_made_across_a_retry(queue: Queue, clock: FrozenClock) -> None:
+    """A retry starts a chunk's attempts at 1 again: by attempt number its new run sorted among the old ones."""
+    job = (await queue.submit("x", max_retries=1)).job_id
+    for _ in range(2):  # two attempts, the last spent
+        clock.advance(60)
+        await fail(queue, await claim_all(queue), permanent=False)
+    assert (await queue.chunk(job, 0)).status.value == "failed"
+    await queue.retry(job)
+    clock.advance(60)
+    await fail(queue, await claim_all(queue), permanent=True)  # attempt 1 again
+    made = await queue.attempts(job)
+    assert [a.attempt for a in made] == [1, 2, 1]
+    assert [a.started_at for a in made] == sorted(a.started_at for a in made)
+    assert [a.attempt for a in await queue.attempts(job, 0)] == [1, 2, 1]
+
+
 async def test_retry_all_failed_returns_the_job_to_pending(queue: Queue) -> None:
     job, _ = await _job_with(queue, failed=2)
     assert (await queue.retry(job)).status == "pending"
