@@ -51,6 +51,8 @@ async def test_enter_on_a_chunk_shows_its_whole_story_and_y_copies_it(any_db: Pa
                       "HTTP 503: service unavailable (retries spent)"):
             assert error in text
         assert "Attempts (4 failed)" in text and "worker ops-1-4101-b2" in text and '"start": "2025-' in text
+        # what the handler read in ctx.params: the job's params, and the chunk's own over them
+        assert "Job params\n{\n  \"account\": \"act_2002\"\n}" in text and "\nChunk params\n{" in text
         await press(app, pilot, "y")
         assert app.clipboard == text
         await press(app, pilot, "escape")

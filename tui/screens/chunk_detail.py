@@ -29,6 +29,7 @@ class ChunkDetailScreen(DetailScreen):
 
     async def load(self) -> tuple[str, list[Section]]:
         chunk = await self.queue.chunk(self.job_id, self.chunk_index)
+        job = await self.queue.job(self.job_id)
         attempts = await self.queue.attempts(self.job_id, self.chunk_index)
         status = chunk.status.value
         took = (duration(chunk.finished_at - chunk.claimed_at)
@@ -37,8 +38,12 @@ class ChunkDetailScreen(DetailScreen):
             Section("Chunk", fields(("state", f"{state_glyph(status)} {status}"), ("attempt", chunk.attempt),
                                     ("worker", chunk.worker_id), ("claimed", timestamp(chunk.claimed_at)),
                                     ("finished", timestamp(chunk.finished_at)), ("took", took),
-                                    ("run after", timestamp(chunk.run_after)), ("priority", chunk.priority))),
-            Section("Params", pretty(chunk.params)),
+                                    # when it may run next: only a pending chunk has a next run
+                                    ("run after", timestamp(chunk.run_after) if status == "pending" else None),
+                                    ("priority", chunk.priority))),
+            # A handler reads the job's params with the chunk's over them (ctx.params): show both.
+            *([Section("Job params", pretty(job.params)), Section("Chunk params", pretty(chunk.params))]
+              if job.params else [Section("Params", pretty(chunk.params))]),
             Section("Result", pretty(chunk.result)),
             Section("Last error", chunk.last_error or "-", "red1" if chunk.last_error else "dim"),
         ]
