@@ -75,6 +75,9 @@ class Worker:
         # Chunks the database says this worker holds but no task of it runs:
         # (chunk id, lease token) -> monotonic time first seen (see _reconcile).
         self._orphans: dict[tuple[int, str], float] = {}
+        # (chunk id, lease token) whose outcome the database refused in every form:
+        # left to the stuck-chunk rescue, which spends the attempt (see _poisoned).
+        self._unwritable: set[tuple[int, str]] = set()
         self._shutting_down = False
         self._give_up_at: float | None = None  # monotonic time after which unwritable outcomes are dropped
         # Sync handlers get threads of their own, one per slot; those left
@@ -465,6 +468,8 @@ class Worker:
                 and outcome.error.startswith("the database refused this chunk's outcome"):
             log.error("worker %s: chunk %d's outcome cannot be written at all (%s); left to the stuck-chunk rescue",
                       self.id, outcome.chunk_id, text.describe(exc, 300))
+            # Not an orphan to give back unspent: it would run and be refused again, forever.
+            self._unwritable.add((outcome.chunk_id, outcome.lease_token))
             return []
         error = ("the database refused this chunk's outcome: "
                  + text.describe(exc, 500).encode("ascii", "backslashreplace").decode("ascii"))
@@ -556,7 +561,8 @@ class Worker:
         seen: dict[tuple[int, str], float] = {}
         for claim in held:
             key = (claim.chunk_id, claim.lease_token)
-            if claim.chunk_id in before or claim.chunk_id in self._inflight or key in self._unsettled:
+            if claim.chunk_id in before or claim.chunk_id in self._inflight or key in self._unsettled \
+                    or key in self._unwritable:
                 continue
             first = seen[key] = self._orphans.get(key, now)
             if now - first < interval:
@@ -567,6 +573,7 @@ class Worker:
                         self.id, claim.job_id, claim.chunk_index)
             self._queue_outcome(claims.release(claim, self.queue.clock.now()))
         self._orphans = seen
+        self._unwritable.intersection_update((claim.chunk_id, claim.lease_token) for claim in held)
 
     def _on_change(self, change: Change) -> None:
         if change.source == "queues":  # this process paused, resumed or configured a queue
