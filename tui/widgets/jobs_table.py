@@ -60,14 +60,9 @@ class JobsTable(LiveTable[Job]):
         super().__init__(id=id, classes=classes)
         self.query = JobQuery()
         self.order: JobSort = DEFAULT_SORT
-        self.matched = 0
-        self.exact = True  # False: matched is a lower bound (shown as "10,000+")
-        # False: the page came without its count (a filter keystroke shows its rows first), see fill_count
-        self.counted = True
         self.count_later = False  # set while a new query's first page is fetched
-        self._found: FoundJobs | None = None
+        self._found: FoundJobs | None = None  # the last page: its matches, and whether they were counted
         self._counted_at = 0.0  # monotonic time of _found's count
-        self.all_jobs = 0
         # job id -> (row signature, failed attempts, when asked)
         self._errors: dict[int, tuple[tuple[object, ...], int, float]] = {}
         self.stale_jobs: set[int] = set()
@@ -86,7 +81,6 @@ class JobsTable(LiveTable[Job]):
             self._counted_at = time.monotonic()
         await self._count_errors(found.jobs)
         self._found = found
-        self.matched, self.all_jobs, self.exact, self.counted = found.matched, found.total, found.exact, found.counted
         self.border_title = self.title_text()
         return found.jobs, found.matched
 
@@ -100,10 +94,28 @@ class JobsTable(LiveTable[Job]):
             return  # a page fetched meanwhile brought its own count, or another query's
         self._found = found
         self._counted_at = time.monotonic()
-        self.matched, self.all_jobs, self.exact, self.counted = found.matched, found.total, found.exact, True
         self.total = found.matched
         self.border_title = self.title_text()
         self._update_subtitle()
+
+    @property
+    def matched(self) -> int:
+        """Jobs the query matches (a lower bound unless :attr:`exact`)."""
+        return self._found.matched if self._found is not None else 0
+
+    @property
+    def exact(self) -> bool:
+        """False: :attr:`matched` is a lower bound (shown as "10,000+")."""
+        return self._found is None or self._found.exact
+
+    @property
+    def counted(self) -> bool:
+        """False: the page came without its count (a filter keystroke shows its rows first), see fill_count."""
+        return self._found is None or self._found.counted
+
+    @property
+    def all_jobs(self) -> int:
+        return self._found.total if self._found is not None else 0
 
     def total_text(self) -> str:
         return super().total_text() if self.counted else "…"
