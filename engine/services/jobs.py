@@ -208,7 +208,6 @@ def encode(sub: Submission) -> dict[str, Any]:
 # What an item may hold and still take quick_row: Queue.submit's keywords but the date range's and max_chunks.
 QUICK_KEYS = frozenset({"intent", "chunks", "params", "dedupe_key", "max_retries", "priority", "timeout",
                         "on_finalize", "queue"})
-_NULL = "\\N"  # COPY's NULL
 # quick_row's COPY text of a job's settings (priority, retries, timeout, on-finalize intent, chunk count,
 # queue): the parts after its params, after each chunk's params and of one empty chunk
 _SHARED_COPY: dict[tuple[Any, ...], tuple[str, str, tuple[str]]] = {}
@@ -265,9 +264,9 @@ def quick_row(item: dict[str, Any], route: Callable[[str], str], max_retries: in
     shared = (priority, retries, seconds, on_finalize, len(chunks), queue)
     made = _SHARED_COPY.get(shared)
     if made is None:  # (a timeout of 1 and one of 1.0 share one: both are written 1.0)
-        tail = f"\t{priority}\t{queue}\t"
-        made = (f"\t{priority}\t{retries}\t{float(seconds)!r}\t{_NULL if on_finalize is None else on_finalize}"
-                f"\t{_NULL}\t{_NULL}\t{len(chunks)}\t{queue}\t", tail, (_EMPTY_CHUNK_COPY + tail,))
+        tail = _chunk_settings_copy(priority, queue)
+        made = (_job_settings_copy(priority, retries, seconds, on_finalize, None, None, len(chunks), queue),
+                tail, (_EMPTY_CHUNK_COPY + tail,))
         if len(_SHARED_COPY) < 10_000:
             _SHARED_COPY[shared] = made
     return {
@@ -298,20 +297,32 @@ def _copy_null(value: Any) -> str:
     return "\\N" if value is None else _copy_text(value) if isinstance(value, str) else str(value)
 
 
+def _job_settings_copy(priority: int, retries: int, timeout: float, on_finalize: str | None,
+                       parent_job_id: int | None, schedule_id: int | None, chunks_total: int, queue: str) -> str:
+    """copy_jobs' text of a job's fields after its params, in the statement's column order: each
+    preceded by a tab, the last followed by one. Numbers are written as plain ints and floats: a
+    checked value may be a subclass (an IntEnum) that would print otherwise."""
+    return (f"\t{int(priority)}\t{int(retries)}\t{float(timeout)!r}\t{_copy_null(on_finalize)}\t"
+            f"{_copy_null(parent_job_id)}\t{_copy_null(schedule_id)}\t{int(chunks_total)}\t{_copy_text(queue)}\t")
+
+
+def _chunk_settings_copy(priority: int, queue: str) -> str:
+    """copy_chunks' text of a chunk's fields after its params (its job's priority and queue), as above."""
+    return f"\t{int(priority)}\t{_copy_text(queue)}\t"
+
+
 def job_copy(row: dict[str, Any]) -> str:
     """A job's fields in copy_jobs' text, from its intent to its queue, each followed by a tab (what
-    :func:`quick_row` stores as a row's ``copy``). Numbers are written as plain ints and floats: a checked
-    value may be a subclass (an IntEnum) that would print otherwise."""
-    return (f"{_copy_text(row['intent'])}\t{_copy_text(row['params'])}\t{int(row['priority'])}\t"
-            f"{int(row['max_retries'])}\t{float(row['timeout'])!r}\t{_copy_null(row['on_finalize'])}\t"
-            f"{_copy_null(row['parent_job_id'])}\t{_copy_null(row['schedule_id'])}\t{int(row['chunks_total'])}\t"
-            f"{_copy_text(row['queue'])}\t")
+    :func:`quick_row` stores as a row's ``copy``)."""
+    return f"{_copy_text(row['intent'])}\t{_copy_text(row['params'])}" + _job_settings_copy(
+        row["priority"], row["max_retries"], row["timeout"], row["on_finalize"], row["parent_job_id"],
+        row["schedule_id"], row["chunks_total"], row["queue"])
 
 
 def chunk_copy(row: dict[str, Any]) -> tuple[str, ...]:
     """Each chunk's fields in copy_chunks' text but its job and time, each followed by a tab (what
     :func:`quick_row` stores as a row's ``chunk_copy``)."""
-    tail = f"\t{int(row['priority'])}\t{_copy_text(row['queue'])}\t"
+    tail = _chunk_settings_copy(row["priority"], row["queue"])
     return tuple(f"{index}\t{_copy_text(text)}{tail}" for index, text in enumerate(row["chunks"]))
 
 
