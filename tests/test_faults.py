@@ -332,7 +332,7 @@ async def test_a_batch_the_database_refuses_is_split_and_only_the_poisoned_chunk
     from queuetop.engine.api import Queue
     from queuetop.engine.model.clock import FrozenClock
     from queuetop.engine.services import claims
-    from queuetop.engine.services.worker import Worker
+    from queuetop.engine.services.settler import Settler
 
     queue = await Queue.open(db_path, clock=FrozenClock())
     try:
@@ -341,8 +341,10 @@ async def test_a_batch_the_database_refuses_is_split_and_only_the_poisoned_chunk
         good, bad, good2 = batch
         poisoned = claims.failure(bad, "w", "ok", permanent=True, max_retries=0, now=queue.clock.now())
         poisoned = claims.Outcome(**{**poisoned.__dict__, "error": "raw\x00nul"})  # as if cleaning were skipped
-        await Worker(queue)._write([claims.success(good, "w", "fine", queue.clock.now()), poisoned,
-                                    claims.success(good2, "w", "fine", queue.clock.now())])
+        settler = Settler(queue, name=lambda: "w", next_claim=lambda: None, started=lambda *_: None,
+                          wake=lambda: None)
+        await settler.write([claims.success(good, "w", "fine", queue.clock.now()), poisoned,
+                             claims.success(good2, "w", "fine", queue.clock.now())])
         chunks = {c.chunk_index: c for c in await queue.chunks(job)}
         assert chunks[0].status.value == chunks[2].status.value == "completed"
         assert chunks[1].status.value == "failed"

@@ -387,3 +387,50 @@ async def _is(read: Any, want: str) -> bool:
 
 class _RolledBack(Exception):
     """Raised to leave a transaction without committing it."""
+
+
+async def test_a_worker_refills_its_slots_with_the_settle_that_frees_them(
+        db_path: Path | str, backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On SQLite, where one connection writes at a time, a busy worker's claims ride with its
+    settles (one transaction where two were); on PostgreSQL they stay apart, each on its own
+    connection, the claim while the settle's commit waits for the disk. Either way every job
+    runs once and ends completed, and the counters agree with the rows."""
+    registry = Registry()
+    runs: Counter[int] = Counter()
+
+    async def small(ctx: Any) -> None:
+        runs[ctx.job_id] += 1
+
+    registry.add("small", small)
+    queue = await Queue.open(db_path, fast_config(), registry=registry)
+    settles_claiming: list[int] = []
+    real_settle = claims.settle
+
+    async def settle(*args: Any, **kwargs: Any) -> claims.Settled:
+        done = await real_settle(*args, **kwargs)
+        if kwargs.get("then_claim") is not None:
+            settles_claiming.append(len(done.claimed))
+        return done
+
+    monkeypatch.setattr(claims, "settle", settle)
+    stop = asyncio.Event()
+    try:
+        made = await queue.submit_many([{"intent": "small"} for _ in range(600)])
+        worker = Worker(queue, concurrency=20)
+        runner = asyncio.create_task(worker.run(stop))
+        ended = ("completed", "failed", "partial", "cancelled")
+        await async_wait_until(lambda: scalar(db_path, f"SELECT count(*) FROM jobs WHERE status IN {ended}") == 600,
+                               message="every job to end", timeout=60)
+        stop.set()
+        await asyncio.wait_for(runner, 15)
+    finally:
+        stop.set()
+        await queue.close()
+    assert sorted(runs) == sorted(r.job_id for r in made) and set(runs.values()) == {1}
+    assert scalar(db_path, "SELECT count(*) FROM jobs WHERE status = 'completed'") == 600
+    assert worker.claimed == 600
+    if backend == "sqlite":
+        assert sum(settles_claiming) >= 500, f"most chunks were claimed by settles: {sum(settles_claiming)} of 600"
+    else:
+        assert settles_claiming == []
+    assert_counters(db_path)

@@ -99,3 +99,35 @@ async def test_a_busy_writer_is_waited_for_at_the_first_statement(sqlite_queue: 
         other.close()
     batch, _ = await pending
     assert len(batch) == 1
+
+
+async def test_a_settle_that_claims_is_one_transaction_of_two_trips(sqlite_queue: Any, clock: FrozenClock,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker refills its slots in the transaction that settles its chunks: the settle's
+    statements go in one trip, the claim and the commit in a second; a settle and a claim
+    apart took three. The claim leaves its jobs pending for the next settle, as a worker's does."""
+    queue, path = sqlite_queue
+    made = await queue.submit_many([{"intent": "small"} for _ in range(30)])
+    first, specs = await claims.claim(queue.db, "w1", 10, clock.now(), ["small"], start=False)
+    sent = await _trips(queue, monkeypatch)
+    clock.advance(1)
+    settled = await claims.settle(queue.db, [claims.success(c, "w1", None, clock.now()) for c in first],
+                                  clock.now(), starts={job_id: clock.now() for job_id in specs},
+                                  then_claim=claims.NextClaim("w1", 15, ["small"]))
+    assert len(sent) == 2, "the settle's statements, then the claim with the commit"
+    assert len(settled.finalized) == 10
+    assert len(settled.claimed) == 15 and sorted(settled.specs) == sorted({c.job_id for c in settled.claimed})
+    assert [c.chunk_id for c in settled.claimed] == sorted(c.chunk_id for c in settled.claimed)
+    assert not {c.chunk_id for c in settled.claimed} & {c.chunk_id for c in first}
+    assert scalar(path, "SELECT count(*) FROM chunks WHERE status = 'processing' AND worker_id = 'w1'") == 15
+    assert scalar(path, "SELECT count(*) FROM jobs WHERE status = 'running'") == 0, "the claim started its jobs"
+    # a claim for another process's intents only, or for no slot, claims nothing and still settles
+    sent.clear()
+    again = await claims.settle(queue.db, [claims.success(c, "w1", None, clock.now()) for c in settled.claimed],
+                                clock.now(), starts={job_id: clock.now() for job_id in settled.specs},
+                                then_claim=claims.NextClaim("w1", 10, ["other"]))
+    assert again.claimed == [] and len(again.finalized) == 15
+    nothing = await claims.settle(queue.db, [], clock.now(), then_claim=claims.NextClaim("w1", 0, ["small"]))
+    assert nothing.claimed == [] and nothing.applied == []
+    assert {(await queue.job(r.job_id)).status.value for r in made[:25]} == {"completed"}
+    assert {(await queue.job(r.job_id)).status.value for r in made[25:]} == {"pending"}

@@ -109,13 +109,24 @@ class Outcome:
     refund: bool = False  # give the attempt back (released at shutdown)
 
 
+@dataclass(frozen=True)
+class NextClaim:
+    """A claim to make in a settle's transaction, after the settle (see :func:`settle`)."""
+
+    worker_id: str
+    limit: int
+    intents: Sequence[str] | None  # as :func:`claim` takes them
+
+
 @dataclass
 class Settled:
-    """What a :func:`settle` call changed."""
+    """What a :func:`settle` call changed, and what it claimed when asked to."""
 
     applied: list[tuple[int, int, str]] = field(default_factory=list)  # chunk, job, status
     finalized: list[dict[str, Any]] = field(default_factory=list)
     fenced_out: int = 0
+    claimed: list[Claim] = field(default_factory=list)  # sorted by chunk id
+    specs: dict[int, JobSpec] = field(default_factory=dict)  # the jobs of ``claimed``
 
 
 def success(claim: Claim, worker_id: str, result: Any, now: float, *, limit: int = RESULT_LIMIT) -> Outcome:
@@ -164,14 +175,15 @@ def release(claim: Claim, now: float) -> Outcome:
                    run_after=now, refund=True)
 
 
-async def plan_claim(db: Database, conn: Connection) -> None:
+async def plan_claim(db: Database, conn: Connection, *, durable: bool = False) -> None:
     """Before a claim statement in ``conn``'s transaction: on PostgreSQL, make it walk the claim
     index in order whatever the statistics say (see ``claim_plan`` in postgres/sql/claims.sql),
-    and commit without waiting for the disk (``claim_durability``). Both settings go with the
-    claim statement, in its round trip."""
+    and, unless ``durable`` (the transaction also ends attempts), commit without waiting for the
+    disk (``claim_durability``). Both settings go with the claim statement, in its round trip."""
     if db.dialect == "postgres":
         await conn.execute(SQL["claim_plan"])
-        await conn.execute(SQL["claim_durability"])
+        if not durable:
+            await conn.execute(SQL["claim_durability"])
 
 
 def defers_job_starts(db: Database) -> bool:
@@ -205,15 +217,18 @@ async def claim(db: Database, worker_id: str, limit: int, now: float,
         await plan_claim(db, conn)
         # on SQLite, one trip to the connection's thread: begin, claim, start, commit
         rows, specs = await run_steps(conn, _claim_steps(worker_id, limit, now, intent_list, start), commit=True)
-    if not rows:
-        return [], {}
+    return _claims(rows), specs
+
+
+def _claims(rows: Sequence[Any]) -> list[Claim]:
+    """The claim statement's rows as claims, in chunk id order."""
     claims = [
         Claim(row["id"], row["job_id"], row["chunk_index"], json.loads(row["params"]),
               row["attempt"], row["lease_token"], row["claimed_at"])
         for row in rows
     ]
     claims.sort(key=lambda c: c.chunk_id)
-    return claims, specs
+    return claims
 
 
 def job_specs(rows: Sequence[Any], jobs: Sequence[Any] | None) -> dict[int, JobSpec]:
@@ -243,17 +258,34 @@ def _claim_steps(worker_id: str, limit: int, now: float, intent_list: str | None
 
 
 async def settle(db: Database, outcomes: Sequence[Outcome], now: float, *,
-                 on_job_ended: Sequence[JobEndedHook] = (), starts: Mapping[int, float] | None = None) -> Settled:
+                 on_job_ended: Sequence[JobEndedHook] = (), starts: Mapping[int, float] | None = None,
+                 then_claim: NextClaim | None = None) -> Settled:
     """End attempts in one transaction (see the module docstring).
 
     ``starts``: job id -> claim time of jobs claimed with ``start=False``;
     each still pending is started in the same statement that moves the
     counters (and ended with it, if its chunks have all ended).
+
+    ``then_claim``: after the settle, in the same transaction, claim as
+    :func:`claim` does with ``start=False`` (into ``Settled.claimed`` and
+    ``Settled.specs``). A worker whose chunks end refills its slots with the
+    write that ends them: one transaction, one commit and (on SQLite) two
+    trips to the connection's thread where a settle and a claim apart took
+    three, and on PostgreSQL three round trips where they took four.
     """
-    if not outcomes and not starts:
+    wants_claim = then_claim is not None and then_claim.limit > 0 and then_claim.intents != []
+    if not outcomes and not starts and not wants_claim:
         return Settled()
     async with db.transaction() as conn:
-        return await settle_in(conn, outcomes, now, on_job_ended=on_job_ended, starts=starts)
+        done = await settle_in(conn, outcomes, now, on_job_ended=on_job_ended, starts=starts)
+        if then_claim is not None and wants_claim:
+            intents = then_claim.intents
+            intent_list = None if intents is None else json.dumps(sorted(intents))
+            await plan_claim(db, conn, durable=True)
+            rows, done.specs = await run_steps(
+                conn, _claim_steps(then_claim.worker_id, then_claim.limit, now, intent_list, False), commit=True)
+            done.claimed = _claims(rows)
+        return done
 
 
 def _chunk_id(outcome: Outcome) -> int:

@@ -42,7 +42,7 @@ from queuetop.engine.store import find, queries
 from queuetop.engine.store.protocol import Backend
 
 if TYPE_CHECKING:  # claims are imported by what settles, not by every process that opens a store
-    from queuetop.engine.services.claims import JobEndedHook, Outcome, Settled
+    from queuetop.engine.services.claims import JobEndedHook, NextClaim, Outcome, Settled
 
 log = logging.getLogger("queuetop.engine")
 # The workers' queries, without importing the worker.
@@ -112,15 +112,17 @@ class Engine:
         await self.logs.flush()
         await self.db.close()
 
-    async def settle(self, outcomes: Sequence[Outcome], starts: Mapping[int, float] | None = None) -> Settled:
+    async def settle(self, outcomes: Sequence[Outcome], starts: Mapping[int, float] | None = None,
+                     then_claim: NextClaim | None = None) -> Settled:
         """End attempts (see :func:`queuetop.engine.services.claims.settle`) and tell subscribers.
 
-        ``starts``: jobs a worker claimed without starting them (job id -> claim time)."""
+        ``starts``: jobs a worker claimed without starting them (job id -> claim time);
+        ``then_claim``: a worker's claim to make in the same transaction."""
         seen = await self.metrics.before_settle(self.db, outcomes) if self.metrics is not None else None
         from queuetop.engine.services import claims
 
         settled = await claims.settle(self.db, outcomes, self.clock.now(), on_job_ended=self.job_ended_hooks,
-                                      starts=starts)
+                                      starts=starts, then_claim=then_claim)
         if self.metrics is not None:
             self.metrics.settled(outcomes, settled, seen, self.clock.now())
         job_ids = {job_id for _, job_id, _ in settled.applied} | set(starts or ())
