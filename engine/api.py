@@ -63,6 +63,8 @@ async def _record_job_outcome(conn: Any, job: dict[str, Any], now: float) -> Non
     """The scheduler's job-ended hook (see :func:`queuetop.engine.services.scheduler.record_job_outcome`),
     imported the first time a job ends: a call that ends none never loads the scheduler."""
     global _job_outcome_hook
+    if job.get("schedule_id") is None:  # no schedule made it: no run to record (most ended jobs)
+        return
     if _job_outcome_hook is None:  # an import statement per ended job cost 3 % of a small job's drain
         from queuetop.engine.services.scheduler import record_job_outcome
 

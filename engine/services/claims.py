@@ -10,7 +10,6 @@ chunk ends.
 from __future__ import annotations
 
 import random
-from collections import Counter
 from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -343,6 +342,10 @@ async def _settle_all(conn: Any, outcomes: Sequence[Outcome], now: float,
     return done
 
 
+# Where an ended chunk's status is tallied: [completed, failed, cancelled].
+_ENDED_COLUMN = {ChunkState.COMPLETED.value: 0, ChunkState.FAILED.value: 1, ChunkState.CANCELLED.value: 2}
+_NONE_ENDED = (0, 0, 0)
+
 # What count_job_chunks and settle_all return of each job they wrote.
 _JOB_ROW = ("id", "status", "on_finalize", "schedule_id", "chunks_total", "chunks_completed", "chunks_failed",
             "chunks_cancelled")
@@ -357,7 +360,9 @@ def _settle_steps(outcomes: Sequence[Outcome], now: float, starts: Mapping[int, 
     (``count_job_chunks``), and one counts the workers' chunks.
     """
     done = Settled()
-    per_job: dict[int, Counter[str]] = {}
+    # job id -> [completed, failed, cancelled] of its applied outcomes (plain lists: this
+    # runs for every job of every settle, on the writer's thread)
+    per_job: dict[int, list[int]] = {}
     applied_ids: set[int] = set()
     if outcomes:
         payload = _payload(outcomes)
@@ -374,27 +379,35 @@ def _settle_steps(outcomes: Sequence[Outcome], now: float, starts: Mapping[int, 
         if failures:
             yield SQL["record_attempts"], {"attempts": json.dumps(failures), "now": now}, False
         for _, job_id, status in applied:
-            per_job.setdefault(job_id, Counter())[status] += 1
+            column = _ENDED_COLUMN.get(status)
+            if column is not None:  # a retry or a release moves no counter
+                tally = per_job.get(job_id)
+                if tally is None:
+                    tally = per_job[job_id] = [0, 0, 0]
+                tally[column] += 1
 
     ended_now: list[dict[str, Any]] = []
     counts = []
     for job_id in sorted(per_job.keys() | starts.keys()):  # in id order: concurrent settles lock jobs alike
-        c = per_job.get(job_id) or Counter()
-        if c["completed"] or c["failed"] or c["cancelled"] or job_id in starts:
-            counts.append({"job_id": job_id, "completed": c["completed"], "failed": c["failed"],
-                           "cancelled": c["cancelled"], "started_at": starts.get(job_id)})
+        completed, failed, cancelled = per_job.get(job_id) or _NONE_ENDED
+        counts.append({"job_id": job_id, "completed": completed, "failed": failed, "cancelled": cancelled,
+                       "started_at": starts.get(job_id)})
     if counts:
         counted = yield SQL["count_job_chunks"], {"counts": json.dumps(counts), "now": now}, True
         # the jobs this statement ended (see the query)
         ended_now = sorted((dict(row) for row in counted if row["status"] not in UNFINISHED),
                            key=lambda row: row["id"])
 
-    per_worker: dict[str, Counter[str]] = {}
+    per_worker: dict[str, list[int]] = {}  # worker id -> [completed, failed, cancelled]
     for o in outcomes:
-        if o.worker_id and o.chunk_id in applied_ids and o.status.finished:
-            per_worker.setdefault(o.worker_id, Counter())[o.status.value] += 1
+        column = _ENDED_COLUMN.get(o.status.value)
+        if column is not None and o.worker_id and o.chunk_id in applied_ids:
+            tally = per_worker.get(o.worker_id)
+            if tally is None:
+                tally = per_worker[o.worker_id] = [0, 0, 0]
+            tally[column] += 1
     if per_worker:
-        counts = [{"worker_id": w, "done": c["completed"], "failed": c["failed"]} for w, c in sorted(per_worker.items())]
+        counts = [{"worker_id": w, "done": c[0], "failed": c[1]} for w, c in sorted(per_worker.items())]
         yield SQL["count_worker_chunks"], {"counts": json.dumps(counts)}, False
     return done, ended_now
 
