@@ -129,6 +129,46 @@ async def _moved(db: Backend, before: int) -> bool:
     return await db.data_version() != before
 
 
+async def test_a_burst_of_commits_is_noticed_after_its_last(db: Backend, db_path: Path | str) -> None:
+    """Every process that commits tells the others (PostgreSQL: NOTIFY; SQLite: the file).
+    A burst is told in few notices, not one a commit, and the last commit is told too."""
+    other = await open_store(db_path)
+    heard: list[float] = []
+    listening = None
+    if is_postgres(db_path):
+        import psycopg
+
+        from queuetop.engine.store.postgres.backend import PostgresDatabase
+
+        assert isinstance(other, PostgresDatabase)
+        listening = await psycopg.AsyncConnection.connect(str(db_path), autocommit=True)
+        await listening.execute(f"LISTEN {other.channel}")
+
+        async def listen() -> None:
+            async for _ in listening.notifies():
+                heard.append(asyncio.get_running_loop().time())
+
+        listener = asyncio.create_task(listen())
+    try:
+        async with other.transaction() as conn:
+            await conn.execute(INSERT, {"name": "burst"})
+        before = await db.data_version()
+        for n in range(40):
+            async with other.transaction() as conn:
+                await conn.execute("UPDATE schedules SET next_run_at = :n WHERE name = 'burst'", {"n": n + 1})
+        last_commit = asyncio.get_running_loop().time()
+        await async_wait_until(lambda: _moved(db, before), timeout=10, message="data_version to move")
+        if listening is not None:
+            await async_wait_until(lambda: heard and heard[-1] > last_commit, timeout=10,
+                                   message="a notice after the last commit")
+            assert len(heard) < 20, f"{len(heard)} notices for 41 commits"
+    finally:
+        if listening is not None:
+            listener.cancel()
+            await listening.close()
+        await other.close()
+
+
 async def test_on_notify_hears_wakes_from_other_connections_where_the_backend_can(
         db: Backend, db_path: Path | str) -> None:
     heard = asyncio.Event()
