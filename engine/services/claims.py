@@ -216,16 +216,15 @@ async def claim(db: Database, worker_id: str, limit: int, now: float,
         await plan_claim(db, conn)
         # on SQLite, one trip to the connection's thread: begin, claim, start, commit
         rows, specs = await run_steps(conn, _claim_steps(worker_id, limit, now, intent_list, start), commit=True)
-    return _claims(rows), specs
+    return claims_from_rows(rows), specs
 
 
-def _claims(rows: Sequence[Any]) -> list[Claim]:
+def claims_from_rows(rows: Sequence[Any]) -> list[Claim]:
     """The claim statement's rows as claims, in chunk id order."""
-    claims = [
-        Claim(row["id"], row["job_id"], row["chunk_index"], json.loads(row["params"]),
-              row["attempt"], row["lease_token"], row["claimed_at"])
-        for row in rows
-    ]
+    # by position, as job_specs reads them: id, job_id, chunk_index, params, attempt,
+    # lease_token, claimed_at, and on PostgreSQL the job's columns after them
+    claims = [Claim(chunk_id, job_id, index, json.loads(params), attempt, lease_token, claimed_at)
+              for chunk_id, job_id, index, params, attempt, lease_token, claimed_at, *_ in rows]
     claims.sort(key=lambda c: c.chunk_id)
     return claims
 
@@ -233,14 +232,15 @@ def _claims(rows: Sequence[Any]) -> list[Claim]:
 def job_specs(rows: Sequence[Any], jobs: Sequence[Any] | None) -> dict[int, JobSpec]:
     """The specs of claimed chunks' jobs: from ``jobs`` (rows of ``job_specs``), or else from the
     claim ``rows`` themselves (PostgreSQL's claim returns each chunk with its job's columns)."""
+    # Columns by position (the statements list them in this order): a lookup by name, per
+    # column of every claimed row, was a tenth of a PostgreSQL worker's event loop.
     if jobs is not None:
-        return {job["id"]: JobSpec(job["id"], job["intent"], json.loads(job["params"]), job["max_retries"],
-                                   job["timeout"]) for job in jobs}
+        return {job_id: JobSpec(job_id, intent, json.loads(params), max_retries, timeout)
+                for job_id, intent, params, max_retries, timeout in jobs}
     specs: dict[int, JobSpec] = {}
-    for row in rows:
-        if row["job_id"] not in specs:
-            specs[row["job_id"]] = JobSpec(row["job_id"], row["intent"], json.loads(row["job_params"]),
-                                           row["max_retries"], row["timeout"])
+    for _, job_id, _, _, _, _, _, intent, params, max_retries, timeout in rows:
+        if job_id not in specs:
+            specs[job_id] = JobSpec(job_id, intent, json.loads(params), max_retries, timeout)
     return specs
 
 
@@ -283,7 +283,7 @@ async def settle(db: Database, outcomes: Sequence[Outcome], now: float, *,
             await plan_claim(db, conn, durable=True)
             rows, done.specs = await run_steps(
                 conn, _claim_steps(then_claim.worker_id, then_claim.limit, now, intent_list, False), commit=True)
-            done.claimed = _claims(rows)
+            done.claimed = claims_from_rows(rows)
         return done
 
 

@@ -31,7 +31,7 @@ from queuetop.engine.model.exceptions import ActionRefused, UsageError
 from queuetop.engine.model.queues import DEFAULT_QUEUE, QueueInfo, QueueSpec, Rate, queue_name_problem
 from queuetop.engine.services.actions import ActionResult
 from queuetop.engine.services.claims import SQL as CLAIM_SQL
-from queuetop.engine.services.claims import Claim, JobSpec, job_specs, plan_claim
+from queuetop.engine.services.claims import Claim, JobSpec, claims_from_rows, job_specs, plan_claim
 from queuetop.engine.store import find, queries
 from queuetop.engine.store.protocol import Backend as Database
 
@@ -126,7 +126,7 @@ async def claim_held(db: Database, worker_id: str, free: int, names: Sequence[st
             claiming = CLAIM_IN_DEFAULT if name == DEFAULT_QUEUE else CLAIM_IN_QUEUE
             claimed = await conn.execute_fetchall(claiming, {"worker_id": worker_id, "now": now, "limit": want,
                                                              "queue": name, "intents": intent_list})
-            got = [dict(row) for row in claimed]
+            got = list(claimed)
             if not got:
                 done.empty.add(name)
                 continue
@@ -137,20 +137,19 @@ async def claim_held(db: Database, worker_id: str, free: int, names: Sequence[st
     return done
 
 
-async def _add(conn: Any, done: HeldClaims, rows: list[dict[str, Any]], queue: str, now: float,
+async def _add(conn: Any, done: HeldClaims, rows: list[Any], queue: str, now: float,
                start: bool) -> None:
     """Claims and job specs from claim rows; ``start`` starts the jobs here (see :func:`claims.claim`)."""
     job_ids = json.dumps(sorted({row["job_id"] for row in rows}))
     jobs = None
-    if "intent" not in rows[0]:  # SQLite's claim returns its chunks alone
+    if "intent" not in rows[0].keys():  # SQLite's claim returns its chunks alone
         jobs = await conn.execute_fetchall(CLAIM_SQL["job_specs"], {"job_ids": job_ids})
     done.specs.update(job_specs(rows, jobs))
     if start:
         await conn.execute(CLAIM_SQL["start_jobs"], {"job_ids": job_ids, "now": now})
-    for row in rows:
-        done.claims.append(Claim(row["id"], row["job_id"], row["chunk_index"], json.loads(row["params"]),
-                                 row["attempt"], row["lease_token"], row["claimed_at"]))
-        done.queue_of[row["id"]] = queue
+    for claim in claims_from_rows(rows):
+        done.claims.append(claim)
+        done.queue_of[claim.chunk_id] = queue
 
 
 # -- settings, pause and the queues view -------------------------------------------------

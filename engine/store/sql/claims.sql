@@ -28,13 +28,14 @@ WHERE id IN (
     ORDER BY priority DESC, id
     LIMIT :limit
 )
+-- (claims.claims_from_rows reads the returned columns by position, in this order)
 RETURNING id, job_id, chunk_index, params, attempt, lease_token, claimed_at;
 
 -- name: job_specs
 -- What the workers of a claim batch need of its jobs (SQLite: the claim
 -- returns only its chunks, so a job of many chunks is read once a batch,
 -- not once a chunk). The jobs are not written (see claims.defers_job_starts).
-SELECT id, intent, params, max_retries, timeout FROM jobs
+SELECT id, intent, params, max_retries, timeout FROM jobs  -- read by position (claims.job_specs)
 WHERE id IN (SELECT value FROM json_each(:job_ids))  -- sqlite
 WHERE id = ANY (ARRAY(SELECT value::bigint FROM jsonb_array_elements_text(:job_ids::jsonb) AS t(value)))  -- postgres
 ;

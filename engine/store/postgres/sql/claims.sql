@@ -41,6 +41,8 @@ WITH picked AS MATERIALIZED (
     RETURNING chunks.id, chunks.job_id, chunks.chunk_index, chunks.params, chunks.attempt,
               chunks.lease_token, chunks.claimed_at
 )
+-- read by position (claims.claims_from_rows and claims.job_specs): the chunk's columns as
+-- SQLite's claim returns them, then the job's
 SELECT claimed.*, job.intent, job.params AS job_params, job.max_retries, job.timeout
 FROM claimed, LATERAL (SELECT intent, params, max_retries, timeout FROM jobs WHERE jobs.id = claimed.job_id) AS job;
 
