@@ -333,10 +333,17 @@ async def _settle_all(conn: Any, outcomes: Sequence[Outcome], now: float,
         "outcomes": json.dumps(payload), "now": now,
         "starts": json.dumps([{"job_id": job_id, "started_at": at} for job_id, at in starts.items()]),
     })
-    applied = [(row[1], row[2], row[3]) for row in rows if row[0] == "chunk"]
+    applied: list[tuple[int, int, str]] = []
+    ended_now: list[dict[str, Any]] = []
+    for row in rows:
+        # unpacked by position (see settle_all's last SELECT): the Row's lookup is Python, per column
+        kind, row_id, job_id, status, *rest = row
+        if kind == "chunk":
+            applied.append((row_id, job_id, status))
+        elif status not in UNFINISHED:
+            ended_now.append(dict(zip(_JOB_ROW, (row_id, status, *rest))))
     done = Settled(applied=applied, fenced_out=len(outcomes) - len(applied))
-    ended_now = sorted(({key: row[key] for key in _JOB_ROW} for row in rows
-                        if row[0] == "job" and row[3] not in UNFINISHED), key=lambda row: row["id"])
+    ended_now.sort(key=lambda job: job["id"])
     if ended_now:
         done.finalized = await jobs_ended(conn, ended_now, now, on_job_ended=on_job_ended)
     return done
