@@ -2,11 +2,13 @@
 interface, on psycopg 3 with a connection pool.
 
 Selected by a ``postgresql://`` URL. Each query's PostgreSQL text comes from
-:mod:`queuetop.engine.store.queries`. Every write transaction sends a NOTIFY at
-commit; one listening connection per process turns them into a change
-counter (what ``PRAGMA data_version`` is on SQLite) and wakes idle workers
-instead of letting them poll. The schema is ``schema.postgres.sql``, applied
-under an advisory lock so that several hosts starting at once apply it once.
+:mod:`queuetop.engine.store.queries`. Write transactions send a NOTIFY at
+commit (a change notice at most every ``NOTICE_EVERY`` from a process, a
+wake for idle workers always); one listening connection per process turns
+them into a change counter (what ``PRAGMA data_version`` is on SQLite) and
+wakes idle workers instead of letting them poll. The schema is
+``schema.postgres.sql``, applied under an advisory lock so that several
+hosts starting at once apply it once.
 """
 
 from __future__ import annotations
@@ -303,7 +305,7 @@ class PostgresDatabase:
 
     @asynccontextmanager
     async def transaction(self, *, wake: bool = False, bulk: bool = False) -> AsyncIterator[_Connection]:
-        """One transaction; if it touched a row, its commit notifies every listening process.
+        """One transaction; if it touched a row, every listening process is told (see NOTICE_EVERY).
 
         ``wake`` marks a transaction that made chunks claimable: only those
         wake idle workers, so a busy queue's settles do not stir them.
