@@ -60,9 +60,10 @@ class Peer:
 # dequeue batch 100, the figure other comparisons quote (500 drains faster
 # still, 10 far slower); procrastinate 10 (1 and 50 were no faster); Oban for
 # Python 50 (10 was a third slower).
+PGQUEUER_BATCH = 100
 PEERS = (
     Peer("huey", ("huey",), "huey_driver.py", "sqlite", 16),
-    Peer("pgqueuer", ("pgqueuer[asyncpg]",), "pgqueuer_driver.py", "postgresql", 100),
+    Peer("pgqueuer", ("pgqueuer[asyncpg]",), "pgqueuer_driver.py", "postgresql", PGQUEUER_BATCH),
     Peer("procrastinate", ("procrastinate", "psycopg[binary]"), "procrastinate_driver.py", "postgresql", 10),
     Peer("Oban for Python", ("oban", "psycopg[binary]"), "oban_driver.py", "postgresql", 50, needs_python=(3, 12)),
 )
@@ -202,12 +203,17 @@ def run_peer(peer: Peer, python: Path, args: argparse.Namespace, tmp: Path) -> d
 
 
 def run_queuetop(args: argparse.Namespace) -> dict[str, dict[str, Any] | None]:
-    """queuetop's own bench in both shapes, on both backends."""
+    """queuetop's own bench in both shapes, on both backends; on PostgreSQL also with as many
+    chunks in flight as pgqueuer fetches per dequeue (its batch), like for like."""
     bench = [sys.executable, str(HERE / "throughput.py"), "--json"]
+    matched = str(PGQUEUER_BATCH)
     return {
         "jobs sqlite": run_json(bench + ["--shape", "jobs", "--jobs", str(args.jobs)], "queuetop, many jobs, SQLite"),
         "jobs postgresql": run_json(bench + ["--shape", "jobs", "--jobs", str(args.jobs), "--db", args.db],
                                     "queuetop, many jobs, PostgreSQL"),
+        "jobs postgresql matched": run_json(bench + ["--shape", "jobs", "--jobs", str(args.jobs), "--db", args.db,
+                                                     "--concurrency", matched],
+                                            f"queuetop, many jobs, PostgreSQL, concurrency {matched}"),
         "chunks sqlite": run_json(bench + ["--shape", "chunks", "--chunks", str(args.chunks)],
                                   "queuetop, one job, SQLite"),
         "chunks postgresql": run_json(bench + ["--shape", "chunks", "--chunks", str(args.chunks), "--db", args.db],
@@ -277,11 +283,13 @@ def table(qt: dict[str, dict[str, Any] | None], peers: dict[str, dict[str, Any]]
     rows.append(qt_row(f"SQLite {sqlite3.sqlite_version}", sqlite_qt, huey, huey))
     rows.append(peer_row("huey", "SQLite (WAL, synchronous=NORMAL)"))
     rows.append(qt_row("PostgreSQL", pg_qt, fast_submit, fast_drain))
+    rows.append(qt_row("PostgreSQL", qt["jobs postgresql matched"], fast_submit, fast_drain))
     rows += [peer_row(p.name, "PostgreSQL") for p in PEERS if p.backend == "postgresql"]
     out = [f"## {args.jobs:,} no-op one-chunk jobs, one process each, same run", "", *rows, ""]
     out.append("Ratios: queuetop SQLite against huey; queuetop PostgreSQL against the fastest PostgreSQL peer "
                f"at each (submit: {fast_submit['system'] if fast_submit else '—'}, "
-               f"drain: {fast_drain['system'] if fast_drain else '—'}).")
+               f"drain: {fast_drain['system'] if fast_drain else '—'}). The second PostgreSQL row runs as many "
+               f"chunks at once as pgqueuer fetches per dequeue ({PGQUEUER_BATCH}).")
     out += ["", f"## One job of {args.chunks:,} no-op chunks (queuetop only)", "",
             "| backend | submit chunks/s | drain chunks/s, 1 process | drain chunks/s, 2 processes |",
             "|---|---|---|---|"]
