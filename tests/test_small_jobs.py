@@ -434,3 +434,41 @@ async def test_a_worker_refills_its_slots_with_the_settle_that_frees_them(
     else:
         assert settles_claiming == []
     assert_counters(db_path)
+
+
+async def test_a_queue_limited_elsewhere_during_a_drain_is_claimed_before_the_drain_ends(db_path: Path | str) -> None:
+    """While a worker's settles do its claiming, it still learns which queues are held: a queue
+    another process limits meanwhile is left out of those claims, and claimed apart, under its
+    limit, long before the rest of the backlog is done."""
+    from queuetop.engine.model.queues import QueueSpec
+    from queuetop.engine.services import queues
+
+    registry = Registry()
+
+    async def small(ctx: Any) -> None:
+        await asyncio.sleep(0.02)
+
+    registry.add("small", small)
+    queue = await Queue.open(db_path, fast_config(), registry=registry)
+    other = await Queue.open(db_path, fast_config())  # another process: its changes reach no worker here
+    stop = asyncio.Event()
+    try:
+        await queue.submit_many([{"intent": "small"} for _ in range(600)])
+        runner = asyncio.create_task(Worker(queue, concurrency=4).run(stop))
+        await async_wait_until(lambda: scalar(db_path, "SELECT count(*) FROM jobs WHERE status = 'completed'") >= 20,
+                               message="the drain to be under way", timeout=30)
+        await queues.configure(other.db, other.clock, [QueueSpec(name="q2", limit=1)])
+        limited = [r.job_id for r in await other.submit_many([{"intent": "small", "queue": "q2"} for _ in range(3)])]
+        ids = ", ".join(str(job_id) for job_id in limited)
+        await async_wait_until(
+            lambda: scalar(db_path, f"SELECT count(*) FROM jobs WHERE id IN ({ids}) AND status = 'completed'") == 3,
+            message="the limited queue's jobs to end", timeout=60)
+        left = scalar(db_path, "SELECT count(*) FROM jobs WHERE queue = 'default' AND status = 'pending'")
+        assert left > 0, "the limited queue waited for the whole backlog"
+        stop.set()
+        await asyncio.wait_for(runner, 15)
+    finally:
+        stop.set()
+        await other.close()
+        await queue.close()
+    assert_counters(db_path)

@@ -285,12 +285,16 @@ class HeldClaimer:
         if queue is not None:
             self._not_before.pop(queue, None)
 
-    async def claim(self, worker_id: str, free: int, now: float, mono: float,
-                    intents: Sequence[str] | None, *, start: bool = True) -> HeldClaims | None:
-        """Claim from the held queues worth asking (see :func:`claim_held`); None when there are none."""
+    async def refresh(self, mono: float) -> None:
+        """Read which queues are held, if the list is HELD_REFRESH old (any process may hold one)."""
         if mono - self._read_at >= HELD_REFRESH:
             self.queues = await held_queues(self.db)
             self._read_at = mono
+
+    async def claim(self, worker_id: str, free: int, now: float, mono: float,
+                    intents: Sequence[str] | None, *, start: bool = True) -> HeldClaims | None:
+        """Claim from the held queues worth asking (see :func:`claim_held`); None when there are none."""
+        await self.refresh(mono)
         if not self.queues:
             return None
         names = [q.name for q in self.queues if self._not_before.get(q.name, -math.inf) <= mono]

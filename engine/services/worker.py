@@ -151,9 +151,15 @@ class Worker:
                     self._held_back = False
                 got = 0
                 if free > 0 and self._settle_claims() and self._settler.busy:
-                    # the settle on its way claims for these slots (see _next_claim); it wakes
-                    # this loop when it could not
+                    # The settle on its way claims for these slots (see _next_claim); it wakes
+                    # this loop when it could not. Which queues are held is still read as often
+                    # as when this loop claims: a queue another process limits meanwhile is left
+                    # out of the settles' claims, and only this loop claims it.
                     free = 0
+                    try:
+                        await self._held.refresh(time.monotonic())
+                    except self.queue.db.Error as exc:
+                        log.debug("worker %s: cannot read the held queues: %s", self.id, exc)
                 elif free > 0:
                     self._claiming = True
                     try:
