@@ -533,3 +533,41 @@ async def test_a_chunk_held_in_the_workers_name_that_nothing_runs_is_given_back(
     assert ran == [1]  # given back unspent: its one run is attempt 1
     said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any(f"job {job} chunk 0 is processing under this worker, but nothing here runs it" in m for m in said)
+
+
+async def test_past_its_abandoned_threads_limit_a_worker_claims_nothing_more(db_path: Path) -> None:
+    """Sync handlers that outlive their timeout leave threads behind; past ``abandoned_limit`` of
+    them the worker stops taking work, whichever of its loops would claim (on SQLite the settle
+    that frees a slot claims for it), and the rest of the queue waits, unspent, until some end."""
+    registry = Registry()
+    release = threading.Event()
+
+    def hang(ctx: ChunkContext) -> None:
+        release.wait(30)
+
+    registry.add("t.hang", hang)
+    queue = await Queue.open(db_path, fast_config(), registry=registry)
+    stop = asyncio.Event()
+    try:
+        await queue.submit_many([{"intent": "t.hang", "timeout": 0.2, "max_retries": 0} for _ in range(10)])
+        worker = Worker(queue, concurrency=2)  # abandoned_limit 2: held back from the third
+        runner = asyncio.create_task(worker.run(stop))
+        await async_wait_until(
+            lambda: worker.abandoned > worker.abandoned_limit
+            and scalar(db_path, "SELECT count(*) FROM chunks WHERE status = 'processing'") == 0,
+            message="the worker held back with nothing processing", timeout=30)
+        pending = scalar(db_path, "SELECT count(*) FROM jobs WHERE status = 'pending'")
+        assert pending >= 10 - (worker.abandoned_limit + worker.concurrency), \
+            f"{10 - pending} jobs taken past the abandoned-thread limit"
+        assert scalar(db_path, "SELECT max(attempt) FROM chunks WHERE status = 'pending'") == 0
+        release.set()  # the threads end: the worker claims again and the rest run
+        await async_wait_until(
+            lambda: scalar(db_path, "SELECT count(*) FROM jobs WHERE status = 'pending'") == 0,
+            message="the rest to be claimed once the threads ended", timeout=30)
+        stop.set()
+        await asyncio.wait_for(runner, 15)
+    finally:
+        release.set()
+        stop.set()
+        await queue.close()
+    assert_counters(db_path)
