@@ -127,7 +127,8 @@ async def test_a_settle_that_claims_is_one_transaction_of_two_trips(sqlite_queue
                                 clock.now(), starts={job_id: clock.now() for job_id in settled.specs},
                                 then_claim=claims.NextClaim("w1", 10, ["other"]))
     assert again.claimed == [] and len(again.finalized) == 15
-    nothing = await claims.settle(queue.db, [], clock.now(), then_claim=claims.NextClaim("w1", 0, ["small"]))
-    assert nothing.claimed == [] and nothing.applied == []
+    for no_claim in (claims.NextClaim("w1", 0, ["small"]), claims.NextClaim("w1", 10, ())):
+        nothing = await claims.settle(queue.db, [], clock.now(), then_claim=no_claim)
+        assert nothing.claimed == [] and nothing.applied == []
     assert {(await queue.job(r.job_id)).status.value for r in made[:25]} == {"completed"}
     assert {(await queue.job(r.job_id)).status.value for r in made[25:]} == {"pending"}

@@ -267,12 +267,14 @@ async def settle(db: Database, outcomes: Sequence[Outcome], now: float, *,
 
     ``then_claim``: after the settle, in the same transaction, claim as
     :func:`claim` does with ``start=False`` (into ``Settled.claimed`` and
-    ``Settled.specs``). A worker whose chunks end refills its slots with the
-    write that ends them: one transaction, one commit and (on SQLite) two
-    trips to the connection's thread where a settle and a claim apart took
-    three, and on PostgreSQL three round trips where they took four.
+    ``Settled.specs``). A SQLite worker whose chunks end refills its slots
+    with the write that ends them: one transaction, one commit and two trips
+    to the connection's thread where a settle and a claim apart took three.
+    (A PostgreSQL worker claims apart, on a second connection: see
+    ``Worker._settle_claims``.)
     """
-    wants_claim = then_claim is not None and then_claim.limit > 0 and then_claim.intents != []
+    wants_claim = (then_claim is not None and then_claim.limit > 0
+                   and (then_claim.intents is None or len(then_claim.intents) > 0))
     if not outcomes and not starts and not wants_claim:
         return Settled()
     async with db.transaction() as conn:
