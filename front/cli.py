@@ -73,9 +73,8 @@ async def cmd_submit_many(queue: Queue, args: argparse.Namespace) -> int:
     try:
         results = await queue.submit_many(items, on_batch=committed)
     except asyncio.CancelledError:
-        # Ctrl+C between or inside batches: the batch in flight rolls back,
-        # the ones before it stay. Say which lines those were, or a second
-        # run of the same file would submit them twice.
+        # Ctrl+C between or inside batches: a batch being written commits or rolls back whole; on_batch
+        # was told of every one that committed. Say which lines those were, or a second run would repeat them.
         if not written:
             sys.stderr.write(f"queuetop: interrupted: nothing from {args.file} was submitted\n")
         elif len(written) < len(lines):

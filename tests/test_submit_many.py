@@ -373,3 +373,42 @@ def test_a_job_for_a_stored_parent_holds_it_against_a_delete(db_path: str) -> No
             adder.execute(insert, (doomed, None))
         adder.rollback()
     assert scalar(db_path, "SELECT count(*) FROM jobs") == 1
+
+
+async def test_a_cancel_that_lands_after_a_batch_committed_still_reports_that_batch(
+        db_path: Path | str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl+C while a batch's commit is on its way: the database keeps the batch, so the caller
+    must be told of it (``on_batch``), or ``submit-many`` says those lines were not submitted and
+    a second run submits them twice. What ``on_batch`` was told is exactly what committed."""
+    import asyncio
+
+    from queuetop.engine.services import bulk
+
+    committed = asyncio.Event()
+    answer = asyncio.Event()
+    real = bulk.insert_batch
+
+    async def slow_answer(*args: Any, **kwargs: Any) -> Any:
+        made = await real(*args, **kwargs)  # committed
+        committed.set()
+        await answer.wait()  # the caller has not heard back yet
+        return made
+
+    monkeypatch.setattr(bulk, "insert_batch", slow_answer)
+    queue = await Queue.open(db_path)
+    told: list[Any] = []
+    try:
+        submitting = asyncio.create_task(
+            queue.submit_many([{"intent": "demo.noop"} for _ in range(6)], batch_size=2, on_batch=told.extend))
+        await asyncio.wait_for(committed.wait(), 30)
+        submitting.cancel()
+        answer.set()
+        with pytest.raises(asyncio.CancelledError):
+            await submitting
+        stored = scalar(db_path, "SELECT count(*) FROM jobs")
+        assert stored > 0 and len(told) == stored, (len(told), stored)
+        assert sorted(r.job_id for r in told) == [row[0] for row in query(db_path, "SELECT id FROM jobs ORDER BY id")]
+    finally:
+        answer.set()
+        await queue.close()
+    assert_counters(db_path)

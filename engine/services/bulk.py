@@ -42,7 +42,13 @@ async def submit_rows(db: Database, clock: Clock, items: Iterable[Any], row_of: 
     if not db.concurrent_writes:
         rows = [row_of(number, item) for number, item in enumerate(items, 1)]
         for start in range(0, len(rows), batch_size):
-            on_batch(await insert_batch(db, clock, rows[start:start + batch_size]))
+            writing = asyncio.ensure_future(insert_batch(db, clock, rows[start:start + batch_size]))
+            try:
+                made = await asyncio.shield(writing)
+            except asyncio.CancelledError:
+                await _told_if_committed([writing], on_batch)
+                raise
+            on_batch(made)
         return
     checked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     await _write_at_once(db, clock, _checked_batches(items, row_of, batch_size, checked), checked, on_batch)
@@ -107,12 +113,31 @@ async def _write_at_once(db: Database, clock: Clock, batches: AsyncGenerator[lis
         while backlog or pending:
             await start_what_fits()
             if pending:
-                on_batch(await pending.pop(0))
+                made = await asyncio.shield(pending[0])  # see _told_if_committed
+                pending.pop(0)
+                on_batch(made)
     finally:
         await batches.aclose()  # the items after a failed check are left unchecked
         if not checked.done():
             checked.cancel()  # an item failed its check, or the caller went away: nothing may commit
         if pending:
-            # each rolls back at its commit (the one before it failed, or the check did); the error
-            # that stopped the writing is the one raised
-            await asyncio.gather(*pending, return_exceptions=True)
+            # each rolls back at its commit (the one before it failed, or the check did), unless the
+            # check was over and its commit on its way; the error that stopped the writing is the one raised
+            await _told_if_committed(pending, on_batch)
+
+
+async def _told_if_committed(writing: list[asyncio.Future[Made]], on_batch: Callable[[Made], None]) -> None:
+    """Wait for batches still being written, in order, and tell ``on_batch`` of each that committed.
+
+    A cancel (Ctrl+C) that lands while a batch's COMMIT is on its way does
+    not stop it: the database commits it all the same. Told nothing of it,
+    the caller would say those lines were not submitted, and a second run of
+    the same file would submit them twice. So a batch's writing is shielded
+    from the cancel, waited for, and reported if it committed; the cancel
+    then goes on.
+    """
+    await asyncio.gather(*writing, return_exceptions=True)
+    for task in writing:
+        if task.cancelled() or task.exception() is not None:
+            return  # it rolled back, and every batch after it with it
+        on_batch(task.result())
