@@ -16,7 +16,7 @@ from queuetop.tui.widgets.jobs_table import JobsTable
 from queuetop.tui.widgets.live_table import LiveTable
 from queuetop.tui.widgets.totals_header import TotalsHeader
 
-from tui_app import any_db, db, fixture_cache, make_app  # noqa: F401 (fixtures)
+from tui_app import any_db, db, fixture_cache, frozen_clock, make_app  # noqa: F401 (fixtures)
 from tui_fixtures import SIZE
 
 
@@ -53,10 +53,10 @@ async def test_an_idle_screen_repaints_a_table_only_when_an_age_in_it_changes(db
         jobs = screen.query_one(JobsTable)
         drawn = {table: table.rendered_at for table in tables}
         screen.recent = 3600.0  # as if each table had been drawn by a refresh a moment ago
-        app.queue.clock.advance(86400 * 400)  # type: ignore[attr-defined]
+        frozen_clock(app).advance(86400 * 400)
         app.tick_clock()  # every age changed, but a table drawn so recently waits for the next tick
         assert {table: table.rendered_at for table in tables} == drawn
-        app.queue.clock.advance(-86400 * 400)  # type: ignore[attr-defined]
+        frozen_clock(app).advance(-86400 * 400)
         screen.recent = 0.0  # from here on the wall clock's pacing is left out: only the cells decide
         app.tick_clock()  # learns when each table is due (tables drawn before any watch)
         drawn = {table: table.rendered_at for table in tables}
@@ -67,10 +67,10 @@ async def test_an_idle_screen_repaints_a_table_only_when_an_age_in_it_changes(db
         now = app.queue.clock.now()
         assert now < due < now + 86400
         ages = [jobs.get_row_at(n)[-2].plain for n in range(jobs.row_count)]  # AGE before LOGS
-        app.queue.clock.advance(due - now - 0.5)  # type: ignore[attr-defined]
+        frozen_clock(app).advance(due - now - 0.5)
         app.tick_clock()
         assert jobs.rendered_at == drawn[jobs]  # not yet
-        app.queue.clock.advance(0.5)  # type: ignore[attr-defined]
+        frozen_clock(app).advance(0.5)
         app.tick_clock()
         assert jobs.rendered_at != drawn[jobs]
         assert [jobs.get_row_at(n)[-2].plain for n in range(jobs.row_count)] != ages
@@ -85,12 +85,12 @@ async def test_the_header_says_when_the_last_engine_went_quiet_without_being_ask
         steps = 0
         while app.totals is not None and app.totals.fresh_until is not None:
             fresh_until = app.totals.fresh_until
-            app.queue.clock.set(fresh_until)  # type: ignore[attr-defined]
+            frozen_clock(app).set(fresh_until)
             app.tick_clock()
             await app.settle()
             assert app.totals.fresh_until == fresh_until  # still fresh at the very second: not asked again
             assert "1 engine online" in str(header.content)
-            app.queue.clock.advance(1)  # type: ignore[attr-defined]
+            frozen_clock(app).advance(1)
             app.tick_clock()  # no commit says a heartbeat went stale: the clock does
             await app.settle()
             steps += 1
@@ -120,7 +120,7 @@ async def test_a_job_screen_of_finished_chunks_is_not_drawn_again_as_the_clock_m
         app.tick_clock()  # learns when it is due
         drawn = chunks.rendered_at
         for _ in range(3):
-            app.queue.clock.advance(86400)  # type: ignore[attr-defined]
+            frozen_clock(app).advance(86400)
             app.tick_clock()
         assert chunks.rendered_at == drawn
 
@@ -137,6 +137,6 @@ async def test_throughput_counts_chunks_that_ran_not_chunks_cancelled(db: Path) 
         assert (await app.queue.cancel(6)).chunks == 3  # job 6: three pending chunks, never claimed
         await app.settle()
         assert app.totals is not None and app.totals.chunks_cancelled >= 3
-        app.queue.clock.advance(BUCKET)  # type: ignore[attr-defined]
+        frozen_clock(app).advance(BUCKET)
         app.tick_clock()
         assert meter.rate == 0.0

@@ -32,7 +32,7 @@ from queuetop.tui.widgets.jobs_table import JobsTable
 from queuetop.tui.widgets.totals_header import TotalsHeader
 
 from test_tui_pilot import messages, press, statuses
-from tui_app import any_db, db, fixture_cache, make_app  # noqa: F401 (fixtures)
+from tui_app import any_db, db, fixture_cache, frozen_clock, make_app, queuetop_app  # noqa: F401 (fixtures)
 from tui_fixtures import INTENTS, SIZE, add_alerts
 
 
@@ -269,7 +269,7 @@ async def test_the_header_says_which_engines_are_alive(any_db: Path | str) -> No
         await app.settle()
         header = app.screen.query_one(TotalsHeader)
         assert "1 engine online, 0 in this process" in _plain(header.content)
-        app.queue.clock.advance(3600)  # type: ignore[attr-defined]
+        frozen_clock(app).advance(3600)
         app.request_refresh()
         await app.settle()
         assert "no engine online: work is not running" in _plain(header.content)
@@ -285,7 +285,7 @@ async def test_the_header_keeps_its_worker_counts_inside_80_columns(any_db: Path
         shown = first[:header.content_region.width]
         assert "Workers 2 online 1 stale 1 offline" in shown
         assert "stopping" not in first
-        app.queue.clock.advance(3600)  # type: ignore[attr-defined]
+        frozen_clock(app).advance(3600)
         app.request_refresh()
         await app.settle()
         first = _plain(header.content).splitlines()[0]
@@ -366,7 +366,7 @@ async def test_help_at_80x24_fits_the_terminal_and_says_how_to_scroll(db: Path) 
         await press(app, pilot, "k")
         assert box.scroll_y == 1
     async with make_app().run_test(size=(160, 50)) as pilot:
-        await pilot.app.settle()  # type: ignore[attr-defined]
+        await queuetop_app(pilot).settle()
         await pilot.press("question_mark")
         await pilot.pause()
         box = pilot.app.screen.query_one("#help", VerticalScroll)

@@ -31,6 +31,20 @@ def fixture_copy(cache: Path, workdir: Path) -> Path:
     return target
 
 
+def queuetop_app(pilot: Pilot) -> QueuetopApp:
+    """The pilot's app as the QueuetopApp it is (``Pilot.app`` is typed as any App)."""
+    app = pilot.app
+    assert isinstance(app, QueuetopApp)
+    return app
+
+
+def frozen_clock(app: QueuetopApp) -> FrozenClock:
+    """The app's clock as the FrozenClock that :func:`make_app` gives it."""
+    clock = app.queue.clock
+    assert isinstance(clock, FrozenClock)
+    return clock
+
+
 def make_app(db: Path | str = DB_NAME, **kwargs: Any) -> QueuetopApp:
     """The app as a snapshot sees it: frozen clock, no engine, no animation, no blinking.
 
@@ -55,13 +69,13 @@ def steps(*keys: str, then: Scene | None = None, screen: str = "DashboardScreen"
     """
 
     async def run(pilot: Pilot) -> None:
-        app = pilot.app
-        await app.settle()  # type: ignore[attr-defined]
+        app = queuetop_app(pilot)
+        await app.settle()
         if first is not None:
             await first(pilot)
         for key in keys:
             await pilot.press(key)
-            await app.settle()  # type: ignore[attr-defined]
+            await app.settle()
         if then is not None:
             await then(pilot)
         await pilot.pause()
@@ -76,17 +90,18 @@ async def _ask_to_cancel(pilot: Pilot) -> None:
 
 
 async def _add_alerts(pilot: Pilot) -> None:
-    await add_alerts(pilot.app.queue)  # type: ignore[attr-defined]
+    await add_alerts(queuetop_app(pilot).queue)
 
 
 async def _lock_the_database(pilot: Pilot) -> None:
-    app = pilot.app
+    app = queuetop_app(pilot)
 
     async def locked() -> int:
         raise sqlite3.OperationalError("database is locked")
 
-    app.queue.data_version = locked  # type: ignore[attr-defined]
-    assert not await app.live.cycle()  # type: ignore[attr-defined]
+    setattr(app.queue, "data_version", locked)  # an instance attribute over the method, for this scene
+    assert app.live is not None
+    assert not await app.live.cycle()
     await pilot.pause()
 
 
