@@ -222,7 +222,8 @@ class PostgresDatabase:
         self._listener: asyncio.Task[None] | None = None
         self._notified: list[Callable[[], None]] = []
         self._noticed_at = -NOTICE_EVERY  # event-loop time of this process's last notice
-        self._held_notice: asyncio.Task[None] | None = None
+        self._owed = False  # a held change committed and its notice not yet sent (see _notice_owed)
+        self._owed_task: asyncio.Task[None] | None = None
         self.Error = psycopg.Error
         self.IntegrityError = psycopg.IntegrityError
         self.DataError = psycopg.DataError
@@ -244,8 +245,8 @@ class PostgresDatabase:
         return db
 
     async def close(self) -> None:
-        if self._held_notice is not None and not self._held_notice.done():
-            self._held_notice.cancel()
+        if self._owed_task is not None and not self._owed_task.done():
+            self._owed_task.cancel()
             await self._send_notice()  # the last change, now rather than never
         if self._listener is not None:
             self._listener.cancel()
@@ -351,16 +352,24 @@ class PostgresDatabase:
                     self._noticed_at = now
                 await conn.execute("COMMIT")
             # the pipeline's end sent the NOTIFY and the COMMIT, and raised their error if any
-        if hold and (self._held_notice is None or self._held_notice.done()):
-            self._held_notice = asyncio.create_task(self._notice_later(), name="pg-notice")
+        if hold:  # committed: its notice is owed from here on
+            self._owed = True
+            if self._owed_task is None or self._owed_task.done():
+                self._owed_task = asyncio.create_task(self._notice_owed(), name="pg-notice")
 
-    async def _notice_later(self) -> None:
-        """Send the change notice held back by :meth:`transaction` once NOTICE_EVERY is over."""
-        await asyncio.sleep(max(0.0, self._noticed_at + NOTICE_EVERY - asyncio.get_running_loop().time()))
-        if asyncio.get_running_loop().time() - self._noticed_at >= NOTICE_EVERY:
+    async def _notice_owed(self) -> None:
+        """Send the notice held transactions owe once NOTICE_EVERY is over since the last one, and
+        again while more come to be owed meanwhile.
+
+        Only a notice sent after a change committed tells of it: one that a
+        transaction on another connection sent meanwhile may have gone out
+        before the held commit did, so it does not settle the debt.
+        """
+        loop = asyncio.get_running_loop()
+        while self._owed:
+            await asyncio.sleep(max(0.0, self._noticed_at + NOTICE_EVERY - loop.time()))
+            self._owed = False
             await self._send_notice()
-        else:  # a transaction sent one meanwhile: the held change went with it
-            return
 
     async def _send_notice(self) -> None:
         """A change notice on its own (the pool's connections commit each statement)."""
