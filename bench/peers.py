@@ -53,6 +53,12 @@ class Peer:
     backend: str  # "sqlite" or "postgresql"
     concurrency: int
     needs_python: tuple[int, int] = (3, 8)
+    as_shipped: bool = False  # the peer's own defaults (the driver's --as-shipped), a row beside it
+
+    @property
+    def key(self) -> str:
+        """The peer's figures are kept and looked up under this."""
+        return f"{self.name}, as shipped" if self.as_shipped else self.name
 
 
 # Concurrency per peer, measured on 2 cores with 5,000 no-op jobs: huey 16
@@ -63,6 +69,9 @@ class Peer:
 PGQUEUER_BATCH = 100
 PEERS = (
     Peer("huey", ("huey",), "huey_driver.py", "sqlite", 16),
+    # huey at its own synchronous=FULL: as a user runs it, and as the target's
+    # first comparison measured it; the ratios stay against the row above
+    Peer("huey", ("huey",), "huey_driver.py", "sqlite", 16, as_shipped=True),
     Peer("pgqueuer", ("pgqueuer[asyncpg]",), "pgqueuer_driver.py", "postgresql", PGQUEUER_BATCH),
     Peer("procrastinate", ("procrastinate", "psycopg[binary]"), "procrastinate_driver.py", "postgresql", 10),
     Peer("Oban for Python", ("oban", "psycopg[binary]"), "oban_driver.py", "postgresql", 50, needs_python=(3, 12)),
@@ -133,6 +142,8 @@ def install_peers(venv: Path, args: argparse.Namespace) -> dict[str, Path]:
         return pythons
     base_version = python_version(base) or (0, 0)
     for peer in PEERS:
+        if peer.name in pythons:  # another row of the same peer
+            continue
         python: Path | None = base
         if base_version < peer.needs_python:
             newer = newer_python(peer.needs_python, args.newer_python)
@@ -195,8 +206,9 @@ class Schema:
 
 def run_peer(peer: Peer, python: Path, args: argparse.Namespace, tmp: Path) -> dict[str, Any] | None:
     cmd = [str(python), str(DRIVERS / peer.driver), "--jobs", str(args.jobs), "--concurrency", str(peer.concurrency)]
+    cmd += ["--as-shipped"] if peer.as_shipped else []
     if peer.backend == "sqlite":
-        return run_json(cmd + ["--path", str(tmp / f"{peer.driver}.db")], peer.name)
+        return run_json(cmd + ["--path", str(tmp / f"{peer.driver}{'-shipped' if peer.as_shipped else ''}.db")], peer.key)
     schema = f"peer_{peer.driver.split('_')[0]}_{os.getpid()}"
     with Schema(args.db, schema):
         return run_json(cmd + ["--db", args.db, "--schema", schema], peer.name)
@@ -255,7 +267,7 @@ def table(qt: dict[str, dict[str, Any] | None], peers: dict[str, dict[str, Any]]
             "|---|---|---|---|---|---|---|"]
     sqlite_qt, pg_qt = qt["jobs sqlite"], qt["jobs postgresql"]
     huey = peers.get("huey")
-    pg_peers = [peers[p.name] for p in PEERS if p.backend == "postgresql" and p.name in peers]
+    pg_peers = [peers[p.key] for p in PEERS if p.backend == "postgresql" and p.key in peers]
     fast_submit = max(pg_peers, key=lambda r: r["submit_jobs_per_s"], default=None)
     fast_drain = max(pg_peers, key=lambda r: r["drain_jobs_per_s"], default=None)
 
@@ -270,26 +282,34 @@ def table(qt: dict[str, dict[str, Any] | None], peers: dict[str, dict[str, Any]]
                 f"Queue.submit_many (Queue.submit in a loop: {rate(figures['submit_loop_jobs_per_s'])}/s); "
                 f"one engine, concurrency {figures['concurrency']}{done} |")
 
-    def peer_row(name: str, backend: str) -> str:
-        figures = peers.get(name)
+    def peer_row(key: str, backend: str) -> str:
+        figures = peers.get(key)
         if figures is None:
-            return f"| {name} | {backend} | skipped | skipped | | | see the lines above |"
+            return f"| {key} | {backend} | skipped | skipped | | | see the lines above |"
         done = "" if figures["completed"] == figures["jobs"] else f"; only {figures['completed']} completed"
         py = "" if figures["python"] == platform.python_version() else f"; Python {figures['python']}"
-        return (f"| {name} {figures['version']} | {backend} | {rate(figures['submit_jobs_per_s'])} | "
-                f"{rate(figures['drain_jobs_per_s'])} | | | {figures['submit_api']}; "
+        name, _, variant = key.partition(", ")
+        return (f"| {name} {figures['version']}{', ' + variant if variant else ''} | {backend} | "
+                f"{rate(figures['submit_jobs_per_s'])} | {rate(figures['drain_jobs_per_s'])} | | | {figures['submit_api']}; "
                 f"{figures['concurrency']}{py}{done} |")
 
     rows.append(qt_row(f"SQLite {sqlite3.sqlite_version}", sqlite_qt, huey, huey))
     rows.append(peer_row("huey", "SQLite (WAL, synchronous=NORMAL)"))
+    rows.append(peer_row("huey, as shipped", "SQLite (WAL, synchronous=FULL)"))
     rows.append(qt_row("PostgreSQL", pg_qt, fast_submit, fast_drain))
     rows.append(qt_row("PostgreSQL", qt["jobs postgresql matched"], fast_submit, fast_drain))
-    rows += [peer_row(p.name, "PostgreSQL") for p in PEERS if p.backend == "postgresql"]
+    rows += [peer_row(p.key, "PostgreSQL") for p in PEERS if p.backend == "postgresql"]
     out = [f"## {args.jobs:,} no-op one-chunk jobs, one process each, same run", "", *rows, ""]
     out.append("Ratios: queuetop SQLite against huey; queuetop PostgreSQL against the fastest PostgreSQL peer "
                f"at each (submit: {fast_submit['system'] if fast_submit else '—'}, "
                f"drain: {fast_drain['system'] if fast_drain else '—'}). The second PostgreSQL row runs as many "
                f"chunks at once as pgqueuer fetches per dequeue ({PGQUEUER_BATCH}).")
+    shipped = peers.get("huey, as shipped")
+    if sqlite_qt is not None and shipped is not None:
+        out.append(f"Against huey as shipped (synchronous=FULL: a WAL sync at every commit, where queuetop "
+                   f"syncs at checkpoints): submit "
+                   f"{ratio(sqlite_qt['submit_many_jobs_per_s'], shipped['submit_jobs_per_s'])}, drain "
+                   f"{ratio(sqlite_qt['drain_jobs_per_s'], shipped['drain_jobs_per_s'])}.")
     out += ["", f"## One job of {args.chunks:,} no-op chunks (queuetop only)", "",
             "| backend | submit chunks/s | drain chunks/s, 1 process | drain chunks/s, 2 processes |",
             "|---|---|---|---|"]
@@ -360,7 +380,7 @@ def main() -> None:
                 if peer.name in pythons:
                     figures = run_peer(peer, pythons[peer.name], args, tmp)
                     if figures is not None:
-                        peer_runs.setdefault(peer.name, []).append(figures)
+                        peer_runs.setdefault(peer.key, []).append(figures)
             for key, figures in run_queuetop(args).items():
                 qt_runs.setdefault(key, [])
                 if figures is not None:

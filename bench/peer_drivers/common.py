@@ -66,6 +66,8 @@ def arguments(description: str) -> argparse.Namespace:
     parser.add_argument("--schema", help="a fresh PostgreSQL schema to put the peer's tables in")
     parser.add_argument("--path", help="a database file (SQLite peers)")
     parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--as-shipped", action="store_true",
+                        help="the peer's own defaults, where the driver otherwise matches queuetop's durability")
     return parser.parse_args()
 
 

@@ -3,6 +3,8 @@
 huey's SQLite storage runs in WAL mode at SQLite's default synchronous=FULL;
 queuetop runs WAL at synchronous=NORMAL, so huey's connections are given
 NORMAL too: both then sync the WAL at checkpoints, not at every commit.
+With ``--as-shipped`` huey keeps its own FULL, which syncs the WAL at every
+commit: every enqueue is a commit of its own, as a user's loop of task calls is.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ class NormalSyncStorage(SqliteStorage):
         return conn
 
 
-huey = SqliteHuey("bench", filename=args.path, storage_class=NormalSyncStorage)
+huey = SqliteHuey("bench", filename=args.path, storage_class=SqliteStorage if args.as_shipped else NormalSyncStorage)
 
 
 @huey.task()
