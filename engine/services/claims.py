@@ -212,6 +212,13 @@ async def claim(db: Database, worker_id: str, limit: int, now: float,
     if intents is not None and not intents:
         return [], {}
     intent_list = None if intents is None else json.dumps(sorted(intents))
+    params = {"worker_id": worker_id, "now": now, "limit": limit, "intents": intent_list}
+    if db.dialect == "postgres" and not start:
+        # One statement, whose rows carry its jobs' specs, with nothing to decide before
+        # the COMMIT: the settings, the claim and the commit go out and come back together.
+        rows = await db.write_once([(SQL["claim_plan"], None), (SQL["claim_durability"], None),
+                                    (SQL["claim"], params)])
+        return claims_from_rows(rows), job_specs(rows, None)
     async with db.transaction() as conn:
         await plan_claim(db, conn)
         # on SQLite, one trip to the connection's thread: begin, claim, start, commit

@@ -67,7 +67,10 @@ class Backend(Protocol):
     against every other writer (SQLite's ``BEGIN IMMEDIATE``, PostgreSQL row
     locks). Reads (``fetchall``, ``fetchone``, ``scalar``) see committed data.
     ``data_version`` changes whenever any connection of any process commits:
-    the cheap poll the TUI uses to notice other processes.
+    the cheap poll the TUI uses to notice other processes. ``write_once`` is
+    a transaction whose statements are all known before the first is sent
+    (nothing is decided between them): PostgreSQL sends them with their
+    BEGIN and COMMIT and has them answered in one round trip.
     """
 
     #: ``"sqlite"`` or ``"postgres"``: for messages and tests, never for branching in callers.
@@ -89,6 +92,8 @@ class Backend(Protocol):
     DataError: type[Exception]
 
     def transaction(self, *, wake: bool = False, bulk: bool = False) -> AbstractAsyncContextManager[Any]: ...
+
+    async def write_once(self, statements: Sequence[tuple[str, Params | None]]) -> list[Any]: ...
 
     async def fetchall(self, sql: str, params: Params = ...) -> list[Any]: ...
 

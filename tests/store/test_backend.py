@@ -82,6 +82,33 @@ async def test_a_failed_transaction_leaves_the_connection_fit_for_the_next(db: B
     assert await db.scalar(COUNT) == 8
 
 
+async def test_write_once_commits_its_statements_together_and_returns_the_last_ones_rows(
+        db: Backend, db_path: Path | str) -> None:
+    """A transaction known whole before it starts (a worker's claim): committed with its
+    statements, the last one's rows returned, and other processes told as of any commit."""
+    other = await open_store(db_path)
+    try:
+        before = await db.data_version()
+        rows = await other.write_once([(INSERT, {"name": "a"}), (INSERT + " RETURNING name, kind", {"name": "b"})])
+        assert [(row["name"], row[1]) for row in rows] == [("b", "job")]
+        assert sorted(row["name"] for row in await db.fetchall("SELECT name FROM schedules")) == ["a", "b"]
+        await async_wait_until(lambda: _moved(db, before), timeout=10, message="data_version to move")
+        assert [row[0] for row in await other.write_once([(COUNT, None)])] == [2]
+    finally:
+        await other.close()
+
+
+async def test_a_write_once_that_fails_writes_nothing_and_spoils_no_later_one(db: Backend) -> None:
+    for attempt in range(8):  # past the driver's five runs before it prepares a statement
+        with pytest.raises(db.IntegrityError):
+            await db.write_once([(INSERT, {"name": f"n{attempt}"}), (INSERT, {"name": f"n{attempt}"})])
+    assert await db.scalar(COUNT) == 0
+    for attempt in range(8):
+        rows = await db.write_once([(INSERT + " RETURNING name", {"name": f"n{attempt}"})])
+        assert [row["name"] for row in rows] == [f"n{attempt}"]
+    assert await db.scalar(COUNT) == 8
+
+
 async def test_executemany_counts_every_row(db: Backend) -> None:
     async with db.transaction() as conn:
         cursor = await conn.executemany(INSERT, [{"name": n} for n in "abc"])

@@ -284,6 +284,21 @@ class Database:
                 elif not writer.committed:
                     await writer.execute("COMMIT")
 
+    async def write_once(self, statements: Sequence[tuple[str, Params | None]]) -> list[sqlite3.Row]:
+        """``statements`` as one transaction that commits after the last; the last one's rows.
+        One trip to the writer's thread: begin, the statements, commit."""
+        if not statements:
+            return []
+        def steps() -> Steps:
+            rows: list[sqlite3.Row] = []
+            for sql, params in statements:
+                rows = yield sql, params or (), True
+            return rows
+
+        async with self.transaction() as conn:
+            result: list[sqlite3.Row] = await conn.run_steps(steps(), commit=True)
+        return result
+
     async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
         """Rows of a read-only query, on the reader connection."""
         reader = await self._connection("_reader")
