@@ -207,7 +207,8 @@ async def claim(db: Database, worker_id: str, limit: int, now: float,
     attempts untouched, for a process that can run them; ``None`` claims
     every intent (tools and tests that settle by hand). ``start=False``
     (see :func:`defers_job_starts`) leaves the jobs pending: the caller hands
-    them to :func:`settle` as ``starts``.
+    them to :func:`settle` as ``starts``; on PostgreSQL such a claim is then
+    one round trip (``Backend.write_once``).
     """
     if intents is not None and not intents:
         return [], {}

@@ -289,6 +289,7 @@ class Database:
         One trip to the writer's thread: begin, the statements, commit."""
         if not statements:
             return []
+
         def steps() -> Steps:
             rows: list[sqlite3.Row] = []
             for sql, params in statements:
