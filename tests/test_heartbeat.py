@@ -70,3 +70,45 @@ async def test_worker_marked_offline_stays_offline_and_reregisters_under_new_id(
     assert rows[0] == (first_id, "offline", offline_at[2]), "the old row was touched after going offline"
     assert rows[1][0] != first_id and rows[1][1] == "offline"  # stopped cleanly at the end
     assert len({r[0] for r in rows}) == 2
+
+
+async def test_a_thread_abandoned_while_the_count_is_written_is_written_by_the_next_heartbeat(tmp_path: Path) -> None:
+    """The abandoned-thread count a heartbeat writes is the count it counts as written.
+
+    A thread abandoned while the write was on its way (seen in a run of the
+    hung-handler test) was once taken as written: the row kept the count
+    before it for good. Here the writer connection itself abandons one more
+    thread the moment the count lands (a temporary trigger calling a function
+    of the test), so the race is met every time.
+    """
+    db_path = tmp_path / "queuetop.db"
+    queue = await Queue.open(db_path)
+    worker = Worker(queue, concurrency=2)
+    loop = asyncio.get_running_loop()
+    abandoned = worker._threads._abandoned
+    more = loop.create_future()  # stands for the thread abandoned meanwhile
+    abandoned_more: list[int] = []
+
+    def abandon_one_more() -> int:
+        if not abandoned_more:  # the first write of the count only
+            abandoned_more.append(1)
+            abandoned.add(more)  # on the writer's thread, while the heartbeat awaits it
+        return 0
+
+    try:
+        await worker.register()
+        async with queue.db.transaction() as conn:
+            await conn.create_function("abandon_one_more", 0, abandon_one_more)
+            await conn.execute("CREATE TEMP TRIGGER abandon_on_write AFTER UPDATE OF abandoned ON workers "
+                               "BEGIN SELECT abandon_one_more(); END")
+        abandoned.add(loop.create_future())
+        await worker._heartbeat()
+        assert abandoned_more and worker.abandoned == 2
+        assert query(db_path, "SELECT abandoned FROM workers") == [(1,)]  # the count it read, written
+        await worker._heartbeat()
+        assert query(db_path, "SELECT abandoned FROM workers") == [(2,)]
+    finally:
+        abandoned.clear()
+        worker._threads.shutdown()
+        worker._unsubscribe()
+        await queue.close()

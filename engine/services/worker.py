@@ -438,17 +438,20 @@ class Worker:
                             exc_info=not isinstance(exc, self.queue.db.Error))
 
     async def _heartbeat(self) -> None:
+        # What the row is to say is read once, before any await: a thread abandoned while the
+        # write was on its way was once taken as written, and the row kept the count before it.
+        # It counts as written once committed.
+        intents = json.dumps(self.queue.registry.runnable())
+        abandoned = self.abandoned
         async with self.queue.db.transaction() as conn:
             cur = await conn.execute(SQL["heartbeat"], {"id": self.id, "now": self.queue.clock.now()})
             alive = cur.rowcount
-            intents = json.dumps(self.queue.registry.runnable())
             if alive and intents != self._intents_recorded:  # an intent failed to import since
                 await conn.execute(SQL["set_intents"], {"id": self.id, "intents": intents})
-                self._intents_recorded = intents
-            if alive and self.abandoned != self._abandoned_recorded:
-                await conn.execute(SQL["set_abandoned"], {"id": self.id, "abandoned": self.abandoned})
-                self._abandoned_recorded = self.abandoned
+            if alive and abandoned != self._abandoned_recorded:
+                await conn.execute(SQL["set_abandoned"], {"id": self.id, "abandoned": abandoned})
         if alive:
+            self._intents_recorded, self._abandoned_recorded = intents, abandoned
             return
         # Marked offline while we were silent: our chunks went back to
         # pending. Drop them and carry on under a new id (ids are never reused).
