@@ -174,15 +174,19 @@ def release(claim: Claim, now: float) -> Outcome:
                    run_after=now, refund=True)
 
 
+def _claim_settings(durable: bool) -> list[str]:
+    """PostgreSQL's settings for a claim's transaction (see :func:`plan_claim`)."""
+    return [SQL["claim_plan"]] if durable else [SQL["claim_plan"], SQL["claim_durability"]]
+
+
 async def plan_claim(db: Database, conn: Connection, *, durable: bool = False) -> None:
     """Before a claim statement in ``conn``'s transaction: on PostgreSQL, make it walk the claim
     index in order whatever the statistics say (see ``claim_plan`` in postgres/sql/claims.sql),
     and, unless ``durable`` (the transaction also ends attempts), commit without waiting for the
     disk (``claim_durability``). Both settings go with the claim statement, in its round trip."""
     if db.dialect == "postgres":
-        await conn.execute(SQL["claim_plan"])
-        if not durable:
-            await conn.execute(SQL["claim_durability"])
+        for setting in _claim_settings(durable):
+            await conn.execute(setting)
 
 
 def defers_job_starts(db: Database) -> bool:
@@ -213,11 +217,11 @@ async def claim(db: Database, worker_id: str, limit: int, now: float,
     if intents is not None and not intents:
         return [], {}
     intent_list = None if intents is None else json.dumps(sorted(intents))
-    params = {"worker_id": worker_id, "now": now, "limit": limit, "intents": intent_list}
     if db.dialect == "postgres" and not start:
         # One statement, whose rows carry its jobs' specs, with nothing to decide before
         # the COMMIT: the settings, the claim and the commit go out and come back together.
-        rows = await db.write_once([(SQL["claim_plan"], None), (SQL["claim_durability"], None),
+        params = {"worker_id": worker_id, "now": now, "limit": limit, "intents": intent_list}
+        rows = await db.write_once([*((setting, None) for setting in _claim_settings(False)),
                                     (SQL["claim"], params)])
         return claims_from_rows(rows), job_specs(rows, None)
     async with db.transaction() as conn:

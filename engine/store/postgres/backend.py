@@ -116,6 +116,23 @@ def _text(sql: str) -> str:
     return getattr(sql, "postgres", None) or to_psycopg(sql)
 
 
+async def _roll_back(conn: Any) -> None:
+    """End a failed transaction: out of the pipeline's aborted state, then ROLLBACK; psycopg
+    also forgets the statements it prepared in the transaction. A connection that cannot even
+    do that (the server went away, a cancel cut a reply short) is left to the pool, which drops
+    one it gets back mid-transaction; the caller raises the first error."""
+    try:
+        await conn.rollback()
+    except Exception:
+        pass
+
+
+def _changed_rows(cursor: Any) -> bool:
+    """Whether the statement ``cursor`` ran may have changed a row: "UPDATE 0", "SELECT 0" (a
+    claim that found no work is a WITH … SELECT) changed nothing; anything else may have."""
+    return not (cursor.statusmessage or "").endswith(" 0")
+
+
 class _Cursor:
     def __init__(self, cursor: Any) -> None:
         self._cursor = cursor
@@ -151,9 +168,7 @@ class _Execution:
             return _Cursor(cursor)
         if owner.pipeline is not None:
             await owner.pipeline.sync()  # its answer, and any error, now: as without a pipeline
-        # "UPDATE 0", "SELECT 0": nothing changed (a claim that found no
-        # work is a WITH … SELECT); anything else may have.
-        if not (cursor.statusmessage or "").endswith(" 0"):
+        if _changed_rows(cursor):
             owner.changed = True
         return _Cursor(cursor)
 
@@ -332,15 +347,7 @@ class PostgresDatabase:
                 try:
                     yield wrapped
                 except BaseException:
-                    # out of the pipeline's aborted state, then ROLLBACK; psycopg
-                    # also forgets the statements it prepared in the transaction.
-                    # A connection that cannot even do that (the server went away,
-                    # a cancel cut a reply short) is left to the pool, which drops
-                    # one it gets back mid-transaction; the first error is the one raised.
-                    try:
-                        await conn.rollback()
-                    except Exception:
-                        pass
+                    await _roll_back(conn)
                     raise
                 # A transaction that touched nothing (an idle worker's claim)
                 # tells nobody: every listener would re-read for nothing. One that
@@ -370,28 +377,25 @@ class PostgresDatabase:
         """
         if not statements:
             return []
+        texts = [_text(sql) for sql, _ in statements]
         async with self._pool.connection() as conn:
             cursors = []
             try:
                 async with conn.pipeline():
                     await conn.execute("BEGIN")
-                    for sql, params in statements:
+                    for text, (_, params) in zip(texts, statements):
                         cursor = conn.cursor(row_factory=_row_factory)
-                        await cursor.execute(_text(sql), params or None)
+                        await cursor.execute(text, params or None)
                         cursors.append(cursor)
                     await conn.execute("COMMIT")
                 # the pipeline's end sent it all and read every answer, or raised the first error
             except BaseException:
-                try:  # out of the failed transaction, as transaction() does
-                    await conn.rollback()
-                except Exception:
-                    pass
+                await _roll_back(conn)
                 raise
             last = cursors[-1]
             rows: list[Row] = await last.fetchall() if last.description else []
-            # "UPDATE 0", "SELECT 0": nothing changed (see _Execution); a setting changes no row
-            changed = any(not (cursor.statusmessage or "").endswith(" 0")
-                          for (sql, _), cursor in zip(statements, cursors) if not _SETTING.match(_text(sql)))
+            # a setting changes no row, though its status ("SET") does not say so
+            changed = any(_changed_rows(cursor) for text, cursor in zip(texts, cursors) if not _SETTING.match(text))
         if changed:
             self._owe_notice()
         return rows
