@@ -104,6 +104,47 @@ async def test_statements_per_batch_do_not_grow_with_the_jobs_it_touches(queue: 
     assert follow_up.params["job_id"] == many_jobs[2][0]["id"] and follow_up.params["status"] == "completed"
 
 
+async def test_completions_settle_in_one_trip_unless_a_job_they_end_needs_what_follows(
+        queue: Queue, clock: FrozenClock, db_path: Path | str) -> None:
+    """``one_trip``: completions whose jobs end plainly are committed with the statement. A job
+    ending with an on-finalize intent, or ending partial, makes that statement write nothing
+    (PostgreSQL): the settle goes again in two trips, with the follow-up job and the hooks,
+    each exactly once. Hooks never see a job that completed."""
+    postgres = queue.db.dialect == "postgres"
+    seen: list[tuple[int, str]] = []
+
+    async def hook(conn: Any, job: dict[str, Any], now: float) -> None:
+        seen.append((job["id"], job["status"]))
+
+    hooks = (*queue.job_ended_hooks, hook)
+
+    async def settle(outcomes: list[claims.Outcome]) -> claims.Settled:
+        return await claims.settle(queue.db, outcomes, clock.now(), on_job_ended=hooks, one_trip=True)
+
+    plain = await queue.submit_many([{"intent": "plain"} for _ in range(5)])
+    batch, _ = await claims.claim(queue.db, "w1", 5, clock.now(), ["plain"])
+    settled = await settle([claims.success(c, "w1", None, clock.now()) for c in batch])
+    assert not settled.refused_one_trip
+    assert [(job["id"], job["status"]) for job in settled.finalized] == [(r.job_id, "completed") for r in plain]
+
+    (asking,) = await queue.submit_many([{"intent": "asks", "on_finalize": "after"}])
+    batch, _ = await claims.claim(queue.db, "w1", 5, clock.now(), ["asks"])
+    settled = await settle([claims.success(c, "w1", None, clock.now()) for c in batch])
+    assert settled.refused_one_trip is postgres
+    follow_ups = query(db_path, "SELECT id FROM jobs WHERE parent_job_id = ?", (asking.job_id,))
+    assert [(row[0],) for row in follow_ups] == [(settled.finalized[0]["follow_up_job_id"],)]
+
+    (two,) = await queue.submit_many([{"intent": "two", "chunks": [{}, {}], "max_retries": 0}])
+    first, second = (await claims.claim(queue.db, "w1", 2, clock.now(), ["two"]))[0]
+    await settle([claims.failure(first, "w1", "boom", permanent=True, max_retries=0, now=clock.now())])
+    settled = await settle([claims.success(second, "w1", None, clock.now())])
+    assert settled.refused_one_trip is postgres
+    job = await queue.job(two.job_id)
+    assert (job.status.value, job.chunks_completed, job.chunks_failed) == ("partial", 1, 1)  # counted once
+    assert seen == [(two.job_id, "partial")]
+    assert_counters(db_path)
+
+
 async def test_a_mixed_batch_settles_each_job_by_its_own_chunks(queue: Queue, clock: FrozenClock,
                                                                  db_path: Path | str) -> None:
     """One settle of chunks of many jobs: completed, failed, retried and fenced-out outcomes together."""
@@ -256,7 +297,7 @@ async def test_claims_and_settles_find_their_rows_by_key_once_analyzed(queue: Qu
                  "finished_at": now, "error": None, "result": None, "refund": 0, "attempt": c.attempt,
                  "worker_id": "w", "kind": None, "started_at": c.claimed_at} for c in batch]
     starts = [{"job_id": c.job_id, "started_at": c.claimed_at} for c in batch]
-    params = {"outcomes": json.dumps(outcomes), "starts": json.dumps(starts), "now": now}
+    params = {"outcomes": json.dumps(outcomes), "starts": json.dumps(starts), "now": now, "one_trip": True}
     with pytest.raises(_RolledBack):
         async with queue.db.transaction() as conn:
             # the whole settle: chunks, attempts, workers' and jobs' counters in one statement

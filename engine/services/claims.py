@@ -29,10 +29,13 @@ UNFINISHED = frozenset({JobState.PENDING.value, JobState.RUNNING.value})
 
 # Kept on the chunk as its result: enough to see what came back, never a dump.
 
-#: Called inside the transaction that ended a job, with the job's row as it
-#: ended. The scheduler records a scheduled run's outcome this way: it hands
-#: its hook in (through the engine) instead of this module importing it, which
-#: would make claims and the scheduler import each other.
+#: Called inside the transaction that ended a job that did not complete
+#: (failed, partial or cancelled), with the job's row as it ended. The
+#: scheduler records a scheduled run's failure this way, and the alert rules
+#: raise their alerts: each hands its hook in (through the engine) instead of
+#: this module importing it, which would make claims and the scheduler import
+#: each other. A job that completes needs nothing of them, so that its end
+#: can be committed with the statement that makes it (see settle's one_trip).
 JobEndedHook = Callable[[Connection, dict[str, Any], float], Awaitable[None]]
 
 #: Statements that depend on each other's rows, run by :func:`run_steps`: a
@@ -126,6 +129,8 @@ class Settled:
     fenced_out: int = 0
     claimed: list[Claim] = field(default_factory=list)  # sorted by chunk id
     specs: dict[int, JobSpec] = field(default_factory=dict)  # the jobs of ``claimed``
+    # asked for one round trip, written in two: a job it ended needed what follows (see settle)
+    refused_one_trip: bool = False
 
 
 def success(claim: Claim, worker_id: str, result: Any, now: float, *, limit: int = RESULT_LIMIT) -> Outcome:
@@ -270,7 +275,7 @@ def _claim_steps(worker_id: str, limit: int, now: float, intent_list: str | None
 
 async def settle(db: Database, outcomes: Sequence[Outcome], now: float, *,
                  on_job_ended: Sequence[JobEndedHook] = (), starts: Mapping[int, float] | None = None,
-                 then_claim: NextClaim | None = None) -> Settled:
+                 then_claim: NextClaim | None = None, one_trip: bool = False) -> Settled:
     """End attempts in one transaction (see the module docstring).
 
     ``starts``: job id -> claim time of jobs claimed with ``start=False``;
@@ -284,11 +289,31 @@ async def settle(db: Database, outcomes: Sequence[Outcome], now: float, *,
     to the connection's thread where a settle and a claim apart took three.
     (A PostgreSQL worker claims apart, on a second connection: see
     ``Worker._settle_claims``.)
+
+    ``one_trip`` (PostgreSQL; outcomes that all completed, no claim): send
+    the settle with its COMMIT, in one round trip where a transaction that
+    may still act on what the statement returns takes two. Nothing can
+    follow the end of a job that completed with no on-finalize intent (see
+    :data:`JobEndedHook`); a statement that would end any other job writes
+    nothing, and the settle is made again in two trips, with what follows:
+    ``Settled.refused_one_trip`` then says so.
     """
     wants_claim = (then_claim is not None and then_claim.limit > 0
                    and (then_claim.intents is None or len(then_claim.intents) > 0))
     if not outcomes and not starts and not wants_claim:
         return Settled()
+    refused = False
+    if one_trip and then_claim is None and db.dialect == "postgres" and all(
+            o.status is ChunkState.COMPLETED and not o.refund for o in outcomes):
+        try:
+            rows = await db.write_once([(SQL["settle_all"], _settle_all_params(outcomes, now, starts or {}, True))])
+        except db.DataError as exc:
+            if _REFUSED not in str(exc):
+                raise
+            refused = True
+        else:
+            done, done.finalized = _settled_from_rows(rows, outcomes)
+            return done
     async with db.transaction() as conn:
         done = await settle_in(conn, outcomes, now, on_job_ended=on_job_ended, starts=starts)
         if then_claim is not None and wants_claim:
@@ -298,6 +323,7 @@ async def settle(db: Database, outcomes: Sequence[Outcome], now: float, *,
             rows, done.specs = await run_steps(
                 conn, _claim_steps(then_claim.worker_id, then_claim.limit, now, intent_list, False), commit=True)
             done.claimed = claims_from_rows(rows)
+        done.refused_one_trip = refused
         return done
 
 
@@ -342,11 +368,26 @@ async def _settle_all(conn: Any, outcomes: Sequence[Outcome], now: float,
                       on_job_ended: Sequence[JobEndedHook], starts: Mapping[int, float]) -> Settled:
     """PostgreSQL: the whole settle in one statement (``settle_all``, one round trip), then the
     follow-ups of the jobs it ended, as SQLite's settle does."""
-    payload = _payload(outcomes, attempts=True)
-    rows = await conn.execute_fetchall(SQL["settle_all"], {
-        "outcomes": json.dumps(payload), "now": now,
-        "starts": json.dumps([{"job_id": job_id, "started_at": at} for job_id, at in starts.items()]),
-    })
+    rows = await conn.execute_fetchall(SQL["settle_all"], _settle_all_params(outcomes, now, starts, False))
+    done, ended_now = _settled_from_rows(rows, outcomes)
+    if ended_now:
+        done.finalized = await jobs_ended(conn, ended_now, now, on_job_ended=on_job_ended)
+    return done
+
+
+# In the error of a one-trip settle_all that ended a job needing what follows its end.
+_REFUSED = "settle again with its follow-ups"
+
+
+def _settle_all_params(outcomes: Sequence[Outcome], now: float, starts: Mapping[int, float],
+                       one_trip: bool) -> dict[str, Any]:
+    """``settle_all``'s parameters."""
+    return {"outcomes": json.dumps(_payload(outcomes, attempts=True)), "now": now, "one_trip": one_trip,
+            "starts": json.dumps([{"job_id": job_id, "started_at": at} for job_id, at in starts.items()])}
+
+
+def _settled_from_rows(rows: Sequence[Any], outcomes: Sequence[Outcome]) -> tuple[Settled, list[dict[str, Any]]]:
+    """What ``settle_all`` applied, and the rows of the jobs it ended (in id order)."""
     applied: list[tuple[int, int, str]] = []
     ended_now: list[dict[str, Any]] = []
     for row in rows:
@@ -356,11 +397,8 @@ async def _settle_all(conn: Any, outcomes: Sequence[Outcome], now: float,
             applied.append((row_id, job_id, status))
         elif status not in UNFINISHED:
             ended_now.append(dict(zip(_JOB_ROW, (row_id, status, *rest))))
-    done = Settled(applied=applied, fenced_out=len(outcomes) - len(applied))
     ended_now.sort(key=lambda job: job["id"])
-    if ended_now:
-        done.finalized = await jobs_ended(conn, ended_now, now, on_job_ended=on_job_ended)
-    return done
+    return Settled(applied=applied, fenced_out=len(outcomes) - len(applied)), ended_now
 
 
 # Where an ended chunk's status is tallied: [completed, failed, cancelled].
@@ -464,14 +502,14 @@ async def jobs_ended(conn: Any, outcomes: Sequence[dict[str, Any]], now: float, 
 
     Each of ``outcomes`` is a job's row as it ended (id, status, on_finalize,
     schedule_id and its counters). Each ``on_job_ended`` hook runs for each
-    (the scheduler's records how a scheduled run ended, and acts only on
-    scheduled jobs that did not complete); every on-finalize intent gets a
+    that did not complete (see :data:`JobEndedHook`); every on-finalize intent gets a
     follow-up job whose params carry the outcome, all inserted together
     (each follow-up's id is added to its row as ``follow_up_job_id``).
     """
     for outcome in outcomes:
-        for hook in on_job_ended:
-            await hook(conn, outcome, now)
+        if outcome["status"] != JobState.COMPLETED.value:  # see JobEndedHook
+            for hook in on_job_ended:
+                await hook(conn, outcome, now)
     asking = [outcome for outcome in outcomes if outcome["on_finalize"]]
     if asking:
         rows = []

@@ -113,16 +113,17 @@ class Engine:
         await self.db.close()
 
     async def settle(self, outcomes: Sequence[Outcome], starts: Mapping[int, float] | None = None,
-                     then_claim: NextClaim | None = None) -> Settled:
+                     then_claim: NextClaim | None = None, *, one_trip: bool = False) -> Settled:
         """End attempts (see :func:`queuetop.engine.services.claims.settle`) and tell subscribers.
 
         ``starts``: jobs a worker claimed without starting them (job id -> claim time);
-        ``then_claim``: a worker's claim to make in the same transaction."""
+        ``then_claim``: a worker's claim to make in the same transaction; ``one_trip``:
+        write it with its commit where nothing can follow it."""
         seen = await self.metrics.before_settle(self.db, outcomes) if self.metrics is not None else None
         from queuetop.engine.services import claims
 
         settled = await claims.settle(self.db, outcomes, self.clock.now(), on_job_ended=self.job_ended_hooks,
-                                      starts=starts, then_claim=then_claim)
+                                      starts=starts, then_claim=then_claim, one_trip=one_trip)
         if self.metrics is not None:
             self.metrics.settled(outcomes, settled, seen, self.clock.now())
         job_ids = {job_id for _, job_id, _ in settled.applied} | set(starts or ())

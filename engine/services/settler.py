@@ -27,6 +27,10 @@ log = logging.getLogger("queuetop.engine")
 
 # At most this many outcomes are written in one settle transaction.
 SETTLE_BATCH = 1000
+# After a settle asked to go in one round trip had to go in two (a job it ended needed what
+# follows its end), this long in seconds before the next one asks again: where every job has
+# an on-finalize intent, most settles would otherwise be written twice.
+ONE_TRIP_PAUSE = 1.0
 # Put in the queue after a claim whose jobs the next settle starts: wakes the loop.
 _JOBS_CLAIMED = "jobs claimed"
 
@@ -65,6 +69,7 @@ class Settler:
         self._unwritable: set[Key] = set()
         #: Monotonic time after which outcomes that cannot be written are dropped (set at shutdown).
         self.give_up_at: float | None = None
+        self._one_trip_from = 0.0  # monotonic time from which settles ask for one round trip again
 
     @property
     def busy(self) -> bool:
@@ -146,8 +151,9 @@ class Settler:
         delay = 0.05
         while batch or starts:
             next_claim = self._next_claim() if claim else None
+            one_trip = time.monotonic() >= self._one_trip_from
             try:
-                settled = await queue.settle(batch, starts, next_claim)
+                settled = await queue.settle(batch, starts, next_claim, one_trip=one_trip)
             except queue.db.DataError as exc:
                 if len(batch) == 1:
                     batch = self._poisoned(batch[0], exc)
@@ -175,6 +181,8 @@ class Settler:
                 await asyncio.sleep(delay)
                 delay = min(5.0, delay * 2)
                 continue
+            if settled.refused_one_trip:
+                self._one_trip_from = time.monotonic() + ONE_TRIP_PAUSE
             if settled.fenced_out:
                 log.info("worker %s: %d result(s) discarded: lease lost (cancelled or rescued)",
                          self._name(), settled.fenced_out)

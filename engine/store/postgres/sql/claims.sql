@@ -197,6 +197,18 @@ WITH o AS MATERIALIZED (
       AND (c.completed + c.failed + c.cancelled > 0 OR (jobs.status = 'pending' AND c.started_at IS NOT NULL))
     RETURNING jobs.id, jobs.status, jobs.on_finalize, jobs.schedule_id, jobs.chunks_total,
               jobs.chunks_completed, jobs.chunks_failed, jobs.chunks_cancelled
+), refused AS (
+    -- :one_trip (a settle sent with its COMMIT, in one round trip: see claims.settle):
+    -- a job this statement ends that did not complete, or that asks for an
+    -- on-finalize job, needs what follows its end in this same transaction,
+    -- which a transaction already committing cannot give it. The statement
+    -- then fails, having written nothing (a cast that cannot succeed; it
+    -- names a column, so the planner cannot fold it and fail every time),
+    -- and the settle is made again the other way. Read last, after counted.
+    SELECT CAST('queuetop: settle again with its follow-ups (job ' || id || ')' AS integer) AS job
+    FROM counted
+    WHERE :one_trip AND status NOT IN ('pending', 'running') AND (status <> 'completed' OR on_finalize IS NOT NULL)
+    LIMIT 1
 )
 SELECT 'chunk' AS row_kind, id, job_id, status, NULL AS on_finalize, NULL::bigint AS schedule_id,
        NULL::integer AS chunks_total, NULL::integer AS chunks_completed, NULL::integer AS chunks_failed,
@@ -205,4 +217,7 @@ FROM settled
 UNION ALL
 SELECT 'job', id, NULL, status, on_finalize, schedule_id, chunks_total, chunks_completed, chunks_failed,
        chunks_cancelled
-FROM counted;
+FROM counted
+UNION ALL
+SELECT 'refused', job, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+FROM refused;
