@@ -224,10 +224,9 @@ async def claim(db: Database, worker_id: str, limit: int, now: float,
     intent_list = None if intents is None else json.dumps(sorted(intents))
     if db.dialect == "postgres" and not start:
         # One statement, whose rows carry its jobs' specs, with nothing to decide before
-        # the COMMIT: the settings, the claim and the commit go out and come back together.
+        # the COMMIT: alone, on a connection that holds the claim's settings (see write_once).
         params = {"worker_id": worker_id, "now": now, "limit": limit, "intents": intent_list}
-        rows = await db.write_once([*((setting, None) for setting in _claim_settings(False)),
-                                    (SQL["claim"], params)])
+        rows = await db.write_once([(SQL["claim"], params)], settings=_claim_settings(False))
         return claims_from_rows(rows), job_specs(rows, None)
     async with db.transaction() as conn:
         await plan_claim(db, conn)

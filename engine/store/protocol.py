@@ -70,7 +70,9 @@ class Backend(Protocol):
     the cheap poll the TUI uses to notice other processes. ``write_once`` is
     a transaction whose statements are all known before the first is sent
     (nothing is decided between them): PostgreSQL sends them with their
-    BEGIN and COMMIT and has them answered in one round trip.
+    BEGIN and COMMIT and has them answered in one round trip; its
+    ``settings`` (PostgreSQL's ``SET LOCAL …``, which SQLite has none of)
+    hold for the transaction.
     """
 
     #: ``"sqlite"`` or ``"postgres"``: for messages and tests, never for branching in callers.
@@ -93,7 +95,8 @@ class Backend(Protocol):
 
     def transaction(self, *, wake: bool = False, bulk: bool = False) -> AbstractAsyncContextManager[Any]: ...
 
-    async def write_once(self, statements: Sequence[tuple[str, Params | None]]) -> list[Any]: ...
+    async def write_once(self, statements: Sequence[tuple[str, Params | None]], *,
+                         settings: Sequence[str] = ()) -> list[Any]: ...
 
     async def fetchall(self, sql: str, params: Params = ...) -> list[Any]: ...
 

@@ -109,6 +109,27 @@ async def test_a_write_once_that_fails_writes_nothing_and_spoils_no_later_one(db
     assert await db.scalar(COUNT) == 8
 
 
+@pytest.mark.postgres_only
+async def test_write_once_settings_hold_for_the_transactions_that_ask_and_no_other(db: Backend) -> None:
+    """A claim's settings (``SET LOCAL …``) hold for each write_once that asks for them (on
+    connections kept for it, in the URL's schema too); every other transaction runs without
+    them, and a statement that fails there spoils no later one."""
+    plan = "-- the claim's plan\nSET LOCAL enable_bitmapscan = off"
+    setting = "SELECT current_setting('enable_bitmapscan') AS bitmaps"
+    for attempt in range(8):  # past the driver's five runs before it prepares a statement
+        rows = await db.write_once([(INSERT + " RETURNING name", {"name": f"n{attempt}"})], settings=[plan])
+        assert [row["name"] for row in rows] == [f"n{attempt}"]
+        assert [row["bitmaps"] for row in await db.write_once([(setting, None)], settings=[plan])] == ["off"]
+        with pytest.raises(db.IntegrityError):
+            await db.write_once([(INSERT, {"name": f"n{attempt}"})], settings=[plan])
+    assert await db.scalar(COUNT) == 8  # what they wrote, in the same schema
+    assert await db.scalar(setting) == "on"
+    assert [row["bitmaps"] for row in await db.write_once([(setting, None)])] == ["on"]
+    async with db.transaction() as conn:
+        async with conn.execute(setting) as cursor:
+            assert (await cursor.fetchone())[0] == "on"
+
+
 async def test_executemany_counts_every_row(db: Backend) -> None:
     async with db.transaction() as conn:
         cursor = await conn.executemany(INSERT, [{"name": n} for n in "abc"])

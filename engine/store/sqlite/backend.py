@@ -284,9 +284,13 @@ class Database:
                 elif not writer.committed:
                     await writer.execute("COMMIT")
 
-    async def write_once(self, statements: Sequence[tuple[str, Params | None]]) -> list[sqlite3.Row]:
+    async def write_once(self, statements: Sequence[tuple[str, Params | None]], *,
+                         settings: Sequence[str] = ()) -> list[sqlite3.Row]:
         """``statements`` as one transaction that commits after the last; the last one's rows.
-        One trip to the writer's thread: begin, the statements, commit."""
+        One trip to the writer's thread: begin, the statements, commit. ``settings`` are
+        PostgreSQL's (``SET LOCAL …``): SQLite has none of them, and a caller gives none."""
+        if settings:
+            raise ValueError("SQLite has no SET settings")
         if not statements:
             return []
 
