@@ -101,11 +101,12 @@ async def test_a_busy_writer_is_waited_for_at_the_first_statement(sqlite_queue: 
     assert len(batch) == 1
 
 
-async def test_a_settle_that_claims_is_one_transaction_of_two_trips(sqlite_queue: Any, clock: FrozenClock,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_settle_that_claims_is_one_transaction_of_one_trip(sqlite_queue: Any, clock: FrozenClock,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """A worker refills its slots in the transaction that settles its chunks: the settle's
-    statements go in one trip, the claim and the commit in a second; a settle and a claim
-    apart took three. The claim leaves its jobs pending for the next settle, as a worker's does."""
+    statements, the claim and the commit go in one trip (a settle and a claim apart took
+    three), or in two where a job the settle ends needs what follows its end before the
+    claim. The claim leaves its jobs pending for the next settle, as a worker's does."""
     queue, path = sqlite_queue
     made = await queue.submit_many([{"intent": "small"} for _ in range(30)])
     first, specs = await claims.claim(queue.db, "w1", 10, clock.now(), ["small"], start=False)
@@ -114,7 +115,7 @@ async def test_a_settle_that_claims_is_one_transaction_of_two_trips(sqlite_queue
     settled = await claims.settle(queue.db, [claims.success(c, "w1", None, clock.now()) for c in first],
                                   clock.now(), starts={job_id: clock.now() for job_id in specs},
                                   then_claim=claims.NextClaim("w1", 15, ["small"]))
-    assert len(sent) == 2, "the settle's statements, then the claim with the commit"
+    assert len(sent) == 1, "the settle's statements, the claim and the commit"
     assert len(settled.finalized) == 10
     assert len(settled.claimed) == 15 and sorted(settled.specs) == sorted({c.job_id for c in settled.claimed})
     assert [c.chunk_id for c in settled.claimed] == sorted(c.chunk_id for c in settled.claimed)
@@ -132,3 +133,13 @@ async def test_a_settle_that_claims_is_one_transaction_of_two_trips(sqlite_queue
         assert nothing.claimed == [] and nothing.applied == []
     assert {(await queue.job(r.job_id)).status.value for r in made[:25]} == {"completed"}
     assert {(await queue.job(r.job_id)).status.value for r in made[25:]} == {"pending"}
+    # a job that asks for an on-finalize job gets it before the claim, in a second trip
+    (asking,) = await queue.submit_many([{"intent": "asks", "on_finalize": "after"}])
+    batch, specs = await claims.claim(queue.db, "w1", 1, clock.now(), ["asks"], start=False)
+    sent.clear()
+    ended = await claims.settle(queue.db, [claims.success(c, "w1", None, clock.now()) for c in batch],
+                                clock.now(), starts={job_id: clock.now() for job_id in specs},
+                                then_claim=claims.NextClaim("w1", 10, ["small"]))
+    assert len(sent) > 1, "the settle's statements, then the follow-up's, then the claim and the commit"
+    assert [job["id"] for job in ended.finalized] == [asking.job_id] and len(ended.claimed) == 5
+    assert scalar(path, "SELECT count(*) FROM jobs WHERE parent_job_id = ?", (asking.job_id,)) == 1

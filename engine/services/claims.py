@@ -44,13 +44,14 @@ JobEndedHook = Callable[[Connection, dict[str, Any], float], Awaitable[None]]
 Steps = Generator[tuple[str, Any, bool], Any, Any]
 
 
-async def run_steps(conn: Any, steps: Steps, *, commit: bool = False) -> Any:
+async def run_steps(conn: Any, steps: Steps, *, commit: bool | Callable[[Any], bool] = False) -> Any:
     """Run ``steps`` in ``conn``'s transaction; their result.
 
     A SQLite connection runs them all on its thread in one trip (its
-    ``run_steps``), and with ``commit`` commits there after the last one
-    (nothing may run in the transaction after them); elsewhere each is
-    awaited in turn and the transaction commits as it would.
+    ``run_steps``), and with ``commit`` (or where ``commit(result)`` is true)
+    commits there after the last one (nothing may run in the transaction
+    after them); elsewhere each is awaited in turn and the transaction
+    commits as it would.
     """
     on_thread = getattr(conn, "run_steps", None)
     if on_thread is not None:
@@ -221,7 +222,7 @@ async def claim(db: Database, worker_id: str, limit: int, now: float,
     """
     if intents is not None and not intents:
         return [], {}
-    intent_list = None if intents is None else json.dumps(sorted(intents))
+    intent_list = _intent_list(intents)
     if db.dialect == "postgres" and not start:
         # One statement, whose rows carry its jobs' specs, with nothing to decide before
         # the COMMIT: alone, on a connection that holds the claim's settings (see write_once).
@@ -314,16 +315,54 @@ async def settle(db: Database, outcomes: Sequence[Outcome], now: float, *,
             done, done.finalized = _settled_from_rows(rows, outcomes)
             return done
     async with db.transaction() as conn:
-        done = await settle_in(conn, outcomes, now, on_job_ended=on_job_ended, starts=starts)
+        claimed = None
+        if then_claim is not None and wants_claim and db.dialect == "sqlite" and not any(o.refund for o in outcomes):
+            # One trip to the connection's thread, the commit with it, unless a job the settle
+            # ends needs what follows its end first: the claim then waits for that.
+            done, ended_now, claimed = await run_steps(
+                conn, _settle_then_claim_steps(outcomes, now, starts or {}, then_claim), commit=_claimed)
+            done.finalized = ended_now if claimed else await jobs_ended(conn, ended_now, now,
+                                                                       on_job_ended=on_job_ended)
+        else:
+            done = await settle_in(conn, outcomes, now, on_job_ended=on_job_ended, starts=starts)
         if then_claim is not None and wants_claim:
-            intents = then_claim.intents
-            intent_list = None if intents is None else json.dumps(sorted(intents))
-            await plan_claim(db, conn, durable=True)
-            rows, done.specs = await run_steps(
-                conn, _claim_steps(then_claim.worker_id, then_claim.limit, now, intent_list, False), commit=True)
+            if claimed is None:
+                await plan_claim(db, conn, durable=True)
+                claimed = await run_steps(conn, _claim_steps(then_claim.worker_id, then_claim.limit, now,
+                                                             _intent_list(then_claim.intents), False), commit=True)
+            rows, done.specs = claimed
             done.claimed = claims_from_rows(rows)
         done.refused_one_trip = refused
         return done
+
+
+def _intent_list(intents: Sequence[str] | None) -> str | None:
+    """Intents as the claim statement takes them (None: every intent)."""
+    return None if intents is None else json.dumps(sorted(intents))
+
+
+def _follows(job: Mapping[str, Any]) -> bool:
+    """Whether something follows this ended job's end in the transaction that ends it: the
+    hooks (a job that did not complete: see JobEndedHook) or an on-finalize job."""
+    return job["status"] != JobState.COMPLETED.value or bool(job["on_finalize"])
+
+
+def _settle_then_claim_steps(outcomes: Sequence[Outcome], now: float, starts: Mapping[int, float],
+                             then_claim: NextClaim) -> Steps:
+    """:func:`_settle_steps`, then the claim, unless a job the settle ended needs what follows its
+    end first; returns what was settled, the jobs it ended and the claim's rows and specs (None
+    when it stopped before the claim)."""
+    done, ended_now = yield from _settle_steps(outcomes, now, starts)
+    if any(_follows(job) for job in ended_now):
+        return done, ended_now, None
+    claimed = yield from _claim_steps(then_claim.worker_id, then_claim.limit, now,
+                                      _intent_list(then_claim.intents), False)
+    return done, ended_now, claimed
+
+
+def _claimed(result: tuple[Settled, list[dict[str, Any]], Any]) -> bool:
+    """Commit after :func:`_settle_then_claim_steps` only if it got as far as the claim."""
+    return result[2] is not None
 
 
 def _chunk_id(outcome: Outcome) -> int:

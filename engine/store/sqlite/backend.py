@@ -369,27 +369,28 @@ class _Connection(aiosqlite.Connection):
 
         await self._execute(rollback)
 
-    async def run_steps(self, steps: Steps, *, commit: bool = False) -> Any:
+    async def run_steps(self, steps: Steps, *, commit: bool | Callable[[Any], bool] = False) -> Any:
         """Run ``steps`` (see :data:`Steps`) on the connection's thread in one trip; its result.
 
         ``commit``: commit the transaction there too, after the last step
-        (nothing may run in it afterwards).
+        (nothing may run in it afterwards); a function of the steps' result
+        decides there, once they have returned it.
         """
         raw = self._conn
 
-        def run() -> Any:
+        def run() -> tuple[Any, bool]:
             try:
                 sql, params, fetch = next(steps)
                 while True:
                     cursor = raw.execute(sql, params)
                     sql, params, fetch = steps.send(cursor.fetchall() if fetch else None)
             except StopIteration as stop:
-                if commit:
+                done = commit(stop.value) if callable(commit) else commit
+                if done:
                     raw.execute("COMMIT")
-                return stop.value
+                return stop.value, done
 
-        result = await self._execute(run)
-        self.committed = commit
+        result, self.committed = await self._execute(run)
         return result
 
 
