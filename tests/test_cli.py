@@ -458,3 +458,18 @@ def test_schedule_next_prints_the_zone_and_utc(tmp_path: Path, db: Path) -> None
     shown_table = ok("schedules", "--db", db, cwd=tmp_path)
     # the times are UTC beside a zone column that names another zone: the header says so
     assert "Europe/Berlin" in shown_table and "NEXT RUN (UTC)" in shown_table
+
+
+def test_readme_and_help_say_what_submit_accepts() -> None:
+    """The README's submit-many row lists every key a line may carry, and --range says its default chunk size."""
+    from queuetop.engine.api import SUBMIT_KEYS
+
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text("utf-8")
+    (row,) = [line for line in text.splitlines() if line.startswith("| `queuetop submit-many")]
+    missing = {key for key in SUBMIT_KEYS - {"intent"} if f"`{key}`" not in row}
+    assert not missing, f"README's submit-many row does not list {sorted(missing)}"
+    (submit_row,) = [line for line in text.splitlines() if line.startswith("| `queuetop submit INTENT")]
+    assert "1-day chunks" in submit_row
+    help_text = subprocess.run([*queuetop_command(), "submit", "--help"], capture_output=True, text=True,
+                               env=subprocess_env(), check=True).stdout
+    assert "1-day chunks" in " ".join(help_text.split())
