@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from queuetop.engine.model.exceptions import ConfigError
-from queuetop.engine.model.queues import QueueSpec, is_intent_key, parse_queue_spec, queue_name_problem
+from queuetop.engine.model.queues import HANDLER_TARGET, QueueSpec, is_intent_key, parse_queue_spec, queue_name_problem
 
 DEFAULT_CONFIG_NAME = "queuetop.toml"
 DEFAULT_ZONE = "UTC"  # schedules' time zone unless they name one
@@ -362,6 +362,9 @@ def parse(data: dict[str, Any], path: Path | None = None) -> Config:
     for key, target in handlers.items():
         if not isinstance(target, str):
             raise ConfigError(f"{where}: [handlers] {key} must be a 'module:function' string")
+        if not HANDLER_TARGET.fullmatch(target):
+            raise ConfigError(f"{where}: [handlers] {key} = {target!r} is not 'package.module:function'"
+                              + (" (a colon goes before the function name)" if ":" not in target else ""))
 
     maintenance = dict(MAINTENANCE_CRONS)
     for name, cron in _table(data, "maintenance", where).items():

@@ -304,3 +304,13 @@ def test_a_mistyped_option_is_named_with_the_one_meant(tmp_path: Path, args: lis
     db = tmp_path / "q.db"
     assert one_line_error(run_cli(*args, "--db", db, cwd=tmp_path)) == f"queuetop: error: {said}"
     assert not db.exists()
+
+
+def test_a_handler_target_without_a_colon_names_the_config_file_and_key(tmp_path: Path) -> None:
+    config = tmp_path / "queuetop.toml"
+    config.write_text('[handlers]\n"reports.send" = "myhandlers.send"\n')
+    db = tmp_path / "q.db"
+    for args in (["submit", "reports.send"], ["jobs"]):
+        line = one_line_error(run_cli(*args, "--db", db, cwd=tmp_path))
+        assert "queuetop.toml" in line and "[handlers] reports.send" in line and "'myhandlers.send'" in line, line
+    assert not db.exists() or scalar(db, "SELECT COUNT(*) FROM jobs") == 0
