@@ -473,3 +473,14 @@ def test_readme_and_help_say_what_submit_accepts() -> None:
     help_text = subprocess.run([*queuetop_command(), "submit", "--help"], capture_output=True, text=True,
                                env=subprocess_env(), check=True).stdout
     assert "1-day chunks" in " ".join(help_text.split())
+
+
+def test_chunks_cuts_a_long_params_value_with_an_ellipsis_when_piped(tmp_path: Path, db: Path) -> None:
+    """A params cell too wide for its column ends in ``…``, so a reader sees it was cut (stdout is a pipe here)."""
+    params = json.dumps({"account": "a" * 80})
+    (tmp_path / "chunks.json").write_text(f"[{params}]")
+    ok("submit", "reports.collect", "--chunks", "chunks.json", "--db", db, cwd=tmp_path)
+    (row,) = [line for line in ok("chunks", "1", "--db", db, cwd=tmp_path).splitlines() if line.startswith("0 ")]
+    cell = row.split("  ")[1]
+    assert cell.endswith("…") and len(cell) == 40, row
+    assert json.dumps(json.loads(params))[:39] == cell[:-1]
