@@ -314,3 +314,14 @@ def test_a_handler_target_without_a_colon_names_the_config_file_and_key(tmp_path
         line = one_line_error(run_cli(*args, "--db", db, cwd=tmp_path))
         assert "queuetop.toml" in line and "[handlers] reports.send" in line and "'myhandlers.send'" in line, line
     assert not db.exists() or scalar(db, "SELECT COUNT(*) FROM jobs") == 0
+
+
+def test_a_postgres_search_path_naming_a_missing_schema_names_it(tmp_path: Path) -> None:
+    dsn = os.environ.get("QUEUETOP_TEST_PG_DSN")
+    if not dsn:
+        pytest.skip("QUEUETOP_TEST_PG_DSN not set")
+    schema = f"qt_missing_{os.getpid()}"
+    url = f"{dsn}{'&' if '?' in dsn else '?'}options=-csearch_path%3D{schema}"
+    for args in (["submit", "a.b"], ["jobs"]):
+        line = one_line_error(run_cli(*args, "--db", url, cwd=tmp_path, timeout=30))
+        assert f"no schema {schema} exists" in line, line
