@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from queuetop.engine.model.exceptions import ConfigError
-from queuetop.engine.model.queues import QueueSpec, is_intent_key, parse_queue_spec, queue_name_problem
+from queuetop.engine.model.queues import HANDLER_TARGET, QueueSpec, is_intent_key, parse_queue_spec, queue_name_problem
 
 DEFAULT_CONFIG_NAME = "queuetop.toml"
 DEFAULT_ZONE = "UTC"  # schedules' time zone unless they name one
@@ -362,6 +362,9 @@ def parse(data: dict[str, Any], path: Path | None = None) -> Config:
     for key, target in handlers.items():
         if not isinstance(target, str):
             raise ConfigError(f"{where}: [handlers] {key} must be a 'module:function' string")
+        if not HANDLER_TARGET.fullmatch(target):
+            raise ConfigError(f"{where}: [handlers] {key} = {target!r} is not 'package.module:function'"
+                              + (" (a colon goes before the function name)" if ":" not in target else ""))
 
     maintenance = dict(MAINTENANCE_CRONS)
     for name, cron in _table(data, "maintenance", where).items():
@@ -487,12 +490,23 @@ def resolve_db(given: str | None) -> Path | str:
         rest = target[len("sqlite://"):]
         if not rest.startswith("/") or rest == "/":
             raise ConfigError(f"{source} {target!r}: a SQLite URL is sqlite:///relative/path or sqlite:////absolute/path")
-        return Path(rest[1:]).expanduser()
+        return _in_existing_folder(Path(rest[1:]).expanduser(), source)
     scheme = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", target)
     if scheme:
         raise ConfigError(f"{source} {target!r}: unsupported database scheme {scheme.group(1)!r}; "
                           f"use {SUPPORTED_DB}")
-    return Path(target).expanduser()
+    path = Path(target).expanduser()
+    return path if given is None and not os.environ.get("QUEUETOP_DB") else _in_existing_folder(path, source)
+
+
+def _in_existing_folder(path: Path, source: str) -> Path:
+    """``path`` when its folder exists: a database named by the user is never given a folder it did not make.
+
+    Only the default database (``default_db_path``) has its folder created.
+    """
+    if not path.parent.is_dir():
+        raise ConfigError(f"{source} {path}: no folder {path.parent} (create it first, or check the path)")
+    return path
 
 
 def default_db_path() -> Path:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from queuetop.engine import config as config_module
-from queuetop.engine.model.display import ago, duration, next_run, printable, table, timestamp
+from queuetop.engine.model.display import ago, clip, duration, next_run, printable, table, timestamp
 from queuetop.engine.model.exceptions import QueuetopError, UsageError
 from queuetop import cli_args, cli_hints
 
@@ -156,9 +156,9 @@ async def cmd_chunks(queue: Queue, args: argparse.Namespace) -> int:
         _print_json([{**c.as_dict(), "attempts": by_chunk.get(c.chunk_index, [])} for c in chunks])
         return 0
     print(table(["#", "PARAMS", "STATUS", "ATTEMPT", "WORKER", "DURATION", "LAST ERROR"], [
-        [c.chunk_index, json.dumps(c.params)[:40], c.status.value, c.attempt, c.worker_id,
+        [c.chunk_index, clip(json.dumps(c.params), 40), c.status.value, c.attempt, c.worker_id,
          duration(c.finished_at - c.claimed_at) if c.finished_at and c.claimed_at else None,
-         (c.last_error or "")[:60]] for c in chunks]))
+         clip(c.last_error, 60)] for c in chunks]))
     if attempts:
         print("\nFailed attempts:")
         print(table(["#", "ATTEMPT", "OUTCOME", "AT", "WORKER", "ERROR"], [

@@ -273,7 +273,7 @@ def build_parser(handlers: Mapping[str, Handler], argv: Sequence[str] | None = N
     p = command("submit", "submit a job and print its id", handlers["cmd_submit"])
     p.add_argument("intent", help="the intent key of the handler to run")
     source = p.add_mutually_exclusive_group()
-    source.add_argument("--range", dest="date_range", metavar="A..B", help="date range to split, e.g. 2024-01-01..2025-12-31")
+    source.add_argument("--range", dest="date_range", metavar="A..B", help="date range to split, e.g. 2024-01-01..2025-12-31 (1-day chunks unless --chunk-days says otherwise)")
     source.add_argument("--chunks", metavar="FILE", help="JSON file with a list of chunk params objects ('-' for stdin)")
     p.add_argument("--chunk-days", type=_integer(1, 10 ** 7), metavar="N", help="days per chunk with --range (default 1)")
     p.add_argument("--max-chunks", type=_integer(1, 10 ** 9), default=1_000_000, metavar="N",

@@ -252,11 +252,11 @@ BAD_INPUT: dict[str, tuple[list[str], str]] = {
     # files and paths
     "chunks file not UTF-8": (["submit", "x", "--chunks", "{tmp}/latin1.json", "--db", "{db}"], "is not UTF-8"),
     "config file not UTF-8": (["jobs", "--config", "{tmp}/latin1.toml", "--db", "{db}"], "cannot read config"),
-    "database folder cannot be created": (["submit", "x", "--db", "{tmp}/notes.txt/sub/q.db"],
-                                          "cannot create database"),
+    "database folder is a file": (["submit", "x", "--db", "{tmp}/notes.txt/sub/q.db"], "no folder"),
+    "database folder is missing": (["submit", "x", "--db", "{tmp}/missing/q.db"], "no folder"),
     "database is a folder": (["submit", "x", "--db", "{tmp}"], "it is a folder"),
-    "read command on a missing database": (["jobs", "--db", "{tmp}/missing/q.db"], "no database at"),
-    "events on a missing database": (["events", "--db", "{tmp}/missing/q.db"], "no database at"),
+    "read command on a missing database": (["jobs", "--db", "{tmp}/missing.db"], "no database at"),
+    "events on a missing database": (["events", "--db", "{tmp}/missing.db"], "no database at"),
     "unsupported scheme": (["jobs", "--db", "mysql://root@localhost/q"], "unsupported database scheme 'mysql'"),
     "empty --db": (["jobs", "--db", ""], "--db is empty"),
     "TUI on another program's database": (["--db", "{tmp}/other.db"], "not a queuetop database"),
@@ -458,3 +458,29 @@ def test_schedule_next_prints_the_zone_and_utc(tmp_path: Path, db: Path) -> None
     shown_table = ok("schedules", "--db", db, cwd=tmp_path)
     # the times are UTC beside a zone column that names another zone: the header says so
     assert "Europe/Berlin" in shown_table and "NEXT RUN (UTC)" in shown_table
+
+
+def test_readme_and_help_say_what_submit_accepts() -> None:
+    """The README's submit-many row lists every key a line may carry, and --range says its default chunk size."""
+    from queuetop.engine.api import SUBMIT_KEYS
+
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text("utf-8")
+    (row,) = [line for line in text.splitlines() if line.startswith("| `queuetop submit-many")]
+    missing = {key for key in SUBMIT_KEYS - {"intent"} if f"`{key}`" not in row}
+    assert not missing, f"README's submit-many row does not list {sorted(missing)}"
+    (submit_row,) = [line for line in text.splitlines() if line.startswith("| `queuetop submit INTENT")]
+    assert "1-day chunks" in submit_row
+    help_text = subprocess.run([*queuetop_command(), "submit", "--help"], capture_output=True, text=True,
+                               env=subprocess_env(), check=True).stdout
+    assert "1-day chunks" in " ".join(help_text.split())
+
+
+def test_chunks_cuts_a_long_params_value_with_an_ellipsis_when_piped(tmp_path: Path, db: Path) -> None:
+    """A params cell too wide for its column ends in ``…``, so a reader sees it was cut (stdout is a pipe here)."""
+    params = json.dumps({"account": "a" * 80})
+    (tmp_path / "chunks.json").write_text(f"[{params}]")
+    ok("submit", "reports.collect", "--chunks", "chunks.json", "--db", db, cwd=tmp_path)
+    (row,) = [line for line in ok("chunks", "1", "--db", db, cwd=tmp_path).splitlines() if line.startswith("0 ")]
+    cell = row.split("  ")[1]
+    assert cell.endswith("…") and len(cell) == 40, row
+    assert json.dumps(json.loads(params))[:39] == cell[:-1]

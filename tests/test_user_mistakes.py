@@ -185,11 +185,11 @@ def test_schedule_next_near_the_end_of_time_lists_what_there_is(tmp_path: Path) 
 def test_a_read_only_tui_on_a_missing_database_creates_nothing(tmp_path: Path) -> None:
     """`queuetop --read-only --db typo.db` says there is no database, like every command that only reads;
     it used to create the file, its schema and its folders, and show an empty dashboard."""
-    db = tmp_path / "sub" / "typo.db"
+    db = tmp_path / "typo.db"
     tui = subprocess.run([*queuetop_command(), "--read-only", "--db", str(db)], cwd=tmp_path, env=subprocess_env(),
                          capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
     assert one_line_error(tui) == f"queuetop: error: no database at {db}"
-    assert not db.parent.exists()
+    assert not db.exists()
 
 
 def test_metrics_without_prometheus_client_is_one_line_naming_the_extra(tmp_path: Path) -> None:
@@ -304,3 +304,31 @@ def test_a_mistyped_option_is_named_with_the_one_meant(tmp_path: Path, args: lis
     db = tmp_path / "q.db"
     assert one_line_error(run_cli(*args, "--db", db, cwd=tmp_path)) == f"queuetop: error: {said}"
     assert not db.exists()
+
+
+def test_a_handler_target_without_a_colon_names_the_config_file_and_key(tmp_path: Path) -> None:
+    config = tmp_path / "queuetop.toml"
+    config.write_text('[handlers]\n"reports.send" = "myhandlers.send"\n')
+    db = tmp_path / "q.db"
+    for args in (["submit", "reports.send"], ["jobs"]):
+        line = one_line_error(run_cli(*args, "--db", db, cwd=tmp_path))
+        assert "queuetop.toml" in line and "[handlers] reports.send" in line and "'myhandlers.send'" in line, line
+    assert not db.exists() or scalar(db, "SELECT COUNT(*) FROM jobs") == 0
+
+
+def test_a_postgres_search_path_naming_a_missing_schema_names_it(tmp_path: Path) -> None:
+    dsn = os.environ.get("QUEUETOP_TEST_PG_DSN")
+    if not dsn:
+        pytest.skip("QUEUETOP_TEST_PG_DSN not set")
+    schema = f"qt_missing_{os.getpid()}"
+    url = f"{dsn}{'&' if '?' in dsn else '?'}options=-csearch_path%3D{schema}"
+    for args in (["submit", "a.b"], ["jobs"]):
+        line = one_line_error(run_cli(*args, "--db", url, cwd=tmp_path, timeout=30))
+        assert f"no schema {schema} exists" in line, line
+
+
+def test_a_db_in_a_missing_folder_is_refused_naming_the_folder(tmp_path: Path) -> None:
+    for args in (["submit", "a.b"], ["jobs"]):
+        line = one_line_error(run_cli(*args, "--db", "some/missing/q.db", cwd=tmp_path))
+        assert "no folder some/missing" in line, line
+    assert not (tmp_path / "some").exists()

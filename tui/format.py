@@ -28,7 +28,7 @@ from queuetop.engine.model.display import STATE_LOOKS, job_outcome, state_colour
 __all__ = ["ago", "until", "duration", "took", "changes_at", "next_run", "timestamp", "state", "progress", "clip", "number", "dim",
            "colour_of", "job_outcome", "state_glyph", "ELLIPSIS", "ClockCells", "CLOCK_CELLS"]
 
-ELLIPSIS = "…"
+ELLIPSIS = display.ELLIPSIS
 
 # -- cells drawn from the clock -------------------------------------------------------
 
@@ -185,19 +185,7 @@ def progress(completed: int, failed: int, cancelled: int, total: int, width: int
 
 def clip(text: str | None, width: int) -> str:
     """``text`` on one line, cut to ``width`` terminal cells with ``…`` when it does not fit."""
-    if not text:
-        return ""
-    line = " ".join(str(text).split())
-    if cell_len(line) <= width:
-        return line
-    room, used, out = width - 1, 0, []
-    for char in line:
-        size = cell_len(char)
-        if used + size > room:
-            break
-        out.append(char)
-        used += size
-    return "".join(out).rstrip() + ELLIPSIS if width > 0 else ""
+    return display.clip(text, width, cell_len)
 
 
 def clip_text(text: Text, width: int) -> Text:

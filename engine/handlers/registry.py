@@ -21,11 +21,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from queuetop.engine.model.exceptions import ConfigError, UnknownIntent
-from queuetop.engine.model.queues import INTENT_KEY as _KEY, is_intent_key  # noqa: F401 (the rule lives there)
+from queuetop.engine.model.queues import HANDLER_TARGET as _TARGET, INTENT_KEY as _KEY, is_intent_key  # noqa: F401 (the rules live there)
 
 log = logging.getLogger("queuetop.engine")
 
-_TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 # Handlers that ship with queuetop.
 BUILTIN: dict[str, str] = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 
@@ -51,6 +51,26 @@ _ESCAPES = {c: ("\\n" if c == 10 else "\\r" if c == 13 else "\\t" if c == 9 else
 def printable(text: str) -> str:
     """``text`` with every control character written as its escape (``\\x1b``, ``\\n``), on one line."""
     return text.translate(_ESCAPES) if not text.isprintable() else text
+
+
+ELLIPSIS = "\u2026"
+
+
+def clip(text: object, width: int, cells: Callable[[str], int] = len) -> str:
+    """``text`` on one line, cut to ``width`` cells (as ``cells`` counts them) with ``…`` when it does not fit."""
+    if text is None or text == "":
+        return ""
+    line = " ".join(str(text).split())
+    if cells(line) <= width:
+        return line
+    room, used, out = width - 1, 0, []
+    for char in line:
+        size = cells(char)
+        if used + size > room:
+            break
+        out.append(char)
+        used += size
+    return "".join(out).rstrip() + ELLIPSIS if width > 0 else ""
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

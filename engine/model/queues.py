@@ -20,6 +20,7 @@ from typing import Any
 DEFAULT_QUEUE = "default"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # whole names only (fullmatch: `$` allowed a final \n)
 INTENT_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")  # what an intent key may be (reports.collect)
+HANDLER_TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")  # what a handler target may be (pkg.mod:function)
 
 
 def is_intent_key(key: object) -> bool:

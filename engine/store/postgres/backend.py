@@ -258,6 +258,8 @@ class PostgresDatabase:
             async with pool.connection() as conn:
                 schema = await _one(await conn.execute("SELECT current_schema()"))
         except psycopg.Error as exc:
+            if exc.sqlstate == "3F000":  # invalid_schema_name: search_path names no schema that exists
+                raise DatabaseError(await _missing_schema_message(url)) from None
             raise DatabaseError(f"cannot use PostgreSQL database: {exc}".splitlines()[0]) from None
         db = cls(url, pool, channel_for(schema))
         db._listener = asyncio.create_task(db._listen(), name="pg-listen")
@@ -556,3 +558,15 @@ async def _prepare(url: str) -> None:
                                    (str(target),))
         finally:
             await conn.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK,))
+
+
+async def _missing_schema_message(url: str) -> str:
+    """One line naming the search_path schema(s) that do not exist in the database ``url`` opens."""
+    try:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            path = await _one(await conn.execute("SHOW search_path"))
+            dbname = await _one(await conn.execute("SELECT current_database()"))
+    except psycopg.Error:
+        return "cannot use PostgreSQL database: its search_path names no schema that exists"
+    return (f"cannot use PostgreSQL database {dbname}: no schema {path} exists (the DSN's search_path); "
+            f"create it (CREATE SCHEMA {path}) or name one that exists")
