@@ -14,7 +14,6 @@ import importlib.util
 import inspect
 import logging
 import os
-import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
