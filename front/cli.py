@@ -65,6 +65,8 @@ async def cmd_submit_many(queue: Queue, args: argparse.Namespace) -> int:
         except json.JSONDecodeError as exc:
             raise UsageError(f"{args.file} line {number}: invalid JSON: {exc.msg} at column {exc.colno}") from None
         lines.append(number)
+        if number % 2000 == 0:
+            await asyncio.sleep(0)  # a Ctrl+C (the task's cancel) lands here, while the file is read
     written: list[int] = []  # job ids of the batches committed so far
 
     def committed(batch: list[SubmitResult]) -> None:

@@ -412,3 +412,37 @@ async def test_a_cancel_that_lands_after_a_batch_committed_still_reports_that_ba
         answer.set()
         await queue.close()
     assert_counters(db_path)
+
+
+def test_ctrl_c_while_a_big_file_is_read_and_checked_stops_at_once_with_nothing_submitted(
+        tmp_path: Path, db_path: Path | str) -> None:
+    """SIGINT lands while the lines are parsed or checked (a first Ctrl+C cancels the command's task,
+    which used to be seen only at the first batch's write, so 2,000 jobs committed first)."""
+    import signal
+    import time
+
+    lines = "".join(json.dumps({"intent": "mail.send", "params": {"to": n}}) + "\n" for n in range(200_000))
+    (tmp_path / "big.ndjson").write_text(lines)
+    proc = subprocess.Popen([*queuetop_command(), "submit-many", "big.ndjson", "--db", str(db_path)], cwd=tmp_path,
+                            env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not _has_jobs_table(db_path):  # opened: from here it reads and checks the file for seconds
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=15)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and len(err.splitlines()) <= 1, err
+    assert scalar(db_path, "SELECT count(*) FROM jobs") == 0
+
+
+def _has_jobs_table(db_path: Path | str) -> bool:
+    if isinstance(db_path, Path) and not db_path.exists():
+        return False  # a connection would make the file the command is about to make
+    try:
+        return scalar(db_path, "SELECT count(*) FROM jobs") is not None
+    except Exception:  # not created yet (or the file is still being made)
+        return False

@@ -40,7 +40,12 @@ async def submit_rows(db: Database, clock: Clock, items: Iterable[Any], row_of: 
     created?) pairs once it has committed, batch after batch.
     """
     if not db.concurrent_writes:
-        rows = [row_of(number, item) for number, item in enumerate(items, 1)]
+        rows = []
+        for number, item in enumerate(items, 1):
+            rows.append(row_of(number, item))
+            if number % CHECK_SLICE == 0:
+                # a cancel (Ctrl+C) lands here, before anything is written, not after a first batch
+                await asyncio.sleep(0)
         for start in range(0, len(rows), batch_size):
             writing = asyncio.ensure_future(insert_batch(db, clock, rows[start:start + batch_size]))
             try:

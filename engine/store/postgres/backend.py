@@ -250,6 +250,7 @@ class PostgresDatabase:
     @classmethod
     async def open(cls, url: str) -> "PostgresDatabase":
         _require_driver()
+        pool = None
         try:
             await _prepare(url)
             pool = psycopg_pool.AsyncConnectionPool(url, min_size=1, max_size=8, open=False,
@@ -257,7 +258,13 @@ class PostgresDatabase:
             await pool.open(wait=True, timeout=10)
             async with pool.connection() as conn:
                 schema = await _one(await conn.execute("SELECT current_schema()"))
-        except psycopg.Error as exc:
+        except BaseException as exc:
+            # An error or a cancel (Ctrl+C) must not leave the pool's tasks running: the
+            # event loop's shutdown would wait for them for good.
+            if pool is not None:
+                await pool.close()
+            if not isinstance(exc, psycopg.Error):
+                raise
             if exc.sqlstate == "3F000":  # invalid_schema_name: search_path names no schema that exists
                 raise DatabaseError(await _missing_schema_message(url)) from None
             raise DatabaseError(f"cannot use PostgreSQL database: {exc}".splitlines()[0]) from None
