@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import queuetop_command, run_cli, scalar, subprocess_env
+from conftest import PG_DSN, postgres_schema, query, queuetop_command, run_cli, scalar, subprocess_env
 
 
 def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
@@ -332,3 +332,17 @@ def test_a_db_in_a_missing_folder_is_refused_naming_the_folder(tmp_path: Path) -
         line = one_line_error(run_cli(*args, "--db", "some/missing/q.db", cwd=tmp_path))
         assert "no folder some/missing" in line, line
     assert not (tmp_path / "some").exists()
+
+
+@pytest.mark.skipif(not PG_DSN, reason="needs a PostgreSQL server (QUEUETOP_TEST_PG_DSN)")
+def test_a_read_command_on_an_empty_postgres_schema_refuses_and_creates_nothing(tmp_path: Path) -> None:
+    """As a read command on a missing SQLite file says there is no database, one on a schema
+    without queuetop's tables says so, and leaves the schema empty (it used to create them)."""
+    with postgres_schema() as url:
+        schema = url.rsplit("%3D", 1)[1]
+        line = one_line_error(run_cli("jobs", "--db", url, cwd=tmp_path, timeout=30))
+        assert f"no queuetop tables in schema {schema}" in line, line
+        assert query(PG_DSN, "SELECT count(*) FROM pg_tables WHERE schemaname = ?", (schema,)) == [(0,)]
+        made = run_cli("submit", "demo.noop", "--db", url, cwd=tmp_path, timeout=30)
+        assert made.returncode == 0, made.stderr
+        assert run_cli("jobs", "--db", url, cwd=tmp_path, timeout=30).returncode == 0

@@ -22,8 +22,9 @@ def is_postgres_url(target: object) -> bool:
 async def open_store(target: str | os.PathLike[str], *, create: bool = True, writes: bool = False) -> Backend:
     """Open (creating or upgrading) the database at ``target``.
 
-    ``create=False`` refuses a SQLite file that does not exist (read-only
-    commands must not leave a new database, or its folders, behind).
+    ``create=False`` refuses a SQLite file that does not exist, or a
+    PostgreSQL schema without queuetop's tables (read-only commands must not
+    leave a new database behind).
     ``writes=True`` (a command or engine that will write) refuses, with one
     line, a SQLite file this process may not write, before anything starts:
     otherwise its first write would fail halfway through the command.
@@ -31,7 +32,7 @@ async def open_store(target: str | os.PathLike[str], *, create: bool = True, wri
     if is_postgres_url(target):
         from queuetop.engine.store.postgres.backend import PostgresDatabase  # psycopg is an optional extra
 
-        return await PostgresDatabase.open(str(target))
+        return await PostgresDatabase.open(str(target), create=create)
     from queuetop.engine.store.sqlite.backend import Database
 
     path = Path(target)

@@ -248,11 +248,13 @@ class PostgresDatabase:
         self.DataError = psycopg.DataError
 
     @classmethod
-    async def open(cls, url: str) -> "PostgresDatabase":
+    async def open(cls, url: str, *, create: bool = True) -> "PostgresDatabase":
+        """Open the schema ``url`` names, creating or upgrading its tables; ``create=False`` (a
+        command that only reads) refuses a schema without them instead of creating them."""
         _require_driver()
         pool = None
         try:
-            await _prepare(url)
+            await _prepare(url, create)
             pool = psycopg_pool.AsyncConnectionPool(url, min_size=1, max_size=8, open=False,
                                                     kwargs={"autocommit": True})
             await pool.open(wait=True, timeout=10)
@@ -530,8 +532,9 @@ def schema_version() -> int:
     return max((version for version, _ in _migrations()), default=1)
 
 
-async def _prepare(url: str) -> None:
-    """Create the schema on first use, bring an older one forward; refuse foreign or newer ones."""
+async def _prepare(url: str, create: bool = True) -> None:
+    """Create the schema on first use (unless not ``create``), bring an older one forward; refuse
+    foreign or newer ones."""
     schema = (_HERE / "schema.sql").read_text("utf-8")
     target = schema_version()
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
@@ -558,6 +561,13 @@ async def _prepare(url: str) -> None:
                 return
             if has_jobs:
                 raise DatabaseError("the PostgreSQL schema already has a jobs table that is not queuetop's")
+            if not create:
+                cur = await conn.execute("SELECT current_schema(), current_database()")
+                schema_name, database = await _row(cur)
+                if schema_name is None:  # the search_path names no schema that exists
+                    raise DatabaseError(await _missing_schema_message(url))
+                raise DatabaseError(f"no queuetop tables in schema {schema_name} of PostgreSQL database {database} "
+                                    f"(an engine or a submit makes them)")
             async with conn.transaction():
                 await conn.execute(schema)
                 await conn.execute("CREATE TABLE queuetop_meta (key text PRIMARY KEY, value text NOT NULL)")
