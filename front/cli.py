@@ -43,8 +43,7 @@ async def cmd_submit(queue: Queue, args: argparse.Namespace) -> int:
     result = await queue.submit(
         args.intent, chunks=chunks, date_range=args.date_range, chunk_days=args.chunk_days, params=args.params,
         dedupe_key=args.dedupe_key, max_retries=args.max_retries, priority=args.priority, timeout=args.timeout,
-        on_finalize=args.on_finalize, max_chunks=args.max_chunks, queue=args.queue,
-    )
+        on_finalize=args.on_finalize, max_chunks=args.max_chunks, queue=args.queue)
     if args.json:
         _print_json({"job_id": result.job_id, "created": result.created})
     else:
