@@ -260,6 +260,23 @@ def test_a_database_in_a_read_only_folder_names_the_folder(tmp_path: Path) -> No
     assert scalar(db, "SELECT count(*) FROM jobs") == 1
 
 
+def test_a_read_only_database_in_a_read_only_folder_offers_no_command_that_fails_too(tmp_path: Path) -> None:
+    """A read-only file used to point at read commands and the TUI's --read-only; in a read-only folder
+    those fail as well (SQLite must make q.db-wal and q.db-shm to read), so the hint led to a second error."""
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    db = folder / "q.db"
+    assert run_cli("submit", "demo.noop", "--db", db, cwd=tmp_path).returncode == 0
+    with unwritable(db), unwritable(folder):
+        for args in (["submit", "demo.noop"], ["--engine-only"]):
+            line = one_line_error(run_cli(*args, "--db", db, cwd=tmp_path, timeout=30))
+            assert line == (f"queuetop: error: {db} is read-only, and so is {folder}: no command can open it "
+                            f"there, since SQLite must make q.db-wal and q.db-shm beside it even to read (copy it "
+                            f"to a folder you can write)"), args
+        assert "read-only?" in one_line_error(run_cli("jobs", "--db", db, cwd=tmp_path, timeout=30))
+    assert scalar(db, "SELECT count(*) FROM jobs") == 1
+
+
 def test_a_submit_that_matches_by_dedupe_key_says_so(tmp_path: Path) -> None:
     """The second `submit --dedupe-key K` prints the first job's id, as before, and says on stderr that
     nothing was submitted: its --params are not those of the job it names."""

@@ -39,9 +39,20 @@ async def open_store(target: str | os.PathLike[str], *, create: bool = True, wri
     if not create and not path.exists():
         raise DatabaseError(f"no database at {path}")
     if writes and path.exists() and not os.access(path, os.W_OK):
-        raise DatabaseError(f"{path} is read-only: this command cannot write to it (commands that only "
-                            f"read, and the TUI with --read-only, can open it)")
+        if _wal_files_can_be_made(path):
+            raise DatabaseError(f"{path} is read-only: this command cannot write to it (commands that only "
+                                f"read, and the TUI with --read-only, can open it)")
+        # Reading needs q.db-wal and q.db-shm too: offering read commands would send the user to a second error.
+        raise DatabaseError(f"{path} is read-only, and so is {path.parent}: no command can open it there, "
+                            f"since SQLite must make {path.name}-wal and {path.name}-shm beside it even to read "
+                            f"(copy it to a folder you can write)")
     return await Database.open(path)
+
+
+def _wal_files_can_be_made(path: Path) -> bool:
+    """True when a reader can open ``path`` in WAL mode: its folder is writable, or both side files exist."""
+    sides = (Path(f"{path}-wal"), Path(f"{path}-shm"))
+    return os.access(path.parent, os.W_OK) or all(side.exists() for side in sides)
 
 
 __all__ = ["Backend", "is_postgres_url", "open_store"]
