@@ -36,6 +36,7 @@ class _Counting:
 
     def __init__(self, conn: Any, counts: list[int]) -> None:
         self._conn, self._counts = conn, counts
+        self.statements_are_trips = conn.statements_are_trips  # the settle takes the shape it would unwatched
 
     def execute(self, sql: str, params: Any = ()) -> Any:
         self._counts[-1] += 1

@@ -189,8 +189,9 @@ async def plan_claim(db: Database, conn: Connection, *, durable: bool = False) -
     """Before a claim statement in ``conn``'s transaction: on PostgreSQL, make it walk the claim
     index in order whatever the statistics say (see ``claim_plan`` in postgres/sql/claims.sql),
     and, unless ``durable`` (the transaction also ends attempts), commit without waiting for the
-    disk (``claim_durability``). Both settings go with the claim statement, in its round trip."""
-    if db.dialect == "postgres":
+    disk (``claim_durability``). Both settings go with the claim statement, in its round trip.
+    SQLite's statements reach no server's planner or commit: it has neither setting."""
+    if db.statements_are_trips:
         for setting in _claim_settings(durable):
             await conn.execute(setting)
 
@@ -223,7 +224,7 @@ async def claim(db: Database, worker_id: str, limit: int, now: float,
     if intents is not None and not intents:
         return [], {}
     intent_list = _intent_list(intents)
-    if db.dialect == "postgres" and not start:
+    if db.statements_are_trips and not start:
         # One statement, whose rows carry its jobs' specs, with nothing to decide before
         # the COMMIT: alone, on a connection that holds the claim's settings (see write_once).
         params = {"worker_id": worker_id, "now": now, "limit": limit, "intents": intent_list}
@@ -303,7 +304,7 @@ async def settle(db: Database, outcomes: Sequence[Outcome], now: float, *,
     if not outcomes and not starts and not wants_claim:
         return Settled()
     refused = False
-    if one_trip and then_claim is None and db.dialect == "postgres" and all(
+    if one_trip and then_claim is None and db.statements_are_trips and all(
             o.status is ChunkState.COMPLETED and not o.refund for o in outcomes):
         try:
             rows = await db.write_once([(SQL["settle_all"], _settle_all_params(outcomes, now, starts or {}, True))])
@@ -316,7 +317,7 @@ async def settle(db: Database, outcomes: Sequence[Outcome], now: float, *,
             return done
     async with db.transaction() as conn:
         claimed = None
-        if then_claim is not None and wants_claim and db.dialect == "sqlite" and not any(o.refund for o in outcomes):
+        if then_claim is not None and wants_claim and not db.statements_are_trips and not any(o.refund for o in outcomes):
             # One trip to the connection's thread, the commit with it, unless a job the settle
             # ends needs what follows its end first: the claim then waits for that.
             done, ended_now, claimed = await run_steps(
@@ -387,7 +388,7 @@ def _payload(outcomes: Sequence[Outcome], *, attempts: bool = False) -> list[dic
 async def settle_in(conn: Any, outcomes: Sequence[Outcome], now: float, *,
                     on_job_ended: Sequence[JobEndedHook] = (), starts: Mapping[int, float] | None = None) -> Settled:
     """:func:`settle` inside a transaction the caller already holds."""
-    if getattr(conn, "dialect", None) == "postgres":
+    if conn.statements_are_trips:
         done = await _settle_all(conn, outcomes, now, on_job_ended, starts or {})
     else:
         done, ended_now = await run_steps(conn, _settle_steps(outcomes, now, starts or {}))

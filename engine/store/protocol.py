@@ -49,6 +49,11 @@ class Execution(Protocol):
 class Connection(Protocol):
     """The connection a transaction hands out: statements run inside that transaction."""
 
+    #: Whether each statement is a round trip to a server (PostgreSQL): set-based work then goes as one
+    #: statement, and a statement alone commits in its own trip. Without it (SQLite) statements are calls
+    #: on the connection's thread, and a transaction's steps go there together (``run_steps``).
+    statements_are_trips: bool
+
     def execute(self, sql: str, parameters: Params = ..., /) -> Any: ...
 
     async def execute_fetchall(self, sql: str, parameters: Params = ..., /) -> Iterable[Any]:
@@ -77,6 +82,10 @@ class Backend(Protocol):
 
     #: ``"sqlite"`` or ``"postgres"``: for messages and tests, never for branching in callers.
     dialect: str
+    #: Whether each statement is a round trip to a server (PostgreSQL): set-based work then goes as one
+    #: statement, and a statement alone commits in its own trip. Without it (SQLite) statements are calls
+    #: on the connection's thread, and a transaction's steps go there together (``run_steps``).
+    statements_are_trips: bool
     #: Whether a transaction opened with ``wake=True`` in any process wakes
     #: this one's idle workers (PostgreSQL's NOTIFY). Without it, idle
     #: workers must poll to see other processes' submits.

@@ -29,6 +29,15 @@ def test_each_backend_is_a_backend(db: Backend, db_path: Path | str) -> None:
     assert issubclass(db.IntegrityError, db.Error)
 
 
+async def test_a_backend_and_its_connections_say_alike_whether_statements_are_trips(
+        db: Backend, db_path: Path | str) -> None:
+    """The claims choose a settle's and a claim's shape from this flag, never from the dialect's name:
+    a connection that said otherwise would have a transaction settled in the other backend's shape."""
+    assert db.statements_are_trips is is_postgres(db_path)
+    async with db.transaction() as conn:
+        assert conn.statements_are_trips is db.statements_are_trips
+
+
 async def test_a_transaction_commits_and_reads_see_it(db: Backend) -> None:
     async with db.transaction() as conn:
         cursor = await conn.execute(INSERT, {"name": "a"})

@@ -187,7 +187,7 @@ class _Execution:
 class _Connection:
     """One pooled connection inside a transaction, with aiosqlite's calls."""
 
-    dialect = "postgres"  # what claims.settle_in asks: a settle is then one statement
+    statements_are_trips = True  # what claims.settle_in asks: a settle is then one statement
 
     def __init__(self, conn: Any, pipeline: Any) -> None:
         self.conn = conn
@@ -225,6 +225,7 @@ class PostgresDatabase:
     """Async access to one queuetop schema in a PostgreSQL database."""
 
     dialect = "postgres"
+    statements_are_trips = True
     wakes_across_processes = True
     concurrent_writes = True
     Error: type[Exception] = Exception

@@ -204,6 +204,7 @@ class Database:
     """Async access to one queuetop database file."""
 
     dialect = "sqlite"
+    statements_are_trips = False
     wakes_across_processes = False
     concurrent_writes = False
     # What callers catch, whichever backend they run on.
@@ -344,6 +345,7 @@ class _Connection(aiosqlite.Connection):
     several statements that depend on each other in one trip.
     """
 
+    statements_are_trips = False
     begin_pending = False
     committed = False
 
