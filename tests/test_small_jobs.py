@@ -28,6 +28,7 @@ from queuetop.engine.services.worker import Worker
 from queuetop.engine.model.clock import FrozenClock
 from queuetop.engine.model.states import ChunkState
 from queuetop.engine.services import claims
+from queuetop.engine.services.settler import ONE_TRIP_PAUSE, Settler
 from queuetop.engine.store.queries import Query
 
 
@@ -143,6 +144,35 @@ async def test_completions_settle_in_one_trip_unless_a_job_they_end_needs_what_f
     job = await queue.job(two.job_id)
     assert (job.status.value, job.chunks_completed, job.chunks_failed) == ("partial", 1, 1)  # counted once
     assert seen == [(two.job_id, "partial")]
+    assert_counters(db_path)
+
+
+async def test_after_a_refused_one_trip_settle_a_worker_settles_in_two_trips_for_a_pause(
+        queue: Queue, clock: FrozenClock, db_path: Path | str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where every job has an on-finalize intent, each one-trip settle would be refused and written
+    twice: after a refusal the worker's settles go in two trips for ONE_TRIP_PAUSE, then ask again.
+    SQLite never refuses (its settle and its follow-ups are one trip to the connection's thread)."""
+    postgres = queue.db.statements_are_trips
+    now = [1000.0]
+    asked: list[tuple[bool, bool]] = []  # (one_trip asked, refused)
+    settle = queue.settle
+
+    async def recording(*args: Any, one_trip: bool = False, **kwargs: Any) -> claims.Settled:
+        settled = await settle(*args, one_trip=one_trip, **kwargs)
+        asked.append((one_trip, settled.refused_one_trip))
+        return settled
+
+    monkeypatch.setattr(queue, "settle", recording)  # a spy on the real settle, which still runs
+    settler = Settler(queue, name=lambda: "w1", next_claim=lambda: None, started=lambda *_: None,
+                      wake=lambda: None, monotonic=lambda: now[0])
+    made = await queue.submit_many([{"intent": "asks", "on_finalize": "after"} for _ in range(3)])
+    batch, _ = await claims.claim(queue.db, "w1", 3, clock.now(), ["asks"])
+    for claim, step in zip(batch, (0.0, ONE_TRIP_PAUSE - 0.01, 0.01)):
+        now[0] += step
+        await settler.write([claims.success(claim, "w1", None, clock.now())])
+    assert asked == ([(True, True), (False, False), (True, True)] if postgres else [(True, False)] * 3)
+    parents = Counter(row[0] for row in query(db_path, "SELECT parent_job_id FROM jobs WHERE intent = 'after'"))
+    assert parents == Counter(r.job_id for r in made)  # one follow-up each, however the settle went
     assert_counters(db_path)
 
 

@@ -44,12 +44,15 @@ class Settler:
     ``name`` gives the worker's id for log lines (it changes when the worker
     registers again); ``next_claim`` what to claim with a settle about to be
     written (None: nothing); ``started`` takes what such a claim got;
-    ``wake`` wakes the worker's claim loop.
+    ``wake`` wakes the worker's claim loop; ``monotonic`` times the pause
+    after a refused one-trip settle (tests step it).
     """
 
     def __init__(self, queue: "Engine", *, name: Callable[[], str], next_claim: Callable[[], NextClaim | None],
-                 started: Callable[[list[Claim], dict[int, JobSpec]], None], wake: Callable[[], None]) -> None:
+                 started: Callable[[list[Claim], dict[int, JobSpec]], None], wake: Callable[[], None],
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.queue = queue
+        self._monotonic = monotonic
         self._name = name
         self._next_claim = next_claim
         self._started = started
@@ -151,7 +154,7 @@ class Settler:
         delay = 0.05
         while batch or starts:
             next_claim = self._next_claim() if claim else None
-            one_trip = time.monotonic() >= self._one_trip_from
+            one_trip = self._monotonic() >= self._one_trip_from
             try:
                 settled = await queue.settle(batch, starts, next_claim, one_trip=one_trip)
             except queue.db.DataError as exc:
@@ -182,7 +185,7 @@ class Settler:
                 delay = min(5.0, delay * 2)
                 continue
             if settled.refused_one_trip:
-                self._one_trip_from = time.monotonic() + ONE_TRIP_PAUSE
+                self._one_trip_from = self._monotonic() + ONE_TRIP_PAUSE
             if settled.fenced_out:
                 log.info("worker %s: %d result(s) discarded: lease lost (cancelled or rescued)",
                          self._name(), settled.fenced_out)
