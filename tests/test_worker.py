@@ -461,6 +461,30 @@ async def test_logs_reach_the_table_in_batches_and_on_stop(db_path: Path) -> Non
     assert_counters(db_path)
 
 
+async def test_a_line_from_a_handler_thread_is_written_an_interval_after_it_and_never_raises(
+        db_path: Path) -> None:
+    """An empty buffer sleeps until a line comes (an idle engine wakes for nothing); a thread's line
+    wakes it and is written one interval later. A line logged after the engine stopped raises
+    nothing in the handler: it waits for the next flush."""
+    config = fast_config(log_flush_interval=0.05)
+    async with await Queue.open(db_path, config) as queue:
+        job = (await queue.submit("demo.noop")).job_id
+        stop = asyncio.Event()
+        flusher = asyncio.create_task(queue.logs.run(stop))
+        await asyncio.sleep(0)  # one turn: the flusher finds nothing queued and waits for a line
+        thread = threading.Thread(target=queue.logs.add, args=(job, None, "w", "info", "from a thread"))
+        thread.start()
+        thread.join()
+        await async_wait_until(lambda: scalar(db_path, "SELECT count(*) FROM task_logs") == 1,
+                               message="the thread's line to be written")
+        stop.set()
+        await flusher
+    late = threading.Thread(target=queue.logs.add, args=(job, None, "w", "info", "after the stop"))
+    late.start()
+    late.join()
+    assert len(queue.logs) == 1
+
+
 async def test_heartbeats_move_and_only_update(live: Queue, db_path: Path) -> None:
     async with running(live) as worker:
         first = scalar(db_path, "SELECT last_heartbeat FROM workers")
