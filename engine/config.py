@@ -43,7 +43,7 @@ class EngineSettings:
     max_retries: int = 3             # default retries for new jobs
     retry_base: float = 5.0          # back-off after the first failed attempt (seconds)
     retry_cap: float = 600.0         # longest back-off
-    log_flush_interval: float = 1.0  # the log buffer writes this long after a line is queued
+    log_flush_interval: float = 5.0  # the log buffer writes this long after a line is queued
     log_flush_entries: int = 100     # ... or when this many entries wait
     log_retention_days: float = 30.0
     scheduler_interval: float = 1.0  # how often due schedules are looked for

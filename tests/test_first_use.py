@@ -60,7 +60,7 @@ def test_handler_beside_the_config_runs_without_pythonpath(tmp_path: Path, db_pa
                message=lambda: f"the job to complete: {query(db_path, 'SELECT status, last_error FROM chunks')}"
                                f"\n{engines.logs()}")
     assert query(db_path, "SELECT count(*), max(attempt) FROM chunks WHERE result LIKE '%rows%'") == [(2, 1)]
-    # the log buffer writes its lines within the flush interval (1 s) of the first
+    # the log buffer writes its lines within the flush interval (5 s) of the first
     wait_until(lambda: "collecting 2024-01-01..2024-01-05" in run_cli("logs", str(job), "--db", db_path,
                                                                       cwd=tmp_path).stdout, timeout=15)
 

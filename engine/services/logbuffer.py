@@ -1,11 +1,11 @@
-"""Task logs written in batches: a second after the first line queued, or at 100 entries, and on stop.
+"""Task logs written in batches: 5 s after the first line queued, or at 100 entries, and on stop.
 
 The old system inserted one row per log line and could not keep up (seed
 000: 20 inserts/s). Handlers may run in threads, so :meth:`LogBuffer.add` is
 thread-safe and never touches the database itself. With nothing queued the
 buffer sleeps until a line comes: an idle engine wakes for nothing, and a
 job's lines are readable (``queuetop logs``, the LOGS column) within the
-interval of its first.
+interval of its first (the design's "every 5 s", without the idle wake-ups).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ LEVELS = ("debug", "info", "warning", "error")
 class LogBuffer:
     """Collects log entries and writes them in one statement per flush."""
 
-    def __init__(self, db: Database, clock: Clock, *, interval: float = 1.0, max_entries: int = 100,
+    def __init__(self, db: Database, clock: Clock, *, interval: float = 5.0, max_entries: int = 100,
                  max_chars: int = LOG_LIMIT) -> None:
         self._db = db
         self.max_chars = max_chars  # a longer line is cut, with a marker saying how much
