@@ -1,9 +1,11 @@
-"""The footer, with ``q`` and ``?`` first: on a narrow terminal the keys that are cut are the others."""
+"""The footer, with ``q`` and ``?`` first: on a narrow terminal the keys left out are the others, whole."""
 
 from __future__ import annotations
 
+from rich.cells import cell_len
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.events import Resize
 from textual.screen import Screen
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
@@ -22,6 +24,10 @@ class KeyFooter(Footer):
     focus is set, in its mount: the keys are then part of its first layout,
     not composed after its first paint and laid out again (a second layout
     the next key would meet).
+
+    Only the keys that fit whole are shown, in order (``q`` and ``?``
+    always: help lists every key); a resize that changes how many fit lays
+    them out again.
     """
 
     _shown: tuple[object, ...] | None = None
@@ -34,7 +40,32 @@ class KeyFooter(Footer):
             if binding.show and binding.action not in by_action:
                 by_action[binding.action] = (binding, enabled, tooltip)
         order = sorted(by_action, key=lambda action: (FIRST.index(action) // 2 if action in FIRST else len(FIRST)))
-        return by_action, order
+        return by_action, self._fitting(by_action, order)
+
+    def _fitting(self, by_action: dict[str, tuple[Binding, bool, str]], order: list[str]) -> list[str]:
+        """The leading keys of ``order`` that fit the footer's width beside the palette key."""
+        width = self.size.width or self.app.size.width  # before the first layout: the terminal's
+        palette = self.screen.active_bindings.get(self.app.COMMAND_PALETTE_BINDING)
+        if palette is not None and self.show_command_palette and self.app.ENABLE_COMMAND_PALETTE:
+            width -= self._width(palette[1])  # its border and right padding take the place of the key's own
+        fitting: list[str] = []
+        for action in order:
+            width -= self._width(by_action[action][0])
+            if width < 0 and action not in FIRST:
+                break
+            fitting.append(action)
+        return fitting
+
+    def _width(self, binding: Binding) -> int:
+        """Cells a key takes, as Textual's footer pads it: `` k `` then ``Description ``; compact,
+        ``k`` then `` Description`` and a margin of one."""
+        described = cell_len(binding.description) + 1 if binding.description else 0
+        return cell_len(self.app.get_key_display(binding)) + described + (1 if self.compact else 2)
+
+    def on_resize(self, event: Resize) -> None:
+        if self._shown is not None and not self._pending and self._signature() != self._shown:
+            self._pending = True
+            self.call_after_refresh(self._recompose_if_changed)
 
     def _signature(self) -> tuple[object, ...]:
         by_action, order = self._keys()
