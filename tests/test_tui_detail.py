@@ -27,8 +27,10 @@ from queuetop.tui.screens.event_detail import EventDetailScreen
 from queuetop.tui.screens.job_detail import JobDetailScreen
 from queuetop.tui.screens.run_detail import RunDetailScreen
 from queuetop.tui.screens.worker_detail import WorkerDetailScreen
+from queuetop.tui.widgets.attempts_table import AttemptsTable
 from queuetop.tui.widgets.chunks_table import ChunksTable
 from queuetop.tui.widgets.jobs_table import JobsTable
+from queuetop.tui.widgets.log_tail import LogTail
 from queuetop.tui.widgets.totals_header import TotalsHeader
 
 from test_tui_pilot import messages, press, statuses
@@ -313,6 +315,39 @@ async def test_at_80x24_one_pane_shows_and_q_and_help_stay_in_the_footer(db: Pat
         assert all(cell_len(e) <= chunks.columns[next(k for k in chunks.columns if k.value == "error")].width
                    for e in errors)
         assert errors[1].endswith("…")
+
+
+async def test_at_80x24_l_shows_a_job_s_attempts_and_log_in_the_chunks_place(any_db: Path | str) -> None:
+    """Under 120 columns job detail shows only the chunks: the attempts and the log could not be seen
+    from it at all. `l` swaps them in (offered only where they are not already on screen); esc goes back
+    to the chunks before it leaves the job."""
+    app = make_app(any_db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.settle()
+        await press(app, pilot, "j", "j", "enter", "j", "j", "j", "j", "j")  # job 5, chunk 5
+        screen = app.screen
+        assert isinstance(screen, JobDetailScreen)
+        side, chunks = screen.query_one("#job-side"), screen.query_one(ChunksTable)
+        assert (chunks.display, side.display) == (True, False)
+        assert "Attempts/log" in [key.description for key in screen.query(FooterKey)]
+        await press(app, pilot, "l")
+        assert (chunks.display, side.display) == (False, True)
+        attempts, log = screen.query_one(AttemptsTable), screen.query_one(LogTail)
+        assert attempts.region.width >= 78 and log.region.height > 0
+        assert attempts.chunk_index == 5 and attempts.row_count == 4
+        assert "chunk 5 attempt 1: read timed out; retrying" in "\n".join(line.text for line in log.lines)
+        await press(app, pilot, "escape")
+        assert app.screen is screen and (chunks.display, side.display) == (True, False)
+        await press(app, pilot, "escape")
+        assert not isinstance(app.screen, JobDetailScreen)
+    app = make_app(any_db)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await app.settle()
+        await press(app, pilot, "j", "j", "enter", "l")
+        screen = app.screen
+        assert isinstance(screen, JobDetailScreen)
+        assert screen.query_one(ChunksTable).display and screen.query_one("#job-side").display
+        assert "Attempts/log" not in [key.description for key in screen.query(FooterKey)]
 
 
 async def test_at_120x40_jobs_and_one_more_pane(db: Path) -> None:

@@ -42,11 +42,16 @@ class JobDetailScreen(LiveScreenBase):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", id="job.back"),
+        # Under SIDE_BY_SIDE columns the chunks take the width; this swaps them for the attempts and
+        # the log. Before the actions: on a narrow footer it is the key that must not be left out.
+        Binding("l", "logs", "Attempts/log", id="job.logs"),
         Binding("r", "retry_chunk", "Retry chunk", id="job.retry_chunk"),
         Binding("R", "retry_job", "Retry all", key_display="R", id="job.retry"),
         Binding("c", "cancel", "Cancel job", id="job.cancel"),
         Binding("f", "finalize", "Finalize", id="job.finalize"),
     ]
+    #: From this width the attempts and the log tail stand beside the chunks.
+    SIDE_BY_SIDE = 120
 
     def __init__(self, job_id: int, preloaded: Preloaded | None = None) -> None:
         super().__init__()
@@ -54,6 +59,7 @@ class JobDetailScreen(LiveScreenBase):
         self.job: Job | None = None
         self.gone = False
         self._fields_shown: tuple[Job, str] | None = None  # what the fields show
+        self._side_only = False  # narrow: the attempts and the log shown in the chunks' place (``l``)
         # The job and its first chunks, read before the screen was pushed: its first paint shows them.
         self._preloaded = preloaded
 
@@ -101,6 +107,8 @@ class JobDetailScreen(LiveScreenBase):
         self.job = None
         self.gone = False
         self._clock_due.clear()
+        if self._side_only:
+            self._show_side(False)
         self.query_one("#job-fields", Static).border_title = f"Job {job_id}"
         chunks = self.query_one(ChunksTable)
         attempts = self.query_one(AttemptsTable)
@@ -136,10 +144,29 @@ class JobDetailScreen(LiveScreenBase):
             self.post_message(LoadFailed(exc))
 
     def on_resize(self, event: Resize) -> None:
-        # Under 120 columns the chunks take the width; enter on a chunk shows its attempts.
-        self.query_one("#job-side").display = event.size.width >= 120
+        # Under SIDE_BY_SIDE columns the chunks take the width; `l` shows the attempts and the log instead.
+        self._layout(event.size.width)
         if self.job is not None and not self.gone:
             self._show_job(self.job)  # the fields' pairs a line follow the width
+
+    def _layout(self, width: int) -> None:
+        wide = width >= self.SIDE_BY_SIDE
+        if wide:
+            self._side_only = False
+        self.query_one(ChunksTable).display = wide or not self._side_only
+        self.query_one("#job-side").display = wide or self._side_only
+        self.refresh_bindings()
+
+    def _show_side(self, side: bool) -> None:
+        """Narrow: the attempts and the log (``side``) or the chunks, in the whole width."""
+        self._side_only = side
+        self._layout(self.app.size.width)
+        self.set_focus(self.query_one(LogTail) if side else self.query_one(ChunksTable))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "logs":  # only where the attempts and the log are not already on screen
+            return self.app.size.width < self.SIDE_BY_SIDE
+        return super().check_action(action, parameters)
 
     async def refresh_data(self, topics: frozenset[str], job_ids: frozenset[int]) -> None:
         mine = not job_ids or self.job_id in job_ids
@@ -227,7 +254,14 @@ class JobDetailScreen(LiveScreenBase):
     # -- actions ---------------------------------------------------------------------
 
     def action_back(self) -> None:
+        if self._side_only:  # back to the chunks first, as one level up
+            self._show_side(False)
+            return
         self.dismiss()
+
+    def action_logs(self) -> None:
+        """Narrow: the selected chunk's attempts and the job's log in the chunks' place, or back."""
+        self._show_side(not self._side_only)
 
     def _act(self, name: str, call: Callable[[], Awaitable[Any]], *, chunk_index: int | None = None,
              confirm: str | None = None) -> None:
