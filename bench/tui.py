@@ -451,6 +451,8 @@ def main() -> int:
     parser.add_argument("--only", choices=("keys", "live"),
                         help="only the idle key figures, or only the live run")
     args = parser.parse_args()
+    if args.chunks_per_job < 3:  # a partial job is built with two failed chunks and at least one completed
+        parser.error("--chunks-per-job must be at least 3")
     JOBS, CHUNKS_PER_JOB, SESSIONS = args.jobs, args.chunks_per_job, args.sessions
     workdir = Path(tempfile.mkdtemp(prefix="queuetop-bench-"))
     path = args.db or workdir / "bench.db"
