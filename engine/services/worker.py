@@ -126,10 +126,32 @@ class Worker:
                 await settler
                 heart_stop.set()
                 await heart
-                await self._set_status(WorkerState.OFFLINE)
+                await self._leave()
                 self._unsubscribe()
                 self._threads.shutdown()
-                log.info("worker %s offline", self.id)
+
+    async def _leave(self) -> None:
+        """Offline, unless the database says chunks are still held: then left as it is.
+
+        A stop that was cut short (a second ctrl+c in the TUI cancels the
+        engine mid-shutdown) can end with chunks neither finished nor
+        released. Marked offline, their worker was past the stale-worker
+        rescue, which looks only at workers that went silent, and the chunks
+        waited out their timeout. Left ``stopping`` (or ``online``), the
+        silent worker is rescued after ``stale_after``, as a killed one is.
+        """
+        try:
+            held = await self.queue.db.scalar(SQL["held_count"], {"id": self.id})
+        except self.queue.db.Error as exc:
+            log.error("worker %s: cannot tell what it still holds (%s): left to the stale-worker rescue",
+                      self.id, text.describe(exc, 300))
+            return
+        if held:
+            log.warning("worker %s stopped holding %d chunk(s): the stale-worker rescue gives them back "
+                        "once it has been silent for stale_after", self.id, held)
+            return
+        await self._set_status(WorkerState.OFFLINE)
+        log.info("worker %s offline", self.id)
 
     async def _claim_loop(self, stop: asyncio.Event) -> None:
         settings = self.queue.settings

@@ -19,6 +19,11 @@ UPDATE workers SET intents = :intents WHERE id = :id;
 -- How many timed-out sync handler threads the worker has left running.
 UPDATE workers SET abandoned = :abandoned WHERE id = :id;
 
+-- name: held_count
+-- Chunks the worker still holds (chunks_processing): at its end, a worker
+-- that holds some stays 'stopping' for the stale-worker rescue.
+SELECT count(*) FROM chunks WHERE worker_id = :id AND status = 'processing';
+
 -- name: set_status
 UPDATE workers SET status = :status,
     stopped_at = CASE WHEN :status = 'offline' THEN :now ELSE stopped_at END  -- sqlite
