@@ -99,6 +99,31 @@ async def test_find_the_failed_jobs_among_many_and_open_one(any_db: Path | str) 
         assert table.border_title == "Jobs · by intent ↓" and table.total == 407
 
 
+async def test_enter_on_a_query_that_does_not_parse_keeps_the_line_and_its_keys(any_db: Path | str) -> None:
+    """Enter used to leave the line whatever it held: the error stayed on screen, the table kept a
+    fragment typed on the way (`st`), and the keys typed next to mend the query ran as the dashboard's:
+    the `p` of `completed` paused the whole database."""
+    app = make_app(any_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.settle()
+        await pilot.press("slash")
+        await type_text(app, pilot, "state:bogus")
+        await pilot.press("enter")
+        await app.settle()
+        box = app.screen.query_one(FilterInput)
+        assert app.focused is box and box.display
+        assert app.screen.query_one("#filter-error", Static).display
+        for _ in "bogus":
+            await pilot.press("backspace")
+        await type_text(app, pilot, "completed")
+        assert box.value == "state:completed" and app.focused is box
+        assert not (await app.queue.totals()).paused
+        assert shown(app) == ["1"]
+        await pilot.press("enter")  # it parses now: back to the table, the query kept
+        await app.settle()
+        assert isinstance(app.focused, JobsTable) and box.value == "state:completed"
+
+
 async def test_a_filter_keystroke_shows_its_rows_before_their_count(any_db: Path | str, monkeypatch) -> None:
     """A word matching more jobs than a page shows: the rows come with the keystroke, the count once typing
     pauses (a newer keystroke cancels a count not yet made)."""

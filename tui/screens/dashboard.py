@@ -251,6 +251,11 @@ class DashboardScreen(LiveScreenBase):
     @on(FilterInput.Closed)
     def _filter_closed(self, event: FilterInput.Closed) -> None:
         box = self.query_one(FilterInput)
+        if not event.cleared and self._query_error:
+            # Enter on a query that does not parse keeps the line: left, the next keys typed to
+            # mend it would run as the dashboard's (p pauses everything), under a stale filter.
+            self.app.bell()
+            return
         if event.cleared:
             box.display = False
             self._show_query_error("")
