@@ -192,6 +192,20 @@ def test_a_read_only_tui_on_a_missing_database_creates_nothing(tmp_path: Path) -
     assert not db.exists()
 
 
+def test_a_read_command_on_an_empty_file_refuses_and_leaves_it_empty(tmp_path: Path) -> None:
+    """`: > q.db; queuetop --db q.db jobs` wrote a whole schema into the file and listed nothing,
+    where a missing file is refused: an empty file holds no database either. A write makes one."""
+    db = tmp_path / "q.db"
+    db.touch()
+    for args in (["jobs"], ["events"], ["--read-only"]):
+        done = subprocess.run([*queuetop_command(), *args, "--db", str(db)], cwd=tmp_path, env=subprocess_env(),
+                              capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+        assert one_line_error(done) == f"queuetop: error: no database at {db} (the file is empty)", args
+        assert db.stat().st_size == 0
+    assert run_cli("submit", "demo.noop", "--db", db, cwd=tmp_path).returncode == 0
+    assert scalar(db, "SELECT count(*) FROM jobs") == 1
+
+
 def test_metrics_without_prometheus_client_is_one_line_naming_the_extra(tmp_path: Path) -> None:
     """--metrics-port where prometheus_client is not installed says which extra to install, not a traceback."""
     hidden = tmp_path / "no_prometheus"
@@ -257,6 +271,29 @@ def test_a_database_in_a_read_only_folder_names_the_folder(tmp_path: Path) -> No
             line = one_line_error(run_cli(*args, "--db", db, cwd=tmp_path, timeout=30))
             assert line == (f"queuetop: error: cannot open {db}: SQLite cannot make q.db-wal and q.db-shm beside "
                             f"it (a WAL database needs them, even to read): is {folder} read-only?"), args
+    assert scalar(db, "SELECT count(*) FROM jobs") == 1
+
+
+def test_a_read_only_folder_is_named_for_a_user_who_may_write_the_file(tmp_path: Path) -> None:
+    """A writable q.db in a folder this user cannot write: SQLite says `attempt to write a readonly
+    database` (not `unable to open`), and the error blamed the file as unusable."""
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    db = folder / "q.db"
+    assert run_cli("submit", "demo.noop", "--db", db, cwd=tmp_path).returncode == 0
+    # Root writes any folder; without its capabilities it is held to the modes, as any user is.
+    as_a_user = ["setpriv", "--inh-caps=-all", "--bounding-set=-all"] if os.geteuid() == 0 else []
+    folder.chmod(0o555)
+    try:
+        for args in (["jobs"], ["submit", "demo.noop"]):
+            done = subprocess.run([*as_a_user, *queuetop_command(), *args, "--db", str(db)], cwd=tmp_path,
+                                  env=subprocess_env(), capture_output=True, text=True, timeout=30,
+                                  stdin=subprocess.DEVNULL)
+            assert one_line_error(done) == (
+                f"queuetop: error: cannot open {db}: SQLite cannot make q.db-wal and q.db-shm beside it (a WAL "
+                f"database needs them, even to read): is {folder} read-only?"), args
+    finally:
+        folder.chmod(0o755)
     assert scalar(db, "SELECT count(*) FROM jobs") == 1
 
 

@@ -38,6 +38,8 @@ async def open_store(target: str | os.PathLike[str], *, create: bool = True, wri
     path = Path(target)
     if not create and not path.exists():
         raise DatabaseError(f"no database at {path}")
+    if not create and _empty(path):  # a read command must not turn an empty file into a database
+        raise DatabaseError(f"no database at {path} (the file is empty)")
     if writes and path.exists() and not os.access(path, os.W_OK):
         if _wal_files_can_be_made(path):
             raise DatabaseError(f"{path} is read-only: this command cannot write to it (commands that only "
@@ -47,6 +49,12 @@ async def open_store(target: str | os.PathLike[str], *, create: bool = True, wri
                             f"since SQLite must make {path.name}-wal and {path.name}-shm beside it even to read "
                             f"(copy it to a folder you can write)")
     return await Database.open(path)
+
+
+def _empty(path: Path) -> bool:
+    """An empty file with no WAL beside it (a new database's pages may still be only in its -wal)."""
+    wal = Path(f"{path}-wal")
+    return path.is_file() and path.stat().st_size == 0 and not (wal.exists() and wal.stat().st_size)
 
 
 def _wal_files_can_be_made(path: Path) -> bool:

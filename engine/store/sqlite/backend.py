@@ -153,7 +153,8 @@ def _prepare(path: Path) -> None:
     except sqlite3.OperationalError as exc:
         if "locked" in str(exc) or "busy" in str(exc):
             raise _Busy() from None
-        if "unable to open" in str(exc) and path.exists() and not Path(f"{path}-wal").exists():
+        if (("unable to open" in str(exc) or "readonly database" in str(exc)) and path.exists()
+                and not Path(f"{path}-wal").exists() and not os.access(path.parent, os.W_OK)):
             raise DatabaseError(f"cannot open {path}: SQLite cannot make {path.name}-wal and {path.name}-shm beside "
                                 f"it (a WAL database needs them, even to read): is {path.parent} read-only?") from None
         raise DatabaseError(f"{path} is not a usable queuetop database: {exc}") from None
