@@ -73,10 +73,22 @@ def test_optional_fields() -> None:
     (b'{"type": "x", "ts": null}', BadReason.MISSING_TS),
     (b'{"type": "x", "ts": 1e30}', BadReason.MISSING_TS),
     (b'{"type": "x", "ts": 18446744073709551615}', BadReason.MISSING_TS),
+    (b'{"type": "x", "ts": 1e400}', BadReason.MISSING_TS),  # JSON, too big for a float: a bad timestamp
+    (b'{"type": "x", "ts": Infinity}', BadReason.INVALID_JSON),
 ])
 def test_bad_lines(line: bytes, reason: BadReason) -> None:
     parsed = parse_line(line)
     assert isinstance(parsed, BadLine) and parsed.reason is reason
+
+
+def test_an_escaped_lone_surrogate_is_replaced_not_a_reason_to_drop_the_event() -> None:
+    """orjson refuses `"\\udc80"`, which is JSON; the line was dropped as invalid_json, where a
+    handler's lone surrogates are replaced and kept."""
+    e = event(b'{"type": "t.sur", "agentId": "a\\ud800", "ts": 5, "data": {"m": "sur \\udc80 here",'
+              b' "\\udfff": [1e400]}}')
+    assert (e.type, e.agent_id, e.data) == ("t.sur", "a\ufffd", {"m": "sur \ufffd here", "\ufffd": [None]})
+    assert e.hash == event(b'{"type": "t.sur", "agentId": "a\xef\xbf\xbd", "ts": 5, "data": {"m": "sur \xef\xbf\xbd here",'
+                           b' "\xef\xbf\xbd": [null]}}').hash  # stored as the same event the cleaned text makes
 
 
 def test_too_long_is_measured_in_bytes() -> None:

@@ -27,6 +27,8 @@ errors: they are skipped without being counted.
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,6 +43,8 @@ from queuetop.engine.model.clock import Clock
 from queuetop.engine.store.protocol import Backend as Database
 from queuetop.engine.events.enrich import EnrichRules
 from queuetop.engine.model.exceptions import UsageError
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 SQL = queries.load("events")
 
@@ -182,6 +186,38 @@ def event_hash(event_type: str, agent_id: str | None, ts_ms: int, canonical_data
     return hashlib.blake2b(head + b"\n" + canonical_data, digest_size=HASH_BYTES).digest()
 
 
+def _lenient(line: bytes) -> Any:
+    """A line orjson refused, read by the standard library: None if that fails too.
+
+    Two things are JSON to the standard library and not to orjson: a lone
+    surrogate written as an escape (``"\\udc80"``; it becomes U+FFFD, as in
+    a handler's output) and a number too big for a float (``1e400``: infinity,
+    which no timestamp passes, and which stored data writes as null). Such a
+    line used to be dropped whole as ``invalid_json``.
+    """
+    try:
+        # Decoded strictly first: json.loads of bytes lets UTF-8-encoded surrogates through.
+        return _no_surrogates(json.loads(line.decode("utf-8"), parse_constant=_refuse), 0)
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested past the limit
+        return None
+
+
+def _refuse(literal: str) -> Any:
+    raise ValueError(f"{literal} is not JSON")  # NaN and Infinity: the standard library's extension
+
+
+def _no_surrogates(value: Any, depth: int) -> Any:
+    if depth > 200:
+        raise ValueError("nested too deep")
+    if type(value) is str:
+        return _SURROGATE.sub("\ufffd", value)
+    if type(value) is dict:
+        return {_SURROGATE.sub("\ufffd", key): _no_surrogates(item, depth + 1) for key, item in value.items()}
+    if type(value) is list:
+        return [_no_surrogates(item, depth + 1) for item in value]
+    return value
+
+
 def _undecodable(line: bytes) -> BadReason:
     """Why orjson refused a line: bad UTF-8, or bad JSON in good UTF-8."""
     try:
@@ -222,8 +258,10 @@ def parse_lines(lines: Sequence[bytes], base_offset: int, *, rules: EnrichRules,
         except decode_error:
             if not line.strip():
                 continue  # a blank line: nothing, not an error
-            bad.append((_undecodable(line), start))
-            continue
+            obj = _lenient(line)
+            if obj is None:
+                bad.append((_undecodable(line), start))
+                continue
         if type(obj) is not dict:
             bad.append((not_object, start))
             continue
