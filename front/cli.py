@@ -22,11 +22,10 @@ from typing import TYPE_CHECKING, Any
 from queuetop.engine import config as config_module
 from queuetop.engine.model.display import ago, clip, duration, next_run, printable, table, timestamp
 from queuetop.engine.model.exceptions import QueuetopError, UsageError
-from queuetop import cli_args, cli_hints
+from queuetop import cli_args, cli_hints, cli_signals
 
-# A command imports the engine when it runs, and only what it needs (the
-# runner, workers, schedules and the event store stay out of `queuetop jobs`):
-# scripts call this in loops, and every import is paid on every call.
+# A command imports the engine when it runs, and only what it needs (the runner, workers, schedules and the
+# event store stay out of `queuetop jobs`): scripts call this in loops, and every import is paid on every call.
 if TYPE_CHECKING:
     from queuetop.engine.api import Queue
     from queuetop.engine.model.results import SubmitResult
@@ -471,6 +470,7 @@ async def _run_command(args: argparse.Namespace, cfg: config_module.Config, db_p
     from queuetop.engine.api import Queue
 
     queue = await Queue.open(db_path, cfg, create=not args.reads, writes=_writes(args))
+    cli_signals.cancel_on_sigterm()
     try:
         return await args.handler(queue, args)
     finally:
@@ -592,8 +592,8 @@ def _main(argv: list[str] | None) -> int:
     except QueuetopError as exc:
         sys.stderr.write(f"queuetop: error: {exc}\n")
         return 2
-    except KeyboardInterrupt:
-        return 130
+    except (KeyboardInterrupt, asyncio.CancelledError) as exc:  # ctrl+c; SIGTERM to a command (cli_signals)
+        return 130 if isinstance(exc, KeyboardInterrupt) else 143
 
 
 if __name__ == "__main__":

@@ -75,8 +75,10 @@ def test_a_bad_line_of_submit_many_is_named_in_the_file_s_own_words(tmp_path: Pa
     assert not db.exists() or scalar(db, "SELECT count(*) FROM jobs") == 0
 
 
-def test_ctrl_c_during_submit_many_says_which_lines_were_submitted(tmp_path: Path) -> None:
-    """Batches of 2,000 commit one by one: after Ctrl+C the user must know where to resume."""
+@pytest.mark.parametrize("signame, code", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_ctrl_c_during_submit_many_says_which_lines_were_submitted(tmp_path: Path, signame: str, code: int) -> None:
+    """Batches of 2,000 commit one by one: after Ctrl+C the user must know where to resume. SIGTERM (a
+    timeout, CI, systemd) used to kill it between batches with no word of what was written."""
     import signal
     import time
 
@@ -90,9 +92,9 @@ def test_ctrl_c_during_submit_many_says_which_lines_were_submitted(tmp_path: Pat
     while scalar(db, "SELECT count(*) FROM jobs") <= 2_000 and proc.poll() is None:  # two batches in
         assert time.monotonic() < deadline, "submit-many wrote no batch"
         time.sleep(0.01)  # polling with a deadline, not for synchronization
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(getattr(signal, signame))
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, (proc.returncode, err)
+    assert proc.returncode == code, (proc.returncode, err)
     assert "Traceback" not in err and out == ""
     written = scalar(db, "SELECT count(*) FROM jobs") - 1
     assert 0 < written < 400_000 and written % 2_000 == 0

@@ -97,7 +97,8 @@ LAYERS = [
     ("events and handlers", ("queuetop.engine.events", "queuetop.engine.handlers")),
     ("services", ("queuetop.engine.services",)),
     ("api", ("queuetop.engine.api",)),
-    ("cli and tui", ("queuetop.entry", "queuetop.cli", "queuetop.cli_args", "queuetop.cli_hints", "queuetop.tui")),
+    ("cli and tui", ("queuetop.entry", "queuetop.cli", "queuetop.cli_args", "queuetop.cli_hints",
+                      "queuetop.cli_signals", "queuetop.tui")),
     ("package", ("queuetop.client", "queuetop")),
 ]
 
