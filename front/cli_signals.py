@@ -14,5 +14,9 @@ import signal
 def cancel_on_sigterm() -> None:
     """From now on, SIGTERM cancels the running command's task (``asyncio.run`` then raises CancelledError)."""
     task = asyncio.current_task()
-    if task is not None:
+    if task is None:
+        return
+    try:
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    except (RuntimeError, ValueError, NotImplementedError):
+        pass  # a command run from another thread (embedding code, tests) keeps SIGTERM's default
