@@ -7,9 +7,10 @@ leaves the database as it was.
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pytest
@@ -206,6 +207,14 @@ def test_a_read_command_on_an_empty_file_refuses_and_leaves_it_empty(tmp_path: P
         assert db.stat().st_size == 0
     assert run_cli("submit", "demo.noop", "--db", db, cwd=tmp_path).returncode == 0
     assert scalar(db, "SELECT count(*) FROM jobs") == 1
+    # A SQLite file that holds no table (made, then emptied, by another tool) is no database either.
+    bare = tmp_path / "bare.db"
+    with closing(sqlite3.connect(bare)) as conn:
+        conn.executescript("CREATE TABLE t (x); DROP TABLE t;")
+    size = bare.stat().st_size
+    assert one_line_error(run_cli("jobs", "--db", bare, cwd=tmp_path)) == (
+        f"queuetop: error: no database at {bare} (the file has no tables)")
+    assert bare.stat().st_size == size and not Path(f"{bare}-wal").exists()
 
 
 def test_metrics_without_prometheus_client_is_one_line_naming_the_extra(tmp_path: Path) -> None:

@@ -33,34 +33,20 @@ async def open_store(target: str | os.PathLike[str], *, create: bool = True, wri
         from queuetop.engine.store.postgres.backend import PostgresDatabase  # psycopg is an optional extra
 
         return await PostgresDatabase.open(str(target), create=create)
-    from queuetop.engine.store.sqlite.backend import Database
+    from queuetop.engine.store.sqlite.backend import Database, wal_files_can_be_made
 
     path = Path(target)
     if not create and not path.exists():
         raise DatabaseError(f"no database at {path}")
-    if not create and _empty(path):  # a read command must not turn an empty file into a database
-        raise DatabaseError(f"no database at {path} (the file is empty)")
     if writes and path.exists() and not os.access(path, os.W_OK):
-        if _wal_files_can_be_made(path):
+        if wal_files_can_be_made(path):
             raise DatabaseError(f"{path} is read-only: this command cannot write to it (commands that only "
                                 f"read, and the TUI with --read-only, can open it)")
         # Reading needs q.db-wal and q.db-shm too: offering read commands would send the user to a second error.
         raise DatabaseError(f"{path} is read-only, and so is {path.parent}: no command can open it there, "
                             f"since SQLite must make {path.name}-wal and {path.name}-shm beside it even to read "
                             f"(copy it to a folder you can write)")
-    return await Database.open(path)
-
-
-def _empty(path: Path) -> bool:
-    """An empty file with no WAL beside it (a new database's pages may still be only in its -wal)."""
-    wal = Path(f"{path}-wal")
-    return path.is_file() and path.stat().st_size == 0 and not (wal.exists() and wal.stat().st_size)
-
-
-def _wal_files_can_be_made(path: Path) -> bool:
-    """True when a reader can open ``path`` in WAL mode: its folder is writable, or both side files exist."""
-    sides = (Path(f"{path}-wal"), Path(f"{path}-shm"))
-    return os.access(path.parent, os.W_OK) or all(side.exists() for side in sides)
+    return await Database.open(path, create=create)
 
 
 __all__ = ["Backend", "is_postgres_url", "open_store"]

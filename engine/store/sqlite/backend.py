@@ -93,8 +93,11 @@ def _create_private(path: Path) -> None:
     os.close(fd)
 
 
-def prepare(path: str | os.PathLike[str]) -> None:
+def prepare(path: str | os.PathLike[str], create: bool = True) -> None:
     """Make ``path`` a current queuetop database, creating it if needed.
+
+    ``create=False`` (a command that only reads) refuses a file without
+    queuetop's tables, an empty one included, and writes nothing to it.
 
     Raises :class:`DatabaseError` for a file that is not queuetop's or that a
     newer queuetop wrote; such a file is left exactly as it was.
@@ -104,11 +107,12 @@ def prepare(path: str | os.PathLike[str]) -> None:
     being consulted, so that step is retried until ``BUSY_TIMEOUT_MS``.
     """
     path = Path(path)
-    _create_private(path)
+    if create:
+        _create_private(path)
     deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
     while True:
         try:
-            return _prepare(path)
+            return _prepare(path, create)
         except _Busy:
             if time.monotonic() > deadline:
                 raise DatabaseError(f"{path}: database is locked (another process holds it)") from None
@@ -119,7 +123,12 @@ class _Busy(Exception):
     """The file was locked by another process at a step SQLite does not wait for."""
 
 
-def _prepare(path: Path) -> None:
+def wal_files_can_be_made(path: Path) -> bool:
+    """Whether a reader can open ``path`` in WAL mode: its folder is writable, or both side files exist."""
+    return os.access(path.parent, os.W_OK) or all(Path(f"{path}{side}").exists() for side in ("-wal", "-shm"))
+
+
+def _prepare(path: Path, create: bool) -> None:
     try:
         conn = sqlite3.connect(path, isolation_level=None)
     except sqlite3.Error as exc:
@@ -127,6 +136,9 @@ def _prepare(path: Path) -> None:
     try:
         configure(conn)
         current = _check(conn, path)  # before anything writes, WAL switch included
+        if current == 0 and not create:  # a read command must not make a database of the file
+            what = "is empty" if path.stat().st_size == 0 else "has no tables"
+            raise DatabaseError(f"no database at {path} (the file {what})")
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if mode.lower() != "wal":
             raise DatabaseError(f"{path}: cannot switch to WAL mode (got {mode})")
@@ -154,7 +166,7 @@ def _prepare(path: Path) -> None:
         if "locked" in str(exc) or "busy" in str(exc):
             raise _Busy() from None
         if (("unable to open" in str(exc) or "readonly database" in str(exc)) and path.exists()
-                and not Path(f"{path}-wal").exists() and not os.access(path.parent, os.W_OK)):
+                and not wal_files_can_be_made(path)):
             raise DatabaseError(f"cannot open {path}: SQLite cannot make {path.name}-wal and {path.name}-shm beside "
                                 f"it (a WAL database needs them, even to read): is {path.parent} read-only?") from None
         raise DatabaseError(f"{path} is not a usable queuetop database: {exc}") from None
@@ -226,10 +238,11 @@ class Database:
         self._closed = False
 
     @classmethod
-    async def open(cls, path: str | os.PathLike[str]) -> "Database":
-        """Prepare the file (schema, migrations); its connections open when first used."""
+    async def open(cls, path: str | os.PathLike[str], *, create: bool = True) -> "Database":
+        """Prepare the file (schema, migrations); its connections open when first used.
+        ``create=False`` (a command that only reads) refuses a file without queuetop's tables."""
         path = Path(path)
-        await asyncio.to_thread(prepare, path)
+        await asyncio.to_thread(prepare, path, create)
         return cls(path)
 
     async def _connection(self, name: str) -> _Connection:
