@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -43,8 +42,7 @@ from queuetop.engine.model.clock import Clock
 from queuetop.engine.store.protocol import Backend as Database
 from queuetop.engine.events.enrich import EnrichRules
 from queuetop.engine.model.exceptions import UsageError
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
+from queuetop.engine.model.text import without_surrogates
 
 SQL = queries.load("events")
 
@@ -210,9 +208,9 @@ def _no_surrogates(value: Any, depth: int) -> Any:
     if depth > 200:
         raise ValueError("nested too deep")
     if type(value) is str:
-        return _SURROGATE.sub("\ufffd", value)
+        return without_surrogates(value)
     if type(value) is dict:
-        return {_SURROGATE.sub("\ufffd", key): _no_surrogates(item, depth + 1) for key, item in value.items()}
+        return {without_surrogates(key): _no_surrogates(item, depth + 1) for key, item in value.items()}
     if type(value) is list:
         return [_no_surrogates(item, depth + 1) for item in value]
     return value

@@ -26,12 +26,16 @@ RESULT_LIMIT = 20_000
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+def without_surrogates(text: str) -> str:
+    """``text`` with each lone surrogate replaced by U+FFFD, and nothing else changed."""
+    return _SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text
+
+
 def clean(text: str, limit: int | None = None) -> str:
     """``text`` made storable: NUL escaped, lone surrogates replaced, cut to ``limit``."""
     if "\x00" in text:
         text = text.replace("\x00", "\\x00")
-    if _SURROGATE.search(text):
-        text = _SURROGATE.sub("\ufffd", text)
+    text = without_surrogates(text)
     if limit is not None and len(text) > limit:
         cut = len(text) - limit
         text = f"{text[:limit]}… [{cut:,} more characters cut]"
