@@ -63,9 +63,8 @@ class KeyFooter(Footer):
         return cell_len(self.app.get_key_display(binding)) + described + (1 if self.compact else 2)
 
     def on_resize(self, event: Resize) -> None:
-        if self._shown is not None and not self._pending and self._signature() != self._shown:
-            self._pending = True
-            self.call_after_refresh(self._recompose_if_changed)
+        if self._shown is not None:  # laid out once already: how many keys fit may have changed
+            self._recompose_if_due()
 
     def _signature(self) -> tuple[object, ...]:
         by_action, order = self._keys()
@@ -83,6 +82,10 @@ class KeyFooter(Footer):
         self._bindings_ready = True
         if not screen.app.app_focus or not self.is_attached or screen is not self.screen:
             return
+        self._recompose_if_due()
+
+    def _recompose_if_due(self) -> None:
+        """Lay the keys out again after the next paint if what they say changed (once for many changes)."""
         if not self._pending and self._signature() != self._shown:
             self._pending = True
             self.call_after_refresh(self._recompose_if_changed)
