@@ -255,6 +255,7 @@ BAD_INPUT: dict[str, tuple[list[str], str]] = {
     "database folder is a file": (["submit", "x", "--db", "{tmp}/notes.txt/sub/q.db"], "no folder"),
     "database folder is missing": (["submit", "x", "--db", "{tmp}/missing/q.db"], "no folder"),
     "database is a folder": (["submit", "x", "--db", "{tmp}"], "it is a folder"),
+    "read command on a folder": (["jobs", "--db", "{tmp}"], "it is a folder"),
     "read command on a missing database": (["jobs", "--db", "{tmp}/missing.db"], "no database at"),
     "events on a missing database": (["events", "--db", "{tmp}/missing.db"], "no database at"),
     "unsupported scheme": (["jobs", "--db", "mysql://root@localhost/q"], "unsupported database scheme 'mysql'"),

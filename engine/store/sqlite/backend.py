@@ -85,9 +85,7 @@ def _create_private(path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
     except FileExistsError:
-        if path.is_dir():
-            raise DatabaseError(f"cannot use {path} as a database: it is a folder") from None
-        return
+        return  # an existing file is used as it is (prepare has refused a folder)
     except OSError as exc:
         raise DatabaseError(f"cannot create database {path}: {exc.strerror or exc}") from None
     os.close(fd)
@@ -107,6 +105,8 @@ def prepare(path: str | os.PathLike[str], create: bool = True) -> None:
     being consulted, so that step is retried until ``BUSY_TIMEOUT_MS``.
     """
     path = Path(path)
+    if path.is_dir():  # for a read command too: SQLite would only say "unable to open database file"
+        raise DatabaseError(f"cannot use {path} as a database: it is a folder")
     if create:
         _create_private(path)
     deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
